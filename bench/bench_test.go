@@ -1,0 +1,208 @@
+// Package bench measures the Redis door beside go-redis/redis_rate (the reference GCRA
+// limiter) on the same Redis in the same run, and prints their ratios. It is a module of its
+// own so that redis_rate never becomes a dependency of the library.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/throttlekit/throttlekit-go/client"
+)
+
+// Both limiters get the same GCRA policy, generous enough that every check is admitted and
+// writes (the common, and costlier, path), over the same 1,000 keys.
+const (
+	rate     = 1_000_000
+	keySpace = 1000
+	policies = "limiters:\n  api: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-tk }\n"
+)
+
+var (
+	ctx     = context.Background()
+	keys    = makeKeys()
+	mu      sync.Mutex
+	results = map[string]result{}
+)
+
+type result struct {
+	nsPerOp     float64
+	cmdsPerOp   float64
+	goroutines  int
+	allocsPerOp float64
+}
+
+func makeKeys() []string {
+	k := make([]string, keySpace)
+	for i := range k {
+		k[i] = "user-" + strconv.Itoa(i)
+	}
+	return k
+}
+
+func redisURL(b *testing.B) string {
+	url := os.Getenv("THROTTLEKIT_REDIS_URL")
+	if url == "" {
+		b.Fatal("THROTTLEKIT_REDIS_URL is not set: run `make bench`")
+	}
+	return url
+}
+
+var concurrency = []int{1, 16, 64}
+
+func BenchmarkCheck(b *testing.B) {
+	limiter, err := client.OpenRedis(redisURL(b), []byte(policies), client.RedisOptions{}, client.ConnectOptions{Timeout: 2 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer limiter.Close()
+	for _, n := range concurrency {
+		measure(b, "throttlekit", n, func(key string) error {
+			d, err := limiter.Check(ctx, "api", key, 1)
+			if err == nil && !d.Allowed {
+				err = fmt.Errorf("denied: %+v", d)
+			}
+			return err
+		})
+	}
+}
+
+func BenchmarkRedisRate(b *testing.B) {
+	opts, err := redis.ParseURL(redisURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	limiter := redis_rate.NewLimiter(rdb)
+	limit := redis_rate.Limit{Rate: rate, Burst: rate, Period: time.Second}
+	for _, n := range concurrency {
+		measure(b, "redis_rate", n, func(key string) error {
+			res, err := limiter.Allow(ctx, "bench-rr:"+key, limit)
+			if err == nil && res.Allowed == 0 {
+				err = fmt.Errorf("denied: %+v", res)
+			}
+			return err
+		})
+	}
+}
+
+// measure runs check from n goroutines (1 = serially) and records ns/op and script calls
+// per op (EVALSHA + EVAL: the round trips a check costs).
+func measure(b *testing.B, name string, n int, check func(key string) error) {
+	label := "serial"
+	if n > 1 {
+		label = fmt.Sprintf("goroutines=%d", n)
+	}
+	b.Run(label, func(b *testing.B) {
+		b.ReportAllocs()
+		callsBefore := scriptCalls(b)
+		var memBefore, memAfter runtime.MemStats
+		runtime.ReadMemStats(&memBefore)
+		b.ResetTimer()
+		if n == 1 {
+			for i := 0; i < b.N; i++ {
+				if err := check(keys[i%keySpace]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		} else {
+			b.SetParallelism((n + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+			var next atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := check(keys[next.Add(1)%keySpace]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		b.StopTimer()
+		runtime.ReadMemStats(&memAfter)
+		cmds := float64(scriptCalls(b)-callsBefore) / float64(b.N)
+		b.ReportMetric(cmds, "script-calls/op")
+		mu.Lock()
+		results[name+"/"+label] = result{
+			nsPerOp:     float64(b.Elapsed().Nanoseconds()) / float64(b.N),
+			cmdsPerOp:   cmds,
+			goroutines:  n,
+			allocsPerOp: float64(memAfter.Mallocs-memBefore.Mallocs) / float64(b.N),
+		}
+		mu.Unlock()
+	})
+}
+
+// scriptCalls reads how many EVALSHA and EVAL commands Redis has run so far.
+func scriptCalls(b *testing.B) int64 {
+	opts, err := redis.ParseURL(redisURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total int64
+	for _, line := range strings.Split(info, "\n") {
+		stat, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_eval")
+		if !ok || !(strings.HasPrefix(stat, ":") || strings.HasPrefix(stat, "sha:")) {
+			continue
+		}
+		_, fields, _ := strings.Cut(stat, ":")
+		calls, _, _ := strings.Cut(strings.TrimPrefix(fields, "calls="), ",")
+		n, _ := strconv.ParseInt(calls, 10, 64)
+		total += n
+	}
+	return total
+}
+
+// TestMain prints, after the benchmarks, ThrottleKit beside redis_rate at each concurrency.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	printSummary()
+	os.Exit(code)
+}
+
+func printSummary() {
+	if len(results) == 0 {
+		return
+	}
+	labels := map[string]int{}
+	for name, r := range results {
+		_, label, _ := strings.Cut(name, "/")
+		labels[label] = r.goroutines
+	}
+	order := make([]string, 0, len(labels))
+	for l := range labels {
+		order = append(order, l)
+	}
+	sort.Slice(order, func(i, j int) bool { return labels[order[i]] < labels[order[j]] })
+
+	fmt.Printf("\nThrottleKit Check vs go-redis/redis_rate Allow, same Redis, same run (GOMAXPROCS=%d)\n", runtime.GOMAXPROCS(0))
+	fmt.Printf("%-15s %14s %14s %16s %14s %12s\n", "callers", "throttlekit", "redis_rate", "throughput ratio", "latency ratio", "calls/check")
+	for _, l := range order {
+		tk, ok1 := results["throttlekit/"+l]
+		rr, ok2 := results["redis_rate/"+l]
+		if !ok1 || !ok2 {
+			continue
+		}
+		fmt.Printf("%-15s %11.0f/s %11.0f/s %15.2fx %13.2fx %12.2f\n", l,
+			1e9/tk.nsPerOp, 1e9/rr.nsPerOp, rr.nsPerOp/tk.nsPerOp, tk.nsPerOp/rr.nsPerOp, tk.cmdsPerOp)
+	}
+	fmt.Println("throughput ratio = throttlekit/redis_rate (target >= 1.00 in parallel); latency ratio = serial time per check (target <= 1.10)")
+}

@@ -1,0 +1,40 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The kinds of failure a caller can act on. Every error a backend returns matches exactly one
+// of them with errors.Is, and carries a message that names what went wrong (never a secret).
+var (
+	ErrInvalidArgument = errors.New("invalid argument")
+	ErrPolicyNotFound  = errors.New("policy not found")
+	ErrUnsupported     = errors.New("unsupported")
+	ErrUnavailable     = errors.New("unavailable")
+	ErrTimeout         = errors.New("timeout")
+	ErrConfig          = errors.New("configuration error")
+	ErrAuth            = errors.New("authentication failed")
+	ErrInternal        = errors.New("internal error")
+)
+
+// Error is a failure of one kind (one of the Err* values above) with its own message.
+type Error struct {
+	Kind  error
+	Msg   string
+	Cause error // the underlying error, if any
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Unwrap lets errors.Is match both the kind and the cause.
+func (e *Error) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Cause}
+}
+
+func newError(kind error, format string, args ...any) *Error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,24 @@
+package client
+
+import "context"
+
+// Limiter is what every backend offers: the five operations of the contract, each also with
+// an explicit clock. A zero cost or token count means 1; a negative one is an invalid
+// argument. The *At twins evaluate at nowMs (epoch ms, > 0) instead of the store's clock;
+// they are for replay and tests, and a backend without them answers ErrUnsupported.
+type Limiter interface {
+	Check(ctx context.Context, policy, key string, cost int64) (Decision, error)
+	CheckMany(ctx context.Context, policy string, keys []string, cost int64) ([]Decision, error)
+	Peek(ctx context.Context, policy, key string) (Decision, error)
+	Forecast(ctx context.Context, policy, key string, cost int64) (Forecast, error)
+	Debit(ctx context.Context, policy, key string, tokens int64) (Decision, error)
+
+	CheckAt(ctx context.Context, policy, key string, cost, nowMs int64) (Decision, error)
+	CheckManyAt(ctx context.Context, policy string, keys []string, cost, nowMs int64) ([]Decision, error)
+	PeekAt(ctx context.Context, policy, key string, nowMs int64) (Decision, error)
+	ForecastAt(ctx context.Context, policy, key string, cost, nowMs int64) (Forecast, error)
+	DebitAt(ctx context.Context, policy, key string, tokens, nowMs int64) (Decision, error)
+
+	// Close releases the backend's connections. Calls after Close fail with ErrUnavailable.
+	Close() error
+}

@@ -1,0 +1,113 @@
+package client
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultTimeout bounds a call (connecting included) when no timeout is configured.
+const DefaultTimeout = 500 * time.Millisecond
+
+// ConnectOptions shape the Redis client NewRedisClient builds.
+type ConnectOptions struct {
+	// Timeout bounds dialing, each read and write, and waiting for a pooled connection;
+	// 0 means DefaultTimeout.
+	Timeout time.Duration
+	// TLSCAFile is a PEM bundle of the CAs to trust for rediss:// (default: the system's).
+	TLSCAFile string
+	// TLSCertFile and TLSKeyFile are a client certificate for mutual TLS.
+	TLSCertFile, TLSKeyFile string
+	// PoolSize is the connection pool's size per node; 0 keeps go-redis's default.
+	PoolSize int
+}
+
+func (o ConnectOptions) timeout() time.Duration {
+	if o.Timeout > 0 {
+		return o.Timeout
+	}
+	return DefaultTimeout
+}
+
+// NewRedisClient builds a go-redis client for a URL of the grammar redisTarget documents,
+// configured so that a call never outlives its deadline: ContextTimeoutEnabled, dial, read,
+// write and pool timeouts at the call timeout, and one quick retry at most. Nothing is
+// dialled until the first call.
+func NewRedisClient(rawURL string, o ConnectOptions) (redis.UniversalClient, error) {
+	t, err := parseRedisURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	var tlsConfig *tls.Config
+	if t.tls {
+		host, _, _ := net.SplitHostPort(t.addrs[0])
+		if tlsConfig, err = buildTLSConfig(host, o); err != nil {
+			return nil, err
+		}
+	} else if o.TLSCAFile != "" || o.TLSCertFile != "" || o.TLSKeyFile != "" {
+		return nil, newError(ErrInvalidArgument, "TLS files were given but the redis URL is not rediss://")
+	}
+
+	timeout := o.timeout()
+	// A retry helps after a dropped connection (a restart, an idle reset) and must still fit
+	// inside the call's deadline, which ContextTimeoutEnabled enforces.
+	const maxRetries = 1
+	minBackoff, maxBackoff := time.Millisecond, timeout/8
+
+	switch t.mode {
+	case modeCluster:
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: t.addrs, Username: t.username, Password: t.password, TLSConfig: tlsConfig,
+			DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, PoolTimeout: timeout,
+			ContextTimeoutEnabled: true, MaxRetries: maxRetries,
+			MinRetryBackoff: minBackoff, MaxRetryBackoff: maxBackoff,
+			PoolSize: o.PoolSize, DisableIdentity: true,
+		}), nil
+	case modeSentinel:
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: t.master, SentinelAddrs: t.addrs,
+			Username: t.username, Password: t.password, TLSConfig: tlsConfig,
+			DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, PoolTimeout: timeout,
+			ContextTimeoutEnabled: true, MaxRetries: maxRetries,
+			MinRetryBackoff: minBackoff, MaxRetryBackoff: maxBackoff,
+			PoolSize: o.PoolSize, DisableIdentity: true,
+		}), nil
+	}
+	return redis.NewClient(&redis.Options{
+		Addr: t.addrs[0], Username: t.username, Password: t.password, DB: t.db, TLSConfig: tlsConfig,
+		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, PoolTimeout: timeout,
+		ContextTimeoutEnabled: true, MaxRetries: maxRetries,
+		MinRetryBackoff: minBackoff, MaxRetryBackoff: maxBackoff,
+		PoolSize: o.PoolSize, DisableIdentity: true,
+	}), nil
+}
+
+func buildTLSConfig(serverName string, o ConnectOptions) (*tls.Config, error) {
+	c := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
+	if o.TLSCAFile != "" {
+		pem, err := os.ReadFile(o.TLSCAFile)
+		if err != nil {
+			return nil, newError(ErrInvalidArgument, "TLS CA file: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, newError(ErrInvalidArgument, "TLS CA file %q holds no PEM certificate", o.TLSCAFile)
+		}
+		c.RootCAs = pool
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return nil, newError(ErrInvalidArgument, "a TLS client certificate needs both the cert and the key file")
+	}
+	if o.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.TLSCertFile, o.TLSKeyFile)
+		if err != nil {
+			return nil, newError(ErrInvalidArgument, "TLS client certificate: %v", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}

@@ -1,0 +1,56 @@
+package client
+
+import (
+	"strings"
+
+	"github.com/throttlekit/throttlekit-go/policy"
+)
+
+// maxCost is the largest cost a double represents exactly (2^53 - 1): the scripts compute in
+// doubles, so anything larger could not be counted exactly.
+const maxCost = policy.MaxSafeInteger
+
+// normalizeAmount applies the contract's input rule to a cost or token count.
+func normalizeAmount(name string, n int64) (int64, error) {
+	switch {
+	case n < 0:
+		return 0, newError(ErrInvalidArgument, "%s must not be negative, got %d", name, n)
+	case n > maxCost:
+		return 0, newError(ErrInvalidArgument, "%s must be at most 2^53-1 (%d), got %d", name, int64(maxCost), n)
+	case n == 0:
+		return 1, nil
+	}
+	return n, nil
+}
+
+func validateNow(nowMs int64) error {
+	if nowMs <= 0 {
+		return newError(ErrInvalidArgument, "explicit clock now must be > 0 epoch ms, got %d", nowMs)
+	}
+	if nowMs > maxCost {
+		return newError(ErrInvalidArgument, "explicit clock now must be at most 2^53-1, got %d", nowMs)
+	}
+	return nil
+}
+
+func validateKey(key string) error {
+	if err := policy.ValidateKey(key); err != nil {
+		return &Error{Kind: ErrInvalidArgument, Msg: err.Error(), Cause: err}
+	}
+	return nil
+}
+
+// lookupPolicy resolves a policy name in set, with the errors the contract fixes.
+func lookupPolicy(set *policy.Set, name string) (*policy.Policy, error) {
+	if name == "" {
+		return nil, newError(ErrInvalidArgument, "policy name is empty")
+	}
+	p, ok := set.Lookup(name)
+	if !ok {
+		return nil, newError(ErrPolicyNotFound, "unknown policy %q (configured: %s)", name, strings.Join(set.Names(), ", "))
+	}
+	if p.Unsupported != "" {
+		return nil, newError(ErrUnsupported, "policy %q uses %q, a feature this version does not support", name, p.Unsupported)
+	}
+	return p, nil
+}

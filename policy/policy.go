@@ -1,0 +1,114 @@
+// Package policy reads and validates a ThrottleKit policy file (.throttlekit.yaml) and builds
+// the Redis keys its policies use. The rules are those of spec/policies.md; a file either
+// loads whole or not at all, so a bad edit never leaves a half-applied configuration.
+package policy
+
+import "strconv"
+
+// Strategy names a rate-limiting algorithm, spelled as in the policy file.
+type Strategy string
+
+// The five rate-limit strategies, plus the token-budget meter (a `tokenBudget:` block).
+const (
+	GCRA             Strategy = "gcra"
+	TokenBucket      Strategy = "tokenBucket"
+	FixedWindow      Strategy = "fixedWindow"
+	SlidingWindow    Strategy = "slidingWindow"
+	SlidingWindowLog Strategy = "slidingWindowLog"
+	TokenBudget      Strategy = "tokenBudget"
+)
+
+// MaxSafeInteger is the largest integer a double holds exactly (2^53-1). Every count and
+// duration ends up as a Lua number, so larger values would silently lose precision.
+const MaxSafeInteger = 1<<53 - 1
+
+// Policy is one validated, immutable entry of a policy file. Only the fields its strategy
+// uses are set; the others stay zero.
+type Policy struct {
+	Name         string
+	Strategy     Strategy // TokenBudget for a meter; "" only when Unsupported != ""
+	Unsupported  string   // the later-core feature used (quota, twoTier, concurrency, federated)
+	Limit        int64    // gcra, fixedWindow, slidingWindow, slidingWindowLog
+	Burst        int64    // gcra (default Limit)
+	PeriodMs     int64    // gcra: from period / periodMs / windowMs
+	WindowMs     int64    // fixedWindow, slidingWindow, slidingWindowLog, tokenBudget
+	Capacity     int64    // tokenBucket
+	RefillPerSec float64  // tokenBucket
+	Buckets      int64    // slidingWindow (default 10)
+	Budget       int64    // tokenBudget
+	Prefix       string   // own prefix (may be ""), else defaults.prefix, else Name
+}
+
+// IsMeter reports whether the policy is a token-budget meter rather than a rate limiter.
+func (p *Policy) IsMeter() bool { return p.Strategy == TokenBudget }
+
+// ReportedLimit is the `limit` a decision reports. For gcra that is burst, because burst and
+// not limit is the ceiling a caller can actually spend at once.
+func (p *Policy) ReportedLimit() int64 {
+	switch p.Strategy {
+	case GCRA:
+		return p.Burst
+	case TokenBucket:
+		return p.Capacity
+	case TokenBudget:
+		return p.Budget
+	default:
+		return p.Limit
+	}
+}
+
+// Arg returns the ARGV text of a static script parameter by its contract name ("periodMs",
+// "limit", "burst", "capacity", "refillPerSec", "windowMs", "buckets", "budget"). The text is
+// chosen so that Lua's tonumber yields exactly the validated value: plain decimal for
+// integers, the shortest round-tripping form for refillPerSec. ok is false for a name the
+// policy's strategy does not take, so a caller marshalling from a script manifest notices a
+// mismatch instead of sending a zero.
+func (p *Policy) Arg(name string) (string, bool) {
+	if p.Unsupported != "" {
+		return "", false
+	}
+	switch p.Strategy {
+	case GCRA:
+		switch name {
+		case "periodMs":
+			return itoa(p.PeriodMs), true
+		case "limit":
+			return itoa(p.Limit), true
+		case "burst":
+			return itoa(p.Burst), true
+		}
+	case TokenBucket:
+		switch name {
+		case "capacity":
+			return itoa(p.Capacity), true
+		case "refillPerSec":
+			return strconv.FormatFloat(p.RefillPerSec, 'g', -1, 64), true
+		}
+	case FixedWindow, SlidingWindowLog:
+		switch name {
+		case "limit":
+			return itoa(p.Limit), true
+		case "windowMs":
+			return itoa(p.WindowMs), true
+		}
+	case SlidingWindow:
+		switch name {
+		case "limit":
+			return itoa(p.Limit), true
+		case "windowMs":
+			return itoa(p.WindowMs), true
+		case "buckets":
+			return itoa(p.Buckets), true
+		}
+	case TokenBudget:
+		switch name {
+		case "budget":
+			return itoa(p.Budget), true
+		case "windowMs":
+			return itoa(p.WindowMs), true
+		}
+	}
+	return "", false
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs a command with a throwaway redis-server on a free loopback port, exported as
+# THROTTLEKIT_REDIS_URL, and stops the server afterwards. An existing THROTTLEKIT_REDIS_URL is
+# used as it is. With CI=true a missing redis-server is an error; otherwise the command runs
+# without Redis (the tests that need it skip and say so).
+set -euo pipefail
+
+if [ -n "${THROTTLEKIT_REDIS_URL:-}" ]; then
+  exec "$@"
+fi
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "with-redis: redis-server is not installed (CI=true: refusing to skip)" >&2
+    exit 1
+  fi
+  echo "with-redis: redis-server not found; tests needing Redis will be skipped (apt-get install redis-server)" >&2
+  exec "$@"
+fi
+
+dir=$(mktemp -d)
+pid=""
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+  python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 20000))
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+PY
+}
+
+for attempt in 1 2 3 4 5; do
+  port=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+    --dir "$dir" --logfile "$dir/redis.log" --daemonize no &
+  pid=$!
+  for _ in $(seq 1 100); do
+    if redis-cli -p "$port" ping >/dev/null 2>&1; then break 2; fi
+    if ! kill -0 "$pid" 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""
+  echo "with-redis: redis-server did not start on port $port (attempt $attempt)" >&2
+done
+if [ -z "$pid" ]; then
+  cat "$dir/redis.log" >&2 || true
+  exit 1
+fi
+
+export THROTTLEKIT_REDIS_URL="redis://127.0.0.1:$port/0"
+echo "with-redis: redis-server $(redis-server --version | awk '{print $3}') on 127.0.0.1:$port" >&2
+set +e
+"$@"
+status=$?
+set -e
+exit "$status"
