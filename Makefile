@@ -13,11 +13,11 @@ test:
 
 ## bench: Go benchmarks beside go-redis/redis_rate on one local redis-server
 bench:
-	$(WITH_REDIS) sh -c 'cd bench && $(GO) test -run "^$$" -bench . -benchmem -count 1 .'
+	REQUIRE_REDIS=1 $(WITH_REDIS) sh -c 'cd bench && $(GO) test -run "^$$" -bench . -benchmem .'
 
 ## demo: a few decisions from a throwaway local redis-server, explained
 demo:
-	$(WITH_REDIS) $(GO) run ./examples/go-demo
+	REQUIRE_REDIS=1 $(WITH_REDIS) $(GO) run ./examples/go-demo
 
 ## lint: go vet, gofmt and staticcheck over both modules
 lint:

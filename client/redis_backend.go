@@ -160,13 +160,16 @@ func (b *RedisBackend) CheckManyAt(ctx context.Context, policy string, keys []st
 }
 
 func (b *RedisBackend) decide(ctx context.Context, op operation, policyName, key string, amount, nowMs int64) (Decision, error) {
-	call, redisKey, amount, err := b.resolve(op, policyName, key, amount)
+	pp, call, amount, err := b.resolve(op, policyName, amount)
 	if err != nil {
+		return Decision{}, err
+	}
+	if err := validateKey(key); err != nil {
 		return Decision{}, err
 	}
 	ctx, cancel := b.bound(ctx)
 	defer cancel()
-	reply, err := b.run(ctx, call, redisKey, nowMs, amount)
+	reply, err := b.run(ctx, call, pp.p.RedisKey(b.namespace, key), nowMs, amount)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -174,13 +177,16 @@ func (b *RedisBackend) decide(ctx context.Context, op operation, policyName, key
 }
 
 func (b *RedisBackend) forecast(ctx context.Context, policyName, key string, cost, nowMs int64) (Forecast, error) {
-	call, redisKey, cost, err := b.resolve(opForecast, policyName, key, cost)
+	pp, call, cost, err := b.resolve(opForecast, policyName, cost)
 	if err != nil {
+		return Forecast{}, err
+	}
+	if err := validateKey(key); err != nil {
 		return Forecast{}, err
 	}
 	ctx, cancel := b.bound(ctx)
 	defer cancel()
-	reply, err := b.run(ctx, call, redisKey, nowMs, cost)
+	reply, err := b.run(ctx, call, pp.p.RedisKey(b.namespace, key), nowMs, cost)
 	if err != nil {
 		return Forecast{}, err
 	}
@@ -188,14 +194,16 @@ func (b *RedisBackend) forecast(ctx context.Context, policyName, key string, cos
 }
 
 func (b *RedisBackend) checkMany(ctx context.Context, policyName string, keys []string, cost, nowMs int64) ([]Decision, error) {
-	call, _, cost, err := b.resolve(opCheck, policyName, "", cost)
+	pp, call, cost, err := b.resolve(opCheck, policyName, cost)
 	if err != nil {
 		return nil, err
 	}
+	redisKeys := make([]string, len(keys))
 	for i, k := range keys {
 		if err := validateKey(k); err != nil {
 			return nil, newError(ErrInvalidArgument, "keys[%d]: %s", i, err.Error())
 		}
+		redisKeys[i] = pp.p.RedisKey(b.namespace, k)
 	}
 	if len(keys) == 0 {
 		return []Decision{}, nil
@@ -207,11 +215,6 @@ func (b *RedisBackend) checkMany(ctx context.Context, policyName string, keys []
 		if nowMs, err = b.redisNow(ctx); err != nil {
 			return nil, err
 		}
-	}
-	p := b.set.Load().policies[policyName].p
-	redisKeys := make([]string, len(keys))
-	for i, k := range keys {
-		redisKeys[i] = p.RedisKey(b.namespace, k)
 	}
 	replies, err := b.runMany(ctx, call, redisKeys, nowMs, cost)
 	if err != nil {
@@ -226,27 +229,25 @@ func (b *RedisBackend) checkMany(ctx context.Context, policyName string, keys []
 	return out, nil
 }
 
-// resolve validates one call's input and picks the script that serves it.
-func (b *RedisBackend) resolve(op operation, policyName, key string, amount int64) (*scriptCall, string, int64, error) {
+// resolve validates a call's policy and amount against one snapshot of the policy set and
+// picks the script that serves the operation.
+func (b *RedisBackend) resolve(op operation, policyName string, amount int64) (*preparedPolicy, *scriptCall, int64, error) {
 	if b.closed.Load() {
-		return nil, "", 0, newError(ErrUnavailable, "the backend is closed")
+		return nil, nil, 0, newError(ErrUnavailable, "the backend is closed")
 	}
 	ps := b.set.Load()
-	p, err := lookupPolicy(ps.set, policyName)
-	if err != nil {
-		return nil, "", 0, err
+	if _, err := lookupPolicy(ps.set, policyName); err != nil {
+		return nil, nil, 0, err
 	}
-	call, err := op.script(ps.policies[policyName])
+	pp := ps.policies[policyName]
+	call, err := op.script(pp)
 	if err != nil {
-		return nil, "", 0, err
+		return nil, nil, 0, err
 	}
 	if amount, err = normalizeAmount(op.amountName(), amount); err != nil {
-		return nil, "", 0, err
+		return nil, nil, 0, err
 	}
-	if err := validateKey(key); err != nil {
-		return nil, "", 0, err
-	}
-	return call, p.RedisKey(b.namespace, key), amount, nil
+	return pp, call, amount, nil
 }
 
 // bound applies the backend's timeout to a context that has no deadline of its own.

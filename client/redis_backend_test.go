@@ -6,11 +6,14 @@ import (
 	"math/rand"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/throttlekit/throttlekit-go/client"
 	"github.com/throttlekit/throttlekit-go/internal/testredis"
@@ -339,5 +342,68 @@ func TestClosedBackend(t *testing.T) {
 	}
 	if _, err := b.Check(ctx, "gcra", "k", 1); !errors.Is(err, client.ErrUnavailable) {
 		t.Fatalf("check after close: %v", err)
+	}
+}
+
+// One round trip per check: each Check is exactly one EVALSHA (no EVAL, no extra command
+// before it). Counted from Redis's own command statistics.
+func TestOneRoundTripPerCheck(t *testing.T) {
+	b, _ := openBackend(t, allPolicies)
+	rdb := testredis.Client(t)
+	if _, err := b.Check(ctx, "gcra", "warm", 1); err != nil { // loads the script once
+		t.Fatal(err)
+	}
+	before := scriptCalls(t, rdb)
+	const n = 200
+	for i := 0; i < n; i++ {
+		if _, err := b.Check(ctx, "gcra", fmt.Sprintf("rt-%d", i), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := scriptCalls(t, rdb)
+	if got := after["evalsha"] - before["evalsha"]; got != n {
+		t.Errorf("%d checks made %d EVALSHA calls", n, got)
+	}
+	if got := after["eval"] - before["eval"]; got != 0 {
+		t.Errorf("%d checks sent the script text %d times", n, got)
+	}
+}
+
+func scriptCalls(t *testing.T, rdb *redis.Client) map[string]int64 {
+	t.Helper()
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]int64{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _, _ := strings.Cut(rest, ",")
+		calls[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.ParseInt(n, 10, 64)
+	}
+	return calls
+}
+
+// A policy set swapped in takes effect for the next call; a bad one is refused whole.
+func TestSetPolicies(t *testing.T) {
+	b, _ := openBackend(t, allPolicies)
+	next, err := client.ParsePolicies([]byte("limiters:\n  fresh: { strategy: fixedWindow, limit: 2, period: 1s }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetPolicies(next); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Check(ctx, "gcra", "k", 1); !errors.Is(err, client.ErrPolicyNotFound) {
+		t.Fatalf("old policy after swap: %v", err)
+	}
+	if d, err := b.CheckAt(ctx, "fresh", "k", 1, 1_700_000_000_000); err != nil || !d.Allowed || d.Limit != 2 {
+		t.Fatalf("new policy after swap: %s, %v", show(d), err)
+	}
+	if _, err := client.ParsePolicies([]byte("limiters: {x: {strategy: nope}}")); !errors.Is(err, client.ErrConfig) {
+		t.Fatalf("bad set: %v", err)
 	}
 }

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Runs a command with a throwaway redis-server on a free loopback port, exported as
 # THROTTLEKIT_REDIS_URL, and stops the server afterwards. An existing THROTTLEKIT_REDIS_URL is
-# used as it is. With CI=true a missing redis-server is an error; otherwise the command runs
-# without Redis (the tests that need it skip and say so).
+# used as it is. A missing redis-server is installed with apt-get when running as root; if it
+# is still missing, that is an error under CI=true or REQUIRE_REDIS=1, and otherwise the
+# command runs without Redis (the tests that need it skip and say so).
 set -euo pipefail
 
 if [ -n "${THROTTLEKIT_REDIS_URL:-}" ]; then
   exec "$@"
 fi
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  if [ "${CI:-}" = "true" ]; then
-    echo "with-redis: redis-server is not installed (CI=true: refusing to skip)" >&2
+if ! "$(dirname "$0")/install-deps.sh"; then
+  if [ "${CI:-}" = "true" ] || [ "${REQUIRE_REDIS:-}" = 1 ]; then
+    echo "with-redis: redis-server is not installed (apt-get install redis-server)" >&2
     exit 1
   fi
   echo "with-redis: redis-server not found; tests needing Redis will be skipped (apt-get install redis-server)" >&2
@@ -26,20 +27,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-  python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 20000))
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-PY
-}
-
 for attempt in 1 2 3 4 5; do
-  port=$(free_port)
+  # A random high port; a taken one makes redis-server exit at once and we try another.
+  port=$((20000 + RANDOM % 40000))
   redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
-    --dir "$dir" --logfile "$dir/redis.log" --daemonize no &
+    --dir "$dir" --logfile "$dir/redis.log" &
   pid=$!
   for _ in $(seq 1 100); do
     if redis-cli -p "$port" ping >/dev/null 2>&1; then break 2; fi
