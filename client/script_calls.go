@@ -78,7 +78,7 @@ func prepareCall(p *policy.Policy, role string) (*scriptCall, error) {
 	return c, nil
 }
 
-// args builds the full command for one call: EVALSHA sha 1 key now ... amount ...
+// args builds the full Redis command for one call: EVALSHA sha 1 key now ... amount ...
 func (c *scriptCall) args(key string, nowMs, amount int64) []any {
 	a := make([]any, 4+len(c.argv))
 	a[0], a[1], a[2], a[3] = "evalsha", c.script.SHA1, 1, key
