@@ -3,7 +3,16 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 WITH_REDIS  := scripts/with-redis.sh
 
-.PHONY: all test bench demo lint clean
+CC          ?= cc
+CFLAGS_C    := -std=c11 -O2 -g -fPIC -Wall -Wextra -Werror
+PREFIX      ?= /usr/local
+VERSION     := $(shell sed -n 's/^\#define TK_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' include/throttlekit.h | paste -sd.)
+LIB         := build/lib
+SHIM        := $(LIB)/libthrottlekit.so.0
+CORE        := $(LIB)/libthrottlekit-core.so
+GO_SOURCES  := $(shell find . -name '*.go' -not -path './bench/*' -not -name '*_test.go') $(wildcard luascripts/*.lua luascripts/manifest.json) go.mod go.sum
+
+.PHONY: all test bench demo demo-go lint clean lib install
 
 all: lint test
 
@@ -15,9 +24,43 @@ test:
 bench:
 	REQUIRE_REDIS=1 $(WITH_REDIS) sh -c 'cd bench && $(GO) test -run "^$$" -bench . -benchmem .'
 
-## demo: a few decisions from a throwaway local redis-server, explained
-demo:
+## demo: the C example program against a throwaway local redis-server
+demo: lib
+	$(MAKE) -C bindings/c-example
+	REQUIRE_REDIS=1 $(WITH_REDIS) sh -c 'bindings/c-example/example "$$THROTTLEKIT_REDIS_URL"'
+
+## demo-go: the same kind of tour from Go
+demo-go:
 	REQUIRE_REDIS=1 $(WITH_REDIS) $(GO) run ./examples/go-demo
+
+## lib: build/lib/libthrottlekit.so (the C shim) and libthrottlekit-core.so (the Go core)
+lib: $(SHIM) $(CORE) $(LIB)/libthrottlekit.so $(LIB)/pkgconfig/throttlekit.pc
+
+$(CORE): $(GO_SOURCES)
+	@mkdir -p $(LIB)
+	$(GO) build -buildmode=c-shared -trimpath -o $@ .
+	@rm -f $(LIB)/libthrottlekit-core.h
+
+$(SHIM): capi/throttlekit.c capi/core.h capi/exports.map include/throttlekit.h
+	@mkdir -p $(LIB)
+	$(CC) $(CFLAGS_C) -Iinclude -Icapi -shared -Wl,-soname,libthrottlekit.so.0 \
+		-Wl,--version-script=capi/exports.map -o $@ capi/throttlekit.c -ldl -lpthread
+
+$(LIB)/libthrottlekit.so: $(SHIM)
+	ln -sf libthrottlekit.so.0 $@
+
+$(LIB)/pkgconfig/throttlekit.pc: capi/throttlekit.pc.in include/throttlekit.h
+	@mkdir -p $(LIB)/pkgconfig
+	sed -e 's|@PREFIX@|$(abspath build)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	@mkdir -p build/include && cp include/throttlekit.h build/include/
+
+## install: header, libraries and pkg-config file under $(PREFIX)
+install: $(SHIM) $(CORE)
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/throttlekit.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(SHIM) $(CORE) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libthrottlekit.so.0 $(DESTDIR)$(PREFIX)/lib/libthrottlekit.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' capi/throttlekit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/throttlekit.pc
 
 ## lint: go vet, gofmt and staticcheck over both modules
 lint:

@@ -1,0 +1,39 @@
+/*
+ * The private boundary between the shim (libthrottlekit.so) and the Go core
+ * (libthrottlekit-core.so, built from export.go). Only the shim calls these; the shim has
+ * already checked every argument it can check without the core (see throttlekit.c), and
+ * passes options normalised to the full, current tk_options_t.
+ */
+#ifndef THROTTLEKIT_CORE_H
+#define THROTTLEKIT_CORE_H
+
+#include "throttlekit.h"
+
+/* now_ms == 0 means "the backend's clock" in every call below. */
+typedef struct tk_core {
+  int (*open_redis)(const char *url, const char *policies_yaml, const tk_options_t *opts,
+                    tk_handle_t *out, tk_error_t *err);
+  int (*free_handle)(tk_handle_t h);
+  int (*check)(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+               int64_t now_ms, tk_decision_t *out, tk_error_t *err);
+  int (*check_many)(tk_handle_t h, const char *policy, const char *const *keys, size_t n,
+                    int64_t cost, int64_t now_ms, tk_decision_t *out, tk_error_t *err);
+  int (*peek)(tk_handle_t h, const char *policy, const char *key, int64_t now_ms,
+              tk_decision_t *out, tk_error_t *err);
+  int (*forecast)(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                  int64_t now_ms, tk_forecast_t *out, tk_error_t *err);
+  int (*debit)(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
+               int64_t now_ms, tk_decision_t *out, tk_error_t *err);
+} tk_core_t;
+
+/* The core's exported entry points, resolved with dlsym. */
+#define TK_CORE_SYMBOLS(X)                   \
+  X(open_redis, "tkcore_open_redis")         \
+  X(free_handle, "tkcore_free")              \
+  X(check, "tkcore_check")                   \
+  X(check_many, "tkcore_check_many")         \
+  X(peek, "tkcore_peek")                     \
+  X(forecast, "tkcore_forecast")             \
+  X(debit, "tkcore_debit")
+
+#endif

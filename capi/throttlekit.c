@@ -1,0 +1,369 @@
+/*
+ * libthrottlekit: the C face of ThrottleKit.
+ *
+ * This shim is plain C. It answers what needs no Go (versions, strings, argument checks,
+ * the fork guard) itself, and loads the Go core (libthrottlekit-core.so) on the first
+ * tk_open_* of a process, so that merely loading the library never starts the Go runtime and a
+ * process that forks before opening anything keeps working in its children.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "throttlekit.h"
+
+#define TK_STR2(x) #x
+#define TK_STR(x) TK_STR2(x)
+#define TK_VERSION_STRING \
+  TK_STR(TK_VERSION_MAJOR) "." TK_STR(TK_VERSION_MINOR) "." TK_STR(TK_VERSION_PATCH)
+
+#define TK_MAX_KEY_BYTES 4096
+#define TK_MAX_AMOUNT ((int64_t)9007199254740991) /* 2^53 - 1: exact in a double */
+#define TK_CORE_FILE "libthrottlekit-core.so"
+
+/* ---- Errors --------------------------------------------------------------------------- */
+
+static int fail(tk_error_t *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(tk_error_t *err, int status, const char *fmt, ...) {
+  if (err) {
+    va_list ap;
+    va_start(ap, fmt);
+    err->status = status;
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+  }
+  return status;
+}
+
+const char *tk_version(void) { return TK_VERSION_STRING; }
+
+const char *tk_strerror(int status) {
+  switch (status) {
+  case TK_OK: return "success";
+  case TK_E_INVALID: return "invalid argument";
+  case TK_E_BADHANDLE: return "invalid handle (0, never issued, or already freed)";
+  case TK_E_NOT_FOUND: return "unknown policy";
+  case TK_E_UNSUPPORTED: return "operation not supported for this policy or door";
+  case TK_E_UNAVAILABLE: return "backend unavailable";
+  case TK_E_TIMEOUT: return "timed out";
+  case TK_E_CONFIG: return "invalid policy configuration";
+  case TK_E_FORKED: return "called in a forked child of a process that had used the library";
+  case TK_E_INTERNAL: return "internal error";
+  case TK_E_AUTH: return "authentication failed";
+  default: return "unknown status";
+  }
+}
+
+void tk_options_init(tk_options_t *opts) {
+  if (!opts) return;
+  memset(opts, 0, sizeof *opts);
+  opts->struct_size = (uint32_t)sizeof *opts;
+}
+
+/* ---- The Go core and the fork guard ----------------------------------------------------- */
+
+static pthread_mutex_t core_lock = PTHREAD_MUTEX_INITIALIZER;
+static tk_core_t core;
+static atomic_int core_ready;   /* core holds valid entry points */
+static atomic_int core_started; /* a tk_open_* ran in this process (or in the parent) */
+static atomic_int forked_child; /* this process is a child forked after core_started */
+
+static void on_fork_child(void) { atomic_store(&forked_child, 1); }
+
+static int check_fork(tk_error_t *err) {
+  if (atomic_load_explicit(&forked_child, memory_order_relaxed))
+    return fail(err, TK_E_FORKED,
+                "libthrottlekit was used before this process was forked; the Go core cannot "
+                "run in a forked child: open handles after fork, in the child");
+  return TK_OK;
+}
+
+/* The directory this shim was loaded from, with a trailing '/', or "" when unknown. */
+static void shim_dir(char *dir, size_t size) {
+  Dl_info info;
+  dir[0] = '\0';
+  if (dladdr((void *)&tk_version, &info) && info.dli_fname) {
+    const char *slash = strrchr(info.dli_fname, '/');
+    if (slash && (size_t)(slash - info.dli_fname + 1) < size) {
+      memcpy(dir, info.dli_fname, (size_t)(slash - info.dli_fname + 1));
+      dir[slash - info.dli_fname + 1] = '\0';
+    }
+  }
+}
+
+/* Loads the core once per process; the caller holds core_lock. */
+static int load_core(tk_error_t *err) {
+  char path[PATH_MAX];
+  const char *env = getenv("THROTTLEKIT_CORE");
+  if (env && *env) {
+    snprintf(path, sizeof path, "%s", env);
+  } else {
+    char dir[PATH_MAX];
+    shim_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s%s", dir, TK_CORE_FILE);
+  }
+
+  /* From here on the Go runtime may be running in this process: children must not call in. */
+  if (!atomic_exchange(&core_started, 1)) pthread_atfork(NULL, NULL, on_fork_child);
+
+  void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    return fail(err, TK_E_INTERNAL,
+                "cannot load the ThrottleKit core %s (set THROTTLEKIT_CORE to its path): %s",
+                path, dlerror());
+  tk_core_t loaded;
+#define TK_RESOLVE(field, name)                                                        \
+  *(void **)(&loaded.field) = dlsym(lib, name);                                        \
+  if (!loaded.field) {                                                                 \
+    dlclose(lib);                                                                      \
+    return fail(err, TK_E_INTERNAL, "the ThrottleKit core %s lacks %s: a version mismatch", \
+                path, name);                                                           \
+  }
+  TK_CORE_SYMBOLS(TK_RESOLVE)
+#undef TK_RESOLVE
+  core = loaded;
+  atomic_store(&core_ready, 1);
+  return TK_OK;
+}
+
+static int start_core(tk_error_t *err) {
+  if (atomic_load(&core_ready)) return TK_OK;
+  pthread_mutex_lock(&core_lock);
+  int rc = atomic_load(&core_ready) ? TK_OK : load_core(err);
+  pthread_mutex_unlock(&core_lock);
+  return rc;
+}
+
+/* The core, if a handle could exist at all: before any open, no handle is valid. */
+static int core_for(tk_handle_t h, tk_error_t *err) {
+  if (h == 0) return fail(err, TK_E_BADHANDLE, "handle 0 is never valid");
+  if (!atomic_load_explicit(&core_ready, memory_order_acquire))
+    return fail(err, TK_E_BADHANDLE, "handle %llu was never issued in this process",
+                (unsigned long long)h);
+  return TK_OK;
+}
+
+/* ---- Argument checks ------------------------------------------------------------------- */
+
+static int check_policy_key(const char *policy, const char *key, tk_error_t *err) {
+  if (!policy) return fail(err, TK_E_INVALID, "policy is NULL");
+  if (!*policy) return fail(err, TK_E_INVALID, "policy name is empty");
+  if (!key) return fail(err, TK_E_INVALID, "key is NULL");
+  if (strnlen(key, TK_MAX_KEY_BYTES + 1) > TK_MAX_KEY_BYTES)
+    return fail(err, TK_E_INVALID, "key is longer than %d bytes", TK_MAX_KEY_BYTES);
+  return TK_OK;
+}
+
+static int check_amount(const char *name, int64_t n, tk_error_t *err) {
+  if (n < 0) return fail(err, TK_E_INVALID, "%s must not be negative, got %lld", name, (long long)n);
+  if (n > TK_MAX_AMOUNT)
+    return fail(err, TK_E_INVALID, "%s must be at most 2^53-1, got %lld", name, (long long)n);
+  return TK_OK;
+}
+
+static int check_now(int64_t now_ms, tk_error_t *err) {
+  if (now_ms <= 0)
+    return fail(err, TK_E_INVALID, "now_ms must be > 0 (epoch milliseconds), got %lld",
+                (long long)now_ms);
+  if (now_ms > TK_MAX_AMOUNT)
+    return fail(err, TK_E_INVALID, "now_ms must be at most 2^53-1, got %lld", (long long)now_ms);
+  return TK_OK;
+}
+
+/* Copies the caller's options (of whatever header version) into the current layout. */
+static int normalize_options(const tk_options_t *in, tk_options_t *out, tk_error_t *err) {
+  tk_options_init(out);
+  if (!in) return TK_OK;
+  size_t n = in->struct_size;
+  if (n < offsetof(tk_options_t, timeout_ms))
+    return fail(err, TK_E_INVALID,
+                "options struct_size is %zu: initialise options with tk_options_init", n);
+  if (n > sizeof *out) {
+    const unsigned char *extra = (const unsigned char *)in + sizeof *out;
+    for (size_t i = 0; i < n - sizeof *out; i++)
+      if (extra[i])
+        return fail(err, TK_E_INVALID,
+                    "options from a newer header (struct_size %zu, this library knows %zu)", n,
+                    sizeof *out);
+    n = sizeof *out;
+  }
+  memcpy(out, in, n);
+  out->struct_size = (uint32_t)sizeof *out;
+  if (out->timeout_ms < 0)
+    return fail(err, TK_E_INVALID, "timeout_ms must be >= 0 (0 = default 500), got %d",
+                out->timeout_ms);
+  if (out->fail_mode < TK_FAIL_ERROR || out->fail_mode > TK_FAIL_CLOSED)
+    return fail(err, TK_E_INVALID, "fail_mode must be TK_FAIL_ERROR, TK_FAIL_OPEN or TK_FAIL_CLOSED, got %d",
+                out->fail_mode);
+  if (out->auto_pipeline != 0 && out->auto_pipeline != -1 && out->auto_pipeline != 1)
+    return fail(err, TK_E_INVALID, "auto_pipeline must be 0 (default, on), 1 (on) or -1 (off), got %d",
+                out->auto_pipeline);
+  if (out->reserved0 || out->reserved1)
+    return fail(err, TK_E_INVALID, "reserved option fields must be 0");
+  return TK_OK;
+}
+
+/* ---- The API --------------------------------------------------------------------------- */
+
+int tk_open_redis(const char *redis_url, const char *policies_yaml, const tk_options_t *opts,
+                  tk_handle_t *out, tk_error_t *err) {
+  tk_options_t o;
+  int rc;
+  if ((rc = check_fork(err))) return rc;
+  if (!redis_url) return fail(err, TK_E_INVALID, "redis_url is NULL");
+  if (!policies_yaml) return fail(err, TK_E_INVALID, "policies_yaml is NULL");
+  if (!out) return fail(err, TK_E_INVALID, "out is NULL");
+  *out = 0;
+  if ((rc = normalize_options(opts, &o, err))) return rc;
+  if ((rc = start_core(err))) return rc;
+  return core.open_redis(redis_url, policies_yaml, &o, out, err);
+}
+
+int tk_open_service(const char *target, const tk_options_t *opts, tk_handle_t *out,
+                    tk_error_t *err) {
+  tk_options_t o;
+  int rc;
+  if ((rc = check_fork(err))) return rc;
+  if (!target) return fail(err, TK_E_INVALID, "target is NULL");
+  if (!out) return fail(err, TK_E_INVALID, "out is NULL");
+  *out = 0;
+  if ((rc = normalize_options(opts, &o, err))) return rc;
+  return fail(err, TK_E_UNSUPPORTED, "the service door is not available in libthrottlekit %s",
+              TK_VERSION_STRING);
+}
+
+int tk_free(tk_handle_t h) {
+  int rc;
+  if ((rc = check_fork(NULL))) return rc;
+  if ((rc = core_for(h, NULL))) return rc;
+  return core.free_handle(h);
+}
+
+static int check_impl(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                      int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
+  int rc;
+  if ((rc = check_fork(err))) return rc;
+  if (!out) return fail(err, TK_E_INVALID, "out is NULL");
+  if ((rc = check_policy_key(policy, key, err)) || (rc = check_amount("cost", cost, err)) ||
+      (rc = core_for(h, err)))
+    return rc;
+  return core.check(h, policy, key, cost, now_ms, out, err);
+}
+
+int tk_check(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+             tk_decision_t *out, tk_error_t *err) {
+  return check_impl(h, policy, key, cost, 0, out, err);
+}
+
+int tk_check_at(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
+  int rc = check_fork(err);
+  if (rc || (rc = check_now(now_ms, err))) return rc;
+  return check_impl(h, policy, key, cost, now_ms, out, err);
+}
+
+static int check_many_impl(tk_handle_t h, const char *policy, const char *const *keys, size_t n,
+                           int64_t cost, int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
+  int rc;
+  if ((rc = check_fork(err))) return rc;
+  if (n > 0 && !keys) return fail(err, TK_E_INVALID, "keys is NULL but n is %zu", n);
+  if (n > 0 && !out) return fail(err, TK_E_INVALID, "out is NULL but n is %zu", n);
+  if ((rc = check_policy_key(policy, "", err)) || (rc = check_amount("cost", cost, err)))
+    return rc;
+  for (size_t i = 0; i < n; i++) {
+    if (!keys[i]) return fail(err, TK_E_INVALID, "keys[%zu] is NULL", i);
+    if (strnlen(keys[i], TK_MAX_KEY_BYTES + 1) > TK_MAX_KEY_BYTES)
+      return fail(err, TK_E_INVALID, "keys[%zu] is longer than %d bytes", i, TK_MAX_KEY_BYTES);
+  }
+  if ((rc = core_for(h, err))) return rc;
+  return core.check_many(h, policy, keys, n, cost, now_ms, out, err);
+}
+
+int tk_check_many(tk_handle_t h, const char *policy, const char *const *keys, size_t n,
+                  int64_t cost, tk_decision_t *out, tk_error_t *err) {
+  return check_many_impl(h, policy, keys, n, cost, 0, out, err);
+}
+
+int tk_check_many_at(tk_handle_t h, const char *policy, const char *const *keys, size_t n,
+                     int64_t cost, int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
+  int rc = check_fork(err);
+  if (rc || (rc = check_now(now_ms, err))) return rc;
+  return check_many_impl(h, policy, keys, n, cost, now_ms, out, err);
+}
+
+static int peek_impl(tk_handle_t h, const char *policy, const char *key, int64_t now_ms,
+                     tk_decision_t *out, tk_error_t *err) {
+  int rc;
+  if ((rc = check_fork(err))) return rc;
+  if (!out) return fail(err, TK_E_INVALID, "out is NULL");
+  if ((rc = check_policy_key(policy, key, err)) || (rc = core_for(h, err))) return rc;
+  return core.peek(h, policy, key, now_ms, out, err);
+}
+
+int tk_peek(tk_handle_t h, const char *policy, const char *key, tk_decision_t *out,
+            tk_error_t *err) {
+  return peek_impl(h, policy, key, 0, out, err);
+}
+
+int tk_peek_at(tk_handle_t h, const char *policy, const char *key, int64_t now_ms,
+               tk_decision_t *out, tk_error_t *err) {
+  int rc = check_fork(err);
+  if (rc || (rc = check_now(now_ms, err))) return rc;
+  return peek_impl(h, policy, key, now_ms, out, err);
+}
+
+static int forecast_impl(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                         int64_t now_ms, tk_forecast_t *out, tk_error_t *err) {
+  int rc;
+  if ((rc = check_fork(err))) return rc;
+  if (!out) return fail(err, TK_E_INVALID, "out is NULL");
+  if ((rc = check_policy_key(policy, key, err)) || (rc = check_amount("cost", cost, err)) ||
+      (rc = core_for(h, err)))
+    return rc;
+  return core.forecast(h, policy, key, cost, now_ms, out, err);
+}
+
+int tk_forecast(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                tk_forecast_t *out, tk_error_t *err) {
+  return forecast_impl(h, policy, key, cost, 0, out, err);
+}
+
+int tk_forecast_at(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                   int64_t now_ms, tk_forecast_t *out, tk_error_t *err) {
+  int rc = check_fork(err);
+  if (rc || (rc = check_now(now_ms, err))) return rc;
+  return forecast_impl(h, policy, key, cost, now_ms, out, err);
+}
+
+static int debit_impl(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
+                      int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
+  int rc;
+  if ((rc = check_fork(err))) return rc;
+  if (!out) return fail(err, TK_E_INVALID, "out is NULL");
+  if ((rc = check_policy_key(policy, key, err)) || (rc = check_amount("tokens", tokens, err)) ||
+      (rc = core_for(h, err)))
+    return rc;
+  return core.debit(h, policy, key, tokens, now_ms, out, err);
+}
+
+int tk_debit(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
+             tk_decision_t *out, tk_error_t *err) {
+  return debit_impl(h, policy, key, tokens, 0, out, err);
+}
+
+int tk_debit_at(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
+                int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
+  int rc = check_fork(err);
+  if (rc || (rc = check_now(now_ms, err))) return rc;
+  return debit_impl(h, policy, key, tokens, now_ms, out, err);
+}

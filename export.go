@@ -1,0 +1,207 @@
+// Command throttlekit-core is the Go core of libthrottlekit, built with -buildmode=c-shared as
+// libthrottlekit-core.so. Only the C shim (capi/) calls it, through the private tkcore_*
+// entry points below, after checking every argument it can check without Go. This layer is
+// thin: it converts between C and Go, keeps the handle registry, applies the fail mode and
+// turns panics into TK_E_INTERNAL; the client package does the rest.
+package main
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/include
+#include "throttlekit.h"
+*/
+import "C"
+
+import (
+	"context"
+	"unsafe"
+
+	"github.com/throttlekit/throttlekit-go/client"
+)
+
+func main() {}
+
+//export tkcore_open_redis
+func tkcore_open_redis(url, yaml *C.char, opts *C.tk_options_t, out *C.tk_handle_t, cerr *C.tk_error_t) (rc C.int) {
+	defer recoverInto(&rc, cerr)
+	timeout := optionTimeout(opts.timeout_ms)
+	b, err := client.OpenRedis(C.GoString(url), []byte(C.GoString(yaml)),
+		client.RedisOptions{Namespace: optionString(opts.key_namespace), Timeout: timeout},
+		client.ConnectOptions{
+			Timeout:     timeout,
+			TLSCAFile:   optionString(opts.tls_ca_file),
+			TLSCertFile: optionString(opts.tls_cert_file),
+			TLSKeyFile:  optionString(opts.tls_key_file),
+		})
+	if err != nil {
+		return failWith(cerr, err)
+	}
+	*out = C.tk_handle_t(register(&handle{backend: b, failMode: client.FailMode(opts.fail_mode)}))
+	return succeed(cerr)
+}
+
+//export tkcore_free
+func tkcore_free(id C.tk_handle_t) (rc C.int) {
+	defer recoverInto(&rc, nil)
+	if !unregister(uint64(id)) {
+		return C.TK_E_BADHANDLE
+	}
+	return C.TK_OK
+}
+
+//export tkcore_check
+func tkcore_check(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) (rc C.int) {
+	defer recoverInto(&rc, cerr)
+	h, ok := lookup(uint64(id))
+	if !ok {
+		return badHandle(cerr, id)
+	}
+	defer h.release()
+	p, k := C.GoString(policy), C.GoString(key)
+	var d client.Decision
+	var err error
+	if now == 0 {
+		d, err = h.backend.Check(context.Background(), p, k, int64(cost))
+	} else {
+		d, err = h.backend.CheckAt(context.Background(), p, k, int64(cost), int64(now))
+	}
+	if err != nil {
+		if d, ok = h.synthesize(p, err); !ok {
+			return failWith(cerr, err)
+		}
+	}
+	putDecision(out, d)
+	return succeed(cerr)
+}
+
+//export tkcore_check_many
+func tkcore_check_many(id C.tk_handle_t, policy *C.char, keys **C.char, n C.size_t, cost, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) (rc C.int) {
+	defer recoverInto(&rc, cerr)
+	h, ok := lookup(uint64(id))
+	if !ok {
+		return badHandle(cerr, id)
+	}
+	defer h.release()
+	p := C.GoString(policy)
+	goKeys := make([]string, int(n))
+	if n > 0 {
+		for i, k := range unsafe.Slice(keys, int(n)) {
+			goKeys[i] = C.GoString(k)
+		}
+	}
+	var ds []client.Decision
+	var err error
+	if now == 0 {
+		ds, err = h.backend.CheckMany(context.Background(), p, goKeys, int64(cost))
+	} else {
+		ds, err = h.backend.CheckManyAt(context.Background(), p, goKeys, int64(cost), int64(now))
+	}
+	if err != nil {
+		d, ok := h.synthesize(p, err)
+		if !ok {
+			return failWith(cerr, err)
+		}
+		ds = make([]client.Decision, len(goKeys))
+		for i := range ds {
+			ds[i] = d
+		}
+	}
+	if n > 0 {
+		outs := unsafe.Slice(out, int(n))
+		for i := range outs {
+			putDecision(&outs[i], ds[i])
+		}
+	}
+	return succeed(cerr)
+}
+
+//export tkcore_peek
+func tkcore_peek(id C.tk_handle_t, policy, key *C.char, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) (rc C.int) {
+	defer recoverInto(&rc, cerr)
+	h, ok := lookup(uint64(id))
+	if !ok {
+		return badHandle(cerr, id)
+	}
+	defer h.release()
+	var d client.Decision
+	var err error
+	if now == 0 {
+		d, err = h.backend.Peek(context.Background(), C.GoString(policy), C.GoString(key))
+	} else {
+		d, err = h.backend.PeekAt(context.Background(), C.GoString(policy), C.GoString(key), int64(now))
+	}
+	if err != nil {
+		return failWith(cerr, err)
+	}
+	putDecision(out, d)
+	return succeed(cerr)
+}
+
+//export tkcore_forecast
+func tkcore_forecast(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_forecast_t, cerr *C.tk_error_t) (rc C.int) {
+	defer recoverInto(&rc, cerr)
+	h, ok := lookup(uint64(id))
+	if !ok {
+		return badHandle(cerr, id)
+	}
+	defer h.release()
+	var f client.Forecast
+	var err error
+	if now == 0 {
+		f, err = h.backend.Forecast(context.Background(), C.GoString(policy), C.GoString(key), int64(cost))
+	} else {
+		f, err = h.backend.ForecastAt(context.Background(), C.GoString(policy), C.GoString(key), int64(cost), int64(now))
+	}
+	if err != nil {
+		return failWith(cerr, err)
+	}
+	putForecast(out, f)
+	return succeed(cerr)
+}
+
+//export tkcore_debit
+func tkcore_debit(id C.tk_handle_t, policy, key *C.char, tokens, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) (rc C.int) {
+	defer recoverInto(&rc, cerr)
+	h, ok := lookup(uint64(id))
+	if !ok {
+		return badHandle(cerr, id)
+	}
+	defer h.release()
+	var d client.Decision
+	var err error
+	if now == 0 {
+		d, err = h.backend.Debit(context.Background(), C.GoString(policy), C.GoString(key), int64(tokens))
+	} else {
+		d, err = h.backend.DebitAt(context.Background(), C.GoString(policy), C.GoString(key), int64(tokens), int64(now))
+	}
+	if err != nil {
+		return failWith(cerr, err)
+	}
+	putDecision(out, d)
+	return succeed(cerr)
+}
+
+// synthesize applies the handle's fail mode to a failed check.
+func (h *handle) synthesize(policyName string, err error) (client.Decision, bool) {
+	p, ok := h.backend.Policies().Lookup(policyName)
+	if !ok {
+		return client.Decision{}, false
+	}
+	return h.failMode.Synthesize(p, err)
+}
+
+func badHandle(cerr *C.tk_error_t, id C.tk_handle_t) C.int {
+	return fail(cerr, C.TK_E_BADHANDLE, "handle "+itoa(uint64(id))+" is not open (never issued, or already freed)")
+}
+
+func itoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
+}

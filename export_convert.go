@@ -1,0 +1,111 @@
+package main
+
+/*
+#include "throttlekit.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/throttlekit/throttlekit-go/client"
+)
+
+// statusOf maps a client error to the C status the ABI fixes for it.
+func statusOf(err error) C.int {
+	switch {
+	case errors.Is(err, client.ErrInvalidArgument):
+		return C.TK_E_INVALID
+	case errors.Is(err, client.ErrPolicyNotFound):
+		return C.TK_E_NOT_FOUND
+	case errors.Is(err, client.ErrUnsupported):
+		return C.TK_E_UNSUPPORTED
+	case errors.Is(err, client.ErrUnavailable):
+		return C.TK_E_UNAVAILABLE
+	case errors.Is(err, client.ErrTimeout):
+		return C.TK_E_TIMEOUT
+	case errors.Is(err, client.ErrConfig):
+		return C.TK_E_CONFIG
+	case errors.Is(err, client.ErrAuth):
+		return C.TK_E_AUTH
+	}
+	return C.TK_E_INTERNAL
+}
+
+// fail writes status and msg to cerr (when given) and returns status.
+func fail(cerr *C.tk_error_t, status C.int, msg string) C.int {
+	if cerr != nil {
+		cerr.status = C.int32_t(status)
+		writeMessage(cerr, msg)
+	}
+	return status
+}
+
+func failWith(cerr *C.tk_error_t, err error) C.int {
+	return fail(cerr, statusOf(err), err.Error())
+}
+
+func succeed(cerr *C.tk_error_t) C.int {
+	if cerr != nil {
+		cerr.status = C.TK_OK
+		cerr.message[0] = 0
+	}
+	return C.TK_OK
+}
+
+// writeMessage copies msg into the fixed buffer, cut on a UTF-8 boundary, NUL-terminated.
+func writeMessage(cerr *C.tk_error_t, msg string) {
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&cerr.message[0])), len(cerr.message))
+	n := min(len(msg), len(buf)-1)
+	for n > 0 && n < len(msg) && !utf8.RuneStart(msg[n]) {
+		n--
+	}
+	copy(buf, msg[:n])
+	buf[n] = 0
+}
+
+// recoverInto turns a panic into TK_E_INTERNAL, so that no Go fault crosses into the host.
+func recoverInto(rc *C.int, cerr *C.tk_error_t) {
+	if p := recover(); p != nil {
+		*rc = fail(cerr, C.TK_E_INTERNAL, fmt.Sprintf("internal error in the ThrottleKit core: %v", p))
+	}
+}
+
+func putDecision(out *C.tk_decision_t, d client.Decision) {
+	*out = C.tk_decision_t{}
+	if d.Allowed {
+		out.allowed = 1
+	}
+	if d.Synthesized {
+		out.flags = C.TK_DECISION_SYNTHESIZED
+	}
+	out.limit = C.int64_t(d.Limit)
+	out.remaining = C.int64_t(d.Remaining)
+	out.reset_at_ms = C.int64_t(d.ResetAt)
+	out.retry_after_ms = C.int64_t(d.RetryAfterMs)
+}
+
+func putForecast(out *C.tk_forecast_t, f client.Forecast) {
+	out.spendable_now = C.int64_t(f.SpendableNow)
+	out.next_replenish_at_ms = C.int64_t(f.NextReplenishAt)
+	out.full_at_ms = C.int64_t(f.FullAt)
+}
+
+// optionString copies an optional C string.
+func optionString(s *C.char) string {
+	if s == nil {
+		return ""
+	}
+	return C.GoString(s)
+}
+
+func optionTimeout(ms C.int32_t) time.Duration {
+	if ms <= 0 {
+		return client.DefaultTimeout
+	}
+	return time.Duration(ms) * time.Millisecond
+}
