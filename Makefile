@@ -20,9 +20,13 @@ all: lint test
 test:
 	$(WITH_REDIS) $(GO) test -race -count=1 ./...
 
-## bench: Go benchmarks beside go-redis/redis_rate on one local redis-server
-bench:
-	REQUIRE_REDIS=1 $(WITH_REDIS) sh -c 'cd bench && $(GO) test -run "^$$" -bench . -benchmem .'
+## bench: Go benchmarks beside go-redis/redis_rate, then the C ABI beside the Go client,
+## all on one local redis-server
+bench: lib build/capi_bench
+	REQUIRE_REDIS=1 $(WITH_REDIS) sh -c 'cd bench && $(GO) test -run "^$$" -bench . -benchmem . && $(GO) run ./capi -c ../build/capi_bench'
+
+build/capi_bench: bench/c/capi_bench.c $(SHIM)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< -L$(LIB) -Wl,-rpath,$(abspath $(LIB)) -lthrottlekit -lpthread
 
 ## demo: the C example program against a throwaway local redis-server
 demo: lib

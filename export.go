@@ -15,10 +15,20 @@ import (
 	"context"
 	"unsafe"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/throttlekit/throttlekit-go/client"
 )
 
 func main() {}
+
+// The host owns its stderr: go-redis would otherwise print its pool's complaints there. Every
+// failure reaches the caller as a status and message instead.
+func init() { redis.SetLogger(silentLogger{}) }
+
+type silentLogger struct{}
+
+func (silentLogger) Printf(context.Context, string, ...any) {}
 
 //export tkcore_open_redis
 func tkcore_open_redis(url, yaml *C.char, opts *C.tk_options_t, out *C.tk_handle_t, cerr *C.tk_error_t) (rc C.int) {

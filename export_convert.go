@@ -17,20 +17,24 @@ import (
 
 // statusOf maps a client error to the C status the ABI fixes for it.
 func statusOf(err error) C.int {
-	switch {
-	case errors.Is(err, client.ErrInvalidArgument):
+	var e *client.Error
+	if !errors.As(err, &e) {
+		return C.TK_E_INTERNAL
+	}
+	switch e.Kind {
+	case client.ErrInvalidArgument:
 		return C.TK_E_INVALID
-	case errors.Is(err, client.ErrPolicyNotFound):
+	case client.ErrPolicyNotFound:
 		return C.TK_E_NOT_FOUND
-	case errors.Is(err, client.ErrUnsupported):
+	case client.ErrUnsupported:
 		return C.TK_E_UNSUPPORTED
-	case errors.Is(err, client.ErrUnavailable):
+	case client.ErrUnavailable:
 		return C.TK_E_UNAVAILABLE
-	case errors.Is(err, client.ErrTimeout):
+	case client.ErrTimeout:
 		return C.TK_E_TIMEOUT
-	case errors.Is(err, client.ErrConfig):
+	case client.ErrConfig:
 		return C.TK_E_CONFIG
-	case errors.Is(err, client.ErrAuth):
+	case client.ErrAuth:
 		return C.TK_E_AUTH
 	}
 	return C.TK_E_INTERNAL
@@ -68,7 +72,8 @@ func writeMessage(cerr *C.tk_error_t, msg string) {
 	buf[n] = 0
 }
 
-// recoverInto turns a panic into TK_E_INTERNAL, so that no Go fault crosses into the host.
+// recoverInto, deferred, turns a panic into TK_E_INTERNAL, so that no Go fault crosses into
+// the host.
 func recoverInto(rc *C.int, cerr *C.tk_error_t) {
 	if p := recover(); p != nil {
 		*rc = fail(cerr, C.TK_E_INTERNAL, fmt.Sprintf("internal error in the ThrottleKit core: %v", p))

@@ -27,13 +27,11 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
-// Unwrap lets errors.Is match both the kind and the cause.
-func (e *Error) Unwrap() []error {
-	if e.Cause == nil {
-		return []error{e.Kind}
-	}
-	return []error{e.Kind, e.Cause}
-}
+// Is makes errors.Is(err, ErrTimeout) and the like match the error's kind.
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+// Unwrap exposes the cause, e.g. a go-redis or context error.
+func (e *Error) Unwrap() error { return e.Cause }
 
 func newError(kind error, format string, args ...any) *Error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/throttlekit/throttlekit-go/luascripts"
 	"github.com/throttlekit/throttlekit-go/policy"
@@ -27,10 +28,12 @@ type preparedPolicy struct {
 type preparedSet struct {
 	set      *policy.Set
 	policies map[string]*preparedPolicy
+	names    string // "a, b, c": for the message of an unknown policy
 }
 
 func prepareSet(set *policy.Set) (*preparedSet, error) {
-	ps := &preparedSet{set: set, policies: make(map[string]*preparedPolicy, set.Len())}
+	ps := &preparedSet{set: set, policies: make(map[string]*preparedPolicy, set.Len()),
+		names: strings.Join(set.Names(), ", ")}
 	for _, name := range set.Names() {
 		p, _ := set.Lookup(name)
 		pp := &preparedPolicy{p: p}

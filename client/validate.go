@@ -1,8 +1,6 @@
 package client
 
 import (
-	"strings"
-
 	"github.com/throttlekit/throttlekit-go/policy"
 )
 
@@ -40,17 +38,17 @@ func validateKey(key string) error {
 	return nil
 }
 
-// lookupPolicy resolves a policy name in set, with the errors the contract fixes.
-func lookupPolicy(set *policy.Set, name string) (*policy.Policy, error) {
+// lookup resolves a policy name, with the errors the contract fixes.
+func (ps *preparedSet) lookup(name string) (*preparedPolicy, error) {
 	if name == "" {
 		return nil, newError(ErrInvalidArgument, "policy name is empty")
 	}
-	p, ok := set.Lookup(name)
+	pp, ok := ps.policies[name]
 	if !ok {
-		return nil, newError(ErrPolicyNotFound, "unknown policy %q (configured: %s)", name, strings.Join(set.Names(), ", "))
+		return nil, newError(ErrPolicyNotFound, "unknown policy %q (configured: %s)", name, ps.names)
 	}
-	if p.Unsupported != "" {
-		return nil, newError(ErrUnsupported, "policy %q uses %q, a feature this version does not support", name, p.Unsupported)
+	if pp.p.Unsupported != "" {
+		return nil, newError(ErrUnsupported, "policy %q uses %q, a feature this version does not support", name, pp.p.Unsupported)
 	}
-	return p, nil
+	return pp, nil
 }

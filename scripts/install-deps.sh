@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Installs, with apt-get, the programs the tests and the demo need and the machine lacks.
-# Needs root; prints what is still missing and exits 1 when it cannot install.
+# Installs, with apt-get, the Debian packages the tests and the demo need and the machine
+# lacks. Needs root; says what is still missing and exits 1 when it cannot install.
 set -euo pipefail
 
-declare -A package_of=([redis-server]=redis-server [redis-cli]=redis-tools)
+packages=(
+  redis-server redis-tools # the Redis door's tests and demo
+  pkgconf                  # the C example builds with pkg-config
+  libcjson-dev             # the C conformance test reads the golden vectors
+)
 missing=()
-for cmd in "${!package_of[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${package_of[$cmd]}")
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
