@@ -16,9 +16,9 @@ GO_SOURCES  := $(shell find . -name '*.go' -not -path './bench/*' -not -name '*_
 
 all: lint test
 
-## test: every test, against a throwaway redis-server (or $THROTTLEKIT_REDIS_URL)
-test:
-	$(WITH_REDIS) $(GO) test -race -count=1 ./...
+## test: every test, Go and C, against a throwaway redis-server (or $THROTTLEKIT_REDIS_URL)
+test: lib
+	$(WITH_REDIS) sh -c '$(GO) test -race -count=1 ./... && $(MAKE) -C tests/c run'
 
 ## bench: Go benchmarks beside go-redis/redis_rate, then the C ABI beside the Go client,
 ## all on one local redis-server
@@ -76,4 +76,6 @@ lint:
 
 clean:
 	rm -rf build
+	$(MAKE) -C tests/c clean
+	$(MAKE) -C bindings/c-example clean
 	$(GO) clean -testcache

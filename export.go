@@ -30,6 +30,12 @@ type silentLogger struct{}
 
 func (silentLogger) Printf(context.Context, string, ...any) {}
 
+// coreABI must equal TK_CORE_ABI in capi/core.h: the shim checks it when it loads the core.
+const coreABI = 1
+
+//export tkcore_abi_version
+func tkcore_abi_version() C.int { return coreABI }
+
 //export tkcore_open_redis
 func tkcore_open_redis(url, yaml *C.char, opts *C.tk_options_t, out *C.tk_handle_t, cerr *C.tk_error_t) (rc C.int) {
 	defer recoverInto(&rc, cerr)

@@ -11,6 +11,7 @@
 
 /* now_ms == 0 means "the backend's clock" in every call below. */
 typedef struct tk_core {
+  int (*abi_version)(void);
   int (*open_redis)(const char *url, const char *policies_yaml, const tk_options_t *opts,
                     tk_handle_t *out, tk_error_t *err);
   int (*free_handle)(tk_handle_t h);
@@ -26,8 +27,13 @@ typedef struct tk_core {
                int64_t now_ms, tk_decision_t *out, tk_error_t *err);
 } tk_core_t;
 
+/* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
+   from other sources instead of calling it with the wrong arguments. */
+#define TK_CORE_ABI 1
+
 /* The core's exported entry points, resolved with dlsym. */
 #define TK_CORE_SYMBOLS(X)                   \
+  X(abi_version, "tkcore_abi_version")       \
   X(open_redis, "tkcore_open_redis")         \
   X(free_handle, "tkcore_free")              \
   X(check, "tkcore_check")                   \

@@ -78,7 +78,19 @@ static atomic_int core_ready;   /* core holds valid entry points */
 static atomic_int core_started; /* a tk_open_* ran in this process (or in the parent) */
 static atomic_int forked_child; /* this process is a child forked after core_started */
 
-static void on_fork_child(void) { atomic_store(&forked_child, 1); }
+static void on_fork_child(void) {
+  if (atomic_load(&core_started)) atomic_store(&forked_child, 1);
+}
+
+/* Registered when the library loads, so that no fork, not even one racing the first open,
+   escapes the guard. */
+__attribute__((constructor)) static void install_fork_guard(void) {
+  pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+/* From the first tk_open_* on, the Go runtime may run in this process (c-abi.md: "successful
+   or not"), so its forked children must not call in. */
+static void mark_started(void) { atomic_store(&core_started, 1); }
 
 static int check_fork(tk_error_t *err) {
   if (atomic_load_explicit(&forked_child, memory_order_relaxed))
@@ -113,9 +125,6 @@ static int load_core(tk_error_t *err) {
     snprintf(path, sizeof path, "%s%s", dir, TK_CORE_FILE);
   }
 
-  /* From here on the Go runtime may be running in this process: children must not call in. */
-  if (!atomic_exchange(&core_started, 1)) pthread_atfork(NULL, NULL, on_fork_child);
-
   void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!lib)
     return fail(err, TK_E_INTERNAL,
@@ -131,6 +140,14 @@ static int load_core(tk_error_t *err) {
   }
   TK_CORE_SYMBOLS(TK_RESOLVE)
 #undef TK_RESOLVE
+  if (loaded.abi_version() != TK_CORE_ABI) {
+    int found = loaded.abi_version();
+    dlclose(lib);
+    return fail(err, TK_E_INTERNAL,
+                "the ThrottleKit core %s speaks ABI %d, this libthrottlekit needs %d: install "
+                "the two libraries from the same build",
+                path, found, TK_CORE_ABI);
+  }
   core = loaded;
   atomic_store(&core_ready, 1);
   return TK_OK;
@@ -180,6 +197,17 @@ static int check_now(int64_t now_ms, tk_error_t *err) {
   return TK_OK;
 }
 
+/* The sizes an older or current header's tk_options_t can have: each ends after a field. A
+   size inside a field (half a pointer) is refused rather than read. */
+static const size_t option_sizes[] = {
+    offsetof(tk_options_t, timeout_ms),    offsetof(tk_options_t, fail_mode),
+    offsetof(tk_options_t, reserved0),     offsetof(tk_options_t, key_namespace),
+    offsetof(tk_options_t, tls_ca_file),   offsetof(tk_options_t, tls_cert_file),
+    offsetof(tk_options_t, tls_key_file),  offsetof(tk_options_t, auth_token),
+    offsetof(tk_options_t, auto_pipeline), offsetof(tk_options_t, reserved1),
+    sizeof(tk_options_t),
+};
+
 /* Copies the caller's options (of whatever header version) into the current layout. */
 static int normalize_options(const tk_options_t *in, tk_options_t *out, tk_error_t *err) {
   tk_options_init(out);
@@ -188,6 +216,14 @@ static int normalize_options(const tk_options_t *in, tk_options_t *out, tk_error
   if (n < offsetof(tk_options_t, timeout_ms))
     return fail(err, TK_E_INVALID,
                 "options struct_size is %zu: initialise options with tk_options_init", n);
+  if (n < sizeof *out) {
+    size_t i = 0;
+    while (option_sizes[i] != n && option_sizes[i] != sizeof *out) i++;
+    if (option_sizes[i] != n)
+      return fail(err, TK_E_INVALID,
+                  "options struct_size %zu ends inside a field: initialise options with "
+                  "tk_options_init", n);
+  }
   if (n > sizeof *out) {
     const unsigned char *extra = (const unsigned char *)in + sizeof *out;
     for (size_t i = 0; i < n - sizeof *out; i++)
@@ -220,6 +256,7 @@ int tk_open_redis(const char *redis_url, const char *policies_yaml, const tk_opt
   tk_options_t o;
   int rc;
   if ((rc = check_fork(err))) return rc;
+  mark_started();
   if (!redis_url) return fail(err, TK_E_INVALID, "redis_url is NULL");
   if (!policies_yaml) return fail(err, TK_E_INVALID, "policies_yaml is NULL");
   if (!out) return fail(err, TK_E_INVALID, "out is NULL");
@@ -234,6 +271,7 @@ int tk_open_service(const char *target, const tk_options_t *opts, tk_handle_t *o
   tk_options_t o;
   int rc;
   if ((rc = check_fork(err))) return rc;
+  mark_started();
   if (!target) return fail(err, TK_E_INVALID, "target is NULL");
   if (!out) return fail(err, TK_E_INVALID, "out is NULL");
   *out = 0;

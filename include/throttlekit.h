@@ -20,14 +20,20 @@
  * handle. No call holds a lock a caller could deadlock on.
  *
  * Fork: the library loads its Go core, and with it the Go runtime, at the first tk_open_* in
- * a process (whether that open succeeds or not); merely loading libthrottlekit starts nothing.
+ * a process (a process counts as started from its first tk_open_*, whether that open succeeds
+ * or not); merely loading libthrottlekit starts nothing.
  * Go cannot survive fork(): in a child of a process that had started the core, every call,
  * tk_open_* included, returns TK_E_FORKED at once. A child whose parent never called
  * tk_open_* works normally. Forking hosts (nginx workers, PHP-FPM, Unicorn, Puma) therefore
  * open their handles after the fork, in each child.
  *
- * Signals: the library installs no handlers for asynchronous signals. The Go runtime needs
- * every signal handler the host installs after loading the core to use SA_ONSTACK.
+ * Signals: loading the library installs nothing. From the first tk_open_* on, the Go runtime
+ * has handlers for SIGSEGV, SIGBUS, SIGFPE (faults in Go code), SIGURG (its own preemption)
+ * and SIGPIPE; each passes signals that are not Go's to the handler the host had installed
+ * before (or to the default action), and the core never subscribes to a signal, so no
+ * asynchronous signal is taken from the host. Handlers the host installs after the first
+ * tk_open_* must use SA_ONSTACK (the Go runtime's rule) and should chain to the previous
+ * handler for those five signals.
  *
  * Time bounds: every call that touches the network returns within the handle's timeout
  * (connecting and retries included) with a decision, TK_E_UNAVAILABLE or TK_E_TIMEOUT, or the
