@@ -227,10 +227,19 @@ func TestConcurrentChecksAdmitExactlyTheLimit(t *testing.T) {
 }
 
 // CheckMany over 1,000 keys (duplicates included) equals the same checks made one by one at
-// the same instant, for every strategy.
+// the same instant, for every strategy. The windows are long because Redis expires keys in
+// real time even under an explicit clock: state must outlive the 1,000 one-by-one checks.
 func TestCheckManyEqualsChecksOneByOne(t *testing.T) {
-	batch, _ := openBackend(t, allPolicies)
-	single, _ := openBackend(t, allPolicies)
+	const slowPolicies = `
+limiters:
+  gcra:   { strategy: gcra, limit: 10, period: 1h, burst: 5 }
+  bucket: { strategy: tokenBucket, capacity: 10, refillPerSec: 0.01 }
+  fixed:  { strategy: fixedWindow, limit: 7, windowMs: 1h }
+  slide:  { strategy: slidingWindow, limit: 10, windowMs: 1h, buckets: 10 }
+  log:    { strategy: slidingWindowLog, limit: 5, windowMs: 1h }
+`
+	batch, _ := openBackend(t, slowPolicies)
+	single, _ := openBackend(t, slowPolicies)
 	rng := rand.New(rand.NewSource(7))
 	keys := make([]string, 1000)
 	for i := range keys {

@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/throttlekit/throttlekit-go/client"
+)
+
+// The embedded engine (the same Lua scripts, run in process) beside the Redis door, in the
+// same run: Check from one goroutine and from 16, for gcra (a string GET/SET) and for
+// slidingWindowLog (a sorted set), and the Redis door's single-caller Check as the
+// reference. Every check is admitted and writes, as in BenchmarkGCRA.
+const enginePolicies = "limiters:\n" +
+	"  api: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-tk }\n" +
+	"  log: { strategy: slidingWindowLog, limit: 10000, windowMs: 1000, prefix: bench-log }\n"
+
+var engineConcurrency = []int{1, 16}
+
+func BenchmarkEngine(b *testing.B) {
+	eng, err := client.OpenEngine([]byte(enginePolicies), client.EngineOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close()
+	rd, err := client.OpenRedis(redisURL(b), []byte(enginePolicies), client.RedisOptions{},
+		client.ConnectOptions{Timeout: 2 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rd.Close()
+
+	check := func(l client.Limiter, policy string) func(key string) error {
+		return func(key string) error {
+			d, err := l.Check(ctx, policy, key, 1)
+			if err == nil && !d.Allowed {
+				err = fmt.Errorf("denied: %+v", d)
+			}
+			return err
+		}
+	}
+	for round := 0; round < rounds(); round++ {
+		measureEngine(b, "redis-door-gcra", 1, check(rd, "api"))
+		for _, n := range engineConcurrency {
+			measureEngine(b, "engine-gcra", n, check(eng, "api"))
+			measureEngine(b, "engine-log", n, check(eng, "log"))
+		}
+	}
+	printEngineSummary()
+}
+
+// engineResults are BenchmarkEngine's samples, kept apart from BenchmarkGCRA's summary.
+var engineResults = map[string][]result{}
+
+// measureEngine runs check from n goroutines (1 = serially) as measure does, and records
+// ns/op and the script calls Redis served per op (0 for the engine: no Redis involved).
+func measureEngine(b *testing.B, name string, n int, check func(key string) error) {
+	b.Run(callersLabel(n)+"/"+name, func(b *testing.B) {
+		b.ReportAllocs()
+		callsBefore := scriptCalls(b)
+		b.ResetTimer()
+		if n == 1 {
+			for i := 0; i < b.N; i++ {
+				if err := check(keys[i%keySpace]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		} else {
+			b.SetParallelism((n + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+			var next atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := check(keys[next.Add(1)%keySpace]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(scriptCalls(b)-callsBefore)/float64(b.N), "script-calls/op")
+		// The last (longest) run of a sub-benchmark is its sample.
+		r := result{nsPerOp: float64(b.Elapsed().Nanoseconds()) / float64(b.N)}
+		key := name + "/" + callersLabel(n)
+		if b.N == 1 || len(engineResults[key]) == 0 {
+			engineResults[key] = append(engineResults[key], r)
+		} else {
+			engineResults[key][len(engineResults[key])-1] = r
+		}
+	})
+}
+
+// printEngineSummary prints each case's median throughput and its ratio to the Redis
+// door's single caller.
+func printEngineSummary() {
+	door := median(engineResults["redis-door-gcra/serial"])
+	if door.nsPerOp == 0 {
+		return
+	}
+	fmt.Printf("\nEmbedded engine Check vs the Redis door's Check, same run (GOMAXPROCS=%d, median of %d)\n",
+		runtime.GOMAXPROCS(0), len(engineResults["redis-door-gcra/serial"]))
+	fmt.Printf("%-32s %14s %22s\n", "case", "checks/s", "vs Redis door, serial")
+	row := func(label string, r result) {
+		if r.nsPerOp > 0 {
+			fmt.Printf("%-32s %12.0f/s %21.1fx\n", label, 1e9/r.nsPerOp, door.nsPerOp/r.nsPerOp)
+		}
+	}
+	row("redis door, gcra, serial", door)
+	for _, name := range []string{"engine-gcra", "engine-log"} {
+		for _, n := range engineConcurrency {
+			row(fmt.Sprintf("%s, %s", name, callersLabel(n)), median(engineResults[name+"/"+callersLabel(n)]))
+		}
+	}
+	fmt.Println("target: the engine's serial Check >= 10x the Redis door's serial Check")
+}
