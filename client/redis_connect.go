@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"net"
@@ -24,6 +25,8 @@ type ConnectOptions struct {
 	TLSCertFile, TLSKeyFile string
 	// PoolSize is the connection pool's size per node; 0 keeps go-redis's default.
 	PoolSize int
+	// Dialer replaces the TCP dialer (e.g. BlockingDial); nil keeps Go's.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (o ConnectOptions) timeout() time.Duration {
@@ -53,6 +56,7 @@ func NewRedisClient(rawURL string, o ConnectOptions) (redis.UniversalClient, err
 	}
 
 	timeout := o.timeout()
+	dialer := customDialer(o.Dialer, tlsConfig, timeout)
 	// A retry helps after a dropped connection (a restart, an idle reset) and must still fit
 	// inside the call's deadline, which ContextTimeoutEnabled enforces.
 	const maxRetries = 1
@@ -72,7 +76,7 @@ func NewRedisClient(rawURL string, o ConnectOptions) (redis.UniversalClient, err
 			ContextTimeoutEnabled: true, MaxRetries: maxRetries,
 			MinRetryBackoff: minBackoff, MaxRetryBackoff: maxBackoff,
 			PoolSize: o.PoolSize, DisableIdentity: true, Protocol: protocol,
-			DialerRetries: dialAttempts, DialerRetryTimeout: dialBackoff,
+			DialerRetries: dialAttempts, DialerRetryTimeout: dialBackoff, Dialer: dialer,
 		}), nil
 	case modeSentinel:
 		return redis.NewFailoverClient(&redis.FailoverOptions{
@@ -82,7 +86,7 @@ func NewRedisClient(rawURL string, o ConnectOptions) (redis.UniversalClient, err
 			ContextTimeoutEnabled: true, MaxRetries: maxRetries,
 			MinRetryBackoff: minBackoff, MaxRetryBackoff: maxBackoff,
 			PoolSize: o.PoolSize, DisableIdentity: true, Protocol: protocol,
-			DialerRetries: dialAttempts, DialerRetryTimeout: dialBackoff,
+			DialerRetries: dialAttempts, DialerRetryTimeout: dialBackoff, Dialer: dialer,
 		}), nil
 	}
 	return redis.NewClient(&redis.Options{
@@ -91,8 +95,31 @@ func NewRedisClient(rawURL string, o ConnectOptions) (redis.UniversalClient, err
 		ContextTimeoutEnabled: true, MaxRetries: maxRetries,
 		MinRetryBackoff: minBackoff, MaxRetryBackoff: maxBackoff,
 		PoolSize: o.PoolSize, DisableIdentity: true, Protocol: protocol,
-		DialerRetries: dialAttempts, DialerRetryTimeout: dialBackoff,
+		DialerRetries: dialAttempts, DialerRetryTimeout: dialBackoff, Dialer: dialer,
 	}), nil
+}
+
+// customDialer adapts a replacement dialer: bounded by the timeout even for a dial that has
+// no deadline of its own, and wrapped in TLS, which go-redis leaves to a custom dialer. nil
+// keeps go-redis's own dialer.
+func customDialer(dial func(context.Context, string, string) (net.Conn, error), tlsConfig *tls.Config, timeout time.Duration) func(context.Context, string, string) (net.Conn, error) {
+	if dial == nil {
+		return nil
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		c, err := dial(ctx, network, addr)
+		if err != nil || tlsConfig == nil {
+			return c, err
+		}
+		tc := tls.Client(c, tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
 }
 
 func buildTLSConfig(serverName string, o ConnectOptions) (*tls.Config, error) {
