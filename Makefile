@@ -12,12 +12,17 @@ SHIM        := $(LIB)/libthrottlekit.so.0
 CORE        := $(LIB)/libthrottlekit-core.so
 GO_SOURCES  := $(shell find . -name '*.go' -not -path './bench/*' -not -name '*_test.go') $(wildcard luascripts/*.lua luascripts/manifest.json) go.mod go.sum
 
-.PHONY: all test bench demo demo-go lint clean lib install
+# Pinned protobuf generators (protoc itself is Debian's protobuf-compiler).
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+TOOLS              := build/tools
+
+.PHONY: all test bench demo demo-go lint clean lib install proto proto-check
 
 all: lint test
 
 ## test: every test, Go and C, against a throwaway redis-server (or $THROTTLEKIT_REDIS_URL)
-test: lib
+test: lib proto-check
 	$(WITH_REDIS) sh -c '$(GO) test -race -count=1 ./... && $(MAKE) -C tests/c run'
 
 ## bench: Go benchmarks beside go-redis/redis_rate, then the C ABI beside the Go client,
@@ -36,6 +41,31 @@ demo: lib
 ## demo-go: the same kind of tour from Go
 demo-go:
 	REQUIRE_REDIS=1 $(WITH_REDIS) $(GO) run ./examples/go-demo
+
+## proto: regenerate contract/*.pb.go from contract/throttlekit.proto with the pinned generators
+proto: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+	$(call protoc,contract)
+
+## proto-check: fail when the committed stubs differ from what `make proto` would write
+proto-check: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+	@rm -rf build/proto-check && mkdir -p build/proto-check
+	$(call protoc,build/proto-check)
+	@for f in throttlekit.pb.go throttlekit_grpc.pb.go; do \
+	  diff -u -I '^// .*protoc' contract/$$f build/proto-check/$$f || \
+	    { echo "contract/$$f is stale: run make proto and commit the result"; exit 1; }; \
+	done
+	@echo "proto-check: the committed stubs are current"
+
+protoc = protoc -I contract \
+	--plugin=protoc-gen-go=$(TOOLS)/protoc-gen-go --go_out=$(1) --go_opt=paths=source_relative \
+	--plugin=protoc-gen-go-grpc=$(TOOLS)/protoc-gen-go-grpc --go-grpc_out=$(1) --go-grpc_opt=paths=source_relative \
+	contract/throttlekit.proto
+
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(abspath $(TOOLS)) $(GO) install $(PROTOC_GEN_GO)
+
+$(TOOLS)/protoc-gen-go-grpc:
+	GOBIN=$(abspath $(TOOLS)) $(GO) install $(PROTOC_GEN_GO_GRPC)
 
 ## lib: build/lib/libthrottlekit.so (the C shim) and libthrottlekit-core.so (the Go core)
 lib: $(SHIM) $(CORE) $(LIB)/libthrottlekit.so $(LIB)/pkgconfig/throttlekit.pc

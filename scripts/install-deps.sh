@@ -7,6 +7,7 @@ packages=(
   redis-server redis-tools # the Redis door's tests and demo
   pkgconf                  # the C example builds with pkg-config
   libcjson-dev             # the C conformance test reads the golden vectors
+  protobuf-compiler        # make proto-check regenerates the gRPC stubs to compare
 )
 missing=()
 for p in "${packages[@]}"; do
