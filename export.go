@@ -43,7 +43,7 @@ type silentLogger struct{}
 func (silentLogger) Printf(context.Context, string, ...any) {}
 
 // coreABI must equal TK_CORE_ABI in capi/core.h: the shim checks it when it loads the core.
-const coreABI = 1
+const coreABI = 2
 
 //export tkcore_abi_version
 func tkcore_abi_version() C.int { return coreABI }
@@ -63,6 +63,17 @@ func tkcore_open_redis(url, yaml *C.char, opts *C.tk_options_t, out *C.tk_handle
 			TLSCertFile: optionString(opts.tls_cert_file),
 			TLSKeyFile:  optionString(opts.tls_key_file),
 		})
+	if err != nil {
+		return failWith(cerr, err)
+	}
+	*out = C.tk_handle_t(register(&handle{backend: b, failMode: client.FailMode(opts.fail_mode)}))
+	return succeed(cerr)
+}
+
+//export tkcore_open_service
+func tkcore_open_service(target *C.char, opts *C.tk_options_t, out *C.tk_handle_t, cerr *C.tk_error_t) (rc C.int) {
+	defer recoverInto(&rc, cerr)
+	b, err := client.OpenService(C.GoString(target), client.ServiceOptions{Timeout: optionTimeout(opts.timeout_ms)})
 	if err != nil {
 		return failWith(cerr, err)
 	}
@@ -211,13 +222,16 @@ func tkcore_debit(id C.tk_handle_t, policy, key *C.char, tokens, now C.int64_t, 
 	return succeed(cerr)
 }
 
-// synthesize applies the handle's fail mode to a failed check.
+// synthesize applies the handle's fail mode to a failed check. Through the service door the
+// policies live in the server, so the limit reported is 0 there.
 func (h *handle) synthesize(policyName string, err error) (client.Decision, bool) {
-	p, ok := h.backend.Policies().Lookup(policyName)
-	if !ok {
+	var limit int64
+	if p, ok := h.backend.Policies().Lookup(policyName); ok {
+		limit = p.ReportedLimit()
+	} else if h.backend.Policies() != nil {
 		return client.Decision{}, false
 	}
-	return h.failMode.Synthesize(p, err)
+	return h.failMode.Synthesize(limit, err)
 }
 
 func badHandle(cerr *C.tk_error_t, id C.tk_handle_t) C.int {

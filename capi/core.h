@@ -14,6 +14,8 @@ typedef struct tk_core {
   int (*abi_version)(void);
   int (*open_redis)(const char *url, const char *policies_yaml, const tk_options_t *opts,
                     tk_handle_t *out, tk_error_t *err);
+  int (*open_service)(const char *target, const tk_options_t *opts, tk_handle_t *out,
+                      tk_error_t *err);
   int (*free_handle)(tk_handle_t h);
   int (*check)(tk_handle_t h, const char *policy, const char *key, int64_t cost,
                int64_t now_ms, tk_decision_t *out, tk_error_t *err);
@@ -29,12 +31,13 @@ typedef struct tk_core {
 
 /* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
    from other sources instead of calling it with the wrong arguments. */
-#define TK_CORE_ABI 1
+#define TK_CORE_ABI 2
 
 /* The core's exported entry points, resolved with dlsym. */
 #define TK_CORE_SYMBOLS(X)                   \
   X(abi_version, "tkcore_abi_version")       \
   X(open_redis, "tkcore_open_redis")         \
+  X(open_service, "tkcore_open_service")     \
   X(free_handle, "tkcore_free")              \
   X(check, "tkcore_check")                   \
   X(check_many, "tkcore_check_many")         \

@@ -276,8 +276,8 @@ int tk_open_service(const char *target, const tk_options_t *opts, tk_handle_t *o
   if (!out) return fail(err, TK_E_INVALID, "out is NULL");
   *out = 0;
   if ((rc = normalize_options(opts, &o, err))) return rc;
-  return fail(err, TK_E_UNSUPPORTED, "the service door is not available in libthrottlekit %s",
-              TK_VERSION_STRING);
+  if ((rc = start_core(err))) return rc;
+  return core.open_service(target, &o, out, err);
 }
 
 int tk_free(tk_handle_t h) {

@@ -1,10 +1,6 @@
 package client
 
-import (
-	"errors"
-
-	"github.com/throttlekit/throttlekit-go/policy"
-)
+import "errors"
 
 // FailMode says what a check answers when the store cannot be reached in time.
 type FailMode int
@@ -30,17 +26,17 @@ func (m FailMode) String() string {
 	return "FailMode(?)"
 }
 
-// Synthesize returns the decision the fail mode gives a check of p that failed with err, and
+// Synthesize returns the decision the fail mode gives a check that failed with err, and
 // whether it applies: only in FailOpen or FailClosed, and only when the store was unavailable
 // or timed out. Bad input, unknown policies and logic faults are never papered over. The
-// decision reports the limit a check of p would (burst for gcra), remaining = that limit when
-// open and 0 when closed, no reset time and no retry hint.
-func (m FailMode) Synthesize(p *policy.Policy, err error) (Decision, bool) {
-	if p == nil || (m != FailOpen && m != FailClosed) ||
-		!(errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout)) {
+// decision reports limit, the limit a check of the policy would (policy.ReportedLimit: burst
+// for gcra; 0 where it is unknown), remaining = limit when open and 0 when closed, no reset
+// time and no retry hint.
+func (m FailMode) Synthesize(limit int64, err error) (Decision, bool) {
+	if (m != FailOpen && m != FailClosed) || !(errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout)) {
 		return Decision{}, false
 	}
-	d := Decision{Allowed: m == FailOpen, Limit: p.ReportedLimit(), Synthesized: true}
+	d := Decision{Allowed: m == FailOpen, Limit: limit, Synthesized: true}
 	if d.Allowed {
 		d.Remaining = d.Limit
 	}

@@ -32,7 +32,7 @@ func TestFailModeSynthesize(t *testing.T) {
 		{client.FailClosed, errors.New("plain"), client.Decision{}, false},
 	}
 	for i, c := range cases {
-		got, ok := c.mode.Synthesize(p, c.err)
+		got, ok := c.mode.Synthesize(p.ReportedLimit(), c.err)
 		if ok != c.ok || got != c.want {
 			t.Errorf("case %d (%v, %v): got %+v %v, want %+v %v", i, c.mode, c.err, got, ok, c.want, c.ok)
 		}

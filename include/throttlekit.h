@@ -160,7 +160,13 @@ int tk_open_redis(const char *redis_url, const char *policies_yaml, const tk_opt
 
 /*
  * Open the service door: throttlekit-server (gRPC throttlekit.v1) at target "host:port".
- * Not available in this version: returns TK_E_UNSUPPORTED.
+ * The server holds the policies; the same functions work as on the Redis door, except the
+ * explicit-clock twins (TK_E_UNSUPPORTED), and keys must be valid UTF-8 (TK_E_INVALID before
+ * sending). Nothing is dialled: opening succeeds while the server is down. The library's fail
+ * mode applies when the server cannot be reached (its synthesized decisions report limit 0:
+ * the policies are the server's); a decision the server's own fail mode made carries
+ * TK_DECISION_SYNTHESIZED too. Errors: TK_E_INVALID (NULL argument, malformed target, bad
+ * options), TK_E_FORKED, TK_E_INTERNAL.
  */
 int tk_open_service(const char *target, const tk_options_t *opts, tk_handle_t *out,
                     tk_error_t *err);

@@ -156,13 +156,45 @@ static void test_open_arguments(void) {
   ST(TK_E_INVALID, tk_open_redis(longurl, policies, NULL, &h, &err));
   free(longurl);
 
-  /* The service door comes later. */
+  /* The service door: open does not dial; the server holds the policies. */
   tk_options_t o;
   tk_options_init(&o);
-  ST_FAST(TK_E_UNSUPPORTED, tk_open_service("127.0.0.1:7443", &o, &h, &err));
-  ST_FAST(TK_E_UNSUPPORTED, tk_open_service("127.0.0.1:7443", NULL, &h, &err));
+  o.timeout_ms = 200;
   ST_FAST(TK_E_INVALID, tk_open_service(NULL, NULL, &h, &err));
   ST_FAST(TK_E_INVALID, tk_open_service("127.0.0.1:7443", NULL, NULL, &err));
+  const char *bad_targets[] = {"", "garbage", "127.0.0.1", "h:notaport", "h:0", "h:70000",
+                               "http://h:1"};
+  for (size_t i = 0; i < sizeof bad_targets / sizeof bad_targets[0]; i++) {
+    char ctx[128];
+    snprintf(ctx, sizeof ctx, "open_service(\"%s\")", bad_targets[i]);
+    tk_t_poison_err(&err);
+    int rc = tk_open_service(bad_targets[i], &o, &h, &err);
+    EXPECT_STATUS_CTX(ctx, rc, TK_E_INVALID);
+    EXPECT_ERR_CTX(ctx, err, TK_E_INVALID);
+    if (rc == TK_OK) tk_free(h);
+  }
+  h = 0;
+  ST_FAST(TK_OK, tk_open_service("127.0.0.1:1", &o, &h, &err));
+  if (h) {
+    tk_decision_t d;
+    tk_forecast_t f;
+    ST_FAST(TK_E_UNSUPPORTED, tk_check_at(h, "api", "k", 1, 1000, &d, &err));
+    ST_FAST(TK_E_UNSUPPORTED, tk_peek_at(h, "api", "k", 1000, &d, &err));
+    ST_FAST(TK_E_UNSUPPORTED, tk_forecast_at(h, "api", "k", 1, 1000, &f, &err));
+    ST_FAST(TK_E_UNSUPPORTED, tk_debit_at(h, "api", "k", 1, 1000, &d, &err));
+    const char *keys[] = {"a"};
+    ST_FAST(TK_E_UNSUPPORTED, tk_check_many_at(h, "api", keys, 1, 1, 1000, &d, &err));
+    ST_FAST(TK_E_INVALID, tk_check(h, "api", "bad \xff\xfe utf-8", 1, &d, &err));
+    ST_FAST(TK_E_INVALID, tk_check(h, "api", "k", -1, &d, &err));
+    /* Nothing listens on port 1: unavailable, within the timeout. */
+    int64_t t0 = tk_t_mono_ms();
+    tk_t_poison_err(&err);
+    int rc = tk_check(h, "api", "k", 1, &d, &err);
+    EXPECT_STATUS2(rc, TK_E_UNAVAILABLE, TK_E_TIMEOUT);
+    CHECKF(tk_t_mono_ms() - t0 < 1000, "a dead service took %lld ms (timeout 200)",
+           (long long)(tk_t_mono_ms() - t0));
+    EXPECT_OK(tk_free(h));
+  }
 }
 
 /* Opens with opts; on success frees the handle. Returns the status. */

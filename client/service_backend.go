@@ -1,0 +1,248 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/throttlekit/throttlekit-go/contract"
+	"github.com/throttlekit/throttlekit-go/policy"
+)
+
+// SynthesizedHeader is the response header a server sets on a decision its fail mode made.
+const SynthesizedHeader = "throttlekit-synthesized"
+
+// ServiceOptions configure a ServiceBackend.
+type ServiceOptions struct {
+	// Timeout bounds a call whose context carries no deadline; 0 means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// ServiceBackend reaches throttlekit-server over gRPC (throttlekit.v1): the service door.
+// One connection, opened lazily and shared by every call; safe for concurrent use. Decisions
+// are the server's; explicit clocks are not offered by this door (the *At methods answer
+// ErrUnsupported).
+type ServiceBackend struct {
+	conn    *grpc.ClientConn
+	rpc     contract.RateLimiterClient
+	timeout time.Duration
+}
+
+var _ Limiter = (*ServiceBackend)(nil)
+
+// OpenService prepares a client for the server at target ("host:port"). Nothing is dialled
+// yet: reachability shows per call.
+func OpenService(target string, opts ServiceOptions) (*ServiceBackend, error) {
+	if err := validateTarget(target); err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient("passthrough:///"+target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, newError(ErrInvalidArgument, "service target %q: %v", target, err)
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &ServiceBackend{conn: conn, rpc: contract.NewRateLimiterClient(conn), timeout: timeout}, nil
+}
+
+func validateTarget(target string) error {
+	host, port, err := net.SplitHostPort(target)
+	if err != nil || host == "" || strings.ContainsAny(host, " /@?#") {
+		return newError(ErrInvalidArgument, "service target %q: expected host:port, e.g. 127.0.0.1:50051", target)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return newError(ErrInvalidArgument, "service target %q: bad port %q", target, port)
+	}
+	return nil
+}
+
+// Close closes the connection. Later calls fail with ErrUnavailable.
+func (b *ServiceBackend) Close() error { return b.conn.Close() }
+
+func (b *ServiceBackend) Check(ctx context.Context, policy, key string, cost int64) (Decision, error) {
+	if err := checkRequest(policy, cost, "cost", key); err != nil {
+		return Decision{}, err
+	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	var header metadata.MD
+	resp, err := b.rpc.Check(ctx, &contract.CheckRequest{Policy: policy, Key: key, Cost: cost}, grpc.Header(&header))
+	if err != nil {
+		return Decision{}, serviceError(err)
+	}
+	return fromWire(resp.GetDecision(), header), nil
+}
+
+func (b *ServiceBackend) CheckMany(ctx context.Context, policy string, keys []string, cost int64) ([]Decision, error) {
+	if err := checkRequest(policy, cost, "cost", ""); err != nil {
+		return nil, err
+	}
+	for i, k := range keys {
+		if err := validateServiceKey(k); err != nil {
+			return nil, newError(ErrInvalidArgument, "keys[%d]: %s", i, err.Error())
+		}
+	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	var header metadata.MD
+	resp, err := b.rpc.CheckMany(ctx, &contract.CheckManyRequest{Policy: policy, Keys: keys, Cost: cost}, grpc.Header(&header))
+	if err != nil {
+		return nil, serviceError(err)
+	}
+	if len(resp.GetDecisions()) != len(keys) {
+		return nil, newError(ErrInternal, "the server answered %d decisions for %d keys", len(resp.GetDecisions()), len(keys))
+	}
+	out := make([]Decision, len(keys))
+	for i, d := range resp.GetDecisions() {
+		out[i] = fromWire(d, header)
+	}
+	return out, nil
+}
+
+func (b *ServiceBackend) Peek(ctx context.Context, policy, key string) (Decision, error) {
+	if err := checkRequest(policy, 1, "cost", key); err != nil {
+		return Decision{}, err
+	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	resp, err := b.rpc.Peek(ctx, &contract.PeekRequest{Policy: policy, Key: key})
+	if err != nil {
+		return Decision{}, serviceError(err)
+	}
+	return fromWire(resp.GetDecision(), nil), nil
+}
+
+func (b *ServiceBackend) Forecast(ctx context.Context, policy, key string, cost int64) (Forecast, error) {
+	if err := checkRequest(policy, cost, "cost", key); err != nil {
+		return Forecast{}, err
+	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	resp, err := b.rpc.Forecast(ctx, &contract.ForecastRequest{Policy: policy, Key: key, Cost: cost})
+	if err != nil {
+		return Forecast{}, serviceError(err)
+	}
+	f := resp.GetForecast()
+	return Forecast{SpendableNow: f.GetSpendableNow(), NextReplenishAt: f.GetNextReplenishAt(), FullAt: f.GetFullAt()}, nil
+}
+
+func (b *ServiceBackend) Debit(ctx context.Context, policy, key string, tokens int64) (Decision, error) {
+	if err := checkRequest(policy, tokens, "tokens", key); err != nil {
+		return Decision{}, err
+	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	resp, err := b.rpc.Debit(ctx, &contract.DebitRequest{Policy: policy, Key: key, Tokens: tokens})
+	if err != nil {
+		return Decision{}, serviceError(err)
+	}
+	return fromWire(resp.GetDecision(), nil), nil
+}
+
+var errNoClock = newError(ErrUnsupported, "explicit clocks are not available through the service door (the server's clock decides)")
+
+func (b *ServiceBackend) CheckAt(context.Context, string, string, int64, int64) (Decision, error) {
+	return Decision{}, errNoClock
+}
+
+func (b *ServiceBackend) CheckManyAt(context.Context, string, []string, int64, int64) ([]Decision, error) {
+	return nil, errNoClock
+}
+
+func (b *ServiceBackend) PeekAt(context.Context, string, string, int64) (Decision, error) {
+	return Decision{}, errNoClock
+}
+
+func (b *ServiceBackend) ForecastAt(context.Context, string, string, int64, int64) (Forecast, error) {
+	return Forecast{}, errNoClock
+}
+
+func (b *ServiceBackend) DebitAt(context.Context, string, string, int64, int64) (Decision, error) {
+	return Decision{}, errNoClock
+}
+
+func (b *ServiceBackend) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, b.timeout)
+}
+
+// checkRequest applies, before sending, the rules every door shares, so that a program
+// behaves the same whichever door it uses: the server alone would read a negative cost as 1.
+func checkRequest(policyName string, amount int64, amountName, key string) error {
+	if policyName == "" {
+		return newError(ErrInvalidArgument, "policy name is empty")
+	}
+	if _, err := normalizeAmount(amountName, amount); err != nil {
+		return err
+	}
+	return validateServiceKey(key)
+}
+
+// validateServiceKey adds the service door's rule to the common key rule: a proto3 string
+// must be valid UTF-8.
+func validateServiceKey(key string) error {
+	if err := validateKey(key); err != nil {
+		return err
+	}
+	if !utf8.ValidString(key) {
+		return newError(ErrInvalidArgument, "key is not valid UTF-8: the service door carries keys as proto3 strings (the Redis door accepts any bytes)")
+	}
+	return nil
+}
+
+func fromWire(d *contract.Decision, header metadata.MD) Decision {
+	synthesized := false
+	for _, v := range header.Get(SynthesizedHeader) {
+		synthesized = synthesized || v == "1"
+	}
+	return Decision{Allowed: d.GetAllowed(), Limit: d.GetLimit(), Remaining: d.GetRemaining(),
+		ResetAt: d.GetResetAt(), RetryAfterMs: d.GetRetryAfterMs(), Synthesized: synthesized}
+}
+
+// serviceError maps a gRPC status to the error kinds every door shares.
+func serviceError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Kind: ErrTimeout, Msg: "service: the call's deadline passed", Cause: err}
+	}
+	s, _ := status.FromError(err)
+	kind := ErrInternal
+	switch s.Code() {
+	case codes.NotFound:
+		kind = ErrPolicyNotFound
+	case codes.Unimplemented:
+		kind = ErrUnsupported
+	case codes.InvalidArgument, codes.OutOfRange:
+		kind = ErrInvalidArgument
+	case codes.Unauthenticated, codes.PermissionDenied:
+		kind = ErrAuth
+	case codes.DeadlineExceeded, codes.Canceled:
+		kind = ErrTimeout
+	case codes.Unavailable:
+		kind = ErrUnavailable
+		if strings.Contains(s.Message(), "tls:") || strings.Contains(s.Message(), "x509:") ||
+			strings.Contains(s.Message(), "authentication handshake failed") {
+			kind = ErrAuth
+		}
+	}
+	return &Error{Kind: kind, Msg: "service: " + s.Message(), Cause: err}
+}
+
+// Policies is nil: the server holds them.
+func (b *ServiceBackend) Policies() *policy.Set { return nil }
