@@ -17,7 +17,7 @@ PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS              := build/tools
 
-.PHONY: all test bench demo demo-go lint clean lib install proto proto-check
+.PHONY: all test bench demo demo-go lint clean lib install proto proto-check server
 
 all: lint test
 
@@ -33,10 +33,15 @@ bench: lib build/capi_bench
 build/capi_bench: bench/c/capi_bench.c $(SHIM)
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< -L$(LIB) -Wl,-rpath,$(abspath $(LIB)) -lthrottlekit -lpthread
 
-## demo: the C example program against a throwaway local redis-server
-demo: lib
+## demo: throttlekit-server and the C example, through the service door and the Redis door
+demo: lib server
 	$(MAKE) -C bindings/c-example
-	REQUIRE_REDIS=1 $(WITH_REDIS) sh -c 'bindings/c-example/example "$$THROTTLEKIT_REDIS_URL"'
+	scripts/demo.sh
+
+## server: build/bin/throttlekit-server, the gRPC service door
+server:
+	@mkdir -p build/bin
+	$(GO) build -o build/bin/throttlekit-server ./cmd/throttlekit-server
 
 ## demo-go: the same kind of tour from Go
 demo-go:

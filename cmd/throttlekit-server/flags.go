@@ -1,0 +1,143 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+)
+
+const progName = "throttlekit-server"
+
+// config is the command line, checked and with its defaults resolved.
+type config struct {
+	configPath  string
+	host        string
+	port        int
+	store       string // storeMemory or storeRedis, resolved
+	redisURL    string
+	redisPrefix string
+	timeout     time.Duration
+	logFormat   string
+	logLevel    string
+}
+
+const (
+	storeMemory = "memory"
+	storeRedis  = "redis"
+)
+
+// usage is written by hand so that it reads as documentation; a test checks that it names
+// every flag the FlagSet defines.
+const usage = `Usage: throttlekit-server -c FILE [flags]
+
+Serves the ThrottleKit rate-limiting contract throttlekit.v1 over gRPC, with the standard
+grpc.health.v1 health service on the same port. Decisions come from the policy file's
+limiters, evaluated by the embedded engine (one process) or by a Redis a fleet shares.
+
+Flags:
+  -c, --config FILE         the policy file (ThrottleKit YAML: limiters, defaults); required
+      --host HOST           address to listen on (default 0.0.0.0, every interface; a warning
+                            is logged for any non-loopback address, as traffic is not encrypted)
+  -p, --port PORT           TCP port to listen on; 0 picks a free one (default 50051)
+      --store memory|redis  where limiter state lives: memory is the embedded engine, in this
+                            process only; redis is shared by every server on the same Redis
+                            (default memory, or redis when --redis is given)
+      --redis URL           the Redis to use: redis://[user:password@]host:port[/db],
+                            rediss:// for TLS, redis+cluster://h1:p1,h2:p2,
+                            redis+sentinel://h1:p1,h2:p2/master-name
+      --redis-prefix NS     key namespace: policy api, key K is stored at NS:api:K
+      --timeout DURATION    bound on each store call, e.g. 500ms or 2s (default 500ms)
+      --log-format FORMAT   text or json, the format of the log on stderr (default text)
+      --log-level LEVEL     debug, info, warn or error (default info)
+  -h, --help                print this help and exit
+
+Signals: SIGINT or SIGTERM stops accepting calls, lets calls in flight finish (at most 10s),
+closes the store and exits 0; a second signal stops at once.
+
+Examples:
+  throttlekit-server -c throttlekit.yaml --host 127.0.0.1
+  throttlekit-server -c throttlekit.yaml --redis redis://127.0.0.1:6379/0 --redis-prefix prod
+`
+
+func usageError(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// newFlagSet defines every flag on cfg, each short name sharing its long name's variable.
+// (The flag package accepts -name and --name alike.)
+func newFlagSet(cfg *config) *flag.FlagSet {
+	fs := flag.NewFlagSet(progName, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors and help are printed by run, in one format
+	fs.StringVar(&cfg.configPath, "c", "", "the policy file")
+	fs.StringVar(&cfg.configPath, "config", "", "the policy file")
+	fs.StringVar(&cfg.host, "host", "0.0.0.0", "address to listen on")
+	fs.IntVar(&cfg.port, "p", 50051, "TCP port")
+	fs.IntVar(&cfg.port, "port", 50051, "TCP port")
+	fs.StringVar(&cfg.store, "store", "", "memory or redis")
+	fs.StringVar(&cfg.redisURL, "redis", "", "the Redis URL")
+	fs.StringVar(&cfg.redisPrefix, "redis-prefix", "", "key namespace")
+	fs.DurationVar(&cfg.timeout, "timeout", 500*time.Millisecond, "bound on each store call")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	return fs
+}
+
+// parseFlags reads the command line. flag.ErrHelp asks for the usage text; any other error
+// is a command line that cannot run, with a message saying why.
+func parseFlags(args []string) (*config, error) {
+	cfg := &config{}
+	fs := newFlagSet(cfg)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError("unexpected argument %q (flags only; the policy file goes after -c)", fs.Arg(0))
+	}
+	if cfg.configPath == "" {
+		return nil, usageError("the policy file is required: -c FILE (or --config FILE)")
+	}
+	if cfg.port < 0 || cfg.port > 65535 {
+		return nil, usageError("--port must be 0 to 65535, got %d", cfg.port)
+	}
+	if cfg.host == "" {
+		return nil, usageError("--host must not be empty (0.0.0.0 listens on every interface)")
+	}
+	if cfg.timeout <= 0 {
+		return nil, usageError("--timeout must be positive, got %s", cfg.timeout)
+	}
+	switch cfg.logFormat {
+	case "text", "json":
+	default:
+		return nil, usageError("--log-format must be text or json, got %q", cfg.logFormat)
+	}
+	if _, err := parseLevel(cfg.logLevel); err != nil {
+		return nil, usageError("%v", err)
+	}
+	return cfg, resolveStore(cfg)
+}
+
+// resolveStore applies the store rules: memory by default, redis when a URL is given
+// without --store, and no URL ignored silently.
+func resolveStore(cfg *config) error {
+	switch cfg.store {
+	case "":
+		cfg.store = storeMemory
+		if cfg.redisURL != "" {
+			cfg.store = storeRedis
+		}
+	case storeMemory:
+		if cfg.redisURL != "" {
+			return usageError("--redis is given but --store is memory: drop one of them")
+		}
+	case storeRedis:
+		if cfg.redisURL == "" {
+			return usageError("--store redis needs --redis URL, e.g. --redis redis://127.0.0.1:6379/0")
+		}
+	default:
+		return usageError("--store must be memory or redis, got %q", cfg.store)
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"context"
+
+	"github.com/throttlekit/throttlekit-go/client"
+	"github.com/throttlekit/throttlekit-go/contract"
+)
+
+// The five RPCs of throttlekit.v1. Each maps its amount, asks the backend, and leaves the
+// translation of errors (and of panics) to guard, so every RPC answers the same statuses.
+
+// Check consumes cost units of a policy for a key. A denial is a normal response.
+func (s *Service) Check(ctx context.Context, req *contract.CheckRequest) (_ *contract.CheckResponse, err error) {
+	defer s.guard(ctx, "Check", req.GetPolicy(), &err)
+	d, err := s.check(ctx, req.GetPolicy(), req.GetKey(), amount(req.GetCost()))
+	if err != nil {
+		var ds []client.Decision
+		if ds, err = s.checkFailed(ctx, req.GetPolicy(), 1, err); err != nil {
+			return nil, err
+		}
+		d = ds[0]
+	}
+	return &contract.CheckResponse{Decision: decisionMessage(d)}, nil
+}
+
+// CheckMany checks every key at one instant and answers in the order of keys; duplicates
+// apply in order, and an empty list answers an empty list.
+func (s *Service) CheckMany(ctx context.Context, req *contract.CheckManyRequest) (_ *contract.CheckManyResponse, err error) {
+	defer s.guard(ctx, "CheckMany", req.GetPolicy(), &err)
+	ds, err := s.checkMany(ctx, req.GetPolicy(), req.GetKeys(), amount(req.GetCost()))
+	if err != nil {
+		if ds, err = s.checkFailed(ctx, req.GetPolicy(), len(req.GetKeys()), err); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*contract.Decision, len(ds))
+	for i, d := range ds {
+		out[i] = decisionMessage(d)
+	}
+	return &contract.CheckManyResponse{Decisions: out}, nil
+}
+
+// Peek reports the current decision without consuming; on a token-budget policy, the budget
+// left.
+func (s *Service) Peek(ctx context.Context, req *contract.PeekRequest) (_ *contract.PeekResponse, err error) {
+	defer s.guard(ctx, "Peek", req.GetPolicy(), &err)
+	d, err := s.peek(ctx, req.GetPolicy(), req.GetKey())
+	if err != nil {
+		return nil, err
+	}
+	return &contract.PeekResponse{Decision: decisionMessage(d)}, nil
+}
+
+// Forecast tells what a rate limiter can still give, without consuming.
+func (s *Service) Forecast(ctx context.Context, req *contract.ForecastRequest) (_ *contract.ForecastResponse, err error) {
+	defer s.guard(ctx, "Forecast", req.GetPolicy(), &err)
+	f, err := s.forecast(ctx, req.GetPolicy(), req.GetKey(), amount(req.GetCost()))
+	if err != nil {
+		return nil, err
+	}
+	return &contract.ForecastResponse{Forecast: forecastMessage(f)}, nil
+}
+
+// Debit spends tokens, after the fact, from a token-budget policy.
+func (s *Service) Debit(ctx context.Context, req *contract.DebitRequest) (_ *contract.DebitResponse, err error) {
+	defer s.guard(ctx, "Debit", req.GetPolicy(), &err)
+	d, err := s.debit(ctx, req.GetPolicy(), req.GetKey(), amount(req.GetTokens()))
+	if err != nil {
+		return nil, err
+	}
+	return &contract.DebitResponse{Decision: decisionMessage(d)}, nil
+}
+
+// amount applies the wire rule for cost and tokens before any validation: proto3 sends an
+// unset field as 0, and existing clients rely on 0 (or less) meaning 1.
+func amount(n int64) int64 {
+	if n <= 0 {
+		return 1
+	}
+	return n
+}

@@ -1,0 +1,89 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/throttlekit/throttlekit-go/client"
+	"github.com/throttlekit/throttlekit-go/contract"
+	"github.com/throttlekit/throttlekit-go/policy"
+)
+
+// Options configure a Service. The zero value serves on the store's clock, logs nothing and
+// leaves call bounds to the caller's deadline and the backend's own timeout.
+type Options struct {
+	// Clock returns the instant, in epoch ms, a call is evaluated at. nil leaves time to the
+	// store (the Redis server's clock, so that a fleet never disagrees); tests inject one to
+	// replay golden vectors.
+	Clock func() int64
+	// Logger receives store failures, logic faults and recovered panics; nil discards them.
+	Logger *slog.Logger
+	// Timeout bounds each backend call in addition to the caller's own deadline: a client
+	// asking for 30 s must not hold a store call that long. 0 adds no bound.
+	Timeout time.Duration
+}
+
+// Service implements contract.RateLimiterServer over a client.Limiter. It is safe for
+// concurrent use; register it with contract.RegisterRateLimiterServer.
+type Service struct {
+	// Unimplemented methods of later contract versions answer UNIMPLEMENTED by themselves.
+	contract.UnimplementedRateLimiterServer
+
+	backend  client.Limiter
+	clock    func() int64
+	timeout  time.Duration
+	log      *slog.Logger
+	storeLog *rateLimitedLog
+}
+
+var _ contract.RateLimiterServer = (*Service)(nil)
+
+// New returns a Service answering from backend. The caller keeps ownership of backend and
+// closes it after the gRPC server has stopped.
+func New(backend client.Limiter, opts Options) *Service {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{
+		backend:  backend,
+		clock:    opts.Clock,
+		timeout:  opts.Timeout,
+		log:      log,
+		storeLog: newRateLimitedLog(log, time.Second),
+	}
+}
+
+// policyHolder is what both client backends offer for swapping policies at run time.
+type policyHolder interface {
+	SetPolicies(*policy.Set) error
+	Policies() *policy.Set
+}
+
+// SetPolicies swaps the backend's policy set atomically (calls in flight finish with the old
+// one), e.g. on a reload. A backend that cannot swap answers client.ErrUnsupported; a set
+// the backend refuses leaves the old one in force and answers client.ErrConfig.
+func (s *Service) SetPolicies(set *policy.Set) error {
+	h, ok := s.backend.(policyHolder)
+	if !ok {
+		return &client.Error{Kind: client.ErrUnsupported, Msg: "this backend cannot swap its policies at run time"}
+	}
+	return h.SetPolicies(set)
+}
+
+// Policies returns the policy set in force, or nil when the backend does not expose it.
+func (s *Service) Policies() *policy.Set {
+	if h, ok := s.backend.(policyHolder); ok {
+		return h.Policies()
+	}
+	return nil
+}
+
+// bound applies the Service's timeout on top of the caller's deadline.
+func (s *Service) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
