@@ -22,12 +22,12 @@ TOOLS              := build/tools
 all: lint test
 
 ## test: every test, Go and C, against a throwaway redis-server (or $THROTTLEKIT_REDIS_URL)
-test: lib proto-check
-	$(WITH_REDIS) sh -c '$(GO) test -race -count=1 ./... && $(MAKE) -C tests/c run'
+test: lib server proto-check
+	$(WITH_REDIS) sh -c '$(GO) test -race -count=1 ./... && THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C tests/c run'
 
 ## bench: Go benchmarks beside go-redis/redis_rate, then the C ABI beside the Go client,
 ## all on one local redis-server
-bench: lib build/capi_bench
+bench: lib server build/capi_bench
 	REQUIRE_REDIS=1 $(WITH_REDIS) sh -c 'cd bench && $(GO) test -run "^$$" -bench . -benchmem . && $(GO) run ./capi -c ../build/capi_bench'
 
 build/capi_bench: bench/c/capi_bench.c $(SHIM)

@@ -4,13 +4,14 @@
 # non-zero if anything failed. Called by `make run` (which builds first) with the test names.
 #
 # Environment: THROTTLEKIT_REDIS_URL (the Redis the tests use; unset = the Redis tests skip,
-# or fail when CI=true), LIBDIR, INCDIR, CC (for test_symbols.sh), TEST_TIMEOUT (seconds per
-# program, default 300).
+# or fail when CI=true), THROTTLEKIT_SERVER (the server binary test_service starts; default
+# <repo>/build/bin/throttlekit-server), LIBDIR, INCDIR, CC (for test_symbols.sh), TEST_TIMEOUT
+# (seconds per program, default 300).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 [ $# -gt 0 ] || set -- test_golden test_threads test_fork test_status test_dead_redis \
-  test_free_race test_check_many test_signals
+  test_free_race test_check_many test_signals test_service
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 
 # AddressSanitizer settings for the -asan programs. The Go core is loaded into them by dlopen;

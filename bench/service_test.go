@@ -1,0 +1,156 @@
+package bench
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/throttlekit/throttlekit-go/client"
+	"github.com/throttlekit/throttlekit-go/contract"
+	"github.com/throttlekit/throttlekit-go/server"
+)
+
+// The service door (throttlekit-server's Service, in this process, over gRPC on loopback)
+// beside the direct Redis door, in the same run: Check from 64 concurrent callers, with the
+// server on a Redis store (the same Redis, another namespace) and on the embedded engine.
+// The generous gcra policy of BenchmarkGCRA admits every check, so every check writes.
+const (
+	serviceCallers   = 64
+	serviceNamespace = "bench-svc"
+)
+
+// serviceCases are the three doors, in the order of the summary.
+var serviceCases = []struct{ name, label string }{
+	{"direct-redis", "direct Redis door"},
+	{"service-redis", "service door (redis store)"},
+	{"service-memory", "service door (memory store)"},
+}
+
+func BenchmarkServiceDoor(b *testing.B) {
+	url := redisURL(b)
+	connect := client.ConnectOptions{Timeout: 2 * time.Second}
+	direct, err := client.OpenRedis(url, []byte(policies), client.RedisOptions{}, connect)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer direct.Close()
+	redisStore, err := client.OpenRedis(url, []byte(policies), client.RedisOptions{Namespace: serviceNamespace}, connect)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer redisStore.Close()
+	memoryStore, err := client.OpenEngine([]byte(policies), client.EngineOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer memoryStore.Close()
+
+	doors := map[string]client.Limiter{"direct-redis": direct}
+	for name, store := range map[string]client.Limiter{"service-redis": redisStore, "service-memory": memoryStore} {
+		addr, stop := serve(b, store)
+		defer stop() // after the client closes, before the store does
+		svc, err := client.OpenService(addr, client.ServiceOptions{Timeout: 2 * time.Second})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer svc.Close()
+		doors[name] = svc
+	}
+
+	check := func(l client.Limiter) func(key string) error {
+		return func(key string) error {
+			d, err := l.Check(ctx, "api", key, 1)
+			if err == nil && !d.Allowed {
+				err = fmt.Errorf("denied: %+v", d)
+			}
+			return err
+		}
+	}
+	// Rounds interleave the doors, rotating which goes first, as BenchmarkGCRA does.
+	for round := 0; round < rounds(); round++ {
+		for i := range serviceCases {
+			c := serviceCases[(i+round)%len(serviceCases)]
+			measureService(b, c.name, check(doors[c.name]))
+		}
+	}
+	printServiceSummary()
+}
+
+// serve starts the throttlekit.v1 service over store on 127.0.0.1 and a free port, as
+// cmd/throttlekit-server does; it returns the address and what stops it.
+func serve(b *testing.B, store client.Limiter) (addr string, stop func()) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	contract.RegisterRateLimiterServer(srv, server.New(store, server.Options{}))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	return lis.Addr().String(), func() {
+		srv.Stop()
+		if err := <-served; err != nil {
+			b.Errorf("serving: %v", err)
+		}
+	}
+}
+
+// serviceResults are BenchmarkServiceDoor's samples, kept apart from the other summaries.
+var serviceResults = map[string][]result{}
+
+// measureService runs check from serviceCallers goroutines and records ns/op and the script
+// calls Redis served per op (about 1 through either Redis door, 0 for the memory store).
+func measureService(b *testing.B, name string, check func(key string) error) {
+	b.Run(callersLabel(serviceCallers)+"/"+name, func(b *testing.B) {
+		b.ReportAllocs()
+		callsBefore := scriptCalls(b)
+		b.ResetTimer()
+		b.SetParallelism((serviceCallers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := check(keys[next.Add(1)%keySpace]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.StopTimer()
+		cmds := float64(scriptCalls(b)-callsBefore) / float64(b.N)
+		b.ReportMetric(cmds, "script-calls/op")
+		// The last (longest) run of a sub-benchmark is its sample.
+		r := result{nsPerOp: float64(b.Elapsed().Nanoseconds()) / float64(b.N), cmdsPerOp: cmds}
+		mu.Lock()
+		defer mu.Unlock()
+		if b.N == 1 || len(serviceResults[name]) == 0 {
+			serviceResults[name] = append(serviceResults[name], r)
+		} else {
+			serviceResults[name][len(serviceResults[name])-1] = r
+		}
+	})
+}
+
+// printServiceSummary prints each door's median throughput and its ratio to the direct
+// Redis door's.
+func printServiceSummary() {
+	mu.Lock()
+	defer mu.Unlock()
+	direct := median(serviceResults["direct-redis"])
+	if direct.nsPerOp == 0 {
+		return
+	}
+	fmt.Printf("\nService door Check vs the direct Redis door, %d callers, same run (GOMAXPROCS=%d, median of %d)\n",
+		serviceCallers, runtime.GOMAXPROCS(0), len(serviceResults["direct-redis"]))
+	fmt.Printf("%-30s %14s %16s %12s\n", "door", "checks/s", "vs direct door", "calls/check")
+	for _, c := range serviceCases {
+		if r := median(serviceResults[c.name]); r.nsPerOp > 0 {
+			fmt.Printf("%-30s %12.0f/s %15.2fx %12.2f\n", c.label, 1e9/r.nsPerOp, direct.nsPerOp/r.nsPerOp, r.cmdsPerOp)
+		}
+	}
+	fmt.Println("target: the service door >= 0.50x the direct Redis door")
+}
