@@ -73,7 +73,13 @@ func tkcore_open_redis(url, yaml *C.char, opts *C.tk_options_t, out *C.tk_handle
 //export tkcore_open_service
 func tkcore_open_service(target *C.char, opts *C.tk_options_t, out *C.tk_handle_t, cerr *C.tk_error_t) (rc C.int) {
 	defer recoverInto(&rc, cerr)
-	b, err := client.OpenService(C.GoString(target), client.ServiceOptions{Timeout: optionTimeout(opts.timeout_ms)})
+	b, err := client.OpenService(C.GoString(target), client.ServiceOptions{
+		Timeout:     optionTimeout(opts.timeout_ms),
+		TLSCAFile:   optionString(opts.tls_ca_file),
+		TLSCertFile: optionString(opts.tls_cert_file),
+		TLSKeyFile:  optionString(opts.tls_key_file),
+		AuthToken:   optionString(opts.auth_token),
+	})
 	if err != nil {
 		return failWith(cerr, err)
 	}

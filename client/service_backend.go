@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -26,6 +27,17 @@ const SynthesizedHeader = "throttlekit-synthesized"
 type ServiceOptions struct {
 	// Timeout bounds a call whose context carries no deadline; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// TLSCAFile is a PEM bundle of the CAs that sign the server's certificate. Setting it, or
+	// a client certificate, turns TLS on (with the system's CAs when TLSCAFile is empty);
+	// otherwise the connection is plaintext.
+	TLSCAFile string
+	// TLSCertFile and TLSKeyFile are a client certificate for a server that requires mutual
+	// TLS (--tls-ca); given together.
+	TLSCertFile, TLSKeyFile string
+	// AuthToken, when set, is sent with every call as `authorization: Bearer <token>` (the
+	// server's --auth-token-file). Over plaintext it travels in the clear: use TLS beyond
+	// loopback.
+	AuthToken string
 }
 
 // ServiceBackend reaches throttlekit-server over gRPC (throttlekit.v1): the service door.
@@ -46,7 +58,11 @@ func OpenService(target string, opts ServiceOptions) (*ServiceBackend, error) {
 	if err := validateTarget(target); err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient("passthrough:///"+target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dialOpts, err := serviceDialOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient("passthrough:///"+target, dialOpts...)
 	if err != nil {
 		return nil, newError(ErrInvalidArgument, "service target %q: %v", target, err)
 	}
@@ -56,6 +72,40 @@ func OpenService(target string, opts ServiceOptions) (*ServiceBackend, error) {
 	}
 	return &ServiceBackend{conn: conn, rpc: contract.NewRateLimiterClient(conn), timeout: timeout}, nil
 }
+
+// serviceDialOptions turns the options into transport credentials and per-call metadata.
+// Files are read here, once: a missing or malformed one is an invalid argument at open.
+func serviceDialOptions(opts ServiceOptions) ([]grpc.DialOption, error) {
+	creds := insecure.NewCredentials()
+	if opts.TLSCAFile != "" || opts.TLSCertFile != "" || opts.TLSKeyFile != "" {
+		// The server name is the target's host, which grpc fills in from the authority.
+		cfg, err := buildTLSConfig("", ConnectOptions{TLSCAFile: opts.TLSCAFile, TLSCertFile: opts.TLSCertFile, TLSKeyFile: opts.TLSKeyFile})
+		if err != nil {
+			return nil, err
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if opts.AuthToken != "" {
+		for _, r := range opts.AuthToken {
+			if r <= ' ' || r > '~' {
+				return nil, newError(ErrInvalidArgument, "the auth token holds a character that cannot travel in a header (printable ASCII without spaces only)")
+			}
+		}
+		dialOpts = append(dialOpts, grpc.WithPerRPCCredentials(bearerToken("Bearer "+opts.AuthToken)))
+	}
+	return dialOpts, nil
+}
+
+// bearerToken sends `authorization: Bearer <token>` with every call. It does not require a
+// secure transport: an operator who runs plaintext has chosen to.
+type bearerToken string
+
+func (t bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": string(t)}, nil
+}
+
+func (bearerToken) RequireTransportSecurity() bool { return false }
 
 func validateTarget(target string) error {
 	host, port, err := net.SplitHostPort(target)

@@ -7,51 +7,67 @@ import (
 )
 
 // One method per operation: the backend's store clock, or the injected clock through the
-// *At twin, each call bounded by the Service's timeout.
+// *At twin, each call bounded by the Service's timeout. A failure of the store is reported to
+// the observer here, once per store call, whatever the RPC then answers.
 
-func (s *Service) check(ctx context.Context, policyName, key string, cost int64) (client.Decision, error) {
-	ctx, cancel := s.bound(ctx)
+func (s *Service) check(ctx context.Context, policyName, key string, cost int64) (d client.Decision, err error) {
+	bctx, cancel := s.bound(ctx)
 	defer cancel()
 	if s.clock == nil {
-		return s.backend.Check(ctx, policyName, key, cost)
+		d, err = s.backend.Check(bctx, policyName, key, cost)
+	} else {
+		d, err = s.backend.CheckAt(bctx, policyName, key, cost, s.clock())
 	}
-	return s.backend.CheckAt(ctx, policyName, key, cost, s.clock())
+	s.storeFailed(ctx, err)
+	return d, err
 }
 
 // checkMany reads the injected clock once, so the batch shares one instant; without one, the
 // backend reads its store's clock once for the same reason.
-func (s *Service) checkMany(ctx context.Context, policyName string, keys []string, cost int64) ([]client.Decision, error) {
-	ctx, cancel := s.bound(ctx)
+func (s *Service) checkMany(ctx context.Context, policyName string, keys []string, cost int64) (ds []client.Decision, err error) {
+	bctx, cancel := s.bound(ctx)
 	defer cancel()
 	if s.clock == nil {
-		return s.backend.CheckMany(ctx, policyName, keys, cost)
+		ds, err = s.backend.CheckMany(bctx, policyName, keys, cost)
+	} else {
+		ds, err = s.backend.CheckManyAt(bctx, policyName, keys, cost, s.clock())
 	}
-	return s.backend.CheckManyAt(ctx, policyName, keys, cost, s.clock())
+	s.storeFailed(ctx, err)
+	return ds, err
 }
 
-func (s *Service) peek(ctx context.Context, policyName, key string) (client.Decision, error) {
-	ctx, cancel := s.bound(ctx)
+func (s *Service) peek(ctx context.Context, policyName, key string) (d client.Decision, err error) {
+	bctx, cancel := s.bound(ctx)
 	defer cancel()
 	if s.clock == nil {
-		return s.backend.Peek(ctx, policyName, key)
+		d, err = s.backend.Peek(bctx, policyName, key)
+	} else {
+		d, err = s.backend.PeekAt(bctx, policyName, key, s.clock())
 	}
-	return s.backend.PeekAt(ctx, policyName, key, s.clock())
+	s.storeFailed(ctx, err)
+	return d, err
 }
 
-func (s *Service) forecast(ctx context.Context, policyName, key string, cost int64) (client.Forecast, error) {
-	ctx, cancel := s.bound(ctx)
+func (s *Service) forecast(ctx context.Context, policyName, key string, cost int64) (f client.Forecast, err error) {
+	bctx, cancel := s.bound(ctx)
 	defer cancel()
 	if s.clock == nil {
-		return s.backend.Forecast(ctx, policyName, key, cost)
+		f, err = s.backend.Forecast(bctx, policyName, key, cost)
+	} else {
+		f, err = s.backend.ForecastAt(bctx, policyName, key, cost, s.clock())
 	}
-	return s.backend.ForecastAt(ctx, policyName, key, cost, s.clock())
+	s.storeFailed(ctx, err)
+	return f, err
 }
 
-func (s *Service) debit(ctx context.Context, policyName, key string, tokens int64) (client.Decision, error) {
-	ctx, cancel := s.bound(ctx)
+func (s *Service) debit(ctx context.Context, policyName, key string, tokens int64) (d client.Decision, err error) {
+	bctx, cancel := s.bound(ctx)
 	defer cancel()
 	if s.clock == nil {
-		return s.backend.Debit(ctx, policyName, key, tokens)
+		d, err = s.backend.Debit(bctx, policyName, key, tokens)
+	} else {
+		d, err = s.backend.DebitAt(bctx, policyName, key, tokens, s.clock())
 	}
-	return s.backend.DebitAt(ctx, policyName, key, tokens, s.clock())
+	s.storeFailed(ctx, err)
+	return d, err
 }

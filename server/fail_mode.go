@@ -3,15 +3,52 @@ package server
 import (
 	"context"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
 	"github.com/throttlekit/throttlekit-go/client"
 )
 
+// synthesizedHeader is the response header the contract sets on a decision made by the fail
+// mode (wire-contract.md: `throttlekit-synthesized: 1`).
+var synthesizedHeader = metadata.Pairs(client.SynthesizedHeader, "1")
+
 // checkFailed decides what a failed Check or CheckMany (n keys) answers. This is the one
-// place the server's fail mode (--fail open|closed|error) belongs: open and closed would
-// answer n decisions from client.FailMode.Synthesize over the policy (the whole batch alike:
-// CheckMany is all or nothing) and set the `throttlekit-synthesized: 1` response header on
-// ctx. Until then every failure passes through, which is what --fail error does. Peek,
-// Forecast and Debit never come here: the contract lets only checks synthesize.
-func (s *Service) checkFailed(_ context.Context, _ string, _ int, err error) ([]client.Decision, error) {
-	return nil, err
+// place the server's fail mode (--fail open|closed|error) belongs: open and closed answer n
+// decisions from client.FailMode.Synthesize over the policy (the whole batch alike: CheckMany
+// is all or nothing) and set the `throttlekit-synthesized: 1` response header on ctx. Only a
+// store that is unavailable or timed out qualifies (Synthesize decides); bad input, unknown
+// policies and logic faults pass through, and so does everything under --fail error. A caller
+// that gave up gets no synthesized answer: its own deadline or cancellation is reported.
+// Peek, Forecast and Debit never come here: the contract lets only checks synthesize.
+func (s *Service) checkFailed(ctx context.Context, policyName string, n int, err error) ([]client.Decision, error) {
+	if ctx.Err() != nil {
+		return nil, err
+	}
+	var limit int64
+	if set := s.Policies(); set != nil {
+		p, ok := set.Lookup(policyName)
+		if !ok {
+			// The set was swapped between the call and now; the call's error stands.
+			return nil, err
+		}
+		limit = p.ReportedLimit()
+	}
+	d, ok := s.failMode.Synthesize(limit, err)
+	if !ok {
+		return nil, err
+	}
+	if herr := grpc.SetHeader(ctx, synthesizedHeader); herr != nil {
+		// Without the header a synthesized decision would pass for the limiter's own:
+		// refuse rather than mislead.
+		s.log.Error("cannot set the synthesized header", "policy", policyName, "error", herr.Error())
+		return nil, err
+	}
+	s.storeLog.Warn("the store failed a check; answering by the fail mode", "fail_mode", s.failMode.String(),
+		"policy", policyName, "error", err.Error())
+	ds := make([]client.Decision, n)
+	for i := range ds {
+		ds[i] = d
+	}
+	return ds, nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
 	"github.com/throttlekit/throttlekit-go/contract"
@@ -13,6 +14,7 @@ import (
 // Check consumes cost units of a policy for a key. A denial is a normal response.
 func (s *Service) Check(ctx context.Context, req *contract.CheckRequest) (_ *contract.CheckResponse, err error) {
 	defer s.guard(ctx, "Check", req.GetPolicy(), &err)
+	start := time.Now()
 	d, err := s.check(ctx, req.GetPolicy(), req.GetKey(), amount(req.GetCost()))
 	if err != nil {
 		var ds []client.Decision
@@ -21,6 +23,7 @@ func (s *Service) Check(ctx context.Context, req *contract.CheckRequest) (_ *con
 		}
 		d = ds[0]
 	}
+	s.decided(req.GetPolicy(), start, d)
 	return &contract.CheckResponse{Decision: decisionMessage(d)}, nil
 }
 
@@ -28,12 +31,14 @@ func (s *Service) Check(ctx context.Context, req *contract.CheckRequest) (_ *con
 // apply in order, and an empty list answers an empty list.
 func (s *Service) CheckMany(ctx context.Context, req *contract.CheckManyRequest) (_ *contract.CheckManyResponse, err error) {
 	defer s.guard(ctx, "CheckMany", req.GetPolicy(), &err)
+	start := time.Now()
 	ds, err := s.checkMany(ctx, req.GetPolicy(), req.GetKeys(), amount(req.GetCost()))
 	if err != nil {
 		if ds, err = s.checkFailed(ctx, req.GetPolicy(), len(req.GetKeys()), err); err != nil {
 			return nil, err
 		}
 	}
+	s.decided(req.GetPolicy(), start, ds...)
 	out := make([]*contract.Decision, len(ds))
 	for i, d := range ds {
 		out[i] = decisionMessage(d)
@@ -65,10 +70,12 @@ func (s *Service) Forecast(ctx context.Context, req *contract.ForecastRequest) (
 // Debit spends tokens, after the fact, from a token-budget policy.
 func (s *Service) Debit(ctx context.Context, req *contract.DebitRequest) (_ *contract.DebitResponse, err error) {
 	defer s.guard(ctx, "Debit", req.GetPolicy(), &err)
+	start := time.Now()
 	d, err := s.debit(ctx, req.GetPolicy(), req.GetKey(), amount(req.GetTokens()))
 	if err != nil {
 		return nil, err
 	}
+	s.decided(req.GetPolicy(), start, d)
 	return &contract.DebitResponse{Decision: decisionMessage(d)}, nil
 }
 

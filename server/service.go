@@ -22,6 +22,13 @@ type Options struct {
 	// Timeout bounds each backend call in addition to the caller's own deadline: a client
 	// asking for 30 s must not hold a store call that long. 0 adds no bound.
 	Timeout time.Duration
+	// FailMode is what a Check or CheckMany answers when the store is unavailable or times
+	// out (wire-contract.md): client.FailOpen or client.FailClosed synthesize a decision and
+	// flag it with the `throttlekit-synthesized: 1` response header; the zero value,
+	// client.FailError, answers UNAVAILABLE.
+	FailMode client.FailMode
+	// Observer, when non-nil, receives decisions and store failures (metrics).
+	Observer Observer
 }
 
 // Service implements contract.RateLimiterServer over a client.Limiter. It is safe for
@@ -35,6 +42,8 @@ type Service struct {
 	timeout  time.Duration
 	log      *slog.Logger
 	storeLog *rateLimitedLog
+	failMode client.FailMode
+	observer Observer
 }
 
 var _ contract.RateLimiterServer = (*Service)(nil)
@@ -52,6 +61,8 @@ func New(backend client.Limiter, opts Options) *Service {
 		timeout:  opts.Timeout,
 		log:      log,
 		storeLog: newRateLimitedLog(log, time.Second),
+		failMode: opts.FailMode,
+		observer: opts.Observer,
 	}
 }
 

@@ -5,7 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
+
+	"github.com/throttlekit/throttlekit-go/client"
 )
 
 const progName = "throttlekit-server"
@@ -21,6 +24,33 @@ type config struct {
 	timeout     time.Duration
 	logFormat   string
 	logLevel    string
+	failMode    string // open, closed or error
+	authFile    string // --auth-token-file, or $THROTTLEKIT_AUTH_TOKEN_FILE
+	tlsCert     string
+	tlsKey      string
+	tlsCA       string
+	metricsHost string
+	metricsPort int // metricsOff: no metrics server
+}
+
+// metricsOff is --metrics-port's default: no metrics listener unless asked for.
+const metricsOff = -1
+
+// authTokenEnv names the file holding the shared token when --auth-token-file is not given.
+const authTokenEnv = "THROTTLEKIT_AUTH_TOKEN_FILE"
+
+// tlsOn tells whether the gRPC port serves TLS.
+func (c *config) tlsOn() bool { return c.tlsCert != "" }
+
+// failModeValue is the client fail mode named by --fail (checked by parseFlags).
+func (c *config) failModeValue() client.FailMode {
+	switch c.failMode {
+	case "closed":
+		return client.FailClosed
+	case "error":
+		return client.FailError
+	}
+	return client.FailOpen
 }
 
 const (
@@ -49,12 +79,40 @@ Flags:
                             redis+sentinel://h1:p1,h2:p2/master-name
       --redis-prefix NS     key namespace: policy api, key K is stored at NS:api:K
       --timeout DURATION    bound on each store call, e.g. 500ms or 2s (default 500ms)
+      --fail open|closed|error
+                            what Check and CheckMany answer while the store is unavailable or
+                            times out: open admits, closed denies (both flag the decision with
+                            the response header throttlekit-synthesized: 1), error answers
+                            UNAVAILABLE; logic faults are INTERNAL whatever the mode; Peek,
+                            Forecast and Debit always answer UNAVAILABLE (default open)
+      --auth-token-file FILE
+                            require every RateLimiter call to carry the metadata
+                            "authorization: Bearer TOKEN", TOKEN being the file's content with
+                            surrounding whitespace trimmed; otherwise UNAUTHENTICATED. Health
+                            needs no token. Default: $THROTTLEKIT_AUTH_TOKEN_FILE, else none
+      --tls-cert FILE       serve TLS with this PEM certificate (chain); needs --tls-key
+      --tls-key FILE        the certificate's PEM private key
+      --tls-ca FILE         mutual TLS: require client certificates signed by a CA of this
+                            PEM bundle (needs --tls-cert)
+      --metrics-host HOST   address of the metrics listener (default 127.0.0.1)
+      --metrics-port PORT   serve Prometheus /metrics and /healthz over HTTP on this port; 0
+                            picks a free one (logged); default: no metrics listener
       --log-format FORMAT   text or json, the format of the log on stderr (default text)
       --log-level LEVEL     debug, info, warn or error (default info)
   -h, --help                print this help and exit
 
-Signals: SIGINT or SIGTERM stops accepting calls, lets calls in flight finish (at most 10s),
-closes the store and exits 0; a second signal stops at once.
+Health: grpc.health.v1 answers SERVING while the store answers a ping (every 250ms) and
+NOT_SERVING while it does not; /healthz on the metrics port answers 200 or 503 alike.
+
+Metrics: throttlekit_decisions_total{policy,result} (result allowed, denied or synthesized;
+Check, CheckMany per key, Debit), throttlekit_decision_seconds{policy} (a histogram of those
+calls), throttlekit_store_errors_total{kind} (unavailable, timeout, auth, internal) and
+throttlekit_policies; policy is a configured name, or "unknown".
+
+Signals: SIGHUP reloads the policy file (a file with errors is logged and the policies in
+force stay; calls in flight finish with the policies they started with). SIGINT or SIGTERM
+stops accepting calls, lets calls in flight finish (at most 10s), closes the store and exits
+0; a second signal stops at once.
 
 Examples:
   throttlekit-server -c throttlekit.yaml --host 127.0.0.1
@@ -79,6 +137,13 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.DurationVar(&cfg.timeout, "timeout", 500*time.Millisecond, "bound on each store call")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.failMode, "fail", "open", "open, closed or error")
+	fs.StringVar(&cfg.authFile, "auth-token-file", "", "file holding the shared token")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key")
+	fs.StringVar(&cfg.tlsCA, "tls-ca", "", "CA bundle for client certificates")
+	fs.StringVar(&cfg.metricsHost, "metrics-host", "127.0.0.1", "metrics listener address")
+	fs.IntVar(&cfg.metricsPort, "metrics-port", metricsOff, "metrics listener port")
 	return fs
 }
 
@@ -115,6 +180,26 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if _, err := parseLevel(cfg.logLevel); err != nil {
 		return nil, usageError("%v", err)
+	}
+	switch cfg.failMode {
+	case "open", "closed", "error":
+	default:
+		return nil, usageError("--fail must be open, closed or error, got %q", cfg.failMode)
+	}
+	if cfg.authFile == "" {
+		cfg.authFile = os.Getenv(authTokenEnv)
+	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return nil, usageError("--tls-cert and --tls-key go together")
+	}
+	if cfg.tlsCA != "" && cfg.tlsCert == "" {
+		return nil, usageError("--tls-ca (mutual TLS) needs --tls-cert and --tls-key")
+	}
+	if cfg.metricsPort != metricsOff && (cfg.metricsPort < 0 || cfg.metricsPort > 65535) {
+		return nil, usageError("--metrics-port must be 0 to 65535, got %d", cfg.metricsPort)
+	}
+	if cfg.metricsHost == "" {
+		return nil, usageError("--metrics-host must not be empty")
 	}
 	return cfg, resolveStore(cfg)
 }

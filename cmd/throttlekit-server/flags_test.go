@@ -26,7 +26,8 @@ func TestParseFlagsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{configPath: "x.yaml", host: "0.0.0.0", port: 50051, store: storeMemory,
-		timeout: 500 * time.Millisecond, logFormat: "text", logLevel: "info"}
+		timeout: 500 * time.Millisecond, logFormat: "text", logLevel: "info", failMode: "open",
+		metricsHost: "127.0.0.1", metricsPort: metricsOff}
 	if *cfg != want {
 		t.Fatalf("got %+v\nwant %+v", *cfg, want)
 	}

@@ -10,9 +10,9 @@ import (
 )
 
 func main() {
-	// Buffered for a second signal: the first asks for a graceful stop, the second for an
-	// immediate one.
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	// Buffered for a second signal: the first stop signal asks for a graceful stop, the
+	// second for an immediate one; SIGHUP reloads the policy file.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, signals))
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -51,11 +52,15 @@ func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int 
 
 // app is a started server: listening, not yet serving.
 type app struct {
-	log    *slog.Logger
-	store  *store
-	lis    net.Listener
-	grpc   *grpc.Server
-	health *healthReporter
+	cfg     *config
+	log     *slog.Logger
+	store   *store
+	svc     *server.Service
+	lis     net.Listener
+	grpc    *grpc.Server
+	health  *healthReporter
+	metrics *metrics
+	httpSrv *metricsServer // nil without --metrics-port
 }
 
 func start(cfg *config, log *slog.Logger) (*app, error) {
@@ -63,57 +68,143 @@ func start(cfg *config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	var token string
+	if cfg.authFile != "" {
+		if token, err = readToken(cfg.authFile); err != nil {
+			return nil, err
+		}
+	}
+	m := newMetrics()
+	opts, err := serverOptions(cfg, token)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(cfg, set)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the %s store: %w", cfg.store, err)
 	}
+	h := newHealthReporter()
 	if err := st.ping(context.Background(), cfg.timeout); err != nil {
-		log.Warn("the store does not answer yet; calls fail until it does", "error", err.Error())
+		h.setServing(false)
+		log.Warn("the store does not answer yet; health is NOT_SERVING until it does", "error", err.Error())
 	}
 	lis, err := listen(cfg.host, cfg.port)
 	if err != nil {
 		_ = st.close()
 		return nil, err
 	}
-	if !isLoopback(cfg.host) {
+	if !isLoopback(cfg.host) && !cfg.tlsOn() {
 		log.Warn("listening beyond loopback without TLS: anyone who can reach this address can make and watch calls unencrypted",
 			"host", cfg.host)
 	}
-
-	a := &app{log: log, store: st, lis: lis, grpc: grpc.NewServer(serverOptions(cfg)...), health: newHealthReporter()}
-	contract.RegisterRateLimiterServer(a.grpc, server.New(st.backend, server.Options{Logger: log, Timeout: cfg.timeout}))
+	a := &app{cfg: cfg, log: log, store: st, lis: lis, grpc: grpc.NewServer(opts...), health: h, metrics: m}
+	if cfg.metricsPort != metricsOff {
+		if a.httpSrv, err = startMetrics(cfg, m, h, log); err != nil {
+			_ = lis.Close()
+			_ = st.close()
+			return nil, err
+		}
+	}
+	a.svc = server.New(st.backend, server.Options{Logger: log, Timeout: cfg.timeout, FailMode: cfg.failModeValue(), Observer: m})
+	contract.RegisterRateLimiterServer(a.grpc, a.svc)
 	healthpb.RegisterHealthServer(a.grpc, a.health.srv)
+	m.policies.Set(float64(set.Len()))
 
 	attrs := append([]any{slog.String("addr", lis.Addr().String())}, st.logAttrs(cfg)...)
-	attrs = append(attrs, slog.Int("policies", set.Len()), slog.String("timeout", cfg.timeout.String()))
+	attrs = append(attrs, slog.Int("policies", set.Len()), slog.String("timeout", cfg.timeout.String()),
+		slog.String("fail", cfg.failMode), slog.String("tls", tlsMode(cfg)), slog.Bool("auth_token", token != ""))
 	log.Info("listening", attrs...)
 	return a, nil
 }
 
-// serverOptions is where the transport's options gather: TLS credentials and the
-// interceptors (authentication, metrics) arrive here without touching the rest.
-func serverOptions(*config) []grpc.ServerOption {
-	return nil
+func tlsMode(cfg *config) string {
+	switch {
+	case cfg.tlsCA != "":
+		return "mutual"
+	case cfg.tlsOn():
+		return "on"
+	}
+	return "off"
 }
 
-// serve answers calls until the first signal, then drains: health turns NOT_SERVING, new
-// calls are refused, calls in flight get shutdownGrace to finish (a second signal cuts that
-// short), and the store closes last, once nothing can use it.
+// serverOptions gathers the transport's options: TLS credentials and the token check.
+// (Metrics come from the service itself, which sees decisions and store errors.)
+func serverOptions(cfg *config, token string) ([]grpc.ServerOption, error) {
+	var opts []grpc.ServerOption
+	if cfg.tlsOn() {
+		creds, certCheck, err := serverTLS(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, grpc.Creds(creds))
+		if certCheck != nil { // mutual TLS: first of all
+			opts = append(opts, grpc.ChainUnaryInterceptor(certCheck.unary), grpc.ChainStreamInterceptor(certCheck.stream))
+		}
+	}
+	if token != "" {
+		auth := tokenAuth{want: []byte(token)}
+		opts = append(opts, grpc.ChainUnaryInterceptor(auth.unary), grpc.ChainStreamInterceptor(auth.stream))
+	}
+	return opts, nil
+}
+
+// reload reads the policy file again and swaps it in atomically. A file with errors leaves
+// the policies in force; calls in flight finish with the set they started with.
+func (a *app) reload() {
+	path := a.cfg.configPath
+	set, err := loadPolicies(path, a.log)
+	if err == nil {
+		err = a.svc.SetPolicies(set)
+	}
+	if err != nil {
+		a.log.Error("policy reload failed: the policies in force stay", "file", path, "error", err.Error())
+		return
+	}
+	a.metrics.policies.Set(float64(set.Len()))
+	a.log.Info("policies reloaded", "file", path, "policies", set.Len())
+}
+
+// serve answers calls until the first stop signal (SIGHUP reloads the policies), then drains:
+// health turns NOT_SERVING, new calls are refused, calls in flight get shutdownGrace to finish
+// (a second stop signal cuts that short), and the store closes last, once nothing can use it.
 func (a *app) serve(signals <-chan os.Signal) int {
 	served := make(chan error, 1)
 	go func() { served <- a.grpc.Serve(a.lis) }()
+	probeCtx, stopProbe := context.WithCancel(context.Background())
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		a.health.probe(probeCtx, a.store, a.cfg.timeout, a.log)
+	}()
+	defer func() {
+		stopProbe()
+		<-probed
+		a.httpSrv.stop()
+	}()
 
-	select {
-	case err := <-served:
-		a.log.Error("serving failed", "error", err.Error())
-		a.grpc.Stop()
-		a.closeStore()
-		return exitFailure
-	case sig := <-signals:
-		a.log.Info("shutting down", "signal", sig.String(), "grace", shutdownGrace.String())
+wait:
+	for {
+		select {
+		case err := <-served:
+			a.log.Error("serving failed", "error", err.Error())
+			a.grpc.Stop()
+			stopProbe()
+			<-probed
+			a.closeStore()
+			return exitFailure
+		case sig := <-signals:
+			if sig == syscall.SIGHUP {
+				a.reload()
+				continue
+			}
+			a.log.Info("shutting down", "signal", sig.String(), "grace", shutdownGrace.String())
+			break wait
+		}
 	}
 
 	a.health.shutdown()
+	stopProbe()
+	<-probed
 	drained := make(chan struct{})
 	go func() {
 		a.grpc.GracefulStop()
@@ -121,14 +212,23 @@ func (a *app) serve(signals <-chan os.Signal) int {
 	}()
 	timer := time.NewTimer(shutdownGrace)
 	defer timer.Stop()
-	select {
-	case <-drained:
-	case <-timer.C:
-		a.log.Warn("grace period over: cutting the calls still in flight", "grace", shutdownGrace.String())
-		a.grpc.Stop()
-	case sig := <-signals:
-		a.log.Warn("second signal: stopping at once", "signal", sig.String())
-		a.grpc.Stop()
+drain:
+	for {
+		select {
+		case <-drained:
+			break drain
+		case <-timer.C:
+			a.log.Warn("grace period over: cutting the calls still in flight", "grace", shutdownGrace.String())
+			a.grpc.Stop()
+			break drain
+		case sig := <-signals:
+			if sig == syscall.SIGHUP {
+				continue // no reload while draining
+			}
+			a.log.Warn("second signal: stopping at once", "signal", sig.String())
+			a.grpc.Stop()
+			break drain
+		}
 	}
 	<-drained
 	a.closeStore()

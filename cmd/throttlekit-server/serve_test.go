@@ -99,7 +99,7 @@ func TestServeRedisStore(t *testing.T) {
 // appears nowhere; and a public address draws the plain-text warning.
 func TestServeWithRedisDownAndPublicAddress(t *testing.T) {
 	p := launch(t, "-c", writeFile(t, "policies.yaml", policies), "--port", "0", "--host", "0.0.0.0",
-		"--redis", "redis://ops:hunter2@127.0.0.1:1/0", "--timeout", "200ms")
+		"--redis", "redis://ops:hunter2@127.0.0.1:1/0", "--timeout", "200ms", "--fail", "error")
 	_, port, err := net.SplitHostPort(p.waitListening(t))
 	if err != nil {
 		t.Fatal(err)

@@ -36,7 +36,13 @@ func TestStartupErrors(t *testing.T) {
 		{"taken port", []string{"-c", good, "--host", "127.0.0.1", "-p", takenPort}, exitFailure,
 			[]string{"address 127.0.0.1:" + takenPort + " is already in use"}},
 		{"bad port", []string{"-c", good, "--port", "70000"}, exitUsage, []string{"--port"}},
-		{"unknown flag", []string{"-c", good, "--fail", "open"}, exitUsage, []string{"-fail"}},
+		{"unknown flag", []string{"-c", good, "--fial", "open"}, exitUsage, []string{"-fial"}},
+		{"bad fail mode", []string{"-c", good, "--fail", "maybe"}, exitUsage, []string{`--fail must be open, closed or error, got "maybe"`}},
+		{"tls cert without key", []string{"-c", good, "--tls-cert", good}, exitUsage, []string{"--tls-key"}},
+		{"mtls without a cert", []string{"-c", good, "--tls-ca", good}, exitUsage, []string{"--tls-ca"}},
+		{"bad tls files", []string{"-c", good, "--tls-cert", good, "--tls-key", good}, exitFailure, []string{"TLS"}},
+		{"missing token file", []string{"-c", good, "--auth-token-file", missing}, exitFailure, []string{missing}},
+		{"empty token", []string{"-c", good, "--auth-token-file", writeFile(t, "empty-token", " \n\t\n")}, exitFailure, []string{"empty"}},
 		{"stray argument", []string{"-c", good, "extra"}, exitUsage, []string{`"extra"`}},
 	}
 	for _, tc := range cases {

@@ -1,0 +1,67 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/throttlekit/throttlekit-go/client"
+)
+
+// Observer receives what the service decides and how its store fails, for metrics. Methods
+// are called on the serving goroutines and must be safe for concurrent use and quick.
+type Observer interface {
+	// Decided reports the decisions of one Check, CheckMany or Debit call that answered, and
+	// how long it took. policy is a configured policy name or "unknown", never a caller's
+	// arbitrary string, so that it can serve as a metric label.
+	Decided(policy string, ds []client.Decision, elapsed time.Duration)
+	// StoreError reports one failed store call: kind is "unavailable", "timeout", "auth" or
+	// "internal". Request errors (unknown policy, bad argument, unsupported operation) and
+	// callers giving up are not store errors.
+	StoreError(kind string)
+}
+
+// UnknownPolicyLabel stands for any policy name that is not configured.
+const UnknownPolicyLabel = "unknown"
+
+// policyLabel bounds label cardinality: only names of the policy set in force pass.
+func (s *Service) policyLabel(name string) string {
+	if _, ok := s.Policies().Lookup(name); ok {
+		return name
+	}
+	return UnknownPolicyLabel
+}
+
+// decided reports a call's decisions to the observer, if any.
+func (s *Service) decided(policyName string, start time.Time, ds ...client.Decision) {
+	if s.observer == nil {
+		return
+	}
+	s.observer.Decided(s.policyLabel(policyName), ds, time.Since(start))
+}
+
+// storeFailed reports err to the observer when it is the store's failure. ctx is the
+// caller's context (before the service's own bound): when it ended, the caller gave up.
+func (s *Service) storeFailed(ctx context.Context, err error) {
+	if s.observer == nil || err == nil || ctx.Err() != nil {
+		return
+	}
+	if kind := storeErrorKind(err); kind != "" {
+		s.observer.StoreError(kind)
+	}
+}
+
+func storeErrorKind(err error) string {
+	switch {
+	case errors.Is(err, client.ErrPolicyNotFound), errors.Is(err, client.ErrInvalidArgument),
+		errors.Is(err, client.ErrUnsupported):
+		return ""
+	case errors.Is(err, client.ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, client.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, client.ErrAuth):
+		return "auth"
+	}
+	return "internal"
+}
