@@ -61,7 +61,7 @@ static const char *policies =
 
 static char tmp_dir[PATH_MAX];      /* "" until created */
 static char policy_path[PATH_MAX + 32];
-static char log_paths[2][PATH_MAX + 32];
+static char log_paths[3][PATH_MAX + 32];
 static int n_logs;
 static pid_t server_pid;            /* 0: none running */
 static const char *store = "?";     /* the store of the half running, for messages */
@@ -849,6 +849,52 @@ static void redis_half(const char *binary) {
   if (tk_t_failures() > failed) dump_log(log_paths[n_logs - 1]);
 }
 
+/* The server's own fail mode and its token, seen from C: a server whose Redis is down
+   synthesizes (TK_DECISION_SYNTHESIZED reaches the caller, with the policy's limit, which the
+   server knows), and a call without the right token is TK_E_AUTH. */
+static void operator_half(const char *binary) {
+  store = "operator";
+  char token_path[PATH_MAX + 32], addr[64];
+  snprintf(token_path, sizeof token_path, "%s/token", tmp_dir);
+  FILE *f = fopen(token_path, "w");
+  if (!CHECKF(f && fputs("  s3cret-token\n", f) >= 0 && fclose(f) == 0, "writing %s", token_path))
+    return;
+  const char *extra[] = {"--redis", "redis://127.0.0.1:1/0", "--timeout", "200ms", "--fail", "open",
+                         "--auth-token-file", token_path, NULL};
+  if (!start_server(binary, extra, "server-operator.log", addr, sizeof addr)) return;
+  long failed = tk_t_failures();
+
+  const char *tokens[] = {"s3cret-token", "wrong-token", NULL};
+  for (int i = 0; i < 3; i++) {
+    tk_options_t o;
+    tk_options_init(&o);
+    o.timeout_ms = CALL_TIMEOUT_MS;
+    o.auth_token = i < 2 ? tokens[i] : NULL;
+    tk_handle_t h = 0;
+    if (!EXPECT_OK(tk_open_service(addr, &o, &h, &err))) continue;
+    tk_decision_t d;
+    tk_t_poison_err(&err);
+    int rc = tk_check(h, "api", "k", 1, &d, &err);
+    if (i == 0) {
+      if (EXPECT_OK(rc)) {
+        EXPECT_EQ(d.allowed, 1);
+        EXPECT_EQ(d.flags, TK_DECISION_SYNTHESIZED);
+        EXPECT_EQ(d.limit, 5);
+        EXPECT_EQ(d.remaining, 5);
+        EXPECT_EQ(d.reset_at_ms, 0);
+      }
+    } else {
+      EXPECT_STATUS(rc, TK_E_AUTH);
+      EXPECT_ERR(err, TK_E_AUTH);
+      CHECKF(strstr(err.message, "s3cret") == NULL, "the token leaked into a message: %s",
+             err.message);
+    }
+    EXPECT_OK(tk_free(h));
+  }
+  stop_server();
+  if (tk_t_failures() > failed) dump_log(log_paths[n_logs - 1]);
+}
+
 int main(void) {
   atexit(cleanup);
   char binary[PATH_MAX + 64];
@@ -861,6 +907,7 @@ int main(void) {
       if (CHECKF(p && fputs(policies, p) >= 0 && fclose(p) == 0, "writing %s", policy_path)) {
         memory_half(binary);
         redis_half(binary);
+        operator_half(binary);
       }
     } else {
       tmp_dir[0] = '\0';
