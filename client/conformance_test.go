@@ -8,51 +8,47 @@ import (
 	"github.com/throttlekit/throttlekit-go/internal/golden"
 )
 
-// Every golden-vector op through RedisBackend -> Lua -> Redis, all five fields compared.
-func TestGoldenVectorsRateLimit(t *testing.T) {
-	suites := golden.Load(t).Of("rateLimit")
-	if len(suites) == 0 {
-		t.Fatal("no rateLimit suites in the golden vectors")
-	}
-	for _, s := range suites {
-		t.Run(s.Name, func(t *testing.T) {
-			fields := map[string]any{"strategy": s.Strategy.Kind}
-			for k, v := range s.Strategy.Options {
-				fields[k] = v
-			}
-			b, _ := openBackend(t, policyYAML(fields))
-			for i, op := range s.Ops {
-				got, err := b.CheckAt(ctx, "p", s.Key, op.Cost, op.Now+golden.RateLimitOffsetMs)
-				if err != nil {
-					t.Fatalf("op %d: %v", i, err)
-				}
-				compare(t, i, got, op.Expect, golden.RateLimitOffsetMs)
-			}
-		})
-	}
+// The stores a decision can come from: Redis (the Lua in Redis) and the embedded engine (the
+// same Lua in-process). Each must reproduce the golden vectors exactly.
+var stores = []struct {
+	name string
+	open func(t *testing.T, yaml string) client.Limiter
+}{
+	{"redis", func(t *testing.T, yaml string) client.Limiter { b, _ := openBackend(t, yaml); return b }},
+	{"engine", func(t *testing.T, yaml string) client.Limiter { return openEngine(t, yaml, client.EngineOptions{}) }},
 }
 
-func TestGoldenVectorsTokenBudget(t *testing.T) {
-	suites := golden.Load(t).Of("tokenBudget")
-	if len(suites) == 0 {
-		t.Fatal("no tokenBudget suites in the golden vectors")
-	}
-	for _, s := range suites {
-		t.Run(s.Name, func(t *testing.T) {
-			budget, window := s.Options["budget"].(float64), s.Options["windowMs"].(float64)
-			b, _ := openBackend(t, budgetYAML(int64(budget), int64(window)))
-			key := s.Key
-			if key == "" {
-				key = "k"
+// Every golden-vector op through each store, all five fields compared. rateLimit suites run
+// at the contract's offset through CheckAt, tokenBudget suites through DebitAt.
+func TestGoldenVectors(t *testing.T) {
+	vectors := golden.Load(t)
+	for _, store := range stores {
+		for _, primitive := range []string{"rateLimit", "tokenBudget"} {
+			suites := vectors.Of(primitive)
+			if len(suites) == 0 {
+				t.Fatalf("no %s suites in the golden vectors", primitive)
 			}
-			for i, op := range s.Ops {
-				got, err := b.DebitAt(ctx, "p", key, op.Tokens, op.Now+golden.TokenBudgetOffsetMs)
-				if err != nil {
-					t.Fatalf("op %d: %v", i, err)
-				}
-				compare(t, i, got, op.Expect, golden.TokenBudgetOffsetMs)
+			for _, s := range suites {
+				t.Run(store.name+"/"+s.Name, func(t *testing.T) {
+					b := store.open(t, s.PolicyYAML("p"))
+					for i, op := range s.Ops {
+						var got client.Decision
+						var err error
+						offset := int64(golden.RateLimitOffsetMs)
+						if primitive == "tokenBudget" {
+							offset = golden.TokenBudgetOffsetMs
+							got, err = b.DebitAt(ctx, "p", s.KeyOrDefault(), op.Tokens, op.Now+offset)
+						} else {
+							got, err = b.CheckAt(ctx, "p", s.KeyOrDefault(), op.Cost, op.Now+offset)
+						}
+						if err != nil {
+							t.Fatalf("op %d: %v", i, err)
+						}
+						compare(t, i, got, op.Expect, offset)
+					}
+				})
 			}
-		})
+		}
 	}
 }
 

@@ -35,7 +35,7 @@ const (
 
 func parseRedisURL(raw string) (*redisTarget, error) {
 	bad := func(format string, args ...any) error {
-		return newError(ErrInvalidArgument, "redis URL %q: "+format, append([]any{redactURL(raw)}, args...)...)
+		return newError(ErrInvalidArgument, "redis URL %q: "+format, append([]any{RedactURL(raw)}, args...)...)
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
@@ -148,8 +148,11 @@ func normalizeAddr(h, defaultPort string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// redactURL hides the password of a URL so that it can appear in messages and logs.
-func redactURL(raw string) string {
+// RedactURL hides the password of a Redis URL so that it can appear in messages and logs.
+// The user information ends at the last '@' (a password may hold '@', '/' or ':'), the rule
+// the URL parser follows; user information without a ':' is hidden whole, as it may be a
+// password written without its user.
+func RedactURL(raw string) string {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	at := strings.LastIndex(rest, "@")
 	if !ok || at < 0 {
@@ -159,8 +162,10 @@ func redactURL(raw string) string {
 		return raw
 	}
 	user, _, hasPassword := strings.Cut(rest[:at], ":")
-	if !hasPassword {
-		return raw
+	if hasPassword {
+		user += ":xxxxx"
+	} else {
+		user = "xxxxx"
 	}
-	return scheme + "://" + user + ":xxxxx@" + rest[at+1:]
+	return scheme + "://" + user + "@" + rest[at+1:]
 }

@@ -55,14 +55,19 @@ func TestBadRedisURLs(t *testing.T) {
 
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"redis://h:1":                "redis://h:1",
-		"redis://u:secret@h:1/0":     "redis://u:xxxxx@h:1/0",
-		"redis://:s/e@c?r@et@h:1":    "redis://:xxxxx@h:1",
-		"rediss+cluster://u:pw@a,b":  "rediss+cluster://u:xxxxx@a,b",
-		"no-scheme:secret@somewhere": "[redacted]",
+		"redis://h:1":                             "redis://h:1",
+		"redis://u:secret@h:1/0":                  "redis://u:xxxxx@h:1/0",
+		"redis://:s/e@c?r@et@h:1":                 "redis://:xxxxx@h:1",
+		"rediss+cluster://u:pw@a,b":               "rediss+cluster://u:xxxxx@a,b",
+		"no-scheme:secret@somewhere":              "[redacted]",
+		"redis://secret@h:1":                      "redis://xxxxx@h:1",
+		"redis://u:p@ss/w@rd@h:1":                 "redis://u:xxxxx@h:1",
+		"rediss://:p@h":                           "rediss://:xxxxx@h",
+		"redis+sentinel://u:p@h1:1,h2:2/master":   "redis+sentinel://u:xxxxx@h1:1,h2:2/master",
+		"redis+cluster://u:p@h1:1,h2:2?addr=h3:3": "redis+cluster://u:xxxxx@h1:1,h2:2?addr=h3:3",
 	} {
-		if got := redactURL(in); got != want {
-			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -1,9 +1,6 @@
 package server_test
 
 import (
-	"fmt"
-	"sort"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -23,12 +20,8 @@ func TestGoldenVectorsRateLimit(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open opener) {
 		for _, s := range suites {
 			t.Run(s.Name, func(t *testing.T) {
-				fields := map[string]any{"strategy": s.Strategy.Kind}
-				for k, v := range s.Strategy.Options {
-					fields[k] = v
-				}
 				var now atomic.Int64
-				c := serve(t, server.New(open(t, policyYAML(fields)), server.Options{Clock: now.Load}))
+				c := serve(t, server.New(open(t, s.PolicyYAML("p")), server.Options{Clock: now.Load}))
 				ctx := callCtx(t)
 				for i, op := range s.Ops {
 					now.Store(op.Now + golden.RateLimitOffsetMs)
@@ -51,15 +44,10 @@ func TestGoldenVectorsTokenBudget(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open opener) {
 		for _, s := range suites {
 			t.Run(s.Name, func(t *testing.T) {
-				budget, window := s.Options["budget"].(float64), s.Options["windowMs"].(float64)
-				yaml := fmt.Sprintf("limiters:\n  p:\n    tokenBudget:\n      budget: %d\n      windowMs: %d\n", int64(budget), int64(window))
 				var now atomic.Int64
-				c := serve(t, server.New(open(t, yaml), server.Options{Clock: now.Load}))
+				c := serve(t, server.New(open(t, s.PolicyYAML("p")), server.Options{Clock: now.Load}))
 				ctx := callCtx(t)
-				key := s.Key
-				if key == "" {
-					key = "k"
-				}
+				key := s.KeyOrDefault()
 				for i, op := range s.Ops {
 					now.Store(op.Now + golden.TokenBudgetOffsetMs)
 					r, err := c.Debit(ctx, &contract.DebitRequest{Policy: "p", Key: key, Tokens: op.Tokens})
@@ -81,19 +69,4 @@ func compare(t *testing.T, i int, got *contract.Decision, want golden.Expect, of
 			i, got.GetAllowed(), got.GetLimit(), got.GetRemaining(), got.GetResetAt(), got.GetRetryAfterMs(),
 			want.Allowed, want.Limit, want.Remaining, want.ResetAt+offset, want.RetryAfterMs)
 	}
-}
-
-// policyYAML renders one policy named "p" with the given fields, sorted for stable text.
-func policyYAML(fields map[string]any) string {
-	names := make([]string, 0, len(fields))
-	for n := range fields {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var sb strings.Builder
-	sb.WriteString("limiters:\n  p:\n")
-	for _, n := range names {
-		fmt.Fprintf(&sb, "    %s: %v\n", n, fields[n])
-	}
-	return sb.String()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -65,32 +64,10 @@ func (s *store) close() error {
 func (s *store) logAttrs(cfg *config) []any {
 	attrs := []any{slog.String("store", cfg.store)}
 	if cfg.store == storeRedis {
-		attrs = append(attrs, slog.String("redis", redactURL(cfg.redisURL)))
+		attrs = append(attrs, slog.String("redis", client.RedactURL(cfg.redisURL)))
 	}
 	if cfg.redisPrefix != "" {
 		attrs = append(attrs, slog.String("namespace", cfg.redisPrefix))
 	}
 	return attrs
-}
-
-// redactURL hides the password of a Redis URL. The user information ends at the last '@'
-// (a password may hold '@', '/' or ':'), the rule the client's URL parser follows. User
-// information without a ':' is hidden whole, as it may be a password written without its
-// user.
-func redactURL(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	at := strings.LastIndex(rest, "@")
-	if !ok || at < 0 {
-		if strings.Contains(raw, "@") {
-			return "[redacted]"
-		}
-		return raw
-	}
-	user, _, hasPassword := strings.Cut(rest[:at], ":")
-	if !hasPassword {
-		user = "xxxxx"
-	} else {
-		user += ":xxxxx"
-	}
-	return scheme + "://" + user + "@" + rest[at+1:]
 }

@@ -4,9 +4,13 @@ package golden
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/throttlekit/throttlekit-go/internal/testredis"
@@ -90,4 +94,28 @@ func (f *File) Of(primitive string) []Suite {
 		}
 	}
 	return out
+}
+
+// PolicyYAML is a policy file holding the suite's limiter (rateLimit) or meter (tokenBudget)
+// as the policy called name, its parameters under their contract names.
+func (s Suite) PolicyYAML(name string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "limiters:\n  %s:\n", name)
+	if s.Primitive == "tokenBudget" {
+		fmt.Fprintf(&sb, "    tokenBudget: { budget: %v, windowMs: %v }\n", s.Options["budget"], s.Options["windowMs"])
+		return sb.String()
+	}
+	fmt.Fprintf(&sb, "    strategy: %s\n", s.Strategy.Kind)
+	for _, k := range slices.Sorted(maps.Keys(s.Strategy.Options)) {
+		fmt.Fprintf(&sb, "    %s: %v\n", k, s.Strategy.Options[k])
+	}
+	return sb.String()
+}
+
+// KeyOrDefault is the suite's key ("k" when it names none, as the tokenBudget suites do).
+func (s Suite) KeyOrDefault() string {
+	if s.Key == "" {
+		return "k"
+	}
+	return s.Key
 }
