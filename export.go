@@ -97,38 +97,25 @@ func tkcore_free(id C.tk_handle_t) (rc C.int) {
 }
 
 //export tkcore_check
-func tkcore_check(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) (rc C.int) {
-	defer recoverInto(&rc, cerr)
-	h, ok := lookup(uint64(id))
-	if !ok {
-		return badHandle(cerr, id)
-	}
-	defer h.release()
+func tkcore_check(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) C.int {
 	p, k := C.GoString(policy), C.GoString(key)
-	var d client.Decision
-	var err error
-	if now == 0 {
-		d, err = h.backend.Check(context.Background(), p, k, int64(cost))
-	} else {
-		d, err = h.backend.CheckAt(context.Background(), p, k, int64(cost), int64(now))
-	}
-	if err != nil {
-		if d, ok = h.synthesize(p, err); !ok {
-			return failWith(cerr, err)
+	return withHandle(id, cerr, func(h *handle) C.int {
+		var d client.Decision
+		var err error
+		if now == 0 {
+			d, err = h.backend.Check(context.Background(), p, k, int64(cost))
+		} else {
+			d, err = h.backend.CheckAt(context.Background(), p, k, int64(cost), int64(now))
 		}
-	}
-	putDecision(out, d)
-	return succeed(cerr)
+		if synthesized, ok := h.synthesize(p, err); ok {
+			d, err = synthesized, nil
+		}
+		return writeDecision(out, cerr)(d, err)
+	})
 }
 
 //export tkcore_check_many
-func tkcore_check_many(id C.tk_handle_t, policy *C.char, keys **C.char, n C.size_t, cost, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) (rc C.int) {
-	defer recoverInto(&rc, cerr)
-	h, ok := lookup(uint64(id))
-	if !ok {
-		return badHandle(cerr, id)
-	}
-	defer h.release()
+func tkcore_check_many(id C.tk_handle_t, policy *C.char, keys **C.char, n C.size_t, cost, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) C.int {
 	p := C.GoString(policy)
 	goKeys := make([]string, int(n))
 	if n > 0 {
@@ -136,101 +123,106 @@ func tkcore_check_many(id C.tk_handle_t, policy *C.char, keys **C.char, n C.size
 			goKeys[i] = C.GoString(k)
 		}
 	}
-	var ds []client.Decision
-	var err error
-	if now == 0 {
-		ds, err = h.backend.CheckMany(context.Background(), p, goKeys, int64(cost))
-	} else {
-		ds, err = h.backend.CheckManyAt(context.Background(), p, goKeys, int64(cost), int64(now))
-	}
-	if err != nil {
-		d, ok := h.synthesize(p, err)
-		if !ok {
-			return failWith(cerr, err)
+	return withHandle(id, cerr, func(h *handle) C.int {
+		var ds []client.Decision
+		var err error
+		if now == 0 {
+			ds, err = h.backend.CheckMany(context.Background(), p, goKeys, int64(cost))
+		} else {
+			ds, err = h.backend.CheckManyAt(context.Background(), p, goKeys, int64(cost), int64(now))
 		}
-		ds = make([]client.Decision, len(goKeys))
-		for i := range ds {
-			ds[i] = d
+		if err != nil {
+			// All or nothing: one failure synthesizes (or fails) the whole batch.
+			d, ok := h.synthesize(p, err)
+			if !ok {
+				return failWith(cerr, err)
+			}
+			ds = make([]client.Decision, len(goKeys))
+			for i := range ds {
+				ds[i] = d
+			}
 		}
-	}
-	if n > 0 {
-		outs := unsafe.Slice(out, int(n))
-		for i := range outs {
-			putDecision(&outs[i], ds[i])
+		if n > 0 {
+			outs := unsafe.Slice(out, int(n))
+			for i := range outs {
+				putDecision(&outs[i], ds[i])
+			}
 		}
-	}
-	return succeed(cerr)
+		return succeed(cerr)
+	})
 }
 
 //export tkcore_peek
-func tkcore_peek(id C.tk_handle_t, policy, key *C.char, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) (rc C.int) {
-	defer recoverInto(&rc, cerr)
-	h, ok := lookup(uint64(id))
-	if !ok {
-		return badHandle(cerr, id)
-	}
-	defer h.release()
-	var d client.Decision
-	var err error
-	if now == 0 {
-		d, err = h.backend.Peek(context.Background(), C.GoString(policy), C.GoString(key))
-	} else {
-		d, err = h.backend.PeekAt(context.Background(), C.GoString(policy), C.GoString(key), int64(now))
-	}
-	if err != nil {
-		return failWith(cerr, err)
-	}
-	putDecision(out, d)
-	return succeed(cerr)
+func tkcore_peek(id C.tk_handle_t, policy, key *C.char, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) C.int {
+	p, k := C.GoString(policy), C.GoString(key)
+	return withHandle(id, cerr, func(h *handle) C.int {
+		if now == 0 {
+			return writeDecision(out, cerr)(h.backend.Peek(context.Background(), p, k))
+		}
+		return writeDecision(out, cerr)(h.backend.PeekAt(context.Background(), p, k, int64(now)))
+	})
 }
 
 //export tkcore_forecast
-func tkcore_forecast(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_forecast_t, cerr *C.tk_error_t) (rc C.int) {
-	defer recoverInto(&rc, cerr)
-	h, ok := lookup(uint64(id))
-	if !ok {
-		return badHandle(cerr, id)
-	}
-	defer h.release()
-	var f client.Forecast
-	var err error
-	if now == 0 {
-		f, err = h.backend.Forecast(context.Background(), C.GoString(policy), C.GoString(key), int64(cost))
-	} else {
-		f, err = h.backend.ForecastAt(context.Background(), C.GoString(policy), C.GoString(key), int64(cost), int64(now))
-	}
-	if err != nil {
-		return failWith(cerr, err)
-	}
-	putForecast(out, f)
-	return succeed(cerr)
+func tkcore_forecast(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_forecast_t, cerr *C.tk_error_t) C.int {
+	p, k := C.GoString(policy), C.GoString(key)
+	return withHandle(id, cerr, func(h *handle) C.int {
+		var f client.Forecast
+		var err error
+		if now == 0 {
+			f, err = h.backend.Forecast(context.Background(), p, k, int64(cost))
+		} else {
+			f, err = h.backend.ForecastAt(context.Background(), p, k, int64(cost), int64(now))
+		}
+		if err != nil {
+			return failWith(cerr, err)
+		}
+		putForecast(out, f)
+		return succeed(cerr)
+	})
 }
 
 //export tkcore_debit
-func tkcore_debit(id C.tk_handle_t, policy, key *C.char, tokens, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) (rc C.int) {
+func tkcore_debit(id C.tk_handle_t, policy, key *C.char, tokens, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) C.int {
+	p, k := C.GoString(policy), C.GoString(key)
+	return withHandle(id, cerr, func(h *handle) C.int {
+		if now == 0 {
+			return writeDecision(out, cerr)(h.backend.Debit(context.Background(), p, k, int64(tokens)))
+		}
+		return writeDecision(out, cerr)(h.backend.DebitAt(context.Background(), p, k, int64(tokens), int64(now)))
+	})
+}
+
+// withHandle runs call on the live handle id, turning a panic into TK_E_INTERNAL. The handle
+// stays acquired meanwhile, so a tk_free waits for the call.
+func withHandle(id C.tk_handle_t, cerr *C.tk_error_t, call func(h *handle) C.int) (rc C.int) {
 	defer recoverInto(&rc, cerr)
 	h, ok := lookup(uint64(id))
 	if !ok {
 		return badHandle(cerr, id)
 	}
 	defer h.release()
-	var d client.Decision
-	var err error
-	if now == 0 {
-		d, err = h.backend.Debit(context.Background(), C.GoString(policy), C.GoString(key), int64(tokens))
-	} else {
-		d, err = h.backend.DebitAt(context.Background(), C.GoString(policy), C.GoString(key), int64(tokens), int64(now))
-	}
-	if err != nil {
-		return failWith(cerr, err)
-	}
-	putDecision(out, d)
-	return succeed(cerr)
+	return call(h)
 }
 
-// synthesize applies the handle's fail mode to a failed check. Through the service door the
-// policies live in the server, so the limit reported is 0 there.
+// writeDecision returns what stores a decision call's outcome: the decision in out, or the
+// error in cerr.
+func writeDecision(out *C.tk_decision_t, cerr *C.tk_error_t) func(client.Decision, error) C.int {
+	return func(d client.Decision, err error) C.int {
+		if err != nil {
+			return failWith(cerr, err)
+		}
+		putDecision(out, d)
+		return succeed(cerr)
+	}
+}
+
+// synthesize applies the handle's fail mode to a failed check (false for a nil error). Through
+// the service door the policies live in the server, so the limit reported is 0 there.
 func (h *handle) synthesize(policyName string, err error) (client.Decision, bool) {
+	if err == nil {
+		return client.Decision{}, false
+	}
 	var limit int64
 	if p, ok := h.backend.Policies().Lookup(policyName); ok {
 		limit = p.ReportedLimit()
