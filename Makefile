@@ -23,12 +23,15 @@ all: lint test
 
 ## test: every test, Go and C, against a throwaway redis-server (or $THROTTLEKIT_REDIS_URL)
 test: lib server proto-check
-	$(WITH_REDIS) sh -c '$(GO) test -race -count=1 ./... && THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C tests/c run'
+	$(WITH_REDIS) sh -c '$(GO) test -race -count=1 ./... \
+	  && THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C tests/c run \
+	  && THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C bindings/php test'
 
 ## bench: Go benchmarks beside go-redis/redis_rate, then the C ABI beside the Go client,
 ## all on one local redis-server
 bench: lib server build/capi_bench
-	REQUIRE_REDIS=1 $(WITH_REDIS) sh -c 'cd bench && $(GO) test -run "^$$" -bench . -benchmem . && $(GO) run ./capi -c ../build/capi_bench'
+	REQUIRE_REDIS=1 $(WITH_REDIS) sh -c 'cd bench && $(GO) test -run "^$$" -bench . -benchmem . && $(GO) run ./capi -c ../build/capi_bench \
+	  && cd .. && $(MAKE) -C bindings/php bench'
 
 build/capi_bench: bench/c/capi_bench.c $(SHIM)
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< -L$(LIB) -Wl,-rpath,$(abspath $(LIB)) -lthrottlekit -lpthread
@@ -110,7 +113,7 @@ lint:
 	cd bench && $(GO) run $(STATICCHECK) ./...
 
 clean:
-	rm -rf build
+	rm -rf build bindings/php/build
 	$(MAKE) -C tests/c clean
 	$(MAKE) -C bindings/c-example clean
 	$(GO) clean -testcache

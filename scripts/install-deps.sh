@@ -8,6 +8,7 @@ packages=(
   pkgconf                  # the C example builds with pkg-config
   libcjson-dev             # the C conformance test reads the golden vectors
   protobuf-compiler        # make proto-check regenerates the gRPC stubs to compare
+  php-cli phpunit          # the PHP package (FFI and pcntl ship with php-cli)
 )
 missing=()
 for p in "${packages[@]}"; do

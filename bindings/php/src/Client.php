@@ -1,0 +1,462 @@
+<?php
+
+declare(strict_types=1);
+
+namespace ThrottleKit;
+
+use ThrottleKit\Exception\AuthException;
+use ThrottleKit\Exception\ClosedException;
+use ThrottleKit\Exception\ConfigException;
+use ThrottleKit\Exception\ForkedException;
+use ThrottleKit\Exception\InternalException;
+use ThrottleKit\Exception\InvalidArgumentException;
+use ThrottleKit\Exception\PolicyNotFoundException;
+use ThrottleKit\Exception\ThrottleKitException;
+use ThrottleKit\Exception\TimeoutException;
+use ThrottleKit\Exception\UnavailableException;
+use ThrottleKit\Exception\UnsupportedException;
+
+/**
+ * A ThrottleKit limiter over libthrottlekit (PHP FFI), through either door:
+ *
+ *   $tk = Client::redis('redis://127.0.0.1:6379/0', file_get_contents('policies.yaml'));
+ *   $tk = Client::service('127.0.0.1:50051', ['auth_token' => $token]);
+ *   $d = $tk->check('api', $clientIp);   // Decision; a denial is $d->allowed === false
+ *
+ * Nothing is loaded or opened when a client is built: the library is loaded and the native
+ * handle opened on the first call in the current process. A client built before a fork (in a
+ * PHP-FPM master, a preloaded bootstrap) therefore works in every child, as long as no
+ * handle was opened before the fork. A client already used in a parent throws
+ * ForkedException in a child (the Go core cannot survive fork()); close() and the destructor
+ * never throw, and in a forked child they drop the handle without calling the library.
+ *
+ * Options (all optional):
+ *   lib            path of libthrottlekit.so (else $THROTTLEKIT_LIB, else the system path)
+ *   ffi_header     the generated FFI header (else $THROTTLEKIT_FFI_HEADER, else the package's build/)
+ *   timeout_ms     per call, connecting included; 0 = the library's default (500)
+ *   fail_mode      'error' (default), 'open' or 'closed' (or Client::FAIL_*): what a check
+ *                  answers while the backend is down (a synthesized Decision)
+ *   key_namespace  Redis door: "ns" makes keys "ns:<prefix>:<key>"
+ *   tls_ca_file, tls_cert_file, tls_key_file   TLS (rediss://, or the service door)
+ *   auth_token     service door: sent as "authorization: Bearer <token>"
+ *   auto_pipeline  bool, default true
+ *
+ * Not thread-shared: PHP is single-threaded; a Client keeps its own result buffers.
+ */
+final class Client
+{
+    public const FAIL_ERROR = 0;
+    public const FAIL_OPEN = 1;
+    public const FAIL_CLOSED = 2;
+
+    private const FAIL_MODES = ['error' => self::FAIL_ERROR, 'open' => self::FAIL_OPEN, 'closed' => self::FAIL_CLOSED];
+    private const STRING_OPTIONS = ['key_namespace', 'tls_ca_file', 'tls_cert_file', 'tls_key_file', 'auth_token'];
+    private const KNOWN_OPTIONS = ['lib', 'ffi_header', 'timeout_ms', 'fail_mode', 'key_namespace', 'tls_ca_file',
+        'tls_cert_file', 'tls_key_file', 'auth_token', 'auto_pipeline'];
+
+    private ?\FFI $ffi = null;
+    /** The open native handle, and the pid that opened it (null: not opened in any process). */
+    private ?int $handle = null;
+    private ?int $pid = null;
+    private bool $closed = false;
+
+    /** Reused result buffers (allocated at open) and pointers to them. */
+    private ?\FFI\CData $dec = null;
+    private ?\FFI\CData $decPtr = null;
+    private ?\FFI\CData $fc = null;
+    private ?\FFI\CData $fcPtr = null;
+    private ?\FFI\CData $err = null;
+    private ?\FFI\CData $errPtr = null;
+
+    /**
+     * @param array<string, mixed> $options validated already
+     */
+    private function __construct(
+        private readonly bool $redisDoor,
+        private readonly string $target,
+        private readonly ?string $policiesYaml,
+        private readonly array $options,
+    ) {
+    }
+
+    /**
+     * The Redis door: the policies of $policiesYaml (a ThrottleKit policy file's text),
+     * evaluated by the ThrottleKit scripts inside the Redis at $url (redis://, rediss://,
+     * redis+cluster://, redis+sentinel://). Opens nothing yet; a malformed URL or policy file
+     * shows on the first call (InvalidArgumentException / ConfigException), or call open().
+     *
+     * @param array<string, mixed> $options see the class comment
+     * @throws InvalidArgumentException for a bad option, or a NUL byte in $url or $policiesYaml
+     */
+    public static function redis(string $url, string $policiesYaml, array $options = []): self
+    {
+        self::noNul($url, 'the Redis URL');
+        self::noNul($policiesYaml, 'the policies YAML');
+        return new self(true, $url, $policiesYaml, self::validateOptions($options));
+    }
+
+    /**
+     * The service door: throttlekit-server at $target ("host:port"), which holds the policies.
+     * Keys must be valid UTF-8 there; explicit-clock calls are unsupported.
+     *
+     * @param array<string, mixed> $options see the class comment
+     * @throws InvalidArgumentException for a bad option, or a NUL byte in $target
+     */
+    public static function service(string $target, array $options = []): self
+    {
+        self::noNul($target, 'the service target');
+        return new self(false, $target, null, self::validateOptions($options));
+    }
+
+    /** The library's version, e.g. "0.1.0" (loads the library; starts nothing). */
+    public static function libraryVersion(array $options = []): string
+    {
+        $options = self::validateOptions($options);
+        return Native::load($options['lib'] ?? null, $options['ffi_header'] ?? null)->tk_version();
+    }
+
+    /**
+     * Opens the native handle now instead of at the first call, e.g. to surface a bad policy
+     * file at startup. Never call it before forking: open in each child instead.
+     *
+     * @throws ThrottleKitException
+     */
+    public function open(): void
+    {
+        $this->handle();
+    }
+
+    /**
+     * Consumes $cost units (0 means 1) of $policy for $key. With $nowMs (epoch ms, Redis door
+     * only) the decision is evaluated at that instant instead of the Redis server's clock.
+     *
+     * @throws ThrottleKitException PolicyNotFoundException, UnsupportedException (a token
+     *         budget), UnavailableException / TimeoutException (unless the fail mode
+     *         synthesizes a decision), InvalidArgumentException, ...
+     */
+    public function check(string $policy, string $key, int $cost = 1, ?int $nowMs = null): Decision
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        $rc = $nowMs === null
+            ? $this->ffi->tk_check($h, $policy, $key, $cost, $this->decPtr, $this->errPtr)
+            : $this->ffi->tk_check_at($h, $policy, $key, $cost, $nowMs, $this->decPtr, $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+        $d = $this->dec;
+        return new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
+            ($d->flags & 1) !== 0);
+    }
+
+    /**
+     * check() for many keys at one single instant; the decisions come back in the order of
+     * $keys (duplicates apply in order). All or nothing: on an error no key was consumed.
+     *
+     * @param list<string> $keys
+     * @return list<Decision>
+     * @throws ThrottleKitException
+     */
+    public function checkMany(string $policy, array $keys, int $cost = 1, ?int $nowMs = null): array
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        self::noNul($policy, 'the policy name');
+        $keys = array_values($keys);
+        foreach ($keys as $i => $key) {
+            if (!is_string($key)) {
+                throw new InvalidArgumentException(sprintf('keys[%d] must be a string, got %s', $i, get_debug_type($key)));
+            }
+            self::noNul($key, "keys[$i]");
+        }
+        $n = count($keys);
+        $ffi = $this->ffi;
+        $keysPtr = null;
+        $out = null;
+        if ($n > 0) {
+            // One buffer holding every key NUL-terminated, and an array of pointers into it.
+            $all = implode("\0", $keys) . "\0";
+            $buf = $ffi->new('char[' . strlen($all) . ']');
+            \FFI::memcpy($buf, $all, strlen($all));
+            $keysPtr = $ffi->new("const char *[$n]");
+            $off = 0;
+            foreach ($keys as $i => $key) {
+                $keysPtr[$i] = \FFI::addr($buf[$off]);
+                $off += strlen($key) + 1;
+            }
+            $out = $ffi->new("tk_decision_t[$n]");
+        }
+        $rc = $nowMs === null
+            ? $ffi->tk_check_many($h, $policy, $keysPtr, $n, $cost, $out, $this->errPtr)
+            : $ffi->tk_check_many_at($h, $policy, $keysPtr, $n, $cost, $nowMs, $out, $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+        $result = [];
+        for ($i = 0; $i < $n; $i++) {
+            $d = $out[$i];
+            $result[] = new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms,
+                $d->retry_after_ms, ($d->flags & 1) !== 0);
+        }
+        return $result;
+    }
+
+    /**
+     * The decision a check of cost 1 would get, consuming nothing (token budgets too).
+     *
+     * @throws ThrottleKitException
+     */
+    public function peek(string $policy, string $key, ?int $nowMs = null): Decision
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        $rc = $nowMs === null
+            ? $this->ffi->tk_peek($h, $policy, $key, $this->decPtr, $this->errPtr)
+            : $this->ffi->tk_peek_at($h, $policy, $key, $nowMs, $this->decPtr, $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+        $d = $this->dec;
+        return new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
+            ($d->flags & 1) !== 0);
+    }
+
+    /**
+     * How many requests of $cost (0 means 1) could pass now, and when capacity returns.
+     *
+     * @throws ThrottleKitException
+     */
+    public function forecast(string $policy, string $key, int $cost = 1, ?int $nowMs = null): Forecast
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        $rc = $nowMs === null
+            ? $this->ffi->tk_forecast($h, $policy, $key, $cost, $this->fcPtr, $this->errPtr)
+            : $this->ffi->tk_forecast_at($h, $policy, $key, $cost, $nowMs, $this->fcPtr, $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+        $f = $this->fc;
+        return new Forecast($f->spendable_now, $f->next_replenish_at_ms, $f->full_at_ms);
+    }
+
+    /**
+     * Debits $tokens (0 means 1) spent after the fact against a token-budget policy. A
+     * Decision with allowed === false means the window's budget was already spent (and this
+     * debit was not counted).
+     *
+     * @throws ThrottleKitException UnsupportedException on a rate-limit policy, ...
+     */
+    public function debit(string $policy, string $key, int $tokens, ?int $nowMs = null): Decision
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        $rc = $nowMs === null
+            ? $this->ffi->tk_debit($h, $policy, $key, $tokens, $this->decPtr, $this->errPtr)
+            : $this->ffi->tk_debit_at($h, $policy, $key, $tokens, $nowMs, $this->decPtr, $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+        $d = $this->dec;
+        return new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
+            ($d->flags & 1) !== 0);
+    }
+
+    /**
+     * Closes the client: frees the native handle when this process opened it, and only drops
+     * it in a forked child. Idempotent; never throws. Later calls throw ClosedException.
+     */
+    public function close(): void
+    {
+        try {
+            $this->closed = true;
+            $h = $this->handle;
+            $mine = $this->pid === getmypid();
+            $this->handle = null;
+            $this->pid = null;
+            if ($h !== null && $mine && $this->ffi !== null) {
+                $this->ffi->tk_free($h);
+            }
+        } catch (\Throwable) {
+            // Never throw from close(): it runs in destructors and at shutdown.
+        }
+    }
+
+    public function __destruct()
+    {
+        $this->close();
+    }
+
+    /** A clone would share (and double-free) the native handle. */
+    public function __clone()
+    {
+        throw new \LogicException('a ThrottleKit\\Client cannot be cloned; build another one');
+    }
+
+    /** @return array<string, mixed> what var_dump shows: no policies, no secrets */
+    public function __debugInfo(): array
+    {
+        return ['door' => $this->redisDoor ? 'redis' : 'service', 'open' => $this->handle !== null,
+            'closed' => $this->closed];
+    }
+
+    /** Serializing a client would copy a process-local handle. */
+    public function __serialize(): array
+    {
+        throw new \LogicException('a ThrottleKit\\Client cannot be serialized');
+    }
+
+    // ---- Internals ----------------------------------------------------------------------------
+
+    /** The handle of this process, opened now if needed (the slow path of every call). */
+    private function handle(): int
+    {
+        if ($this->closed) {
+            throw new ClosedException('the ThrottleKit client is closed', -2);
+        }
+        if ($this->handle !== null) {
+            if ($this->pid === getmypid()) {
+                return $this->handle;
+            }
+            throw new ForkedException(sprintf('this ThrottleKit client was opened in process %d and cannot be used in '
+                . 'its forked child %d: build and use clients after the fork (or only use them in children)',
+                $this->pid, getmypid()), -8);
+        }
+        $ffi = $this->ffi ??= Native::load($this->options['lib'] ?? null, $this->options['ffi_header'] ?? null);
+        if ($this->err === null) {
+            $this->err = $ffi->new('tk_error_t');
+            $this->errPtr = \FFI::addr($this->err);
+            $this->dec = $ffi->new('tk_decision_t');
+            $this->decPtr = \FFI::addr($this->dec);
+            $this->fc = $ffi->new('tk_forecast_t');
+            $this->fcPtr = \FFI::addr($this->fc);
+        }
+
+        $opts = $ffi->new('tk_options_t');
+        $ffi->tk_options_init(\FFI::addr($opts));
+        $o = $this->options;
+        $opts->timeout_ms = $o['timeout_ms'] ?? 0;
+        $opts->fail_mode = $o['fail_mode'] ?? self::FAIL_ERROR;
+        $opts->auto_pipeline = ($o['auto_pipeline'] ?? true) ? 0 : -1;
+        $keep = []; // the C copies of the option strings, alive until tk_open_* returns
+        foreach (self::STRING_OPTIONS as $name) {
+            if (isset($o[$name])) {
+                $keep[$name] = $this->cString($o[$name]);
+                $opts->{$name} = \FFI::addr($keep[$name][0]);
+            }
+        }
+        $out = $ffi->new('tk_handle_t');
+        $rc = $this->redisDoor
+            ? $ffi->tk_open_redis($this->target, $this->policiesYaml, \FFI::addr($opts), \FFI::addr($out), $this->errPtr)
+            : $ffi->tk_open_service($this->target, \FFI::addr($opts), \FFI::addr($out), $this->errPtr);
+        unset($keep);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+        $this->handle = $out->cdata;
+        $this->pid = getmypid();
+        return $this->handle;
+    }
+
+    private function cString(string $s): \FFI\CData
+    {
+        $buf = $this->ffi->new('char[' . (strlen($s) + 1) . ']');
+        if ($s !== '') {
+            \FFI::memcpy($buf, $s, strlen($s));
+        }
+        return $buf;
+    }
+
+    /** The exception for a failed call's status, with the library's message. */
+    private function error(int $rc): ThrottleKitException
+    {
+        $message = \FFI::string($this->err->message);
+        if ($message === '') {
+            $message = $this->ffi->tk_strerror($rc);
+        }
+        return self::exceptionFor($rc, $message);
+    }
+
+    /** @internal the exception class of each tk_status_t */
+    public static function exceptionFor(int $status, string $message): ThrottleKitException
+    {
+        return match ($status) {
+            -1 => new InvalidArgumentException($message, $status),
+            -2 => new ClosedException($message, $status),
+            -3 => new PolicyNotFoundException($message, $status),
+            -4 => new UnsupportedException($message, $status),
+            -5 => new UnavailableException($message, $status),
+            -6 => new TimeoutException($message, $status),
+            -7 => new ConfigException($message, $status),
+            -8 => new ForkedException($message, $status),
+            -10 => new AuthException($message, $status),
+            default => new InternalException($message, $status),
+        };
+    }
+
+    private static function noNul(string $value, string $what): void
+    {
+        if (str_contains($value, "\0")) {
+            throw new InvalidArgumentException("$what contains a NUL byte", -1);
+        }
+    }
+
+    private static function nulArgument(string $policy, string $key): never
+    {
+        self::noNul($policy, 'the policy name');
+        self::noNul($key, 'the key');
+        throw new \LogicException('unreachable');
+    }
+
+    /**
+     * @param array<mixed> $options
+     * @return array<string, mixed>
+     */
+    private static function validateOptions(array $options): array
+    {
+        foreach ($options as $name => $value) {
+            if (!in_array($name, self::KNOWN_OPTIONS, true)) {
+                throw new InvalidArgumentException(sprintf("unknown option '%s' (known: %s)", $name,
+                    implode(', ', self::KNOWN_OPTIONS)), -1);
+            }
+            if ($value === null) {
+                unset($options[$name]);
+                continue;
+            }
+            switch ($name) {
+                case 'timeout_ms':
+                    if (!is_int($value) || $value < 0 || $value > 0x7fffffff) {
+                        throw new InvalidArgumentException('option timeout_ms must be an int from 0 to 2^31-1, got '
+                            . var_export($value, true), -1);
+                    }
+                    break;
+                case 'fail_mode':
+                    if (is_string($value) && isset(self::FAIL_MODES[$value])) {
+                        $options[$name] = self::FAIL_MODES[$value];
+                    } elseif (!in_array($value, self::FAIL_MODES, true)) {
+                        throw new InvalidArgumentException("option fail_mode must be 'error', 'open' or 'closed', got "
+                            . var_export($value, true), -1);
+                    }
+                    break;
+                case 'auto_pipeline':
+                    if (!is_bool($value)) {
+                        throw new InvalidArgumentException('option auto_pipeline must be a bool', -1);
+                    }
+                    break;
+                default: // lib, ffi_header and the string options
+                    if (!is_string($value)) {
+                        throw new InvalidArgumentException("option $name must be a string, got " . get_debug_type($value), -1);
+                    }
+                    self::noNul($value, "option $name");
+            }
+        }
+        return $options;
+    }
+}
