@@ -17,7 +17,7 @@ PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS              := build/tools
 
-.PHONY: all test bench demo demo-go lint clean lib install proto proto-check server
+.PHONY: all test test-ruby test-ruby-run bench demo demo-go lint clean lib install proto proto-check server
 
 all: lint test
 
@@ -25,13 +25,24 @@ all: lint test
 test: lib server proto-check
 	$(WITH_REDIS) sh -c '$(GO) test -race -count=1 ./... \
 	  && THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C tests/c run \
-	  && THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C bindings/php test'
+	  && THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C bindings/php test \
+	  && $(MAKE) test-ruby-run'
+
+RUBY_ENV = THROTTLEKIT_LIB=$(abspath $(LIB))/libthrottlekit.so THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server)
+
+## test-ruby: the Ruby gem alone, against a real Redis and a real server
+test-ruby: lib server
+	$(WITH_REDIS) $(MAKE) test-ruby-run
+
+test-ruby-run:
+	cd bindings/ruby && $(RUBY_ENV) ruby -Ilib -Itest test/run_all.rb
 
 ## bench: Go benchmarks beside go-redis/redis_rate, then the C ABI beside the Go client,
 ## all on one local redis-server
 bench: lib server build/capi_bench
 	REQUIRE_REDIS=1 $(WITH_REDIS) sh -c 'cd bench && $(GO) test -run "^$$" -bench . -benchmem . && $(GO) run ./capi -c ../build/capi_bench \
-	  && cd .. && $(MAKE) -C bindings/php bench'
+	  && cd .. && $(MAKE) -C bindings/php bench \
+	  && $(RUBY_ENV) ruby -Ibindings/ruby/lib bindings/ruby/bench/bench.rb "$$THROTTLEKIT_REDIS_URL" 3 5'
 
 build/capi_bench: bench/c/capi_bench.c $(SHIM)
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< -L$(LIB) -Wl,-rpath,$(abspath $(LIB)) -lthrottlekit -lpthread

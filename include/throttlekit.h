@@ -138,7 +138,9 @@ const char *tk_version(void);
 /* A static, human-readable description of a status (any int; unknown values have one too). */
 const char *tk_strerror(int status);
 
-/* Zero *opts and set opts->struct_size. Does nothing when opts is NULL. */
+/* Zero *opts and set opts->struct_size. Does nothing when opts is NULL. It writes this
+   library's sizeof(tk_options_t) bytes: a binding that declares the struct itself (FFI) must
+   pass a buffer at least that large, then may set struct_size to its own, smaller, size. */
 void tk_options_init(tk_options_t *opts);
 
 /* ---- Opening and closing ----------------------------------------------------------------- */
@@ -198,7 +200,8 @@ int tk_check(tk_handle_t h, const char *policy, const char *key, int64_t cost,
 int tk_check_many(tk_handle_t h, const char *policy, const char *const *keys, size_t n,
                   int64_t cost, tk_decision_t *out, tk_error_t *err);
 
-/* The decision a check of cost 1 would get, consuming nothing. Works on token budgets too. */
+/* Whether a check of cost 1 would pass now, with what remains now (before that check
+   consumes anything): consumes nothing. Works on token budgets too (the budget left). */
 int tk_peek(tk_handle_t h, const char *policy, const char *key, tk_decision_t *out,
             tk_error_t *err);
 

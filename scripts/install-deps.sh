@@ -9,6 +9,7 @@ packages=(
   libcjson-dev             # the C conformance test reads the golden vectors
   protobuf-compiler        # make proto-check regenerates the gRPC stubs to compare
   php-cli phpunit          # the PHP package (FFI and pcntl ship with php-cli)
+  ruby ruby-ffi ruby-rack ruby-minitest # the Ruby gem
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,20 @@
+# frozen_string_literal: true
+
+# ThrottleKit: distributed rate limiting over libthrottlekit (the C ABI), for Ruby and Rack.
+#
+# Requiring this file loads libthrottlekit (which starts nothing) and never opens a handle:
+# handles are opened lazily, per process, by ThrottleKit::Client.
+require_relative "throttlekit/version"
+require_relative "throttlekit/errors"
+require_relative "throttlekit/native"
+require_relative "throttlekit/decision"
+require_relative "throttlekit/client"
+
+module ThrottleKit
+  autoload :Rack, File.expand_path("throttlekit/rack", __dir__)
+
+  # The version of the loaded libthrottlekit, e.g. "0.1.0".
+  def self.library_version
+    Native.tk_version
+  end
+end

@@ -1,0 +1,428 @@
+# frozen_string_literal: true
+
+require_relative "native"
+require_relative "decision"
+
+module ThrottleKit
+  # A rate limiter reached through one of the two doors: Redis (the policies evaluated by the
+  # ThrottleKit Lua scripts in a Redis) or the service (a throttlekit-server).
+  #
+  #   limiter = ThrottleKit::Client.redis("redis://127.0.0.1:6379/0", policies_file: "policies.yaml")
+  #   d = limiter.check("api", request.ip)
+  #   halt 429, { "retry-after" => d.retry_after.ceil.to_s } unless d.allowed?
+  #
+  # Fork safety: constructing a client calls nothing in the library. Its native handle is
+  # opened on first use in the current process, so a client built in a preloading master
+  # (Puma preload_app!, Unicorn) works in every worker, as long as the master never used it.
+  # Once a process has used the library, its forked children cannot (the Go runtime does not
+  # survive fork): their calls raise ThrottleKit::Forked.
+  #
+  # Every method is thread-safe; calls release the GVL while they wait on the network.
+  class Client
+    FAIL_MODES = { error: Native::FAIL_ERROR, open: Native::FAIL_OPEN,
+                   closed: Native::FAIL_CLOSED }.freeze
+    INT64_RANGE = (-(2**63)..(2**63 - 1)).freeze
+    INT32_MAX = 2**31 - 1
+    NUL = "\0".b.freeze
+    PTR_SIZE = FFI::Pointer.size
+    DECISION_SIZE = Native::Decision.size
+    # tk_options_init zeroes the library's sizeof(tk_options_t); a newer library may know more
+    # fields than this gem, so the buffer is generously larger than ours. We then declare our
+    # own size in struct_size, and the library reads only that.
+    OPTIONS_BUFFER = 1024
+
+    FORKED_ADVICE = "this process was forked from one that had already used ThrottleKit, and " \
+                    "the library's Go runtime does not survive fork: open or use clients only " \
+                    "after fork (construct them anywhere, but make the first call in each " \
+                    "worker, e.g. after Puma's on_worker_boot or Unicorn's after_fork)"
+
+    # The native handle, shared with the finalizer: the finalizer holds this object, never the
+    # client, so the client can be collected.
+    class NativeHandle
+      attr_accessor :id, :pid
+
+      def initialize
+        @id = 0
+        @pid = nil
+      end
+
+      # Frees the handle when this process opened it; in a forked child only forgets it (the
+      # handle is the parent's, and the library must not be called). Never raises.
+      def release
+        id = @id
+        pid = @pid
+        @id = 0
+        Native.tk_free(id) if id != 0 && pid == Process.pid
+        nil
+      rescue StandardError
+        nil
+      end
+    end
+
+    # A finalizer proc that captures only the handle holder.
+    def self.finalizer_for(holder)
+      proc { holder.release }
+    end
+
+    class << self
+      # The Redis door. policies: the text of a policy file (or a Hash, dumped as YAML), or
+      # policies_file: its path. namespace: a key namespace ("ns" makes keys "ns:<prefix>:<key>").
+      # timeout: seconds per call, connecting included (default 0.5). fail_mode: :error (raise
+      # Unavailable/Timeout, the default), :open (admit) or :closed (deny) when Redis is down.
+      # With a block, yields the client, closes it afterwards and returns the block's value.
+      def redis(url, policies: nil, policies_file: nil, namespace: nil, timeout: nil,
+                fail_mode: :error, tls_ca_file: nil, tls_cert_file: nil, tls_key_file: nil,
+                auto_pipeline: true, &block)
+        yaml = policies_text(policies, policies_file)
+        client = new(:redis, url: url, policies: yaml, key_namespace: namespace,
+                             timeout: timeout, fail_mode: fail_mode, tls_ca_file: tls_ca_file,
+                             tls_cert_file: tls_cert_file, tls_key_file: tls_key_file,
+                             auto_pipeline: auto_pipeline)
+        with_block(client, &block)
+      end
+
+      # The service door: throttlekit-server at "host:port". The server holds the policies.
+      # tls_ca_file turns TLS on (tls_cert_file/tls_key_file for mutual TLS); auth_token is sent
+      # as "authorization: Bearer <token>".
+      def service(target, timeout: nil, fail_mode: :error, tls_ca_file: nil, tls_cert_file: nil,
+                  tls_key_file: nil, auth_token: nil, auto_pipeline: true, &block)
+        client = new(:service, url: target, timeout: timeout, fail_mode: fail_mode,
+                               tls_ca_file: tls_ca_file, tls_cert_file: tls_cert_file,
+                               tls_key_file: tls_key_file, auth_token: auth_token,
+                               auto_pipeline: auto_pipeline)
+        with_block(client, &block)
+      end
+
+      private
+
+      def with_block(client)
+        return client unless block_given?
+
+        begin
+          yield client
+        ensure
+          client.close
+        end
+      end
+
+      def policies_text(policies, policies_file)
+        if policies && policies_file
+          raise InvalidArgument, "give policies: or policies_file:, not both"
+        end
+
+        if policies_file
+          begin
+            File.read(policies_file.to_s)
+          rescue SystemCallError, IOError => e
+            raise ConfigError, "policies_file #{policies_file}: #{e.message}"
+          end
+        elsif policies.is_a?(Hash)
+          require "yaml"
+          YAML.dump(deep_string_keys(policies))
+        elsif policies.is_a?(String)
+          policies
+        else
+          raise InvalidArgument, "policies: (the YAML text) or policies_file: is required"
+        end
+      end
+
+      def deep_string_keys(value)
+        case value
+        when Hash then value.to_h { |k, v| [k.to_s, deep_string_keys(v)] }
+        when Array then value.map { |v| deep_string_keys(v) }
+        when Symbol then value.to_s
+        else value
+        end
+      end
+    end
+
+    private_class_method :new
+
+    # :redis or :service
+    attr_reader :door
+
+    def initialize(door, url:, policies: nil, key_namespace: nil, timeout: nil, fail_mode: :error,
+                   tls_ca_file: nil, tls_cert_file: nil, tls_key_file: nil, auth_token: nil,
+                   auto_pipeline: true)
+      @door = door
+      @url = c_text(url, door == :redis ? "url" : "target")
+      @policies = policies && c_text(policies, "policies")
+      @strings = {
+        key_namespace: key_namespace && c_text(key_namespace.to_s, "namespace"),
+        tls_ca_file: tls_ca_file && c_text(tls_ca_file.to_s, "tls_ca_file"),
+        tls_cert_file: tls_cert_file && c_text(tls_cert_file.to_s, "tls_cert_file"),
+        tls_key_file: tls_key_file && c_text(tls_key_file.to_s, "tls_key_file"),
+        auth_token: auth_token && c_text(auth_token.to_s, "auth_token")
+      }.freeze
+      @timeout_ms = timeout_ms(timeout)
+      @fail_mode = FAIL_MODES.fetch(fail_mode) do
+        raise InvalidArgument, "fail_mode must be one of #{FAIL_MODES.keys.inspect}, got #{fail_mode.inspect}"
+      end
+      @auto_pipeline = auto_pipeline ? 0 : -1
+      @closed = false
+      @lock = Mutex.new
+      @holder = NativeHandle.new
+      ObjectSpace.define_finalizer(self, self.class.finalizer_for(@holder))
+    end
+
+    # Opens the native handle now (in this process) instead of at the first call, so that a
+    # bad policy file or URL raises here. Returns self.
+    def open
+      native_handle
+      self
+    end
+
+    # Consumes cost units of policy for key. now_ms: an explicit clock (epoch ms, or a Time)
+    # instead of the backend's, for replay and tests (Redis door only).
+    def check(policy, key, cost: 1, now_ms: nil)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      c = int64(cost, "cost")
+      at = now_ms.nil? ? nil : clock(now_ms)
+      out = Native::Decision.new
+      err = Native::Error.new
+      h = native_handle
+      rc = if at
+             Native.tk_check_at(h, p, k, c, at, out, err)
+           else
+             Native.tk_check(h, p, k, c, out, err)
+           end
+      raise failure(rc, err) unless rc == Native::OK
+
+      Decision.from_native(out)
+    end
+
+    # check for many keys at one single instant: an Array of Decisions in the order of keys
+    # (duplicates apply in order). All or nothing.
+    def check_many(policy, keys, cost: 1, now_ms: nil)
+      p = c_arg(policy, "policy")
+      raise InvalidArgument, "keys must be an Array, got #{keys.class}" unless keys.respond_to?(:to_ary)
+
+      keys = keys.to_ary
+      bufs = keys.map { |k| c_arg(k, "key") }
+      c = int64(cost, "cost")
+      at = now_ms.nil? ? nil : clock(now_ms)
+      n = bufs.size
+      ptrs = out = nil
+      if n.positive?
+        blob = FFI::MemoryPointer.new(:char, [bufs.sum { |b| b ? b.bytesize : 0 }, 1].max)
+        ptrs = FFI::MemoryPointer.new(:pointer, n)
+        off = 0
+        bufs.each_with_index do |b, i|
+          if b.nil?
+            ptrs.put_pointer(i * PTR_SIZE, FFI::Pointer::NULL)
+          else
+            blob.put_bytes(off, b)
+            ptrs.put_pointer(i * PTR_SIZE, blob + off)
+            off += b.bytesize
+          end
+        end
+        out = FFI::MemoryPointer.new(DECISION_SIZE, n)
+      end
+      err = Native::Error.new
+      h = native_handle
+      rc = if at
+             Native.tk_check_many_at(h, p, ptrs, n, c, at, out, err)
+           else
+             Native.tk_check_many(h, p, ptrs, n, c, out, err)
+           end
+      raise failure(rc, err) unless rc == Native::OK
+
+      Array.new(n) { |i| Decision.from_native(Native::Decision.new(out + i * DECISION_SIZE)) }
+    end
+
+    # The decision a check of cost 1 would get, consuming nothing (token budgets too).
+    def peek(policy, key, now_ms: nil)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      at = now_ms.nil? ? nil : clock(now_ms)
+      out = Native::Decision.new
+      err = Native::Error.new
+      h = native_handle
+      rc = at ? Native.tk_peek_at(h, p, k, at, out, err) : Native.tk_peek(h, p, k, out, err)
+      raise failure(rc, err) unless rc == Native::OK
+
+      Decision.from_native(out)
+    end
+
+    # How many requests of cost could pass now, and when capacity returns: a Forecast.
+    def forecast(policy, key, cost: 1, now_ms: nil)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      c = int64(cost, "cost")
+      at = now_ms.nil? ? nil : clock(now_ms)
+      out = Native::Forecast.new
+      err = Native::Error.new
+      h = native_handle
+      rc = if at
+             Native.tk_forecast_at(h, p, k, c, at, out, err)
+           else
+             Native.tk_forecast(h, p, k, c, out, err)
+           end
+      raise failure(rc, err) unless rc == Native::OK
+
+      Forecast.from_native(out)
+    end
+
+    # Debits tokens spent after the fact against a token-budget policy. A denied Decision
+    # means the window's budget was already spent (and this debit was not counted).
+    def debit(policy, key, tokens, now_ms: nil)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      t = int64(tokens, "tokens")
+      at = now_ms.nil? ? nil : clock(now_ms)
+      out = Native::Decision.new
+      err = Native::Error.new
+      h = native_handle
+      rc = if at
+             Native.tk_debit_at(h, p, k, t, at, out, err)
+           else
+             Native.tk_debit(h, p, k, t, out, err)
+           end
+      raise failure(rc, err) unless rc == Native::OK
+
+      Decision.from_native(out)
+    end
+
+    # Releases the native handle (waiting for calls running on it). Idempotent; never raises.
+    # In a forked child the handle is the parent's: it is forgotten, the library is not called.
+    def close
+      @closed = true
+      @holder.release
+      nil
+    rescue StandardError
+      nil
+    end
+
+    def closed?
+      @closed
+    end
+
+    def inspect
+      "#<ThrottleKit::Client #{@door}#{@closed ? ' closed' : ''}>"
+    end
+    alias to_s inspect
+
+    private
+
+    # The handle for this process, opened on first use.
+    def native_handle
+      holder = @holder
+      id = holder.id
+      return id if id != 0 && holder.pid == Process.pid
+
+      @lock.synchronize { open_here }
+    end
+
+    def open_here
+      raise ClosedError, "the ThrottleKit client is closed" if @closed
+
+      holder = @holder
+      pid = Process.pid
+      return holder.id if holder.id != 0 && holder.pid == pid
+
+      # Opened in a parent process: the handle is the parent's and its runtime is gone here.
+      # Forget it (never free it); the open below answers TK_E_FORKED.
+      holder.id = 0
+
+      out = FFI::MemoryPointer.new(:uint64)
+      err = Native::Error.new
+      keep = []
+      opts = options_struct(keep)
+      rc = if @door == :redis
+             Native.tk_open_redis(@url, @policies, opts, out, err)
+           else
+             Native.tk_open_service(@url, opts, out, err)
+           end
+      raise failure(rc, err) unless rc == Native::OK
+
+      holder.pid = pid
+      holder.id = out.read_uint64
+      if @closed # closed while opening
+        holder.release
+        raise ClosedError, "the ThrottleKit client is closed"
+      end
+      holder.id
+    end
+
+    def options_struct(keep)
+      buf = FFI::MemoryPointer.new(:char, OPTIONS_BUFFER)
+      Native.tk_options_init(buf)
+      opts = Native::Options.new(buf)
+      opts[:struct_size] = Native::Options.size
+      opts[:timeout_ms] = @timeout_ms
+      opts[:fail_mode] = @fail_mode
+      opts[:auto_pipeline] = @auto_pipeline
+      @strings.each do |field, value|
+        next unless value
+
+        mem = FFI::MemoryPointer.from_string(value)
+        keep << mem
+        opts[field] = mem
+      end
+      opts
+    end
+
+    def failure(rc, err)
+      if rc == Native::E_BADHANDLE && @closed
+        ClosedError.new("the ThrottleKit client is closed", status: rc)
+      elsif rc == Native::E_FORKED
+        e = Native.error_for(rc, err)
+        Forked.new("#{e.message}: #{FORKED_ADVICE}", status: rc)
+      else
+        Native.error_for(rc, err)
+      end
+    end
+
+    # A policy or key as the library's NUL-terminated bytes (a binary copy with a NUL
+    # appended), or nil (the library then answers TK_E_INVALID with its own message). Any
+    # bytes pass, except NUL itself, which would silently truncate: InvalidArgument.
+    def c_arg(value, what)
+      case value
+      when String then buf = value.b
+      when Symbol then buf = value.to_s.b
+      when nil then return nil
+      else raise InvalidArgument, "#{what} must be a String, got #{value.class}"
+      end
+      if buf.include?(NUL)
+        raise InvalidArgument, "#{what} contains a NUL byte at offset #{buf.index(NUL)}: " \
+                               "it would be truncated"
+      end
+      buf << NUL
+    end
+
+    # A String option for tk_open_* (FFI :string / from_string): no NUL inside.
+    def c_text(value, what)
+      raise InvalidArgument, "#{what} must be a String, got #{value.class}" unless value.is_a?(String)
+      raise InvalidArgument, "#{what} contains a NUL byte" if value.b.include?(NUL)
+
+      value.dup.freeze
+    end
+
+    def int64(value, what)
+      unless value.is_a?(Integer)
+        raise InvalidArgument, "#{what} must be an Integer, got #{value.inspect}"
+      end
+      raise InvalidArgument, "#{what} #{value} is out of range" unless INT64_RANGE.cover?(value)
+
+      value
+    end
+
+    def clock(now_ms)
+      ms = now_ms.is_a?(Time) ? (now_ms.to_r * 1000).floor : now_ms
+      int64(ms, "now_ms")
+    end
+
+    def timeout_ms(timeout)
+      return 0 if timeout.nil?
+      unless timeout.is_a?(Numeric) && timeout.positive?
+        raise InvalidArgument, "timeout must be a positive number of seconds, got #{timeout.inspect}"
+      end
+
+      ms = (timeout * 1000).ceil
+      raise InvalidArgument, "timeout #{timeout} s is too long" if ms > INT32_MAX
+
+      ms
+    end
+  end
+end

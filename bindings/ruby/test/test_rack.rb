@@ -1,0 +1,110 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "rack"
+require "rack/mock"
+
+# ThrottleKit::Rack through Rack::MockRequest.
+class TestRackMiddleware < Minitest::Test
+  include TKTest::Needs
+
+  POLICIES = "limiters:\n  api: { strategy: fixedWindow, limit: 2, windowMs: 1h }\n"
+  APP = ->(_env) { [200, { "content-type" => "text/plain" }, ["ok"]] }
+
+  def stack(client, **opts)
+    Rack::MockRequest.new(Rack::Lint.new(ThrottleKit::Rack.new(Rack::Lint.new(APP), client: client, policy: "api", **opts)))
+  end
+
+  def ip
+    "10.#{rand(255)}.#{rand(255)}.#{rand(1..254)}-#{SecureRandom.hex(3)}"
+  end
+
+  def test_admitted_then_429_with_headers
+    ThrottleKit::Client.redis(redis_url, policies: POLICIES, namespace: TKTest.namespace("rack")) do |c|
+      req = stack(c, window: 3600)
+      addr = ip
+      r = req.get("/", "REMOTE_ADDR" => addr)
+      assert_equal 200, r.status
+      assert_equal "ok", r.body
+      assert_equal '"api";q=2;w=3600', r.headers["ratelimit-policy"]
+      assert_match(/\A"api";r=1;t=\d+\z/, r.headers["ratelimit"])
+      t = r.headers["ratelimit"][/t=(\d+)/, 1].to_i
+      assert_operator t, :<=, 3600
+      assert_operator t, :>=, 1
+      assert_equal 200, req.get("/", "REMOTE_ADDR" => addr).status
+      r = req.get("/", "REMOTE_ADDR" => addr, "HTTP_X_FORWARDED_FOR" => "1.2.3.4")
+      assert_equal 429, r.status
+      assert_operator r.headers["retry-after"].to_i, :>=, 1
+      assert_equal '"api";q=2;w=3600', r.headers["ratelimit-policy"]
+      assert_match(/\A"api";r=0;t=\d+\z/, r.headers["ratelimit"])
+      # another peer is independent; X-Forwarded-For is never the key by default
+      assert_equal 200, req.get("/", "REMOTE_ADDR" => ip, "HTTP_X_FORWARDED_FOR" => addr).status
+    end
+  end
+
+  def t_of(resp)
+    resp.headers["ratelimit"][/t=(\d+)/, 1].to_i
+  end
+
+  def test_key_and_cost_options
+    ThrottleKit::Client.redis(redis_url, policies: POLICIES, namespace: TKTest.namespace("rack")) do |c|
+      user = "user-#{SecureRandom.hex(4)}"
+      req = stack(c, key: ->(env) { env["HTTP_X_USER"] }, cost: ->(_env) { 2 })
+      r = req.get("/", "HTTP_X_USER" => user)
+      assert_equal 200, r.status
+      assert_equal '"api";q=2', r.headers["ratelimit-policy"] # no window given: no w=
+      assert_equal 429, req.get("/", "HTTP_X_USER" => user).status
+      # a nil key skips limiting
+      r = req.get("/")
+      assert_equal 200, r.status
+      assert_nil r.headers["ratelimit"]
+    end
+  end
+
+  def down_client(**opts)
+    ThrottleKit::Client.redis("redis://127.0.0.1:#{dead_port}/0", policies: POLICIES, timeout: 0.3, **opts)
+  end
+
+  def test_redis_down_allow
+    redis_url
+    c = down_client
+    r = stack(c, on_backend_error: :allow).get("/", "REMOTE_ADDR" => "10.0.0.1")
+    assert_equal 200, r.status
+    assert_nil r.headers["ratelimit"]
+  ensure
+    c&.close
+  end
+
+  def test_redis_down_reject
+    redis_url
+    c = down_client
+    r = stack(c, on_backend_error: :reject).get("/", "REMOTE_ADDR" => "10.0.0.1")
+    assert_equal 503, r.status
+    assert_equal "1", r.headers["retry-after"]
+  ensure
+    c&.close
+  end
+
+  def test_redis_down_with_client_fail_modes
+    redis_url
+    open = down_client(fail_mode: :open)
+    closed = down_client(fail_mode: :closed)
+    r = stack(open, on_backend_error: :reject).get("/", "REMOTE_ADDR" => "10.0.0.1")
+    assert_equal 200, r.status # a synthesized admission
+    assert_nil r.headers["ratelimit"]
+    r = stack(closed).get("/", "REMOTE_ADDR" => "10.0.0.1")
+    assert_equal 429, r.status # a synthesized denial
+    assert r.headers["retry-after"]
+  ensure
+    open&.close
+    closed&.close
+  end
+
+  def test_programming_errors_are_not_swallowed
+    ThrottleKit::Client.redis(redis_url, policies: POLICIES) do |c|
+      req = Rack::MockRequest.new(ThrottleKit::Rack.new(APP, client: c, policy: "nope"))
+      assert_raises(ThrottleKit::PolicyNotFound) { req.get("/", "REMOTE_ADDR" => "10.0.0.1") }
+    end
+    assert_raises(ArgumentError) { ThrottleKit::Rack.new(APP, client: Object.new, policy: "api") }
+  end
+end
