@@ -179,8 +179,7 @@ module ThrottleKit
       k = c_arg(key, "key")
       c = int64(cost, "cost")
       at = now_ms.nil? ? nil : clock(now_ms)
-      out = Native::Decision.new
-      err = Native::Error.new
+      out, err = scratch.decision_and_error
       h = native_handle
       rc = if at
              Native.tk_check_at(h, p, k, c, at, out, err)
@@ -236,8 +235,7 @@ module ThrottleKit
       p = c_arg(policy, "policy")
       k = c_arg(key, "key")
       at = now_ms.nil? ? nil : clock(now_ms)
-      out = Native::Decision.new
-      err = Native::Error.new
+      out, err = scratch.decision_and_error
       h = native_handle
       rc = at ? Native.tk_peek_at(h, p, k, at, out, err) : Native.tk_peek(h, p, k, out, err)
       raise failure(rc, err) unless rc == Native::OK
@@ -252,7 +250,7 @@ module ThrottleKit
       c = int64(cost, "cost")
       at = now_ms.nil? ? nil : clock(now_ms)
       out = Native::Forecast.new
-      err = Native::Error.new
+      err = scratch.error
       h = native_handle
       rc = if at
              Native.tk_forecast_at(h, p, k, c, at, out, err)
@@ -271,8 +269,7 @@ module ThrottleKit
       k = c_arg(key, "key")
       t = int64(tokens, "tokens")
       at = now_ms.nil? ? nil : clock(now_ms)
-      out = Native::Decision.new
-      err = Native::Error.new
+      out, err = scratch.decision_and_error
       h = native_handle
       rc = if at
              Native.tk_debit_at(h, p, k, t, at, out, err)
@@ -377,6 +374,27 @@ module ThrottleKit
     # A policy or key as the library's NUL-terminated bytes (a binary copy with a NUL
     # appended), or nil (the library then answers TK_E_INVALID with its own message). Any
     # bytes pass, except NUL itself, which would silently truncate: InvalidArgument.
+    # Output structs reused by every call on the current thread: a call copies what it needs
+    # out of them before returning, and a thread makes one call at a time.
+    class Scratch
+      def self.current
+        Thread.current[:throttlekit_scratch] ||= new
+      end
+
+      def decision_and_error
+        [@decision ||= Native::Decision.new, error]
+      end
+
+      def error
+        @error ||= Native::Error.new
+      end
+    end
+    private_constant :Scratch
+
+    def scratch
+      Scratch.current
+    end
+
     def c_arg(value, what)
       case value
       when String then buf = value.b
