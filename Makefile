@@ -17,12 +17,12 @@ PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS              := build/tools
 
-.PHONY: all test test-ruby test-ruby-run bench demo demo-go lint clean lib install proto proto-check server
+.PHONY: all deps test test-ruby test-ruby-run bench demo demo-go lint clean lib install proto proto-check server
 
 all: lint test
 
 ## test: every test, Go and C, against a throwaway redis-server (or $THROTTLEKIT_REDIS_URL)
-test: lib server proto-check
+test: deps lib server proto-check
 	$(WITH_REDIS) sh -c '$(GO) test -race -count=1 ./... \
 	  && THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C tests/c run \
 	  && THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C bindings/php test \
@@ -47,8 +47,12 @@ bench: lib server build/capi_bench
 build/capi_bench: bench/c/capi_bench.c $(SHIM)
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< -L$(LIB) -Wl,-rpath,$(abspath $(LIB)) -lthrottlekit -lpthread
 
+## deps: install, with apt-get, the Debian packages the tests and the demo need (as root)
+deps:
+	scripts/install-deps.sh
+
 ## demo: throttlekit-server and the C example, through the service door and the Redis door
-demo: lib server
+demo: deps lib server
 	$(MAKE) -C bindings/c-example
 	scripts/demo.sh
 
