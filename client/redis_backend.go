@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"errors"
+	"net"
 	"strings"
 	"time"
 
@@ -80,6 +82,7 @@ func OpenRedis(url string, policiesYAML []byte, opts RedisOptions, conn ConnectO
 func (r *redisRunner) now(ctx context.Context) (int64, error) {
 	t, err := r.rdb.Time(ctx).Result()
 	if err != nil {
+		r.refreshTopology(err)
 		return 0, classifyRedisError(ctx, err)
 	}
 	// The scripts' own rule: seconds*1000 + floor(microseconds/1000).
@@ -96,6 +99,7 @@ func (r *redisRunner) run(ctx context.Context, call *scriptCall, redisKey string
 		reply, err = r.rdb.Do(ctx, args...).Result()
 	}
 	if err != nil {
+		r.refreshTopology(err)
 		return nil, classifyRedisError(ctx, err)
 	}
 	return reply, nil
@@ -121,6 +125,7 @@ func (r *redisRunner) runMany(ctx context.Context, call *scriptCall, redisKeys [
 	}
 	if len(retry) > 0 {
 		if err := r.rdb.ScriptLoad(ctx, call.script.Source).Err(); err != nil {
+			r.refreshTopology(err)
 			return nil, classifyRedisError(ctx, err)
 		}
 		pipe := r.rdb.Pipeline()
@@ -135,11 +140,30 @@ func (r *redisRunner) runMany(ctx context.Context, call *scriptCall, redisKeys [
 		reply, err := c.Result()
 		if err != nil {
 			// All or nothing: one failed key fails the batch.
+			r.refreshTopology(err)
 			return nil, classifyRedisError(ctx, err)
 		}
 		replies[i] = reply
 	}
 	return replies, nil
+}
+
+// refreshTopology makes a cluster client re-read the slot map (in the background, at most
+// once per 200 ms) after a failure that may mean the topology changed. A killed master sends
+// no MOVED to learn from: without this, go-redis kept sending its slots to the dead address
+// until its periodic reload, seconds after the replica had been promoted. A reply about the
+// command itself (a script error, WRONGTYPE) says nothing about the topology.
+func (r *redisRunner) refreshTopology(err error) {
+	cc, ok := r.rdb.(*redis.ClusterClient)
+	if !ok {
+		return
+	}
+	var replyErr redis.Error
+	var netErr net.Error
+	if errors.As(err, &replyErr) && !errors.As(err, &netErr) && replyKind(err.Error()) != ErrUnavailable {
+		return
+	}
+	cc.ReloadState(context.Background())
 }
 
 func (r *redisRunner) close() error {
