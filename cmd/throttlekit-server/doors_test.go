@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
+	"github.com/throttlekit/throttlekit-go/internal/rediscluster"
 	"github.com/throttlekit/throttlekit-go/internal/testredis"
 )
 
@@ -125,6 +127,55 @@ func TestBothDoorsShareOneLimiter(t *testing.T) {
 		want := client.Decision{Allowed: i < 6, Limit: 6, Remaining: max(0, 5-i), ResetAt: d.ResetAt, RetryAfterMs: d.RetryAfterMs}
 		if d != want || (i >= 6) != (d.RetryAfterMs > 0) {
 			t.Fatalf("call %d through door %d: %+v, want %+v", i, i%2, d, want)
+		}
+	}
+	p.stop(t)
+}
+
+// The server's Redis store on a Redis Cluster, through the same URL grammar: a burst over
+// keys that land on every master, and CheckMany across them, through the Go ServiceBackend.
+func TestServerOnRedisCluster(t *testing.T) {
+	cluster := rediscluster.StartCluster(t, 3, 0)
+	cluster.WaitHealthy(t, 30*time.Second)
+	ns := testredis.Namespace(t)
+	p := launch(t, "-c", writeFile(t, "p.yaml", doorPolicies), "--host", "127.0.0.1", "--port", "0",
+		"--redis", cluster.URL(), "--redis-prefix", ns)
+	b, err := client.OpenService(p.waitListening(t), client.ServiceOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := callCtx(t)
+
+	// Keys whose slots fall on each of the three masters.
+	var keys []string
+	owners := map[string]bool{}
+	for i := 0; len(owners) < 3 && i < 1000; i++ {
+		k := "user-" + strconv.Itoa(i)
+		owner := cluster.Owner(t, rediscluster.Slot(ns+":slow:"+k)).Addr
+		if !owners[owner] {
+			owners[owner] = true
+			keys = append(keys, k)
+		}
+	}
+	if len(owners) != 3 {
+		t.Fatalf("found keys on %d masters, want 3", len(owners))
+	}
+	for _, k := range keys {
+		for i := int64(1); i <= 6; i++ {
+			d, err := b.Check(ctx, "slow", k, 1)
+			if err != nil || d.Allowed != (i <= 6) || d.Remaining != 6-i {
+				t.Fatalf("%s check %d: %+v, %v", k, i, d, err)
+			}
+		}
+	}
+	ds, err := b.CheckMany(ctx, "slow", append(keys, keys...), 1)
+	if err != nil || len(ds) != 2*len(keys) {
+		t.Fatalf("check many across the masters: %v, %v", ds, err)
+	}
+	for i, d := range ds {
+		if d.Allowed || d.Remaining != 0 {
+			t.Fatalf("check many [%d]: %+v, want a denial (every key is spent)", i, d)
 		}
 	}
 	p.stop(t)
