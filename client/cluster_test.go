@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/golden"
 	"github.com/throttlekit/throttlekit-go/internal/rediscluster"
 	"github.com/throttlekit/throttlekit-go/internal/testredis"
 )
@@ -49,33 +48,10 @@ func TestClusterBasics(t *testing.T) {
 	c := rediscluster.StartCluster(t, 3, 1)
 
 	t.Run("GoldenVectors", func(t *testing.T) {
-		vectors := golden.Load(t)
-		for _, primitive := range []string{"rateLimit", "tokenBudget"} {
-			suites := vectors.Of(primitive)
-			if len(suites) == 0 {
-				t.Fatalf("no %s suites in the golden vectors", primitive)
-			}
-			for _, s := range suites {
-				t.Run(s.Name, func(t *testing.T) {
-					b, _ := openURL(t, c.URL(), s.PolicyYAML("p"), 5*time.Second)
-					for i, op := range s.Ops {
-						var got client.Decision
-						var err error
-						offset := int64(golden.RateLimitOffsetMs)
-						if primitive == "tokenBudget" {
-							offset = golden.TokenBudgetOffsetMs
-							got, err = b.DebitAt(ctx, "p", s.KeyOrDefault(), op.Tokens, op.Now+offset)
-						} else {
-							got, err = b.CheckAt(ctx, "p", s.KeyOrDefault(), op.Cost, op.Now+offset)
-						}
-						if err != nil {
-							t.Fatalf("op %d: %v", i, err)
-						}
-						compare(t, i, got, op.Expect, offset)
-					}
-				})
-			}
-		}
+		replayGolden(t, "", func(t *testing.T, yaml string) client.Limiter {
+			b, _ := openURL(t, c.URL(), yaml, 5*time.Second)
+			return b
+		})
 	})
 
 	t.Run("CheckManyAcrossMasters", func(t *testing.T) {

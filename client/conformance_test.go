@@ -18,36 +18,41 @@ var stores = []struct {
 	{"engine", func(t *testing.T, yaml string) client.Limiter { return openEngine(t, yaml, client.EngineOptions{}) }},
 }
 
-// Every golden-vector op through each store, all five fields compared. rateLimit suites run
-// at the contract's offset through CheckAt, tokenBudget suites through DebitAt.
+// Every golden-vector op through each store, all five fields compared.
 func TestGoldenVectors(t *testing.T) {
-	vectors := golden.Load(t)
 	for _, store := range stores {
-		for _, primitive := range []string{"rateLimit", "tokenBudget"} {
-			suites := vectors.Of(primitive)
-			if len(suites) == 0 {
-				t.Fatalf("no %s suites in the golden vectors", primitive)
-			}
-			for _, s := range suites {
-				t.Run(store.name+"/"+s.Name, func(t *testing.T) {
-					b := store.open(t, s.PolicyYAML("p"))
-					for i, op := range s.Ops {
-						var got client.Decision
-						var err error
-						offset := int64(golden.RateLimitOffsetMs)
-						if primitive == "tokenBudget" {
-							offset = golden.TokenBudgetOffsetMs
-							got, err = b.DebitAt(ctx, "p", s.KeyOrDefault(), op.Tokens, op.Now+offset)
-						} else {
-							got, err = b.CheckAt(ctx, "p", s.KeyOrDefault(), op.Cost, op.Now+offset)
-						}
-						if err != nil {
-							t.Fatalf("op %d: %v", i, err)
-						}
-						compare(t, i, got, op.Expect, offset)
+		replayGolden(t, store.name+"/", func(t *testing.T, yaml string) client.Limiter { return store.open(t, yaml) })
+	}
+}
+
+// replayGolden runs every rateLimit and tokenBudget suite, each on a fresh limiter from open:
+// rateLimit suites at the contract's offset through CheckAt, tokenBudget suites through DebitAt.
+func replayGolden(t *testing.T, prefix string, open func(t *testing.T, yaml string) client.Limiter) {
+	vectors := golden.Load(t)
+	for _, primitive := range []string{"rateLimit", "tokenBudget"} {
+		suites := vectors.Of(primitive)
+		if len(suites) == 0 {
+			t.Fatalf("no %s suites in the golden vectors", primitive)
+		}
+		for _, s := range suites {
+			t.Run(prefix+s.Name, func(t *testing.T) {
+				b := open(t, s.PolicyYAML("p"))
+				for i, op := range s.Ops {
+					var got client.Decision
+					var err error
+					offset := int64(golden.RateLimitOffsetMs)
+					if primitive == "tokenBudget" {
+						offset = golden.TokenBudgetOffsetMs
+						got, err = b.DebitAt(ctx, "p", s.KeyOrDefault(), op.Tokens, op.Now+offset)
+					} else {
+						got, err = b.CheckAt(ctx, "p", s.KeyOrDefault(), op.Cost, op.Now+offset)
 					}
-				})
-			}
+					if err != nil {
+						t.Fatalf("op %d: %v", i, err)
+					}
+					compare(t, i, got, op.Expect, offset)
+				}
+			})
 		}
 	}
 }
