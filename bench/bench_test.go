@@ -103,7 +103,7 @@ func BenchmarkGCRA(b *testing.B) {
 		for _, n := range concurrency {
 			for i := range checks {
 				c := checks[(i+round)%len(checks)]
-				measure(b, c.name, n, c.check)
+				measure(b, results, c.name, n, c.check)
 			}
 		}
 	}
@@ -124,9 +124,10 @@ func callersLabel(n int) string {
 	return fmt.Sprintf("goroutines=%d", n)
 }
 
-// measure runs check from n goroutines (1 = serially) and records ns/op and script calls
-// per op (EVALSHA + EVAL: the round trips a check costs).
-func measure(b *testing.B, name string, n int, check func(key string) error) {
+// measure runs check from n goroutines (1 = serially) and records, in into under
+// "<name>/<callers>", ns/op and script calls per op (EVALSHA + EVAL: the round trips a check
+// costs; 0 where no Redis is involved).
+func measure(b *testing.B, into map[string][]result, name string, n int, check func(key string) error) {
 	b.Run(callersLabel(n)+"/"+name, func(b *testing.B) {
 		b.ReportAllocs()
 		callsBefore := scriptCalls(b)
@@ -157,10 +158,10 @@ func measure(b *testing.B, name string, n int, check func(key string) error) {
 		r := result{nsPerOp: float64(b.Elapsed().Nanoseconds()) / float64(b.N), cmdsPerOp: cmds}
 		key := name + "/" + callersLabel(n)
 		mu.Lock()
-		if b.N == 1 || len(results[key]) == 0 {
-			results[key] = append(results[key], r)
+		if b.N == 1 || len(into[key]) == 0 {
+			into[key] = append(into[key], r)
 		} else {
-			results[key][len(results[key])-1] = r
+			into[key][len(into[key])-1] = r
 		}
 		mu.Unlock()
 	})

@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,10 +42,10 @@ func BenchmarkEngine(b *testing.B) {
 		}
 	}
 	for round := 0; round < rounds(); round++ {
-		measureEngine(b, "redis-door-gcra", 1, check(rd, "api"))
+		measure(b, engineResults, "redis-door-gcra", 1, check(rd, "api"))
 		for _, n := range engineConcurrency {
-			measureEngine(b, "engine-gcra", n, check(eng, "api"))
-			measureEngine(b, "engine-log", n, check(eng, "log"))
+			measure(b, engineResults, "engine-gcra", n, check(eng, "api"))
+			measure(b, engineResults, "engine-log", n, check(eng, "log"))
 		}
 	}
 	printEngineSummary()
@@ -54,44 +53,6 @@ func BenchmarkEngine(b *testing.B) {
 
 // engineResults are BenchmarkEngine's samples, kept apart from BenchmarkGCRA's summary.
 var engineResults = map[string][]result{}
-
-// measureEngine runs check from n goroutines (1 = serially) as measure does, and records
-// ns/op and the script calls Redis served per op (0 for the engine: no Redis involved).
-func measureEngine(b *testing.B, name string, n int, check func(key string) error) {
-	b.Run(callersLabel(n)+"/"+name, func(b *testing.B) {
-		b.ReportAllocs()
-		callsBefore := scriptCalls(b)
-		b.ResetTimer()
-		if n == 1 {
-			for i := 0; i < b.N; i++ {
-				if err := check(keys[i%keySpace]); err != nil {
-					b.Fatal(err)
-				}
-			}
-		} else {
-			b.SetParallelism((n + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
-			var next atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := check(keys[next.Add(1)%keySpace]); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		b.StopTimer()
-		b.ReportMetric(float64(scriptCalls(b)-callsBefore)/float64(b.N), "script-calls/op")
-		// The last (longest) run of a sub-benchmark is its sample.
-		r := result{nsPerOp: float64(b.Elapsed().Nanoseconds()) / float64(b.N)}
-		key := name + "/" + callersLabel(n)
-		if b.N == 1 || len(engineResults[key]) == 0 {
-			engineResults[key] = append(engineResults[key], r)
-		} else {
-			engineResults[key][len(engineResults[key])-1] = r
-		}
-	})
-}
 
 // printEngineSummary prints each case's median throughput and its ratio to the Redis
 // door's single caller.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,7 +74,7 @@ func BenchmarkServiceDoor(b *testing.B) {
 	for round := 0; round < rounds(); round++ {
 		for i := range serviceCases {
 			c := serviceCases[(i+round)%len(serviceCases)]
-			measureService(b, c.name, check(doors[c.name]))
+			measure(b, serviceResults, c.name, serviceCallers, check(doors[c.name]))
 		}
 	}
 	printServiceSummary()
@@ -103,52 +102,20 @@ func serve(b *testing.B, store client.Limiter) (addr string, stop func()) {
 // serviceResults are BenchmarkServiceDoor's samples, kept apart from the other summaries.
 var serviceResults = map[string][]result{}
 
-// measureService runs check from serviceCallers goroutines and records ns/op and the script
-// calls Redis served per op (about 1 through either Redis door, 0 for the memory store).
-func measureService(b *testing.B, name string, check func(key string) error) {
-	b.Run(callersLabel(serviceCallers)+"/"+name, func(b *testing.B) {
-		b.ReportAllocs()
-		callsBefore := scriptCalls(b)
-		b.ResetTimer()
-		b.SetParallelism((serviceCallers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
-		var next atomic.Int64
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := check(keys[next.Add(1)%keySpace]); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-		b.StopTimer()
-		cmds := float64(scriptCalls(b)-callsBefore) / float64(b.N)
-		b.ReportMetric(cmds, "script-calls/op")
-		// The last (longest) run of a sub-benchmark is its sample.
-		r := result{nsPerOp: float64(b.Elapsed().Nanoseconds()) / float64(b.N), cmdsPerOp: cmds}
-		mu.Lock()
-		defer mu.Unlock()
-		if b.N == 1 || len(serviceResults[name]) == 0 {
-			serviceResults[name] = append(serviceResults[name], r)
-		} else {
-			serviceResults[name][len(serviceResults[name])-1] = r
-		}
-	})
-}
-
 // printServiceSummary prints each door's median throughput and its ratio to the direct
 // Redis door's.
 func printServiceSummary() {
 	mu.Lock()
 	defer mu.Unlock()
-	direct := median(serviceResults["direct-redis"])
+	direct := median(serviceResults["direct-redis/"+callersLabel(serviceCallers)])
 	if direct.nsPerOp == 0 {
 		return
 	}
 	fmt.Printf("\nService door Check vs the direct Redis door, %d callers, same run (GOMAXPROCS=%d, median of %d)\n",
-		serviceCallers, runtime.GOMAXPROCS(0), len(serviceResults["direct-redis"]))
+		serviceCallers, runtime.GOMAXPROCS(0), len(serviceResults["direct-redis/"+callersLabel(serviceCallers)]))
 	fmt.Printf("%-30s %14s %16s %12s\n", "door", "checks/s", "vs direct door", "calls/check")
 	for _, c := range serviceCases {
-		if r := median(serviceResults[c.name]); r.nsPerOp > 0 {
+		if r := median(serviceResults[c.name+"/"+callersLabel(serviceCallers)]); r.nsPerOp > 0 {
 			fmt.Printf("%-30s %12.0f/s %15.2fx %12.2f\n", c.label, 1e9/r.nsPerOp, direct.nsPerOp/r.nsPerOp, r.cmdsPerOp)
 		}
 	}
