@@ -54,21 +54,10 @@ static int vectors_path(char *out, size_t size) {
     snprintf(out, size, "%s", env);
     return 1;
   }
-  char dir[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
-  if (n <= 0) return 0;
-  dir[n] = '\0';
-  for (;;) {
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) return 0;
-    *slash = '\0';
-    char probe[PATH_MAX + 32];
-    snprintf(probe, sizeof probe, "%s/include/throttlekit.h", dir);
-    if (access(probe, R_OK) == 0) {
-      snprintf(out, size, "%s/../shared/contract/golden-vectors.json", dir);
-      return 1;
-    }
-  }
+  char root[PATH_MAX];
+  if (!tk_t_repo_root(root, sizeof root)) return 0;
+  snprintf(out, size, "%s/../shared/contract/golden-vectors.json", root);
+  return 1;
 }
 
 static int json_int(const cJSON *obj, const char *name, int64_t *out) {

@@ -77,32 +77,13 @@ static void cleanup(void) {
   }
 }
 
-/* The repository root: the first ancestor of this executable holding include/throttlekit.h. */
-static int repo_root(char *out, size_t size) {
-  char dir[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
-  if (n <= 0) return 0;
-  dir[n] = '\0';
-  for (;;) {
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) return 0;
-    *slash = '\0';
-    char probe[PATH_MAX + 32];
-    snprintf(probe, sizeof probe, "%s/include/throttlekit.h", dir);
-    if (access(probe, R_OK) == 0) {
-      snprintf(out, size, "%s", dir);
-      return 1;
-    }
-  }
-}
-
 /* The server binary, or NULL after recording a skip (a failure when CI=true). */
 static const char *server_binary(char *buf, size_t size) {
   const char *env = getenv("THROTTLEKIT_SERVER");
   char root[PATH_MAX];
   if (env && *env)
     snprintf(buf, size, "%s", env);
-  else if (repo_root(root, sizeof root))
+  else if (tk_t_repo_root(root, sizeof root))
     snprintf(buf, size, "%s/build/bin/throttlekit-server", root);
   else
     snprintf(buf, size, "(the repository root was not found from this executable)");

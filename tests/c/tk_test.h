@@ -378,4 +378,23 @@ static TK_T_UNUSED int tk_t_run_self(const char *arg1, const char *arg2, char *o
   return status;
 }
 
+/* The repository root: the first ancestor of this executable holding include/throttlekit.h. */
+static TK_T_UNUSED int tk_t_repo_root(char *out, size_t size) {
+  char dir[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+  if (n <= 0) return 0;
+  dir[n] = '\0';
+  for (;;) {
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return 0;
+    *slash = '\0';
+    char probe[PATH_MAX + 32];
+    snprintf(probe, sizeof probe, "%s/include/throttlekit.h", dir);
+    if (access(probe, R_OK) == 0) {
+      snprintf(out, size, "%s", dir);
+      return 1;
+    }
+  }
+}
+
 #endif /* TK_TEST_H */
