@@ -70,36 +70,36 @@ func (b *scripted) Close() error {
 }
 
 func (b *scripted) Check(ctx context.Context, policy, key string, cost int64) (Decision, error) {
-	return b.decide(ctx, OpCheck, policy, key, cost, 0)
+	return b.decide(ctx, opCheck, policy, key, cost, 0)
 }
 
 func (b *scripted) CheckAt(ctx context.Context, policy, key string, cost, nowMs int64) (Decision, error) {
 	if err := validateNow(nowMs); err != nil {
 		return Decision{}, err
 	}
-	return b.decide(ctx, OpCheck, policy, key, cost, nowMs)
+	return b.decide(ctx, opCheck, policy, key, cost, nowMs)
 }
 
 func (b *scripted) Peek(ctx context.Context, policy, key string) (Decision, error) {
-	return b.decide(ctx, OpPeek, policy, key, 1, 0)
+	return b.decide(ctx, opPeek, policy, key, 1, 0)
 }
 
 func (b *scripted) PeekAt(ctx context.Context, policy, key string, nowMs int64) (Decision, error) {
 	if err := validateNow(nowMs); err != nil {
 		return Decision{}, err
 	}
-	return b.decide(ctx, OpPeek, policy, key, 1, nowMs)
+	return b.decide(ctx, opPeek, policy, key, 1, nowMs)
 }
 
 func (b *scripted) Debit(ctx context.Context, policy, key string, tokens int64) (Decision, error) {
-	return b.decide(ctx, OpDebit, policy, key, tokens, 0)
+	return b.decide(ctx, opDebit, policy, key, tokens, 0)
 }
 
 func (b *scripted) DebitAt(ctx context.Context, policy, key string, tokens, nowMs int64) (Decision, error) {
 	if err := validateNow(nowMs); err != nil {
 		return Decision{}, err
 	}
-	return b.decide(ctx, OpDebit, policy, key, tokens, nowMs)
+	return b.decide(ctx, opDebit, policy, key, tokens, nowMs)
 }
 
 func (b *scripted) Forecast(ctx context.Context, policy, key string, cost int64) (Forecast, error) {
@@ -124,7 +124,7 @@ func (b *scripted) CheckManyAt(ctx context.Context, policy string, keys []string
 	return b.checkMany(ctx, policy, keys, cost, nowMs)
 }
 
-func (b *scripted) decide(ctx context.Context, op Operation, policyName, key string, amount, nowMs int64) (Decision, error) {
+func (b *scripted) decide(ctx context.Context, op operation, policyName, key string, amount, nowMs int64) (Decision, error) {
 	pp, call, amount, err := b.resolve(op, policyName, amount)
 	if err != nil {
 		return Decision{}, err
@@ -142,7 +142,7 @@ func (b *scripted) decide(ctx context.Context, op Operation, policyName, key str
 }
 
 func (b *scripted) forecast(ctx context.Context, policyName, key string, cost, nowMs int64) (Forecast, error) {
-	pp, call, cost, err := b.resolve(OpForecast, policyName, cost)
+	pp, call, cost, err := b.resolve(opForecast, policyName, cost)
 	if err != nil {
 		return Forecast{}, err
 	}
@@ -159,7 +159,7 @@ func (b *scripted) forecast(ctx context.Context, policyName, key string, cost, n
 }
 
 func (b *scripted) checkMany(ctx context.Context, policyName string, keys []string, cost, nowMs int64) ([]Decision, error) {
-	pp, call, cost, err := b.resolve(OpCheck, policyName, cost)
+	pp, call, cost, err := b.resolve(opCheck, policyName, cost)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +196,7 @@ func (b *scripted) checkMany(ctx context.Context, policyName string, keys []stri
 
 // resolve validates a call's policy and amount against one snapshot of the policy set and
 // picks the script that serves the operation.
-func (b *scripted) resolve(op Operation, policyName string, amount int64) (*preparedPolicy, *scriptCall, int64, error) {
+func (b *scripted) resolve(op operation, policyName string, amount int64) (*preparedPolicy, *scriptCall, int64, error) {
 	if b.closed.Load() {
 		return nil, nil, 0, newError(ErrUnavailable, "the backend is closed")
 	}
@@ -225,35 +225,34 @@ func (b *scripted) bound(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, b.timeout)
 }
 
-// Operation is what a call asks of a policy; it decides which script serves it.
-type Operation int
-
-// The operations of the contract (CheckMany is OpCheck for many keys).
+// operation is what a call asks of a policy; it decides which script serves it (CheckMany is
+// opCheck for many keys).
+type operation int
 
 const (
-	OpCheck Operation = iota
-	OpPeek
-	OpForecast
-	OpDebit
+	opCheck operation = iota
+	opPeek
+	opForecast
+	opDebit
 )
 
-func (op Operation) amountName() string {
-	if op == OpDebit {
+func (op operation) amountName() string {
+	if op == opDebit {
 		return "tokens"
 	}
 	return "cost"
 }
 
-func (op Operation) script(pp *preparedPolicy) (*scriptCall, error) {
+func (op operation) script(pp *preparedPolicy) (*scriptCall, error) {
 	var call *scriptCall
 	switch op {
-	case OpCheck:
+	case opCheck:
 		call = pp.check
-	case OpPeek:
+	case opPeek:
 		call = pp.peek
-	case OpForecast:
+	case opForecast:
 		call = pp.forecast
-	case OpDebit:
+	case opDebit:
 		call = pp.debit
 	}
 	if call != nil {
@@ -265,6 +264,6 @@ func (op Operation) script(pp *preparedPolicy) (*scriptCall, error) {
 	return nil, newError(ErrUnsupported, "%s does not apply to rate-limit policy %q (Debit is for token-budget policies)", op, pp.p.Name)
 }
 
-func (op Operation) String() string {
+func (op operation) String() string {
 	return [...]string{"Check", "Peek", "Forecast", "Debit"}[op]
 }
