@@ -4,10 +4,12 @@
 package bench
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -21,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/throttlekit/throttlekit-go/client"
+	"github.com/throttlekit/throttlekit-go/luascripts"
 )
 
 // Both limiters get the same GCRA policy, generous enough that every check is admitted and
@@ -61,14 +64,34 @@ func redisURL(b *testing.B) string {
 
 var concurrency = []int{1, 16, 64}
 
-// BenchmarkGCRA runs, at each concurrency, ThrottleKit's Check and redis_rate's Allow back to
-// back, in several rounds; the summary takes each one's median.
-func BenchmarkGCRA(b *testing.B) {
-	tk, err := client.OpenRedis(redisURL(b), []byte(policies), client.RedisOptions{}, client.ConnectOptions{Timeout: 2 * time.Second})
+// openTK opens the Redis door on the bench policy, with auto-pipelining on or off.
+func openTK(b *testing.B, pipelined bool) *client.RedisBackend {
+	tk, err := client.OpenRedis(redisURL(b), []byte(policies), client.RedisOptions{DisableAutoPipeline: !pipelined},
+		client.ConnectOptions{Timeout: 2 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
+	return tk
+}
+
+func admitted(tk *client.RedisBackend) func(key string) error {
+	return func(key string) error {
+		d, err := tk.Check(ctx, "api", key, 1)
+		if err == nil && !d.Allowed {
+			err = fmt.Errorf("denied: %+v", d)
+		}
+		return err
+	}
+}
+
+// BenchmarkGCRA runs, at each concurrency, ThrottleKit's Check (auto-pipelining on, then off)
+// and redis_rate's Allow back to back, in several rounds, and at 64 callers redis-benchmark
+// sending the same script call pipelined 16 deep (the ceiling of one Redis); the summary
+// takes each one's median.
+func BenchmarkGCRA(b *testing.B) {
+	tk, tkOff := openTK(b, true), openTK(b, false)
 	defer tk.Close()
+	defer tkOff.Close()
 	opts, err := redis.ParseURL(redisURL(b))
 	if err != nil {
 		b.Fatal(err)
@@ -82,13 +105,8 @@ func BenchmarkGCRA(b *testing.B) {
 		name  string
 		check func(key string) error
 	}{
-		{"throttlekit", func(key string) error {
-			d, err := tk.Check(ctx, "api", key, 1)
-			if err == nil && !d.Allowed {
-				err = fmt.Errorf("denied: %+v", d)
-			}
-			return err
-		}},
+		{"throttlekit", admitted(tk)},
+		{"throttlekit-nopipe", admitted(tkOff)},
 		{"redis_rate", func(key string) error {
 			res, err := rr.Allow(ctx, "bench-rr:"+key, limit)
 			if err == nil && res.Allowed == 0 {
@@ -106,7 +124,43 @@ func BenchmarkGCRA(b *testing.B) {
 				measure(b, results, c.name, n, c.check)
 			}
 		}
+		results[ceilingName] = append(results[ceilingName], redisBenchmark(b))
 	}
+}
+
+const ceilingName = "redis-benchmark/goroutines=64"
+
+// redisBenchmark runs redis-benchmark -c 64 -P 16 with gcra.check's EVALSHA on 1,000 keys, as
+// issue 10 states it, and returns its throughput as a result.
+func redisBenchmark(b *testing.B) result {
+	opts, err := redis.ParseURL(redisURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	script, _ := luascripts.Lookup("gcra", "check")
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if err := rdb.ScriptLoad(ctx, script.Source).Err(); err != nil {
+		b.Fatal(err)
+	}
+	host, port, _ := strings.Cut(opts.Addr, ":")
+	args := []string{"-h", host, "-p", port, "-c", "64", "-P", "16", "-n", "400000", "-r", "1000", "-q"}
+	if opts.Password != "" {
+		args = append(args, "-a", opts.Password)
+	}
+	args = append(args, "EVALSHA", script.SHA1, "1", "key:__rand_int__", "0", "60000", "1000000000", "1000000000", "1")
+	out, err := exec.Command("redis-benchmark", args...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("redis-benchmark: %v\n%s", err, out)
+	}
+	// -q ends with "EVALSHA ...: 98765.43 requests per second, p50=..." after \r progress lines.
+	last := out[bytes.LastIndexByte(bytes.TrimRight(out, "\r\n"), '\r')+1:]
+	_, after, ok := bytes.Cut(last, []byte(": "))
+	rps, err := strconv.ParseFloat(string(bytes.Fields(after)[0]), 64)
+	if !ok || err != nil || rps <= 0 {
+		b.Fatalf("redis-benchmark: cannot read its throughput from %q", last)
+	}
+	return result{nsPerOp: 1e9 / rps, cmdsPerOp: 1}
 }
 
 // rounds is $BENCH_ROUNDS, default 5.
@@ -204,20 +258,24 @@ func printSummary() {
 	if len(results) == 0 {
 		return
 	}
-	fmt.Printf("\nThrottleKit Check vs go-redis/redis_rate Allow, same Redis, same run (GOMAXPROCS=%d, median of %d)\n",
+	fmt.Printf("\nThrottleKit Check (auto-pipelining on / off) vs go-redis/redis_rate Allow, same Redis, same run (GOMAXPROCS=%d, median of %d)\n",
 		runtime.GOMAXPROCS(0), len(results["throttlekit/serial"]))
-	fmt.Printf("%-15s %14s %14s %16s %14s %12s\n", "callers", "throttlekit", "redis_rate", "throughput ratio", "latency ratio", "calls/check")
+	fmt.Printf("%-15s %12s %12s %12s %9s %9s %9s\n", "callers", "tk", "tk no-pipe", "redis_rate", "tk/rr", "tk/off", "calls/chk")
 	for _, n := range concurrency {
 		l := callersLabel(n)
-		tk, rr := median(results["throttlekit/"+l]), median(results["redis_rate/"+l])
-		if tk.nsPerOp == 0 || rr.nsPerOp == 0 {
+		tk, off, rr := median(results["throttlekit/"+l]), median(results["throttlekit-nopipe/"+l]), median(results["redis_rate/"+l])
+		if tk.nsPerOp == 0 || rr.nsPerOp == 0 || off.nsPerOp == 0 {
 			continue
 		}
-		fmt.Printf("%-15s %11.0f/s %11.0f/s %15.2fx %13.2fx %12.2f\n", l,
-			1e9/tk.nsPerOp, 1e9/rr.nsPerOp, rr.nsPerOp/tk.nsPerOp, tk.nsPerOp/rr.nsPerOp, tk.cmdsPerOp)
+		fmt.Printf("%-15s %10.0f/s %10.0f/s %10.0f/s %8.2fx %8.2fx %9.2f\n", l,
+			1e9/tk.nsPerOp, 1e9/off.nsPerOp, 1e9/rr.nsPerOp, rr.nsPerOp/tk.nsPerOp, off.nsPerOp/tk.nsPerOp, tk.cmdsPerOp)
 	}
-	fmt.Println("throughput ratio = throttlekit/redis_rate (target >= 1.00 in parallel);")
-	fmt.Println("latency ratio = throttlekit's time per check / redis_rate's (target <= 1.10 serially)")
+	if ceil, tk := median(results[ceilingName]), median(results["throttlekit/goroutines=64"]); ceil.nsPerOp > 0 && tk.nsPerOp > 0 {
+		fmt.Printf("redis-benchmark -c 64 -P 16 EVALSHA gcra.check: %.0f/s; throttlekit at 64 callers = %.2fx of it\n",
+			1e9/ceil.nsPerOp, ceil.nsPerOp/tk.nsPerOp)
+	}
+	fmt.Println("targets: tk/rr >= 1.00 in parallel and >= 1.5 at 64 callers; >= 0.60x redis-benchmark at 64;")
+	fmt.Println("serial latency: tk within 1.10x of redis_rate's time per check")
 }
 
 func median(rs []result) result {

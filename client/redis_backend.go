@@ -19,6 +19,10 @@ type RedisOptions struct {
 	// Timeout bounds a call whose context carries no deadline; 0 leaves such calls to the
 	// Redis client's own dial, read and write timeouts.
 	Timeout time.Duration
+	// DisableAutoPipeline sends every call on its own round trip. By default, calls that
+	// arrive while earlier ones are in flight are coalesced into pipelines (same commands,
+	// same decisions, far fewer round trips); a lone caller is never delayed either way.
+	DisableAutoPipeline bool
 }
 
 // RedisBackend runs the decision scripts in a Redis shared by a fleet: one round trip per
@@ -32,6 +36,7 @@ type RedisBackend struct {
 type redisRunner struct {
 	rdb     redis.UniversalClient
 	ownsRDB bool
+	pipe    *autoPipeline // nil when auto-pipelining is off
 }
 
 var _ Limiter = (*RedisBackend)(nil)
@@ -47,6 +52,9 @@ func NewRedisBackend(rdb redis.UniversalClient, policies *policy.Set, opts Redis
 }
 
 func newRedisBackend(r *redisRunner, policies *policy.Set, opts RedisOptions) (*RedisBackend, error) {
+	if !opts.DisableAutoPipeline {
+		r.pipe = &autoPipeline{rdb: r.rdb}
+	}
 	s, err := newScripted(r, policies, opts.Namespace, opts.Timeout)
 	if err != nil {
 		return nil, err
@@ -90,13 +98,15 @@ func (r *redisRunner) now(ctx context.Context) (int64, error) {
 }
 
 // run executes one script call: EVALSHA, and EVAL once if Redis lost the script (restart,
-// failover, SCRIPT FLUSH); EVAL caches it again for the next EVALSHA.
+// failover, SCRIPT FLUSH). With auto-pipelining, the EVALSHA may travel in a batch.
 func (r *redisRunner) run(ctx context.Context, call *scriptCall, redisKey string, nowMs, amount int64) (any, error) {
 	args := call.args(redisKey, nowMs, amount)
-	reply, err := r.rdb.Do(ctx, args...).Result()
-	if isNoScript(err) {
-		args[0], args[1] = "eval", call.script.Source
-		reply, err = r.rdb.Do(ctx, args...).Result()
+	var reply any
+	var err error
+	if r.pipe != nil {
+		reply, err = r.pipe.do(ctx, call.script.Source, args)
+	} else {
+		reply, err = runOne(ctx, r.rdb, call.script.Source, args)
 	}
 	if err != nil {
 		r.refreshTopology(err)
@@ -107,33 +117,11 @@ func (r *redisRunner) run(ctx context.Context, call *scriptCall, redisKey string
 
 // runMany pipelines one script call per key, in order, in a single round trip.
 func (r *redisRunner) runMany(ctx context.Context, call *scriptCall, redisKeys []string, nowMs, amount int64) ([]any, error) {
-	cmds := make([]*redis.Cmd, len(redisKeys))
-	pipe := r.rdb.Pipeline()
+	args := make([][]any, len(redisKeys))
 	for i, k := range redisKeys {
-		cmds[i] = pipe.Do(ctx, call.args(k, nowMs, amount)...)
+		args[i] = call.args(k, nowMs, amount)
 	}
-	_, _ = pipe.Exec(ctx)
-
-	// Commands that met an empty script cache did not run. They all come after every command
-	// that did (the cache empties at one instant), so re-running them in order keeps the
-	// batch's order of effects.
-	var retry []int
-	for i, c := range cmds {
-		if isNoScript(c.Err()) {
-			retry = append(retry, i)
-		}
-	}
-	if len(retry) > 0 {
-		if err := r.rdb.ScriptLoad(ctx, call.script.Source).Err(); err != nil {
-			r.refreshTopology(err)
-			return nil, classifyRedisError(ctx, err)
-		}
-		pipe := r.rdb.Pipeline()
-		for _, i := range retry {
-			cmds[i] = pipe.Do(ctx, call.args(redisKeys[i], nowMs, amount)...)
-		}
-		_, _ = pipe.Exec(ctx)
-	}
+	cmds := pipelineScripts(ctx, r.rdb, args, func(int) string { return call.script.Source })
 
 	replies := make([]any, len(cmds))
 	for i, c := range cmds {

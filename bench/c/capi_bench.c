@@ -3,9 +3,11 @@
  * threads together). bench/capi/main.go runs it beside the Go client, in turns, and prints the
  * ratios.
  *
- *   capi_bench <redis-url> check|boundary <threads> <seconds>
+ *   capi_bench <redis-url> check|check-nopipe|boundary <threads> <seconds>
  *
- * check:    tk_check of a generous gcra policy over 1,000 keys (every call a Redis round trip).
+ * check:    tk_check of a generous gcra policy over 1,000 keys (every call a script call in
+ *           Redis), auto-pipelining on (the default).
+ * check-nopipe: the same with opts.auto_pipeline = -1 (each call its own round trip).
  * boundary: tk_check of an unknown policy, which fails inside the core without I/O: the cost
  *           of crossing C -> Go -> C.
  */
@@ -59,7 +61,7 @@ static void *worker(void *arg) {
 
 int main(int argc, char **argv) {
   if (argc != 5) {
-    fprintf(stderr, "usage: capi_bench <redis-url> check|boundary <threads> <seconds>\n");
+    fprintf(stderr, "usage: capi_bench <redis-url> check|check-nopipe|boundary <threads> <seconds>\n");
     return 2;
   }
   boundary = strcmp(argv[2], "boundary") == 0;
@@ -71,6 +73,7 @@ int main(int argc, char **argv) {
   tk_error_t err;
   tk_options_init(&opts);
   opts.timeout_ms = 2000;
+  if (strcmp(argv[2], "check-nopipe") == 0) opts.auto_pipeline = -1;
   if (tk_open_redis(argv[1], policies, &opts, &handle, &err) != TK_OK) {
     fprintf(stderr, "capi_bench: open: %s\n", err.message);
     return 1;

@@ -31,35 +31,50 @@ func main() {
 		fmt.Fprintln(os.Stderr, "capi: needs THROTTLEKIT_REDIS_URL and -c path/to/capi_bench (run `make bench`)")
 		os.Exit(2)
 	}
-	goLimiter, err := client.OpenRedis(url, []byte(policies), client.RedisOptions{}, client.ConnectOptions{Timeout: 2 * time.Second})
-	if err != nil {
-		fail(err)
+	open := func(pipelined bool) *client.RedisBackend {
+		l, err := client.OpenRedis(url, []byte(policies), client.RedisOptions{DisableAutoPipeline: !pipelined},
+			client.ConnectOptions{Timeout: 2 * time.Second})
+		if err != nil {
+			fail(err)
+		}
+		return l
 	}
-	defer goLimiter.Close()
+	goOn, goOff := open(true), open(false)
+	defer goOn.Close()
+	defer goOff.Close()
 	dur := time.Duration(*seconds * float64(time.Second))
 
-	type row struct{ c, g []float64 }
-	rows := map[int]*row{1: {}, 16: {}}
+	// One row per thread count: C and Go, auto-pipelining on and off, measured in turns.
+	type row struct{ cOn, goOn, cOff, goOff []float64 }
+	threadCounts := []int{1, 16, 64}
+	rows := map[int]*row{}
+	for _, n := range threadCounts {
+		rows[n] = &row{}
+	}
 	var boundary1, boundary16 []float64
 	for r := 0; r < *rounds; r++ {
-		for _, threads := range []int{1, 16} {
-			rows[threads].c = append(rows[threads].c, runC(*cBench, url, "check", threads, *seconds))
-			rows[threads].g = append(rows[threads].g, runGo(goLimiter, threads, dur))
+		for _, threads := range threadCounts {
+			w := rows[threads]
+			w.cOn = append(w.cOn, runC(*cBench, url, "check", threads, *seconds))
+			w.goOn = append(w.goOn, runGo(goOn, threads, dur))
+			w.cOff = append(w.cOff, runC(*cBench, url, "check-nopipe", threads, *seconds))
+			w.goOff = append(w.goOff, runGo(goOff, threads, dur))
 		}
 		boundary1 = append(boundary1, cpuNsPerCall(runC(*cBench, url, "boundary", 1, *seconds/2), 1))
 		boundary16 = append(boundary16, cpuNsPerCall(runC(*cBench, url, "boundary", 16, *seconds/2), 16))
 	}
 
 	fmt.Printf("\nlibthrottlekit from C vs the Go client, same Redis, in turns (median of %d rounds of %.1fs)\n", *rounds, *seconds)
-	fmt.Printf("%-10s %14s %14s %10s\n", "threads", "C tk_check", "Go Check", "C / Go")
-	for _, threads := range []int{1, 16} {
-		c, g := median(rows[threads].c), median(rows[threads].g)
-		fmt.Printf("%-10d %12.0f/s %12.0f/s %9.2fx\n", threads, c, g, c/g)
+	fmt.Printf("%-8s %13s %13s %7s %15s %15s %7s\n", "threads", "C", "Go", "C/Go", "C no-pipe", "Go no-pipe", "C/Go")
+	for _, threads := range threadCounts {
+		w := rows[threads]
+		cOn, gOn, cOff, gOff := median(w.cOn), median(w.goOn), median(w.cOff), median(w.goOff)
+		fmt.Printf("%-8d %11.0f/s %11.0f/s %6.2fx %13.0f/s %13.0f/s %6.2fx\n", threads, cOn, gOn, cOn/gOn, cOff, gOff, cOff/gOff)
 	}
 	fmt.Printf("boundary cost (tk_check of an unknown policy, no I/O), CPU time per call: %.0f ns from 1 thread, %.0f ns from 16 threads\n",
 		median(boundary1), median(boundary16))
 	fmt.Printf("(CPU time per call = busy cores / calls per second; %d cores here)\n", runtime.NumCPU())
-	fmt.Println("targets: C / Go >= 0.95; boundary < 1000 ns/call")
+	fmt.Println("targets: C / Go >= 0.95 (auto-pipelining on, the default); boundary < 1000 ns/call")
 }
 
 // runC runs one capi_bench measurement and returns its calls per second.

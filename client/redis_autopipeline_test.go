@@ -1,0 +1,266 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/throttlekit/throttlekit-go/client"
+	"github.com/throttlekit/throttlekit-go/internal/testredis"
+)
+
+// The windows are long: Redis expires keys in real time even under an explicit clock, and the
+// state must outlive a slow (race-detector) run.
+const pipelinePolicies = `
+limiters:
+  gcra:  { strategy: gcra, limit: 10, period: 1m, burst: 5 }
+  fixed: { strategy: fixedWindow, limit: 1000, windowMs: 1m }
+`
+
+// roundTrips counts the script calls a go-redis client sends: lone commands, and pipelines
+// with the commands they carry.
+type roundTrips struct {
+	lone, pipelines, pipelined atomic.Int64
+}
+
+func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if n := cmd.Name(); n == "evalsha" || n == "eval" { // not a new connection's HELLO
+			r.lone.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.pipelines.Add(1)
+		r.pipelined.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// countedBackend is a RedisBackend on the test Redis whose round trips are counted.
+func countedBackend(t *testing.T, yaml string, opts client.RedisOptions) (*client.RedisBackend, *roundTrips) {
+	t.Helper()
+	rdb, err := client.NewRedisClient(testredis.URL(t), client.ConnectOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	rt := &roundTrips{}
+	rdb.AddHook(rt)
+	set, err := client.ParsePolicies([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Namespace = testredis.Namespace(t)
+	opts.Timeout = 5 * time.Second
+	b, err := client.NewRedisBackend(rdb, set, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Load the scripts and open a connection before counting.
+	for _, p := range []string{"gcra", "fixed"} {
+		if _, err := b.Check(ctx, p, "warm-up", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	*rt = roundTrips{}
+	return b, rt
+}
+
+// hammer runs callers goroutines, each making perCaller checks on its own key (gcra, burst 5)
+// at one instant, and returns every caller's sequence of remaining counts (-1 for a denial).
+func hammer(t *testing.T, b *client.RedisBackend, callers, perCaller int) [][]int64 {
+	t.Helper()
+	const now = 1_700_000_000_000
+	seqs := make([][]int64, callers)
+	errs := make(chan error, callers)
+	var wg sync.WaitGroup
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perCaller {
+				d, err := b.CheckAt(ctx, "gcra", fmt.Sprintf("caller-%d", g), 1, now)
+				if err != nil {
+					errs <- err
+					return
+				}
+				r := d.Remaining
+				if !d.Allowed {
+					r = -1
+				}
+				seqs[g] = append(seqs[g], r)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return seqs
+}
+
+// Concurrent callers share round trips, and every caller sees exactly the decisions it would
+// see alone: the first 5 checks admitted with 4..0 remaining, the rest denied.
+func TestAutoPipelineCoalescesConcurrentChecks(t *testing.T) {
+	const callers, perCaller = 64, 40
+	want := []int64{4, 3, 2, 1, 0}
+	for len(want) < perCaller {
+		want = append(want, -1)
+	}
+	for _, off := range []bool{false, true} {
+		t.Run(fmt.Sprintf("DisableAutoPipeline=%v", off), func(t *testing.T) {
+			b, rt := countedBackend(t, pipelinePolicies, client.RedisOptions{DisableAutoPipeline: off})
+			seqs := hammer(t, b, callers, perCaller)
+			for g, s := range seqs {
+				if !slices.Equal(s, want) {
+					t.Fatalf("caller %d saw %v, want %v", g, s, want)
+				}
+			}
+			calls := int64(callers * perCaller)
+			trips := rt.lone.Load() + rt.pipelines.Load()
+			t.Logf("%d checks: %d lone commands, %d pipelines carrying %d", calls, rt.lone.Load(), rt.pipelines.Load(), rt.pipelined.Load())
+			if sent := rt.lone.Load() + rt.pipelined.Load(); sent != calls {
+				t.Errorf("%d checks sent %d commands", calls, sent)
+			}
+			if off && rt.pipelines.Load() != 0 {
+				t.Errorf("auto-pipelining off, yet %d pipelines were sent", rt.pipelines.Load())
+			}
+			if !off && trips*2 > calls {
+				t.Errorf("%d concurrent checks took %d round trips: nothing was coalesced", calls, trips)
+			}
+		})
+	}
+}
+
+// A caller alone never waits for a batch: each of its checks is one lone command.
+func TestLoneCallerIsNeverBatched(t *testing.T) {
+	b, rt := countedBackend(t, pipelinePolicies, client.RedisOptions{})
+	for i := range 200 {
+		if _, err := b.Check(ctx, "gcra", fmt.Sprintf("lone-%d", i), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rt.pipelines.Load() != 0 || rt.lone.Load() != 200 {
+		t.Fatalf("200 sequential checks: %d lone commands, %d pipelines", rt.lone.Load(), rt.pipelines.Load())
+	}
+}
+
+// SCRIPT FLUSH while batches are in flight: the lost script is loaded again and no caller
+// sees an error; the window still admits exactly its limit.
+func TestAutoPipelineSurvivesScriptFlush(t *testing.T) {
+	b, rt := countedBackend(t, pipelinePolicies, client.RedisOptions{})
+	rdb := testredis.Client(t)
+	stop := make(chan struct{})
+	flushed := make(chan int)
+	go func() {
+		n := 0
+		defer func() { flushed <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+				if rdb.ScriptFlush(ctx).Err() == nil {
+					n++
+				}
+			}
+		}
+	}()
+	const now = 1_700_000_000_000
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				d, err := b.CheckAt(ctx, "fixed", "flush", 1, now)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if d.Allowed {
+					admitted.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	n := <-flushed
+	close(errs)
+	for err := range errs {
+		t.Fatalf("after %d flushes: %v", n, err)
+	}
+	t.Logf("%d SCRIPT FLUSH during 6,400 checks in %d pipelines", n, rt.pipelines.Load())
+	if admitted.Load() != 1000 {
+		t.Fatalf("admitted %d of 6,400 in a window of 1,000", admitted.Load())
+	}
+}
+
+// Callers queued behind a Redis that never answers still stop at their own deadline.
+func TestQueuedCallsKeepTheirDeadline(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	const timeout = 150 * time.Millisecond
+	b, err := client.OpenRedis("redis://"+l.Addr().String(), []byte(allPolicies), client.RedisOptions{}, client.ConnectOptions{Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var wg sync.WaitGroup
+	var slowest atomic.Int64
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			_, err := b.Check(ctx, "gcra", fmt.Sprintf("k%d", i), 1)
+			for d := int64(time.Since(start)); ; {
+				if s := slowest.Load(); d <= s || slowest.CompareAndSwap(s, d) {
+					break
+				}
+			}
+			if !errors.Is(err, client.ErrTimeout) {
+				errs <- fmt.Errorf("call %d: got %v, want ErrTimeout", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if d := time.Duration(slowest.Load()); d > timeout+500*time.Millisecond {
+		t.Fatalf("the slowest of 64 calls took %v (timeout %v)", d, timeout)
+	}
+}
