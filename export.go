@@ -43,7 +43,7 @@ type silentLogger struct{}
 func (silentLogger) Printf(context.Context, string, ...any) {}
 
 // coreABI must equal TK_CORE_ABI in capi/core.h: the shim checks it when it loads the core.
-const coreABI = 2
+const coreABI = 3
 
 //export tkcore_abi_version
 func tkcore_abi_version() C.int { return coreABI }
@@ -53,7 +53,8 @@ func tkcore_open_redis(url, yaml *C.char, opts *C.tk_options_t, out *C.tk_handle
 	defer recoverInto(&rc, cerr)
 	timeout := optionTimeout(opts.timeout_ms)
 	b, err := client.OpenRedis(C.GoString(url), []byte(C.GoString(yaml)),
-		client.RedisOptions{Namespace: optionString(opts.key_namespace), Timeout: timeout},
+		client.RedisOptions{Namespace: optionString(opts.key_namespace), Timeout: timeout,
+			DisableAutoPipeline: opts.auto_pipeline < 0},
 		client.ConnectOptions{
 			// Calls arrive on the host's threads: blocking sockets let the kernel wake the
 			// waiting thread itself (see client.BlockingDial).
@@ -66,7 +67,7 @@ func tkcore_open_redis(url, yaml *C.char, opts *C.tk_options_t, out *C.tk_handle
 	if err != nil {
 		return failWith(cerr, err)
 	}
-	*out = C.tk_handle_t(register(&handle{backend: b, failMode: client.FailMode(opts.fail_mode)}))
+	*out = C.tk_handle_t(register(&handle{backend: b, failMode: client.FailMode(opts.fail_mode), timeout: timeout}))
 	return succeed(cerr)
 }
 
@@ -83,7 +84,7 @@ func tkcore_open_service(target *C.char, opts *C.tk_options_t, out *C.tk_handle_
 	if err != nil {
 		return failWith(cerr, err)
 	}
-	*out = C.tk_handle_t(register(&handle{backend: b, failMode: client.FailMode(opts.fail_mode)}))
+	*out = C.tk_handle_t(register(&handle{backend: b, failMode: client.FailMode(opts.fail_mode), timeout: optionTimeout(opts.timeout_ms)}))
 	return succeed(cerr)
 }
 

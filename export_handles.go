@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
 	"github.com/throttlekit/throttlekit-go/policy"
@@ -21,6 +22,7 @@ type backend interface {
 type handle struct {
 	backend  backend
 	failMode client.FailMode
+	timeout  time.Duration // per call; bounds asynchronous checks too (export_async.go)
 	state    atomic.Int64
 	drained  chan struct{}
 	once     sync.Once
@@ -111,6 +113,7 @@ func unregister(id uint64) bool {
 	}
 	h := v.(*handle)
 	h.closeAndWait()
+	shutdownAsync(id) // completes its asynchronous calls, waits for their checks to return
 	_ = h.backend.Close()
 	return true
 }

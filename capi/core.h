@@ -27,11 +27,17 @@ typedef struct tk_core {
                   int64_t now_ms, tk_forecast_t *out, tk_error_t *err);
   int (*debit)(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
                int64_t now_ms, tk_decision_t *out, tk_error_t *err);
+  int64_t (*debug_goroutines)(void);
+  /* Asynchronous checks (export_async.go). tk_poll has no err: its statuses need no words. */
+  int (*check_async)(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                     uint64_t cookie, tk_error_t *err);
+  int (*completion_fd)(tk_handle_t h, int *fd_out, tk_error_t *err);
+  int (*poll)(tk_handle_t h, tk_completion_t *out, size_t max, size_t *n_out);
 } tk_core_t;
 
 /* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
    from other sources instead of calling it with the wrong arguments. */
-#define TK_CORE_ABI 2
+#define TK_CORE_ABI 3
 
 /* The core's exported entry points, resolved with dlsym. */
 #define TK_CORE_SYMBOLS(X)                   \
@@ -43,6 +49,10 @@ typedef struct tk_core {
   X(check_many, "tkcore_check_many")         \
   X(peek, "tkcore_peek")                     \
   X(forecast, "tkcore_forecast")             \
-  X(debit, "tkcore_debit")
+  X(debit, "tkcore_debit")                   \
+  X(debug_goroutines, "tkcore_debug_goroutines") \
+  X(check_async, "tkcore_check_async")       \
+  X(completion_fd, "tkcore_completion_fd")   \
+  X(poll, "tkcore_poll")
 
 #endif

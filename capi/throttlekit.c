@@ -405,3 +405,43 @@ int tk_debit_at(tk_handle_t h, const char *policy, const char *key, int64_t toke
   if (rc || (rc = check_now(now_ms, err))) return rc;
   return debit_impl(h, policy, key, tokens, now_ms, out, err);
 }
+
+/* ---- Asynchronous checks ----------------------------------------------------------------- */
+
+int tk_check_async(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                   uint64_t cookie, tk_error_t *err) {
+  int rc;
+  if ((rc = check_fork(err))) return rc;
+  if ((rc = check_policy_key(policy, key, err)) || (rc = check_amount("cost", cost, err)) ||
+      (rc = core_for(h, err)))
+    return rc;
+  return core.check_async(h, policy, key, cost, cookie, err);
+}
+
+int tk_completion_fd(tk_handle_t h, int *fd_out, tk_error_t *err) {
+  int rc;
+  if ((rc = check_fork(err))) return rc;
+  if (!fd_out) return fail(err, TK_E_INVALID, "fd_out is NULL");
+  *fd_out = -1;
+  if ((rc = core_for(h, err))) return rc;
+  return core.completion_fd(h, fd_out, err);
+}
+
+int tk_poll(tk_handle_t h, tk_completion_t *out, size_t max, size_t *n_out) {
+  int rc;
+  if (n_out) *n_out = 0;
+  if ((rc = check_fork(NULL))) return rc;
+  if (!n_out) return TK_E_INVALID;
+  if (max > 0 && !out) return TK_E_INVALID;
+  if ((rc = core_for(h, NULL))) return rc;
+  return core.poll(h, out, max, n_out);
+}
+
+/* ---- Diagnostics ----------------------------------------------------------------------- */
+
+int64_t tk_debug_goroutines(void) {
+  /* Never starts the core, and never enters it from a forked child. */
+  if (atomic_load(&forked_child)) return -1;
+  if (!atomic_load_explicit(&core_ready, memory_order_acquire)) return -1;
+  return core.debug_goroutines();
+}

@@ -102,7 +102,10 @@ typedef struct tk_options {
   const char *tls_key_file;      /* its private key; given together with tls_cert_file */
   const char *auth_token;        /* service door: sent as "authorization: Bearer <token>" */
   int32_t auto_pipeline;         /* 0 = default (on): coalesce concurrent calls; -1 = off.
-                                    (This version sends each call on its own; both behave alike.) */
+                                    Redis door: calls that arrive while others are in flight
+                                    share pipelines (same decisions, fewer round trips); a lone
+                                    caller is never delayed. The service door multiplexes calls
+                                    on one HTTP/2 connection either way; 1 = on. */
   int32_t reserved1;             /* must be 0 */
 } tk_options_t;
 
@@ -176,7 +179,9 @@ int tk_open_service(const char *target, const tk_options_t *opts, tk_handle_t *o
 /*
  * Close a handle. Calls already running on it finish normally; calls that start afterwards
  * get TK_E_BADHANDLE; tk_free returns once the running calls are done. A second tk_free of
- * the same handle, or a handle never issued, returns TK_E_BADHANDLE.
+ * the same handle, or a handle never issued, returns TK_E_BADHANDLE. Asynchronous calls still
+ * in flight complete with TK_E_BADHANDLE first, and the completion fd is closed (see
+ * "Asynchronous checks" below for collecting the last completions).
  */
 int tk_free(tk_handle_t h);
 
@@ -231,6 +236,110 @@ int tk_forecast_at(tk_handle_t h, const char *policy, const char *key, int64_t c
                    int64_t now_ms, tk_forecast_t *out, tk_error_t *err);
 int tk_debit_at(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
                 int64_t now_ms, tk_decision_t *out, tk_error_t *err);
+
+/* ---- Asynchronous checks ---------------------------------------------------------------- *
+ *
+ * For event-loop hosts (nginx, an epoll server, libuv) that must not block a thread on a
+ * network round trip. Each handle keeps a completion queue signalled through a file
+ * descriptor:
+ *
+ *   1. tk_completion_fd gives the handle's fd; add it to your event loop for reading.
+ *   2. tk_check_async queues a check tagged with your cookie and returns at once.
+ *   3. When the fd is readable, tk_poll takes the completions waiting, without blocking.
+ *
+ * Every call tk_check_async accepted (TK_OK) completes exactly once, within the handle's
+ * timeout (tk_options_t.timeout_ms, counted from tk_check_async): with a decision, an error
+ * status, or the fail mode's synthesized decision, exactly as tk_check would have answered.
+ * Completions arrive in the order the checks finish, not the order they were queued: match
+ * them by cookie. Concurrent asynchronous checks are auto-pipelined like concurrent
+ * tk_check calls (tk_options_t.auto_pipeline). There is no limit on the calls in flight
+ * besides memory (a few KB each while running); tens of thousands are fine.
+ *
+ * Threads: all three functions may be called from any thread, concurrently with each other
+ * and with every other function; usually one event-loop thread does all of it.
+ *
+ * Freeing: tk_free on a handle with calls in flight completes each of them with
+ * TK_E_BADHANDLE at once ("freed before this call completed"), cancels the checks still
+ * running and returns when they have stopped (within the timeout); it closes the fd. Remove
+ * the fd from your event loop (epoll_ctl EPOLL_CTL_DEL, ngx_del_event, uv_poll_stop) before
+ * calling tk_free. The completions not yet polled when tk_free returns (those it made and any
+ * earlier ones) all wait already, so collect them with tk_poll on the freed handle, without
+ * the fd: tk_poll keeps answering TK_OK for the freed handle until it has delivered the last
+ * of them, then the handle is forgotten and tk_poll returns TK_E_BADHANDLE like every other
+ * function. So after tk_free, call tk_poll until it returns fewer than max completions (or an
+ * error); until then the handle's leftover completions stay in memory. If nothing was left,
+ * the first tk_poll after tk_free already returns TK_E_BADHANDLE.
+ *
+ * Fork: as everywhere, in a child of a process that had started the library, these return
+ * TK_E_FORKED (tk_poll: with *n_out = 0); the child inherits the fd (close-on-exec, never
+ * to be used in the child) but can reach none of the parent's calls.
+ */
+
+/* One finished asynchronous call, as tk_poll delivers it. */
+typedef struct tk_completion {
+  uint64_t cookie;               /* the caller's tag given to tk_check_async, returned as given */
+  int32_t status;                /* TK_OK or a negative TK_E_* status, as tk_check would return */
+  int32_t reserved0;             /* 0 */
+  tk_decision_t decision;        /* valid when status == TK_OK (flags has
+                                    TK_DECISION_SYNTHESIZED when the fail mode made it); zero
+                                    otherwise */
+  char message[128];             /* NUL-terminated; "" when status == TK_OK. Shorter than
+                                    tk_error_t.message: a longer text is cut (on a UTF-8
+                                    character boundary) */
+} tk_completion_t;
+
+/*
+ * The handle's completion fd, in *fd_out (-1 on error). The same fd for the handle's whole
+ * life (created on the first tk_completion_fd or tk_check_async of the handle); owned by the
+ * handle: do not read, write or close it, only wait on it (poll, epoll, select, kqueue-style
+ * loops). It is non-blocking and close-on-exec. Level semantics: it is readable exactly while
+ * completions wait, and stops being readable once tk_poll has taken the last one. With
+ * edge-triggered waiting (EPOLLET, as nginx uses), drain on every wake-up: call tk_poll until
+ * it returns fewer than max; a new edge comes only when the queue goes from empty to
+ * non-empty. Closed by tk_free. Errors: TK_E_INVALID (fd_out NULL), TK_E_BADHANDLE,
+ * TK_E_FORKED, TK_E_INTERNAL (no eventfd could be created, e.g. out of descriptors).
+ */
+int tk_completion_fd(tk_handle_t h, int *fd_out, tk_error_t *err);
+
+/*
+ * Queue a tk_check(h, policy, key, cost) and return at once, without waiting for the
+ * network. TK_OK means queued: the call will complete exactly once, within the handle's
+ * timeout, with cookie (any value; the library never interprets it) in its tk_completion_t.
+ * policy and key are copied before this returns; the call keeps no pointer to caller memory.
+ * Errors that need no network are returned here, and such a call is never queued (nothing
+ * will complete for it): TK_E_INVALID (NULL or empty policy, NULL key, key over 4,096 bytes,
+ * negative cost or cost > 2^53 - 1, a non-UTF-8 key on the service door), TK_E_BADHANDLE,
+ * TK_E_FORKED, and on the Redis door TK_E_NOT_FOUND (unknown policy) and TK_E_UNSUPPORTED
+ * (a token-budget meter). On the service door the server knows the policies, so those two
+ * arrive as completions. There is no explicit-clock twin: async checks use the backend's
+ * clock.
+ */
+int tk_check_async(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                   uint64_t cookie, tk_error_t *err);
+
+/*
+ * Move up to max waiting completions into out[0 .. *n_out) without blocking, oldest first;
+ * *n_out = 0 when none wait (TK_OK all the same). out is caller memory for max entries (may
+ * be NULL when max == 0). When it takes the last waiting completion, the fd stops being
+ * readable. Returns TK_OK, TK_E_INVALID (n_out NULL, or out NULL with max > 0),
+ * TK_E_BADHANDLE (0, never issued, or freed with nothing left to deliver: see "Freeing"
+ * above) or TK_E_FORKED; *n_out is 0 on every error. A live handle that never queued
+ * anything simply has nothing: TK_OK, *n_out = 0.
+ */
+int tk_poll(tk_handle_t h, tk_completion_t *out, size_t max, size_t *n_out);
+
+/* ---- Diagnostics ------------------------------------------------------------------------ */
+
+/*
+ * The number of goroutines the Go core is running now (Go's runtime.NumGoroutine), for leak
+ * checks in tests and soak runs: a count that keeps growing across calls that have all
+ * returned (or completed) is a leak. -1 when the core has not been started in this process
+ * (no tk_open_* has loaded it yet), and in a forked child of a process that had started it.
+ * Never starts the core, never blocks, thread-safe. The value is a snapshot: calls running
+ * on other threads, connection pools and timers make it move, so compare counts taken when
+ * the library is quiet.
+ */
+int64_t tk_debug_goroutines(void);
 
 #ifdef __cplusplus
 }

@@ -66,6 +66,16 @@ PIN(offsetof(tk_error_t, message) == 4);
 PIN(sizeof(((tk_error_t *)0)->message) == 256);
 PIN(sizeof(tk_error_t) == 260);
 
+/* tk_completion_t (asynchronous checks) */
+PIN(offsetof(tk_completion_t, cookie) == 0);
+PIN(offsetof(tk_completion_t, status) == 8);
+PIN(offsetof(tk_completion_t, reserved0) == 12);
+PIN(offsetof(tk_completion_t, decision) == 16);
+PIN(offsetof(tk_completion_t, message) == 88);
+PIN(sizeof(((tk_completion_t *)0)->cookie) == 8);
+PIN(sizeof(((tk_completion_t *)0)->message) == 128);
+PIN(sizeof(tk_completion_t) == 216);
+
 /* Every function has the signature c-abi.md fixes (a mismatch is a compile error). */
 static int (*const check_open_redis)(const char *, const char *, const tk_options_t *,
                                      tk_handle_t *, tk_error_t *) = tk_open_redis;
@@ -93,6 +103,11 @@ static int (*const check_forecast_at)(tk_handle_t, const char *, const char *, i
                                       tk_forecast_t *, tk_error_t *) = tk_forecast_at;
 static int (*const check_debit_at)(tk_handle_t, const char *, const char *, int64_t, int64_t,
                                    tk_decision_t *, tk_error_t *) = tk_debit_at;
+static int (*const check_completion_fd)(tk_handle_t, int *, tk_error_t *) = tk_completion_fd;
+static int (*const check_check_async)(tk_handle_t, const char *, const char *, int64_t, uint64_t,
+                                      tk_error_t *) = tk_check_async;
+static int (*const check_poll)(tk_handle_t, tk_completion_t *, size_t, size_t *) = tk_poll;
+static int64_t (*const check_debug_goroutines)(void) = tk_debug_goroutines;
 static const char *(*const check_strerror)(int) = tk_strerror;
 static const char *(*const check_version)(void) = tk_version;
 static void (*const check_options_init)(tk_options_t *) = tk_options_init;
@@ -107,4 +122,6 @@ const void *const tk_abi_layout_refs[] = {
     (const void *)&check_peek_at,     (const void *)&check_forecast_at,
     (const void *)&check_debit_at,    (const void *)&check_strerror,
     (const void *)&check_version,     (const void *)&check_options_init,
+    (const void *)&check_completion_fd, (const void *)&check_check_async,
+    (const void *)&check_poll,        (const void *)&check_debug_goroutines,
 };

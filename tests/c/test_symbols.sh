@@ -45,14 +45,14 @@ if [ -e "$shim" ]; then
   # The functions the header declares (comments dropped by the preprocessor).
   "$CC" -E -P -I"$INCDIR" "$header" | grep -oE '\btk_[a-z0-9_]+[[:space:]]*\(' |
     sed 's/[[:space:]]*($//' | sort -u >"$work/declared"
-  if [ "$(wc -l <"$work/declared")" -ge 16 ]; then pass; else fail "found only $(wc -l <"$work/declared") functions in $header"; fi
+  if [ "$(wc -l <"$work/declared")" -ge 20 ]; then pass; else fail "found only $(wc -l <"$work/declared") functions in $header"; fi
   missing=$(comm -23 "$work/declared" "$work/exported")
   extra=$(comm -13 "$work/declared" "$work/exported")
   if [ -z "$missing" ]; then pass; else fail "declared in the header, not exported: $(echo $missing)"; fi
   if [ -z "$extra" ]; then pass; else fail "exported, not declared in the header: $(echo $extra)"; fi
   for fn in tk_version tk_strerror tk_options_init tk_open_redis tk_open_service tk_free tk_check \
             tk_check_many tk_peek tk_forecast tk_debit tk_check_at tk_check_many_at tk_peek_at \
-            tk_forecast_at tk_debit_at; do
+            tk_forecast_at tk_debit_at tk_completion_fd tk_check_async tk_poll tk_debug_goroutines; do
     if grep -qx "$fn" "$work/exported"; then pass; else fail "$fn is not exported"; fi
   done
 
@@ -70,7 +70,8 @@ fi
 if [ -e "$core" ]; then
   nm -D --defined-only "$core" | awk 'NF >= 3 { sub(/@.*/, "", $3); print $3 }' | sort -u >"$work/core"
   for fn in tkcore_open_redis tkcore_free tkcore_check tkcore_check_many tkcore_peek \
-            tkcore_forecast tkcore_debit; do
+            tkcore_forecast tkcore_debit tkcore_check_async tkcore_completion_fd tkcore_poll \
+            tkcore_debug_goroutines; do
     if grep -qx "$fn" "$work/core"; then pass; else fail "the core does not export $fn"; fi
   done
   clash=$(grep '^tk_' "$work/core" || true)
@@ -98,6 +99,13 @@ int use_everything(void) {
   rc |= tk_debit(h, "llm", "k", 1, &d, &err) | tk_check_at(h, "api", "k", 1, 1, &d, &err);
   rc |= tk_check_many_at(h, "api", keys, 1, 1, 1, &d, &err) | tk_peek_at(h, "api", "k", 1, &d, &err);
   rc |= tk_forecast_at(h, "api", "k", 1, 1, &f, &err) | tk_debit_at(h, "llm", "k", 1, 1, &d, &err);
+  tk_completion_t done[4];
+  size_t n_done = 0;
+  int fd = -1;
+  rc |= tk_completion_fd(h, &fd, &err) | tk_check_async(h, "api", "k", 1, UINT64_C(42), &err);
+  rc |= tk_poll(h, done, sizeof done / sizeof done[0], &n_done);
+  rc |= (done[0].cookie == 42) + done[0].status + done[0].decision.allowed + done[0].message[0] + fd;
+  rc |= tk_debug_goroutines() > 0;
   rc |= tk_free(h);
   tk_status_t s = TK_E_AUTH;
   int si = s;

@@ -1,0 +1,364 @@
+package main
+
+// Asynchronous checks (c-abi.md, "Asynchronous checks"): tk_check_async queues a check and
+// returns at once; the check runs on a goroutine and its completion lands in the handle's
+// completion queue, signalled through an eventfd that tk_completion_fd hands out and tk_poll
+// drains.
+//
+// The queue's invariants, all under asyncState.mu:
+//   - every submitted call is either pending (in the pending list, not yet completed) or done
+//     (completed exactly once: its completion is in the queue or already polled);
+//   - signalled == the eventfd's counter is non-zero == the queue holds completions (between
+//     critical sections). A completion that makes the queue non-empty writes the eventfd; a
+//     tk_poll that empties it reads the eventfd back to zero. Both happen under the same lock
+//     as the queue change, so a reset can never swallow the signal of a completion appended
+//     concurrently, and the fd is never readable with nothing to poll.
+//   - the eventfd is closed only under the lock (fd = -1 afterwards), so no operation of the
+//     library ever touches a closed (and possibly reused) descriptor.
+//
+// tk_free (unregister -> shutdownAsync) completes every pending call with TK_E_BADHANDLE,
+// closes the eventfd, cancels the checks still running and waits for them. Completions not yet
+// polled stay available to tk_poll on the freed handle number until it has drained them; then
+// the state is forgotten and tk_poll answers TK_E_BADHANDLE like every other function.
+
+/*
+#include <errno.h>
+#include <sys/eventfd.h>
+#include "throttlekit.h"
+
+static int tk_async_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+*/
+import "C"
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/throttlekit/throttlekit-go/client"
+)
+
+//export tkcore_debug_goroutines
+func tkcore_debug_goroutines() C.int64_t { return C.int64_t(runtime.NumGoroutine()) }
+
+// asyncCompletion is one finished call, waiting for tk_poll.
+type asyncCompletion struct {
+	cookie   uint64
+	status   C.int
+	decision client.Decision
+	msg      string
+}
+
+// asyncCall is one submitted call that may still be pending. prev/next link the pending list
+// (submission order) and done says it completed; all three are guarded by asyncState.mu.
+type asyncCall struct {
+	cookie     uint64
+	policy     string
+	watchdog   *time.Timer
+	prev, next *asyncCall
+	done       bool
+}
+
+// asyncState is a handle's completion queue; created on the first tk_check_async or
+// tk_completion_fd of the handle.
+type asyncState struct {
+	id uint64
+
+	mu        sync.Mutex
+	fd        int // the eventfd; -1 once tk_free closed it
+	signalled bool
+	freed     bool
+	queue     []asyncCompletion // queue[head:] wait for tk_poll, in completion order
+	head      int
+	pending   asyncCall // sentinel of the circular pending list
+
+	ctx     context.Context // cancelled by tk_free: ends the checks still running
+	cancel  context.CancelFunc
+	running sync.WaitGroup // goroutines running a check
+}
+
+var (
+	asyncStates sync.Map   // handle number -> *asyncState, live or freed-but-undrained
+	asyncCreate sync.Mutex // serialises creations, so that a handle never gets two eventfds
+)
+
+// asyncStateFor returns the queue of handle id, creating it; h must be acquired (live), which
+// keeps tk_free from running shutdownAsync before the state is stored.
+func asyncStateFor(id uint64) (*asyncState, error) {
+	if v, ok := asyncStates.Load(id); ok {
+		return v.(*asyncState), nil
+	}
+	asyncCreate.Lock()
+	defer asyncCreate.Unlock()
+	if v, ok := asyncStates.Load(id); ok {
+		return v.(*asyncState), nil
+	}
+	fd, errno := C.tk_async_eventfd()
+	if fd < 0 {
+		return nil, &client.Error{Kind: client.ErrInternal, Msg: fmt.Sprintf("cannot create the completion eventfd: %v", errno), Cause: errno}
+	}
+	s := &asyncState{id: id, fd: int(fd)}
+	s.pending.prev, s.pending.next = &s.pending, &s.pending
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	asyncStates.Store(id, s)
+	return s, nil
+}
+
+// signalLocked makes the eventfd readable (the queue just became non-empty).
+func (s *asyncState) signalLocked() {
+	if s.signalled || s.fd < 0 {
+		return
+	}
+	var one [8]byte // an eventfd counter is a host-endian uint64
+	binary.NativeEndian.PutUint64(one[:], 1)
+	for {
+		_, err := syscall.Write(s.fd, one[:])
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	s.signalled = true
+}
+
+// resetLocked makes the eventfd unreadable again (the queue just became empty).
+func (s *asyncState) resetLocked() {
+	if !s.signalled || s.fd < 0 {
+		s.signalled = false
+		return
+	}
+	var buf [8]byte
+	for {
+		_, err := syscall.Read(s.fd, buf[:])
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	s.signalled = false
+}
+
+// complete records call's completion unless it already completed; true when this was the one.
+func (s *asyncState) complete(call *asyncCall, c asyncCompletion) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if call.done {
+		return false
+	}
+	call.done = true
+	call.prev.next, call.next.prev = call.next, call.prev
+	call.prev, call.next = nil, nil
+	if call.watchdog != nil {
+		call.watchdog.Stop()
+	}
+	s.queue = append(s.queue, c)
+	s.signalLocked()
+	return true
+}
+
+// completionOf turns a check's outcome into a completion, applying the fail mode exactly as
+// tkcore_check does.
+func completionOf(h *handle, call *asyncCall, d client.Decision, err error) asyncCompletion {
+	if synthesized, ok := h.synthesize(call.policy, err); ok {
+		d, err = synthesized, nil
+	}
+	if err != nil {
+		return asyncCompletion{cookie: call.cookie, status: statusOf(err), msg: err.Error()}
+	}
+	return asyncCompletion{cookie: call.cookie, status: C.TK_OK, decision: d}
+}
+
+// precheckAsync finds, without the network, the errors tk_check would return for the call,
+// so that tk_check_async can return them instead of queueing: on the Redis door an unknown
+// policy or one a check does not apply to; on the service door a key that is not UTF-8.
+func precheckAsync(h *handle, policyName, key string) error {
+	set := h.backend.Policies()
+	if set == nil { // the service door: the server holds the policies
+		if !utf8.ValidString(key) {
+			return &client.Error{Kind: client.ErrInvalidArgument, Msg: "key is not valid UTF-8 (the service door carries keys as strings)"}
+		}
+		return nil
+	}
+	p, ok := set.Lookup(policyName)
+	if !ok {
+		return &client.Error{Kind: client.ErrPolicyNotFound, Msg: fmt.Sprintf("unknown policy %q", policyName)}
+	}
+	if p.Unsupported != "" {
+		return &client.Error{Kind: client.ErrUnsupported, Msg: fmt.Sprintf("policy %q uses %q, a feature this version does not support", policyName, p.Unsupported)}
+	}
+	if p.IsMeter() {
+		return &client.Error{Kind: client.ErrUnsupported, Msg: fmt.Sprintf("policy %q is a token-budget meter: use tk_debit, not a check", policyName)}
+	}
+	return nil
+}
+
+//export tkcore_check_async
+func tkcore_check_async(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, cookie C.uint64_t, cerr *C.tk_error_t) C.int {
+	p, k := C.GoString(policy), C.GoString(key) // copied: the call keeps no caller memory
+	return withHandle(id, cerr, func(h *handle) C.int {
+		if err := precheckAsync(h, p, k); err != nil {
+			return failWith(cerr, err)
+		}
+		s, err := asyncStateFor(uint64(id))
+		if err != nil {
+			return failWith(cerr, err)
+		}
+		call := &asyncCall{cookie: uint64(cookie), policy: p}
+		timeout := h.timeout
+		if timeout <= 0 {
+			timeout = client.DefaultTimeout
+		}
+
+		s.mu.Lock()
+		if s.freed { // unreachable while h is acquired; kept as a guard
+			s.mu.Unlock()
+			return badHandle(cerr, id)
+		}
+		call.prev, call.next = s.pending.prev, &s.pending
+		s.pending.prev.next = call
+		s.pending.prev = call
+		s.running.Add(1)
+		// The watchdog completes the call at its deadline whatever the backend is doing, so
+		// that every call completes within the handle's timeout.
+		call.watchdog = time.AfterFunc(timeout, func() {
+			err := &client.Error{Kind: client.ErrTimeout, Msg: fmt.Sprintf("asynchronous check did not complete within the handle's timeout (%v)", timeout)}
+			s.complete(call, completionOf(h, call, client.Decision{}, err))
+		})
+		s.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(s.ctx, timeout)
+		go func() {
+			defer s.running.Done()
+			defer cancel()
+			defer func() {
+				if r := recover(); r != nil {
+					s.complete(call, asyncCompletion{cookie: call.cookie, status: C.TK_E_INTERNAL,
+						msg: fmt.Sprintf("internal error in the ThrottleKit core: %v", r)})
+				}
+			}()
+			d, err := h.backend.Check(ctx, p, k, int64(cost))
+			s.complete(call, completionOf(h, call, d, err))
+		}()
+		return succeed(cerr)
+	})
+}
+
+//export tkcore_completion_fd
+func tkcore_completion_fd(id C.tk_handle_t, fdOut *C.int, cerr *C.tk_error_t) C.int {
+	return withHandle(id, cerr, func(h *handle) C.int {
+		s, err := asyncStateFor(uint64(id))
+		if err != nil {
+			return failWith(cerr, err)
+		}
+		s.mu.Lock()
+		fd := s.fd
+		s.mu.Unlock()
+		if fd < 0 {
+			return badHandle(cerr, id)
+		}
+		*fdOut = C.int(fd)
+		return succeed(cerr)
+	})
+}
+
+//export tkcore_poll
+func tkcore_poll(id C.tk_handle_t, out *C.tk_completion_t, max C.size_t, nOut *C.size_t) (rc C.int) {
+	defer recoverInto(&rc, nil)
+	*nOut = 0
+	if v, ok := asyncStates.Load(uint64(id)); ok {
+		*nOut = C.size_t(v.(*asyncState).poll(out, int(min(max, C.size_t(1)<<30))))
+		return C.TK_OK
+	}
+	// No queue: a live handle that never went asynchronous has nothing to deliver.
+	h, ok := lookup(uint64(id))
+	if !ok {
+		return C.TK_E_BADHANDLE
+	}
+	h.release()
+	return C.TK_OK
+}
+
+// poll moves up to max completions into out and returns how many.
+func (s *asyncState) poll(out *C.tk_completion_t, max int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := min(max, len(s.queue)-s.head)
+	if n > 0 {
+		outs := unsafe.Slice(out, n)
+		for i := range outs {
+			putCompletion(&outs[i], &s.queue[s.head+i])
+			s.queue[s.head+i] = asyncCompletion{}
+		}
+		s.head += n
+	}
+	if s.head == len(s.queue) {
+		if cap(s.queue) > 4096 {
+			s.queue = nil // after a burst, give the memory back
+		} else {
+			s.queue = s.queue[:0]
+		}
+		s.head = 0
+		s.resetLocked()
+		if s.freed {
+			// Everything tk_free left behind has been delivered: forget the handle.
+			asyncStates.Delete(s.id)
+		}
+	}
+	return n
+}
+
+func putCompletion(out *C.tk_completion_t, c *asyncCompletion) {
+	*out = C.tk_completion_t{}
+	out.cookie = C.uint64_t(c.cookie)
+	out.status = C.int32_t(c.status)
+	if c.status == C.TK_OK {
+		putDecision(&out.decision, c.decision)
+		return
+	}
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&out.message[0])), len(out.message))
+	n := min(len(c.msg), len(buf)-1)
+	for n > 0 && n < len(c.msg) && !utf8.RuneStart(c.msg[n]) {
+		n--
+	}
+	copy(buf, c.msg[:n])
+	buf[n] = 0
+}
+
+// shutdownAsync runs in tk_free once no call can start on handle id any more: it completes
+// every pending call with TK_E_BADHANDLE, closes the eventfd, then cancels the checks still
+// running and waits for them (their late results are dropped: their calls already completed).
+func shutdownAsync(id uint64) {
+	v, ok := asyncStates.Load(id)
+	if !ok {
+		return
+	}
+	s := v.(*asyncState)
+	s.mu.Lock()
+	s.freed = true
+	msg := "handle " + itoa(id) + " was freed (tk_free) before this call completed"
+	for call := s.pending.next; call != &s.pending; {
+		next := call.next
+		call.done = true
+		call.prev, call.next = nil, nil
+		call.watchdog.Stop()
+		s.queue = append(s.queue, asyncCompletion{cookie: call.cookie, status: C.TK_E_BADHANDLE, msg: msg})
+		call = next
+	}
+	s.pending.prev, s.pending.next = &s.pending, &s.pending
+	if s.fd >= 0 {
+		_ = syscall.Close(s.fd)
+		s.fd = -1
+	}
+	s.signalled = false
+	if s.head == len(s.queue) {
+		asyncStates.Delete(id) // nothing left to deliver
+	}
+	s.mu.Unlock()
+
+	s.cancel()
+	s.running.Wait()
+}
