@@ -43,7 +43,7 @@ type silentLogger struct{}
 func (silentLogger) Printf(context.Context, string, ...any) {}
 
 // coreABI must equal TK_CORE_ABI in capi/core.h: the shim checks it when it loads the core.
-const coreABI = 3
+const coreABI = 4
 
 //export tkcore_abi_version
 func tkcore_abi_version() C.int { return coreABI }
@@ -95,24 +95,6 @@ func tkcore_free(id C.tk_handle_t) (rc C.int) {
 		return C.TK_E_BADHANDLE
 	}
 	return C.TK_OK
-}
-
-//export tkcore_check
-func tkcore_check(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) C.int {
-	p, k := C.GoString(policy), C.GoString(key)
-	return withHandle(id, cerr, func(h *handle) C.int {
-		var d client.Decision
-		var err error
-		if now == 0 {
-			d, err = h.backend.Check(context.Background(), p, k, int64(cost))
-		} else {
-			d, err = h.backend.CheckAt(context.Background(), p, k, int64(cost), int64(now))
-		}
-		if synthesized, ok := h.synthesize(p, err); ok {
-			d, err = synthesized, nil
-		}
-		return writeDecision(out, cerr)(d, err)
-	})
 }
 
 //export tkcore_check_many

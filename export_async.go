@@ -231,17 +231,25 @@ func tkcore_check_async(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, c
 		s.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(s.ctx, timeout)
-		go func() {
+		finish := waiterFunc(func(d client.Decision, err error) {
 			defer s.running.Done()
-			defer cancel()
+			cancel()
+			s.complete(call, completionOf(h, call, d, err))
+		})
+		if st, ok := h.backend.(starter); ok {
+			// Queued for the auto-pipeline: batched with the handle's other checks, sent by a
+			// drainer goroutine, never on this (the event loop's) thread.
+			st.StartCheck(ctx, p, k, int64(cost), 0, finish)
+			return succeed(cerr)
+		}
+		go func() {
 			defer func() {
 				if r := recover(); r != nil {
-					s.complete(call, asyncCompletion{cookie: call.cookie, status: C.TK_E_INTERNAL,
-						msg: fmt.Sprintf("internal error in the ThrottleKit core: %v", r)})
+					finish.Done(client.Decision{}, &client.Error{Kind: client.ErrInternal,
+						Msg: fmt.Sprintf("internal error in the ThrottleKit core: %v", r)})
 				}
 			}()
-			d, err := h.backend.Check(ctx, p, k, int64(cost))
-			s.complete(call, completionOf(h, call, d, err))
+			finish.Done(h.backend.Check(ctx, p, k, int64(cost)))
 		}()
 		return succeed(cerr)
 	})

@@ -7,7 +7,24 @@
 #ifndef THROTTLEKIT_CORE_H
 #define THROTTLEKIT_CORE_H
 
+#include <semaphore.h>
+
 #include "throttlekit.h"
+
+/* How the core hands a check back to a caller's thread when the check could not finish before
+   tkcore_check returned (it returned TK_CORE_PENDING): the thread waits on sem, which the core
+   posts once per event. A TK_CORE_LEAD event lends the thread to the auto-pipeline: it must
+   call lead(turn) (that sends a batch, its own check among them), then wait again. The
+   TK_CORE_DONE event comes last: out/err are written and status is the call's return value;
+   the core touches the struct no more after posting it. */
+typedef struct tk_core_wait {
+  sem_t sem;
+  int32_t event;  /* TK_CORE_LEAD or TK_CORE_DONE, written before each post */
+  int32_t status; /* with TK_CORE_DONE */
+  uintptr_t turn; /* with TK_CORE_LEAD */
+} tk_core_wait_t;
+
+enum { TK_CORE_PENDING = 1000, TK_CORE_LEAD = 1, TK_CORE_DONE = 2 };
 
 /* now_ms == 0 means "the backend's clock" in every call below. */
 typedef struct tk_core {
@@ -18,7 +35,8 @@ typedef struct tk_core {
                       tk_error_t *err);
   int (*free_handle)(tk_handle_t h);
   int (*check)(tk_handle_t h, const char *policy, const char *key, int64_t cost,
-               int64_t now_ms, tk_decision_t *out, tk_error_t *err);
+               int64_t now_ms, tk_decision_t *out, tk_error_t *err, tk_core_wait_t *wait);
+  void (*lead)(uintptr_t turn);
   int (*check_many)(tk_handle_t h, const char *policy, const char *const *keys, size_t n,
                     int64_t cost, int64_t now_ms, tk_decision_t *out, tk_error_t *err);
   int (*peek)(tk_handle_t h, const char *policy, const char *key, int64_t now_ms,
@@ -37,7 +55,7 @@ typedef struct tk_core {
 
 /* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
    from other sources instead of calling it with the wrong arguments. */
-#define TK_CORE_ABI 3
+#define TK_CORE_ABI 4
 
 /* The core's exported entry points, resolved with dlsym. */
 #define TK_CORE_SYMBOLS(X)                   \
@@ -46,6 +64,7 @@ typedef struct tk_core {
   X(open_service, "tkcore_open_service")     \
   X(free_handle, "tkcore_free")              \
   X(check, "tkcore_check")                   \
+  X(lead, "tkcore_lead")                     \
   X(check_many, "tkcore_check_many")         \
   X(peek, "tkcore_peek")                     \
   X(forecast, "tkcore_forecast")             \

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -295,7 +296,23 @@ static int check_impl(tk_handle_t h, const char *policy, const char *key, int64_
   if ((rc = check_policy_key(policy, key, err)) || (rc = check_amount("cost", cost, err)) ||
       (rc = core_for(h, err)))
     return rc;
-  return core.check(h, policy, key, cost, now_ms, out, err);
+  /* The check may be queued for a pipeline; then this thread waits for it here, off the Go
+     runtime, and may be lent to send a batch (see tk_core_wait_t). */
+  tk_core_wait_t wait;
+  if (sem_init(&wait.sem, 0, 0) != 0)
+    return fail(err, TK_E_INTERNAL, "sem_init failed: %s", strerror(errno));
+  rc = core.check(h, policy, key, cost, now_ms, out, err, &wait);
+  while (rc == TK_CORE_PENDING) {
+    while (sem_wait(&wait.sem) != 0) {
+      /* EINTR: a signal handler ran; keep waiting, the outcome is on its way */
+    }
+    if (wait.event == TK_CORE_LEAD)
+      core.lead(wait.turn);
+    else
+      rc = wait.status;
+  }
+  sem_destroy(&wait.sem);
+  return rc;
 }
 
 int tk_check(tk_handle_t h, const char *policy, const char *key, int64_t cost,

@@ -166,6 +166,12 @@ func (e *engine) run(ctx context.Context, call *scriptCall, key string, nowMs, a
 	return e.exec(ctx, st, st.fns[idx], call.script.Name, key, true)
 }
 
+// start runs the script at once, on the calling goroutine: the engine never waits for I/O.
+func (e *engine) start(ctx context.Context, call *scriptCall, key string, nowMs, amount int64,
+	complete func(any, error), _ func(Lead)) {
+	complete(e.run(ctx, call, key, nowMs, amount))
+}
+
 // runMany runs the calls one by one, in order; the first failure fails the batch (the
 // calls before it keep their effects, as in a Redis pipeline).
 func (e *engine) runMany(ctx context.Context, call *scriptCall, keys []string, nowMs, amount int64) ([]any, error) {

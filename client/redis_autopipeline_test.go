@@ -264,3 +264,156 @@ func TestQueuedCallsKeepTheirDeadline(t *testing.T) {
 		t.Fatalf("the slowest of 64 calls took %v (timeout %v)", d, timeout)
 	}
 }
+
+// doneFunc is a client.Waiter for callers that cannot wait (an event loop).
+type doneFunc func(client.Decision, error)
+
+func (f doneFunc) Done(d client.Decision, err error) { f(d, err) }
+
+// threadWaiter lends its goroutine to send batches, as a C thread in tk_check does.
+type threadWaiter struct {
+	turns chan client.Lead
+	done  chan result
+}
+
+type result struct {
+	d   client.Decision
+	err error
+}
+
+func (w *threadWaiter) Done(d client.Decision, err error) { w.done <- result{d, err} }
+func (w *threadWaiter) Lead(l client.Lead)                { w.turns <- l }
+
+// wait runs the turns it is offered until its own check is done.
+func (w *threadWaiter) wait() result {
+	for {
+		select {
+		case l := <-w.turns:
+			l.Run()
+		case r := <-w.done:
+			return r
+		}
+	}
+}
+
+// Started checks, from callers that lend their goroutine and from callers that cannot wait,
+// mixed on one backend: every check completes exactly once, with the decision a lone check
+// would get (each key's first check at one instant: admitted, 4 of burst 5 left).
+func TestStartedChecksCompleteExactlyOnce(t *testing.T) {
+	b, rt := countedBackend(t, pipelinePolicies, client.RedisOptions{})
+	const now = 1_700_000_000_000
+	const threads, perThread, asyncCalls = 32, 50, 2000
+	var wrong atomic.Int64
+	check := func(r result) {
+		if r.err != nil || !r.d.Allowed || r.d.Remaining != 4 {
+			if wrong.Add(1) == 1 {
+				t.Errorf("started check: %+v, %v", r.d, r.err)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perThread {
+				w := &threadWaiter{turns: make(chan client.Lead, 1), done: make(chan result, 1)}
+				b.StartCheck(ctx, "gcra", fmt.Sprintf("t%d-%d", g, i), 1, now, w)
+				check(w.wait())
+			}
+		}()
+	}
+	completions := make([]atomic.Int32, asyncCalls)
+	var async sync.WaitGroup
+	async.Add(asyncCalls)
+	for i := range asyncCalls {
+		b.StartCheck(ctx, "gcra", fmt.Sprintf("a-%d", i), 1, now, doneFunc(func(d client.Decision, err error) {
+			if completions[i].Add(1) == 1 {
+				check(result{d, err})
+				async.Done()
+			}
+		}))
+	}
+	wg.Wait()
+	async.Wait()
+	time.Sleep(50 * time.Millisecond) // room for a second completion, if there were one
+	for i := range completions {
+		if n := completions[i].Load(); n != 1 {
+			t.Fatalf("async check %d completed %d times", i, n)
+		}
+	}
+	if wrong.Load() > 0 {
+		t.Fatalf("%d of %d started checks were not a lone first check's decision", wrong.Load(), threads*perThread+asyncCalls)
+	}
+	t.Logf("%d started checks: %d lone commands, %d pipelines carrying %d", threads*perThread+asyncCalls,
+		rt.lone.Load(), rt.pipelines.Load(), rt.pipelined.Load())
+}
+
+// Input errors reach the waiter before StartCheck returns, without touching Redis.
+func TestStartCheckInputErrorsAreImmediate(t *testing.T) {
+	b, rt := countedBackend(t, pipelinePolicies, client.RedisOptions{})
+	for _, c := range []struct {
+		policy, key string
+		cost, now   int64
+		want        error
+	}{
+		{"nope", "k", 1, 0, client.ErrPolicyNotFound},
+		{"gcra", "a\x00b", 1, 0, client.ErrInvalidArgument},
+		{"gcra", "k", -1, 0, client.ErrInvalidArgument},
+		{"gcra", "k", 1, -5, client.ErrInvalidArgument},
+	} {
+		var got error
+		called := false
+		b.StartCheck(ctx, c.policy, c.key, c.cost, c.now, doneFunc(func(_ client.Decision, err error) { called, got = true, err }))
+		if !called || !errors.Is(got, c.want) {
+			t.Errorf("StartCheck(%q, %q, %d, %d): called before returning %v, error %v; want %v", c.policy, c.key, c.cost, c.now, called, got, c.want)
+		}
+	}
+	if n := rt.lone.Load() + rt.pipelines.Load(); n != 0 {
+		t.Errorf("bad input sent %d commands", n)
+	}
+}
+
+// Started checks queued behind a Redis that never answers complete at their deadline.
+func TestStartedChecksCompleteByTheirDeadline(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	const timeout = 150 * time.Millisecond
+	b, err := client.OpenRedis("redis://"+l.Addr().String(), []byte(allPolicies), client.RedisOptions{}, client.ConnectOptions{Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const n = 200
+	var wg sync.WaitGroup
+	wg.Add(n)
+	var late, wrong atomic.Int64
+	start := time.Now()
+	for i := range n {
+		b.StartCheck(ctx, "gcra", fmt.Sprintf("k%d", i), 1, 0, doneFunc(func(_ client.Decision, err error) {
+			defer wg.Done()
+			if time.Since(start) > timeout+500*time.Millisecond {
+				late.Add(1)
+			}
+			if !errors.Is(err, client.ErrTimeout) {
+				wrong.Add(1)
+			}
+		}))
+	}
+	wg.Wait()
+	if late.Load() > 0 || wrong.Load() > 0 {
+		t.Fatalf("of %d started checks on a silent Redis (timeout %v): %d completed late, %d not with ErrTimeout", n, timeout, late.Load(), wrong.Load())
+	}
+}

@@ -108,11 +108,33 @@ func (r *redisRunner) run(ctx context.Context, call *scriptCall, redisKey string
 	} else {
 		reply, err = runOne(ctx, r.rdb, call.script.Source, args)
 	}
-	if err != nil {
-		r.refreshTopology(err)
-		return nil, classifyRedisError(ctx, err)
+	return reply, r.failure(ctx, err)
+}
+
+// start is run for a caller that hears back through complete (see scriptRunner).
+func (r *redisRunner) start(ctx context.Context, call *scriptCall, redisKey string, nowMs, amount int64,
+	complete func(any, error), lead func(Lead)) {
+	args := call.args(redisKey, nowMs, amount)
+	src := call.script.Source
+	finish := func(reply any, err error) { complete(reply, r.failure(ctx, err)) }
+	switch {
+	case r.pipe != nil:
+		r.pipe.submit(&queuedCall{ctx: ctx, script: src, args: args, complete: finish, lead: lead})
+	case lead != nil:
+		finish(runOne(ctx, r.rdb, src, args))
+	default:
+		go func() { finish(runOne(ctx, r.rdb, src, args)) }()
 	}
-	return reply, nil
+}
+
+// failure classifies a go-redis error for the caller and re-reads a cluster's slot map when
+// the error may mean it changed.
+func (r *redisRunner) failure(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	r.refreshTopology(err)
+	return classifyRedisError(ctx, err)
 }
 
 // runMany pipelines one script call per key, in order, in a single round trip.

@@ -13,6 +13,10 @@ import (
 type scriptRunner interface {
 	// run executes one script call on one full key; nowMs 0 means the store's clock.
 	run(ctx context.Context, call *scriptCall, key string, nowMs, amount int64) (any, error)
+	// start executes one script call like run and passes the outcome to complete, exactly
+	// once and by ctx's deadline: before start returns when lead is not nil and the store is
+	// free, otherwise later, from another goroutine, or through lead (see Lead).
+	start(ctx context.Context, call *scriptCall, key string, nowMs, amount int64, complete func(any, error), lead func(Lead))
 	// runMany executes one call per key, in order, all at nowMs (> 0); all or nothing.
 	runMany(ctx context.Context, call *scriptCall, keys []string, nowMs, amount int64) ([]any, error)
 	// now reads the store's clock in epoch ms, as the scripts do for ARGV now = 0.

@@ -1,0 +1,111 @@
+package main
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/capi
+#include "core.h"
+
+// Written before the post: the post is the release the waiting thread acquires.
+static void tk_core_post(tk_core_wait_t *w, int32_t event, int32_t status, uintptr_t turn) {
+	w->event = event;
+	w->status = status;
+	w->turn = turn;
+	sem_post(&w->sem);
+}
+*/
+import "C"
+
+import (
+	"context"
+	"runtime/cgo"
+	"sync/atomic"
+
+	"github.com/throttlekit/throttlekit-go/client"
+)
+
+// starter is a backend that can start a check and report it later (see client.StartCheck).
+type starter interface {
+	StartCheck(ctx context.Context, policy, key string, cost, nowMs int64, w client.Waiter)
+}
+
+// waiterFunc is a client.Waiter for a caller that cannot wait: the function runs on completion.
+type waiterFunc func(client.Decision, error)
+
+func (f waiterFunc) Done(d client.Decision, err error) { f(d, err) }
+
+// threadWaiter is a check made for tk_check: the host thread waits in the shim, on a
+// semaphore, and is lent to the auto-pipeline when offered (client.ThreadWaiter). Its state
+// settles who tells the thread the outcome: the check itself, before tkcore_check returns
+// (answered), or the semaphore once the thread waits for it (parked).
+type threadWaiter struct {
+	h      *handle
+	policy string
+	out    *C.tk_decision_t
+	cerr   *C.tk_error_t
+	wait   *C.tk_core_wait_t
+	state  atomic.Int32
+	rc     C.int
+}
+
+const (
+	starting int32 = iota
+	parked
+	answered
+)
+
+func (w *threadWaiter) Done(d client.Decision, err error) {
+	defer w.h.release()
+	if synthesized, ok := w.h.synthesize(w.policy, err); ok {
+		d, err = synthesized, nil
+	}
+	rc := writeDecision(w.out, w.cerr)(d, err)
+	w.rc = rc
+	if !w.state.CompareAndSwap(starting, answered) {
+		C.tk_core_post(w.wait, C.TK_CORE_DONE, C.int32_t(rc), 0)
+	}
+}
+
+func (w *threadWaiter) Lead(l client.Lead) {
+	C.tk_core_post(w.wait, C.TK_CORE_LEAD, 0, C.uintptr_t(cgo.NewHandle(l)))
+}
+
+//export tkcore_check
+func tkcore_check(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t, wait *C.tk_core_wait_t) (rc C.int) {
+	defer recoverInto(&rc, cerr)
+	h, ok := lookup(uint64(id))
+	if !ok {
+		return badHandle(cerr, id)
+	}
+	p, k := C.GoString(policy), C.GoString(key)
+	st, ok := h.backend.(starter)
+	if !ok {
+		defer h.release()
+		var d client.Decision
+		var err error
+		if now == 0 {
+			d, err = h.backend.Check(context.Background(), p, k, int64(cost))
+		} else {
+			d, err = h.backend.CheckAt(context.Background(), p, k, int64(cost), int64(now))
+		}
+		if synthesized, ok := h.synthesize(p, err); ok {
+			d, err = synthesized, nil
+		}
+		return writeDecision(out, cerr)(d, err)
+	}
+	// The waiter releases the handle when the check is done, wherever that happens.
+	w := &threadWaiter{h: h, policy: p, out: out, cerr: cerr, wait: wait}
+	st.StartCheck(context.Background(), p, k, int64(cost), int64(now), w)
+	if w.state.CompareAndSwap(starting, parked) {
+		return C.TK_CORE_PENDING
+	}
+	return w.rc
+}
+
+// tkcore_lead runs a turn offered to a thread waiting in the shim.
+//
+//export tkcore_lead
+func tkcore_lead(turn C.uintptr_t) {
+	hd := cgo.Handle(turn)
+	l := hd.Value().(client.Lead)
+	hd.Delete()
+	l.Run()
+}
