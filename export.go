@@ -80,6 +80,8 @@ func tkcore_open_service(target *C.char, opts *C.tk_options_t, out *C.tk_handle_
 		TLSCertFile: optionString(opts.tls_cert_file),
 		TLSKeyFile:  optionString(opts.tls_key_file),
 		AuthToken:   optionString(opts.auth_token),
+
+		DisableAutoPipeline: opts.auto_pipeline < 0,
 	})
 	if err != nil {
 		return failWith(cerr, err)

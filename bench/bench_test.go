@@ -44,6 +44,7 @@ var (
 type result struct {
 	nsPerOp   float64
 	cmdsPerOp float64
+	p50, p99  float64 // per-call latency, ns (0 where not timed)
 }
 
 func makeKeys() []string {
@@ -185,31 +186,43 @@ func measure(b *testing.B, into map[string][]result, name string, n int, check f
 	b.Run(callersLabel(n)+"/"+name, func(b *testing.B) {
 		b.ReportAllocs()
 		callsBefore := scriptCalls(b)
+		// Every call is timed into its own slot of lat, allocated before the timer starts;
+		// the caller's index (which also picks the key) is the slot.
+		lat := make([]time.Duration, b.N)
+		clear(lat) // fault its pages in now, not in the timed loop
 		b.ResetTimer()
 		if n == 1 {
 			for i := 0; i < b.N; i++ {
+				start := time.Now()
 				if err := check(keys[i%keySpace]); err != nil {
 					b.Fatal(err)
 				}
+				lat[i] = time.Since(start)
 			}
 		} else {
 			b.SetParallelism((n + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 			var next atomic.Int64
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if err := check(keys[next.Add(1)%keySpace]); err != nil {
+					i := next.Add(1)
+					start := time.Now()
+					if err := check(keys[i%keySpace]); err != nil {
 						b.Error(err)
 						return
 					}
+					lat[(i-1)%int64(len(lat))] = time.Since(start)
 				}
 			})
 		}
 		b.StopTimer()
 		cmds := float64(scriptCalls(b)-callsBefore) / float64(b.N)
 		b.ReportMetric(cmds, "script-calls/op")
+		p50, p99 := percentiles(lat)
+		b.ReportMetric(p50, "p50-ns")
+		b.ReportMetric(p99, "p99-ns")
 		// b.N grows over the calls of one sub-benchmark (starting at 1); its last (longest) run
 		// is the sample.
-		r := result{nsPerOp: float64(b.Elapsed().Nanoseconds()) / float64(b.N), cmdsPerOp: cmds}
+		r := result{nsPerOp: float64(b.Elapsed().Nanoseconds()) / float64(b.N), cmdsPerOp: cmds, p50: p50, p99: p99}
 		key := name + "/" + callersLabel(n)
 		mu.Lock()
 		if b.N == 1 || len(into[key]) == 0 {
@@ -276,6 +289,40 @@ func printSummary() {
 	}
 	fmt.Println("targets: tk/rr >= 1.00 in parallel and >= 1.5 at 64 callers; >= 0.60x redis-benchmark at 64;")
 	fmt.Println("serial latency: tk within 1.10x of redis_rate's time per check")
+	printGCRATable()
+}
+
+// printGCRATable prints the summary above as a markdown table, with each case's per-call
+// p50 and p99 (medians over the rounds).
+func printGCRATable() {
+	var rows [][]string
+	for _, n := range concurrency {
+		l := callersLabel(n)
+		tk, off, rr := median(results["throttlekit/"+l]), median(results["throttlekit-nopipe/"+l]), median(results["redis_rate/"+l])
+		if tk.nsPerOp == 0 || rr.nsPerOp == 0 || off.nsPerOp == 0 {
+			continue
+		}
+		row := []string{strconv.Itoa(n)}
+		for _, name := range []string{"throttlekit", "throttlekit-nopipe", "redis_rate"} {
+			r := results[name+"/"+l]
+			p50, p99 := medianLatency(r)
+			row = append(row, perSec(median(r).nsPerOp), us(p50), us(p99))
+		}
+		rows = append(rows, append(row, ratio(rr.nsPerOp/tk.nsPerOp), ratio(off.nsPerOp/tk.nsPerOp),
+			fmt.Sprintf("%.2f", tk.cmdsPerOp)))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	mdTable(fmt.Sprintf("Redis door: ThrottleKit Check (auto-pipelining on / off) vs go-redis/redis_rate Allow (GOMAXPROCS=%d, median of %d rounds)",
+		runtime.GOMAXPROCS(0), len(results["throttlekit/serial"])),
+		[]string{"callers", "tk checks/s", "tk p50", "tk p99", "tk no-pipe checks/s", "no-pipe p50", "no-pipe p99",
+			"redis_rate checks/s", "rr p50", "rr p99", "tk/rr", "tk/off", "script calls/check"}, rows)
+	if ceil, tk := median(results[ceilingName]), median(results["throttlekit/goroutines=64"]); ceil.nsPerOp > 0 && tk.nsPerOp > 0 {
+		mdTable("Redis door vs the ceiling of one Redis (redis-benchmark -c 64 -P 16 EVALSHA gcra.check, 1,000 keys)",
+			[]string{"reference", "checks/s", "tk at 64 callers", "tk / reference"},
+			[][]string{{"redis-benchmark", perSec(ceil.nsPerOp), perSec(tk.nsPerOp), ratio(ceil.nsPerOp / tk.nsPerOp)}})
+	}
 }
 
 func median(rs []result) result {

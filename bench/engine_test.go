@@ -63,17 +63,23 @@ func printEngineSummary() {
 	}
 	fmt.Printf("\nEmbedded engine Check vs the Redis door's Check, same run (GOMAXPROCS=%d, median of %d)\n",
 		runtime.GOMAXPROCS(0), len(engineResults["redis-door-gcra/serial"]))
-	fmt.Printf("%-32s %14s %22s\n", "case", "checks/s", "vs Redis door, serial")
-	row := func(label string, r result) {
-		if r.nsPerOp > 0 {
-			fmt.Printf("%-32s %12.0f/s %21.1fx\n", label, 1e9/r.nsPerOp, door.nsPerOp/r.nsPerOp)
+	fmt.Printf("%-32s %14s %22s %10s %10s\n", "case", "checks/s", "vs Redis door, serial", "p50", "p99")
+	var rows [][]string
+	row := func(label string, rs []result) {
+		if r := median(rs); r.nsPerOp > 0 {
+			p50, p99 := medianLatency(rs)
+			fmt.Printf("%-32s %12.0f/s %21.1fx %10s %10s\n", label, 1e9/r.nsPerOp, door.nsPerOp/r.nsPerOp, us(p50), us(p99))
+			rows = append(rows, []string{label, perSec(r.nsPerOp), us(p50), us(p99), fmt.Sprintf("%.1fx", door.nsPerOp/r.nsPerOp)})
 		}
 	}
-	row("redis door, gcra, serial", door)
+	row("redis door, gcra, serial", engineResults["redis-door-gcra/serial"])
 	for _, name := range []string{"engine-gcra", "engine-log"} {
 		for _, n := range engineConcurrency {
-			row(fmt.Sprintf("%s, %s", name, callersLabel(n)), median(engineResults[name+"/"+callersLabel(n)]))
+			row(fmt.Sprintf("%s, %s", name, callersLabel(n)), engineResults[name+"/"+callersLabel(n)])
 		}
 	}
 	fmt.Println("target: the engine's serial Check >= 10x the Redis door's serial Check")
+	mdTable(fmt.Sprintf("Embedded engine vs the Redis door (GOMAXPROCS=%d, median of %d rounds)",
+		runtime.GOMAXPROCS(0), len(engineResults["redis-door-gcra/serial"])),
+		[]string{"case", "checks/s", "p50", "p99", "vs Redis door, serial"}, rows)
 }

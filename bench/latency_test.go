@@ -35,10 +35,14 @@ func BenchmarkSerialLatency(b *testing.B) {
 	}
 	fmt.Printf("\nSerial Check latency, one caller, %d checks each, interleaved rounds\n", rounds()*perRound)
 	fmt.Printf("%-20s %10s %10s\n", "case", "p50", "p99")
+	var rows [][]string
 	for i, c := range cases {
 		slices.Sort(samples[i])
 		p := func(q float64) time.Duration { return samples[i][int(q*float64(len(samples[i])-1))] }
 		fmt.Printf("%-20s %10s %10s\n", c.name, p(0.50).Round(100*time.Nanosecond), p(0.99).Round(100*time.Nanosecond))
+		rows = append(rows, []string{c.name, us(float64(p(0.50))), us(float64(p(0.99)))})
 	}
 	fmt.Println("target: p50 and p99 with auto-pipelining on no worse than off")
+	mdTable(fmt.Sprintf("Redis door: serial Check latency, one caller, %d checks each", rounds()*perRound),
+		[]string{"case", "p50", "p99"}, rows)
 }

@@ -113,11 +113,19 @@ func printServiceSummary() {
 	}
 	fmt.Printf("\nService door Check vs the direct Redis door, %d callers, same run (GOMAXPROCS=%d, median of %d)\n",
 		serviceCallers, runtime.GOMAXPROCS(0), len(serviceResults["direct-redis/"+callersLabel(serviceCallers)]))
-	fmt.Printf("%-30s %14s %16s %12s\n", "door", "checks/s", "vs direct door", "calls/check")
+	fmt.Printf("%-30s %14s %16s %12s %10s %10s\n", "door", "checks/s", "vs direct door", "calls/check", "p50", "p99")
+	var rows [][]string
 	for _, c := range serviceCases {
-		if r := median(serviceResults[c.name+"/"+callersLabel(serviceCallers)]); r.nsPerOp > 0 {
-			fmt.Printf("%-30s %12.0f/s %15.2fx %12.2f\n", c.label, 1e9/r.nsPerOp, direct.nsPerOp/r.nsPerOp, r.cmdsPerOp)
+		rs := serviceResults[c.name+"/"+callersLabel(serviceCallers)]
+		if r := median(rs); r.nsPerOp > 0 {
+			p50, p99 := medianLatency(rs)
+			fmt.Printf("%-30s %12.0f/s %15.2fx %12.2f %10s %10s\n", c.label, 1e9/r.nsPerOp, direct.nsPerOp/r.nsPerOp, r.cmdsPerOp, us(p50), us(p99))
+			rows = append(rows, []string{c.label, perSec(r.nsPerOp), us(p50), us(p99), ratio(direct.nsPerOp / r.nsPerOp),
+				fmt.Sprintf("%.2f", r.cmdsPerOp)})
 		}
 	}
 	fmt.Println("target: the service door >= 0.50x the direct Redis door")
+	mdTable(fmt.Sprintf("Service door vs the direct Redis door, %d callers (GOMAXPROCS=%d, median of %d rounds)",
+		serviceCallers, runtime.GOMAXPROCS(0), len(serviceResults["direct-redis/"+callersLabel(serviceCallers)])),
+		[]string{"door", "checks/s", "p50", "p99", "vs direct door", "script calls/check"}, rows)
 }

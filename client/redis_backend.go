@@ -36,7 +36,7 @@ type RedisBackend struct {
 type redisRunner struct {
 	rdb     redis.UniversalClient
 	ownsRDB bool
-	pipe    *autoPipeline // nil when auto-pipelining is off
+	pipe    *coalescer[scriptReq] // nil when auto-pipelining is off
 }
 
 var _ Limiter = (*RedisBackend)(nil)
@@ -53,7 +53,7 @@ func NewRedisBackend(rdb redis.UniversalClient, policies *policy.Set, opts Redis
 
 func newRedisBackend(r *redisRunner, policies *policy.Set, opts RedisOptions) (*RedisBackend, error) {
 	if !opts.DisableAutoPipeline {
-		r.pipe = &autoPipeline{rdb: r.rdb}
+		r.pipe = newAutoPipeline(r.rdb)
 	}
 	s, err := newScripted(r, policies, opts.Namespace, opts.Timeout)
 	if err != nil {
@@ -104,7 +104,7 @@ func (r *redisRunner) run(ctx context.Context, call *scriptCall, redisKey string
 	var reply any
 	var err error
 	if r.pipe != nil {
-		reply, err = r.pipe.do(ctx, call.script.Source, args)
+		reply, err = r.pipe.do(ctx, scriptReq{source: call.script.Source, args: args})
 	} else {
 		reply, err = runOne(ctx, r.rdb, call.script.Source, args)
 	}
@@ -119,7 +119,7 @@ func (r *redisRunner) start(ctx context.Context, call *scriptCall, redisKey stri
 	finish := func(reply any, err error) { complete(reply, r.failure(ctx, err)) }
 	switch {
 	case r.pipe != nil:
-		r.pipe.submit(&queuedCall{ctx: ctx, script: src, args: args, complete: finish, lead: lead})
+		r.pipe.submit(&pending[scriptReq]{ctx: ctx, req: scriptReq{source: src, args: args}, complete: finish, lead: lead})
 	case lead != nil:
 		finish(runOne(ctx, r.rdb, src, args))
 	default:

@@ -104,8 +104,9 @@ typedef struct tk_options {
   int32_t auto_pipeline;         /* 0 = default (on): coalesce concurrent calls; -1 = off.
                                     Redis door: calls that arrive while others are in flight
                                     share pipelines (same decisions, fewer round trips); a lone
-                                    caller is never delayed. The service door multiplexes calls
-                                    on one HTTP/2 connection either way; 1 = on. */
+                                    caller is never delayed. Service door: concurrent checks
+                                    of one policy and cost travel as one CheckMany RPC (the
+                                    server decides them at one instant). 1 = on. */
   int32_t reserved1;             /* must be 0 */
 } tk_options_t;
 

@@ -1,7 +1,9 @@
 /*
  * capi_bench: one measurement of libthrottlekit from C, printed as calls per second (all
- * threads together). bench/capi/main.go runs it beside the Go client, in turns, and prints the
- * ratios.
+ * threads together) on the first line and, for check and check-nopipe, the per-call latency
+ * of tk_check on a second line: "latency_ns p50=<ns> p99=<ns> samples=<n>". bench/capi/main.go
+ * runs it beside the Go client, in turns, and prints the ratios; the PHP and Ruby benches read
+ * the same two lines.
  *
  *   capi_bench <redis-url> check|check-nopipe|boundary <threads> <seconds>
  *
@@ -9,11 +11,16 @@
  *           Redis), auto-pipelining on (the default).
  * check-nopipe: the same with opts.auto_pipeline = -1 (each call its own round trip).
  * boundary: tk_check of an unknown policy, which fails inside the core without I/O: the cost
- *           of crossing C -> Go -> C.
+ *           of crossing C -> Go -> C. Not timed per call (the clock would be a large part of it).
+ *
+ * Each check is timed with clock_gettime(CLOCK_MONOTONIC) into the thread's own slice of one
+ * array allocated before the threads start (MAX_SAMPLES in all; a thread that fills its slice
+ * wraps around, keeping its latest calls).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +38,21 @@ static double seconds;
 static atomic_long total_calls;
 static atomic_int failures;
 
+#define MAX_SAMPLES (4L << 20)
+static uint32_t *samples;   /* threads slices of per_thread latencies, in ns */
+static long per_thread;     /* MAX_SAMPLES / threads */
+static long recorded[1024]; /* samples kept by each thread */
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void *worker(void *arg) {
@@ -44,19 +62,48 @@ static void *worker(void *arg) {
   tk_error_t err;
   const char *policy = boundary ? "no-such-policy" : "api";
   int want = boundary ? TK_E_NOT_FOUND : TK_OK;
+  uint32_t *lat = boundary ? NULL : samples + id * per_thread;
   double end = now_s() + seconds;
   while (now_s() < end) {
     for (int i = 0; i < 64; i++, calls++) {
-      if (!boundary) snprintf(key, sizeof key, "user-%ld", (id * 7919 + calls) % 1000);
+      int64_t start = 0;
+      if (!boundary) {
+        snprintf(key, sizeof key, "user-%ld", (id * 7919 + calls) % 1000);
+        start = now_ns();
+      }
       if (tk_check(handle, policy, key, 1, &d, &err) != want || (!boundary && !d.allowed)) {
         fprintf(stderr, "capi_bench: unexpected status %d: %s\n", err.status, err.message);
         atomic_store(&failures, 1);
         return NULL;
       }
+      if (!boundary) {
+        int64_t ns = now_ns() - start;
+        lat[calls % per_thread] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+      }
     }
   }
+  recorded[id] = calls < per_thread ? calls : per_thread;
   atomic_fetch_add(&total_calls, calls);
   return NULL;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* print_latency gathers the threads' samples at the front of the array, sorts them and prints
+ * p50 and p99 (nearest rank below, as the Go benches read them). */
+static void print_latency(int threads) {
+  long n = 0;
+  for (long t = 0; t < threads; t++) {
+    memmove(samples + n, samples + t * per_thread, (size_t)recorded[t] * sizeof *samples);
+    n += recorded[t];
+  }
+  if (n == 0) return;
+  qsort(samples, (size_t)n, sizeof *samples, cmp_u32);
+  printf("latency_ns p50=%u p99=%u samples=%ld\n", samples[(long)(0.50 * (double)(n - 1))],
+         samples[(long)(0.99 * (double)(n - 1))], n);
 }
 
 int main(int argc, char **argv) {
@@ -78,6 +125,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "capi_bench: open: %s\n", err.message);
     return 1;
   }
+  per_thread = MAX_SAMPLES / threads;
+  if (!boundary && !(samples = malloc((size_t)MAX_SAMPLES * sizeof *samples))) {
+    fprintf(stderr, "capi_bench: out of memory\n");
+    return 1;
+  }
+  if (!boundary) memset(samples, 0, (size_t)MAX_SAMPLES * sizeof *samples); /* fault the pages in now */
   pthread_t tids[1024];
   double start = now_s();
   for (long i = 0; i < threads; i++) pthread_create(&tids[i], NULL, worker, (void *)(size_t)i);
@@ -87,5 +140,7 @@ int main(int argc, char **argv) {
   if (atomic_load(&failures)) return 1;
   long calls = atomic_load(&total_calls);
   printf("%.0f\n", (double)calls / elapsed);
+  if (!boundary) print_latency(threads);
+  free(samples);
   return 0;
 }

@@ -7,9 +7,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,7 +47,7 @@ func main() {
 	dur := time.Duration(*seconds * float64(time.Second))
 
 	// One row per thread count: C and Go, auto-pipelining on and off, measured in turns.
-	type row struct{ cOn, goOn, cOff, goOff []float64 }
+	type row struct{ cOn, goOn, cOff, goOff []sample }
 	threadCounts := []int{1, 16, 64}
 	rows := map[int]*row{}
 	for _, n := range threadCounts {
@@ -60,34 +62,67 @@ func main() {
 			w.cOff = append(w.cOff, runC(*cBench, url, "check-nopipe", threads, *seconds))
 			w.goOff = append(w.goOff, runGo(goOff, threads, dur))
 		}
-		boundary1 = append(boundary1, cpuNsPerCall(runC(*cBench, url, "boundary", 1, *seconds/2), 1))
-		boundary16 = append(boundary16, cpuNsPerCall(runC(*cBench, url, "boundary", 16, *seconds/2), 16))
+		boundary1 = append(boundary1, cpuNsPerCall(runC(*cBench, url, "boundary", 1, *seconds/2).ops, 1))
+		boundary16 = append(boundary16, cpuNsPerCall(runC(*cBench, url, "boundary", 16, *seconds/2).ops, 16))
 	}
 
 	fmt.Printf("\nlibthrottlekit from C vs the Go client, same Redis, in turns (median of %d rounds of %.1fs)\n", *rounds, *seconds)
 	fmt.Printf("%-8s %13s %13s %7s %15s %15s %7s\n", "threads", "C", "Go", "C/Go", "C no-pipe", "Go no-pipe", "C/Go")
 	for _, threads := range threadCounts {
 		w := rows[threads]
-		cOn, gOn, cOff, gOff := median(w.cOn), median(w.goOn), median(w.cOff), median(w.goOff)
+		cOn, gOn, cOff, gOff := medianOps(w.cOn), medianOps(w.goOn), medianOps(w.cOff), medianOps(w.goOff)
 		fmt.Printf("%-8d %11.0f/s %11.0f/s %6.2fx %13.0f/s %13.0f/s %6.2fx\n", threads, cOn, gOn, cOn/gOn, cOff, gOff, cOff/gOff)
 	}
 	fmt.Printf("boundary cost (tk_check of an unknown policy, no I/O), CPU time per call: %.0f ns from 1 thread, %.0f ns from 16 threads\n",
 		median(boundary1), median(boundary16))
 	fmt.Printf("(CPU time per call = busy cores / calls per second; %d cores here)\n", runtime.NumCPU())
 	fmt.Println("targets: C / Go >= 0.95 (auto-pipelining on, the default); boundary < 1000 ns/call")
+
+	// The same, with each side's per-call p50 and p99 (medians over the rounds), as markdown.
+	fmt.Printf("\n#### C ABI (tk_check) vs the Go client, Redis door (%d cores, median of %d rounds of %.1fs)\n\n",
+		runtime.NumCPU(), *rounds, *seconds)
+	fmt.Println("| threads | auto-pipelining | C checks/s | C p50 | C p99 | Go checks/s | Go p50 | Go p99 | C/Go |")
+	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, threads := range threadCounts {
+		w := rows[threads]
+		for _, side := range []struct {
+			mode   string
+			c, gos []sample
+		}{{"on", w.cOn, w.goOn}, {"off", w.cOff, w.goOff}} {
+			c, g := medianSample(side.c), medianSample(side.gos)
+			fmt.Printf("| %d | %s | %.0f/s | %s | %s | %.0f/s | %s | %s | %.2fx |\n", threads, side.mode,
+				c.ops, us(c.p50), us(c.p99), g.ops, us(g.p50), us(g.p99), c.ops/g.ops)
+		}
+	}
+	fmt.Printf("\n#### C ABI boundary cost (tk_check of an unknown policy, no I/O; CPU time per call, %d cores)\n\n", runtime.NumCPU())
+	fmt.Println("| threads | CPU time per call |")
+	fmt.Println("| --- | ---: |")
+	fmt.Printf("| 1 | %.0f ns |\n| 16 | %.0f ns |\n", median(boundary1), median(boundary16))
 }
 
-// runC runs one capi_bench measurement and returns its calls per second.
-func runC(bin, url, mode string, threads int, seconds float64) float64 {
+// sample is one measurement: calls per second and the per-call p50 and p99 in ns (0 when not
+// timed).
+type sample struct{ ops, p50, p99 float64 }
+
+// runC runs one capi_bench measurement: calls per second on its first line and, for the
+// check modes, "latency_ns p50=<ns> p99=<ns> samples=<n>" on its second.
+func runC(bin, url, mode string, threads int, seconds float64) sample {
 	out, err := exec.Command(bin, url, mode, strconv.Itoa(threads), strconv.FormatFloat(seconds, 'f', 2, 64)).Output()
 	if err != nil {
 		fail(fmt.Errorf("%s %s %d: %v", bin, mode, threads, err))
 	}
-	ops, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	if err != nil || ops <= 0 {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var s sample
+	s.ops, err = strconv.ParseFloat(strings.TrimSpace(lines[0]), 64)
+	if err != nil || s.ops <= 0 {
 		fail(fmt.Errorf("capi_bench printed %q", out))
 	}
-	return ops
+	if len(lines) > 1 {
+		if _, err := fmt.Sscanf(lines[1], "latency_ns p50=%g p99=%g", &s.p50, &s.p99); err != nil {
+			fail(fmt.Errorf("capi_bench printed %q: %v", out, err))
+		}
+	}
+	return s
 }
 
 // cpuNsPerCall is the CPU time one call costs when threads keep min(threads, cores) cores busy.
@@ -95,31 +130,76 @@ func cpuNsPerCall(opsPerSec float64, threads int) float64 {
 	return 1e9 / opsPerSec * float64(min(threads, runtime.NumCPU()))
 }
 
-// runGo makes the same checks as capi_bench from goroutines instead of threads.
-func runGo(l *client.RedisBackend, goroutines int, d time.Duration) float64 {
+// maxSamples bounds the latencies kept per measurement, as in capi_bench: each goroutine
+// has its own slice of one array allocated before the clock starts, and wraps around in it.
+const maxSamples = 4 << 20
+
+// runGo makes the same checks as capi_bench from goroutines instead of threads, timing each
+// as capi_bench does.
+func runGo(l *client.RedisBackend, goroutines int, d time.Duration) sample {
 	var calls atomic.Int64
 	var wg sync.WaitGroup
+	perG := int64(maxSamples / goroutines)
+	lat := make([]uint32, perG*int64(goroutines))
+	clear(lat) // fault its pages in now, not in the timed loop
+	kept := make([]int64, goroutines)
 	start := time.Now()
 	deadline := start.Add(d)
 	for g := 0; g < goroutines; g++ {
 		wg.Add(1)
 		go func(id int) {
 			defer wg.Done()
+			mine := lat[int64(id)*perG : int64(id+1)*perG]
 			n := int64(0)
 			for time.Now().Before(deadline) {
 				for i := 0; i < 64; i++ {
 					key := "user-" + strconv.FormatInt((int64(id)*7919+n)%1000, 10)
-					if dec, err := l.Check(context.Background(), "api", key, 1); err != nil || !dec.Allowed {
+					t0 := time.Now()
+					dec, err := l.Check(context.Background(), "api", key, 1)
+					mine[n%perG] = uint32(min(time.Since(t0), math.MaxUint32))
+					if err != nil || !dec.Allowed {
 						fail(fmt.Errorf("go check: %v %+v", err, dec))
 					}
 					n++
 				}
 			}
+			kept[id] = min(n, perG)
 			calls.Add(n)
 		}(g)
 	}
 	wg.Wait()
-	return float64(calls.Load()) / time.Since(start).Seconds()
+	s := sample{ops: float64(calls.Load()) / time.Since(start).Seconds()}
+	all := lat[:0]
+	for g := 0; g < goroutines; g++ {
+		all = append(all, lat[int64(g)*perG:int64(g)*perG+kept[g]]...)
+	}
+	if len(all) > 0 {
+		slices.Sort(all)
+		s.p50, s.p99 = float64(all[int(0.50*float64(len(all)-1))]), float64(all[int(0.99*float64(len(all)-1))])
+	}
+	return s
+}
+
+func medianOps(xs []sample) float64 { return medianSample(xs).ops }
+
+// medianSample is the median of the rounds' calls per second, p50s and p99s, each apart.
+func medianSample(xs []sample) sample {
+	var ops, p50, p99 []float64
+	for _, x := range xs {
+		ops, p50, p99 = append(ops, x.ops), append(p50, x.p50), append(p99, x.p99)
+	}
+	return sample{median(ops), median(p50), median(p99)}
+}
+
+// us formats nanoseconds as microseconds (milliseconds from 1 ms), as the bench package does.
+func us(ns float64) string {
+	switch {
+	case ns <= 0:
+		return "-"
+	case ns >= 1e6:
+		return fmt.Sprintf("%.2f ms", ns/1e6)
+	}
+	return fmt.Sprintf("%.1f µs", ns/1e3)
 }
 
 func median(xs []float64) float64 {

@@ -14,7 +14,7 @@ import (
 
 const doorPolicies = `
 limiters:
-  api:   { strategy: gcra, limit: 5, period: 1s, burst: 5 }
+  api:   { strategy: gcra, limit: 5, period: 1m, burst: 5 } # slow refill: a loaded machine must not refill a cell mid-test
   slow:  { strategy: fixedWindow, limit: 6, windowMs: 1h }
   llm:
     tokenBudget: { budget: 100, windowMs: 1h }

@@ -1,7 +1,10 @@
 # frozen_string_literal: true
 
 # Checks per second from one Ruby thread beside the same checks from C (build/capi_bench), in
-# alternating turns on the same Redis, and their ratio (target: Ruby >= 0.8x C).
+# alternating turns on the same Redis, and their ratio (target: Ruby >= 0.8x C). Every call is
+# also timed (CLOCK_MONOTONIC in ns, into an array filled before the clock starts), and each
+# side's p50 and p99 printed, then all of it again as a markdown table (scripts/bench-report.sh
+# collects it).
 #
 #   ruby -Ilib bench/bench.rb REDIS_URL [seconds per turn, default 3] [turns, default 3]
 #
@@ -22,43 +25,82 @@ abort("#{capi} is missing: run `make build/capi_bench` (or make bench)") unless 
 # own prefix.
 POLICIES = "limiters:\n  api: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-ruby }\n"
 
+MAX_SAMPLES = 1 << 20 # latencies kept per turn; past it the array wraps around
+
+# p50 and p99 (nearest rank below, as the Go benches read them) of the first n of lat.
+def percentiles(lat, n)
+  return [0, 0] if n.zero?
+
+  kept = lat.first(n).sort!
+  [kept[(0.50 * (n - 1)).to_i], kept[(0.99 * (n - 1)).to_i]]
+end
+
+# One turn: [checks/s, p50 ns, p99 ns].
 def ruby_turn(client, seconds)
   clock = Process::CLOCK_MONOTONIC
   calls = 0
   keys = Array.new(1000) { |i| "user-#{i}" }
+  lat = Array.new(MAX_SAMPLES, 0)
   start = Process.clock_gettime(clock)
   finish = start + seconds
   while Process.clock_gettime(clock) < finish
     64.times do
+      t0 = Process.clock_gettime(clock, :nanosecond)
       d = client.check("api", keys[(calls * 7919) % 1000])
+      lat[calls % MAX_SAMPLES] = Process.clock_gettime(clock, :nanosecond) - t0
       raise "denied: #{d.inspect}" unless d.allowed?
 
       calls += 1
     end
   end
-  calls / (Process.clock_gettime(clock) - start)
+  [calls / (Process.clock_gettime(clock) - start), *percentiles(lat, [calls, MAX_SAMPLES].min)]
 end
 
+# One capi_bench run: [checks/s, p50 ns, p99 ns] from its two lines.
 def c_turn(capi, url, seconds)
   out = IO.popen([capi, url, "check", "1", seconds.to_s], &:read)
   raise "capi_bench failed (#{$?.inspect})" unless $?.success?
 
-  Float(out.strip)
+  ops, latency = out.strip.lines
+  m = /\Alatency_ns p50=(\d+) p99=(\d+)/.match(latency.to_s) or raise "capi_bench printed #{out.inspect}"
+  [Float(ops.strip), Float(m[1]), Float(m[2])]
+end
+
+def us(ns)
+  ns >= 1e6 ? format("%.2f ms", ns / 1e6) : format("%.1f µs", ns / 1e3)
 end
 
 client = ThrottleKit::Client.redis(url, policies: POLICIES, timeout: 2)
 ruby_turn(client, 0.5) # warm up: open, connect, JIT-free steady state
 rubys = []
 cs = []
+c_lat = []
+ruby_lat = []
 turns.times do |i|
-  cs << c_turn(capi, url, seconds)
-  rubys << ruby_turn(client, seconds)
-  printf("turn %d: C %.0f checks/s, Ruby %.0f checks/s (%.2fx)\n", i + 1, cs.last, rubys.last, rubys.last / cs.last)
+  ops, *lat = c_turn(capi, url, seconds)
+  cs << ops
+  c_lat << lat
+  ops, *lat = ruby_turn(client, seconds)
+  rubys << ops
+  ruby_lat << lat
+  printf("turn %d: C %.0f checks/s, Ruby %.0f checks/s (%.2fx); p50/p99 C %s / %s, Ruby %s / %s\n",
+         i + 1, cs.last, rubys.last, rubys.last / cs.last, us(c_lat.last[0]), us(c_lat.last[1]),
+         us(ruby_lat.last[0]), us(ruby_lat.last[1]))
 end
 client.close
 median = ->(a) { a.sort[a.size / 2] }
 c = median.call(cs)
 r = median.call(rubys)
+cpus = Etc.respond_to?(:nprocessors) ? Etc.nprocessors : 0
 printf("median: C %.0f checks/s, Ruby %.0f checks/s, ratio %.2fx (target >= 0.80x) [%s, ruby %s, %d cpus]\n",
-       c, r, r / c, RUBY_PLATFORM, RUBY_VERSION, Etc.respond_to?(:nprocessors) ? Etc.nprocessors : 0)
+       c, r, r / c, RUBY_PLATFORM, RUBY_VERSION, cpus)
+# Medians over the turns of each side's p50 and of its p99.
+c50, c99 = median.call(c_lat.map(&:first)), median.call(c_lat.map(&:last))
+r50, r99 = median.call(ruby_lat.map(&:first)), median.call(ruby_lat.map(&:last))
+printf("median latency per check, p50 / p99: C %s / %s, Ruby %s / %s\n", us(c50), us(c99), us(r50), us(r99))
+printf("\n#### Ruby (one thread) vs C (tk_check, one thread), Redis door (ruby %s, median of %d turns of %.1f s)\n\n",
+       RUBY_VERSION, turns, seconds)
+puts "| language | checks/s | p50 | p99 | vs C |", "| --- | ---: | ---: | ---: | ---: |"
+printf("| C | %.0f/s | %s | %s | 1.00x |\n", c, us(c50), us(c99))
+printf("| Ruby | %.0f/s | %s | %s | %.2fx |\n", r, us(r50), us(r99), r / c)
 exit(r / c >= 0.8 ? 0 : 1) if ENV["BENCH_ENFORCE"] == "1"

@@ -1,0 +1,100 @@
+package client
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/throttlekit/throttlekit-go/contract"
+)
+
+// Auto-batching on the service door: a coalescer whose batches are CheckMany RPCs. Concurrent
+// checks of one policy at one cost travel as one CheckMany, which the server evaluates at one
+// instant, in order: the decisions concurrent Checks would get, for one RPC's cost instead of
+// many (on loopback, gRPC's per-call work dominates the server's and the client's CPU).
+const (
+	serviceSlots    = 4
+	maxServiceBatch = 256
+)
+
+// checkReq is one Check RPC's content.
+type checkReq struct {
+	policy, key string
+	cost        int64
+}
+
+func newServiceBatcher(rpc contract.RateLimiterClient) *coalescer[checkReq] {
+	return &coalescer[checkReq]{
+		slots:    serviceSlots,
+		maxBatch: maxServiceBatch,
+		joins:    func(head, r checkReq) bool { return r.policy == head.policy && r.cost == head.cost },
+		sendOne:  func(ctx context.Context, r checkReq) (any, error) { return checkRPC(ctx, rpc, r) },
+		sendBatch: func(ctx context.Context, reqs []checkReq) []outcome {
+			keys := make([]string, len(reqs))
+			for i, r := range reqs {
+				keys[i] = r.key
+			}
+			outs := make([]outcome, len(reqs))
+			var header metadata.MD
+			resp, err := rpc.CheckMany(ctx, &contract.CheckManyRequest{Policy: reqs[0].policy, Keys: keys, Cost: reqs[0].cost}, grpc.Header(&header))
+			if err == nil && len(resp.GetDecisions()) != len(keys) {
+				err = newError(ErrInternal, "the server answered %d decisions for %d keys", len(resp.GetDecisions()), len(keys))
+			}
+			for i := range outs {
+				if err != nil {
+					outs[i].err = err
+				} else {
+					outs[i].reply = fromWire(resp.GetDecisions()[i], header)
+				}
+			}
+			return outs
+		},
+	}
+}
+
+// StartCheck makes the check Check would make and reports it to w (see scripted.StartCheck);
+// nowMs must be 0: this door has no explicit clock.
+func (b *ServiceBackend) StartCheck(ctx context.Context, policy, key string, cost, nowMs int64, w Waiter) {
+	err := checkRequest(policy, cost, "cost", key)
+	if err == nil && nowMs != 0 {
+		err = errNoClock
+	}
+	if err != nil {
+		w.Done(Decision{}, err)
+		return
+	}
+	ctx, cancel := b.bound(ctx)
+	complete := func(reply any, err error) {
+		cancel()
+		if err != nil {
+			w.Done(Decision{}, serviceError(err))
+			return
+		}
+		w.Done(reply.(Decision), nil)
+	}
+	req := checkReq{policy: policy, key: key, cost: cost}
+	tw, canLead := w.(ThreadWaiter)
+	switch {
+	case b.checks != nil:
+		c := &pending[checkReq]{ctx: ctx, req: req, complete: complete}
+		if canLead {
+			c.lead = tw.Lead
+		}
+		b.checks.submit(c)
+	case canLead:
+		complete(checkRPC(ctx, b.rpc, req))
+	default:
+		go func() { complete(checkRPC(ctx, b.rpc, req)) }()
+	}
+}
+
+// checkRPC sends one Check RPC; the reply is a Decision.
+func checkRPC(ctx context.Context, rpc contract.RateLimiterClient, r checkReq) (any, error) {
+	var header metadata.MD
+	resp, err := rpc.Check(ctx, &contract.CheckRequest{Policy: r.policy, Key: r.key, Cost: r.cost}, grpc.Header(&header))
+	if err != nil {
+		return nil, err
+	}
+	return fromWire(resp.GetDecision(), header), nil
+}
