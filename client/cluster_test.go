@@ -55,12 +55,14 @@ func TestClusterBasics(t *testing.T) {
 	})
 
 	t.Run("CheckManyAcrossMasters", func(t *testing.T) {
+		// Hour-long windows, explicit instants minutes apart: a key's TTL runs in real time,
+		// and a second-long one expired between the batch and the replay on a loaded machine.
 		const yaml = `limiters:
-  gcra: { strategy: gcra, limit: 5, period: 1s, burst: 3 }
-  tb:   { strategy: tokenBucket, capacity: 4, refillPerSec: 2 }
-  fw:   { strategy: fixedWindow, limit: 4, period: 1s }
-  sw:   { strategy: slidingWindow, limit: 4, windowMs: 1s, buckets: 4 }
-  swl:  { strategy: slidingWindowLog, limit: 4, windowMs: 1s }
+  gcra: { strategy: gcra, limit: 5, period: 1h, burst: 3 }
+  tb:   { strategy: tokenBucket, capacity: 4, refillPerSec: 0.002 }
+  fw:   { strategy: fixedWindow, limit: 4, period: 1h }
+  sw:   { strategy: slidingWindow, limit: 4, windowMs: 1h, buckets: 4 }
+  swl:  { strategy: slidingWindowLog, limit: 4, windowMs: 1h }
 `
 		many, nsMany := openURL(t, c.URL(), yaml, 5*time.Second)
 		one, _ := openURL(t, c.URL(), yaml, 5*time.Second)
@@ -84,7 +86,7 @@ func TestClusterBasics(t *testing.T) {
 			if len(hit) != 3 {
 				t.Fatalf("%s: the keys reach %d masters, want 3", p, len(hit))
 			}
-			for round, step := range []int64{0, 0, 250, 1000} {
+			for round, step := range []int64{0, 0, 900_000, 3_600_000} {
 				now += step
 				cost := int64(1 + round%2)
 				got, err := many.CheckManyAt(ctx, p, keys, cost, now)

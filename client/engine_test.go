@@ -29,7 +29,7 @@ func (c *fakeClock) advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 // 1,000 pass, and each admitted check saw a different count (remaining 999 down to 0), as
 // Redis's single thread would have it.
 func TestEngineConcurrentChecksAdmitExactlyTheLimit(t *testing.T) {
-	b := openEngine(t, "limiters:\n  p: { strategy: fixedWindow, limit: 1000, windowMs: 60000 }\n", client.EngineOptions{})
+	b := openEngine(t, "limiters:\n  p: { strategy: fixedWindow, limit: 1000, windowMs: 3600000 }\n", client.EngineOptions{})
 	const workers, total = 16, 20_000
 	const at = int64(1_700_000_010_000)
 	var admitted atomic.Int64

@@ -47,8 +47,11 @@ func NewRedisClient(rawURL string, o ConnectOptions) (redis.UniversalClient, err
 	}
 	var tlsConfig *tls.Config
 	if t.tls {
-		host, _, _ := net.SplitHostPort(t.addrs[0])
-		if tlsConfig, err = buildTLSConfig(host, o); err != nil {
+		// No fixed ServerName: each connection checks the certificate against the host it
+		// dials (go-redis's dialer and customDialer take it from the address). A cluster's
+		// nodes and a sentinel's master are reached at the addresses the servers announce,
+		// not at the URL's first host.
+		if tlsConfig, err = buildTLSConfig("", o); err != nil {
 			return nil, err
 		}
 	} else if o.TLSCAFile != "" || o.TLSCertFile != "" || o.TLSKeyFile != "" {
@@ -113,7 +116,12 @@ func customDialer(dial func(context.Context, string, string) (net.Conn, error), 
 		if err != nil || tlsConfig == nil {
 			return c, err
 		}
-		tc := tls.Client(c, tlsConfig)
+		cfg := tlsConfig
+		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(c, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = c.Close()
 			return nil, err

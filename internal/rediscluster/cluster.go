@@ -24,7 +24,13 @@ type Cluster struct {
 // cluster_state:ok, all agree on who serves every slot, and every replica is in sync.
 func StartCluster(tb testing.TB, masters, replicas int) *Cluster {
 	tb.Helper()
-	c := &Cluster{g: newGroup(tb)}
+	return StartClusterWith(tb, masters, replicas, Options{})
+}
+
+// StartClusterWith is StartCluster with a password, TLS or both (Options).
+func StartClusterWith(tb testing.TB, masters, replicas int, opts Options) *Cluster {
+	tb.Helper()
+	c := &Cluster{g: newGroup(tb, opts)}
 	for i := 0; i < masters*(1+replicas); i++ {
 		c.Nodes = append(c.Nodes, c.g.start("node", true, func(port int, dir string) []string {
 			return []string{
@@ -43,21 +49,25 @@ func StartCluster(tb testing.TB, masters, replicas int) *Cluster {
 	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if out, err := redisCLI(ctx, args...); err != nil {
+	if out, err := c.g.cli(ctx, args...); err != nil {
 		tb.Fatalf("rediscluster: %v\n%s", err, out)
 	}
 	c.WaitHealthy(tb, 20*time.Second)
 	return c
 }
 
-// URL is the redis+cluster:// URL naming every node as a seed.
+// URL is the redis+cluster:// URL naming every node as a seed (rediss+cluster:// with TLS),
+// with the password when there is one.
 func (c *Cluster) URL() string {
 	addrs := make([]string, len(c.Nodes))
 	for i, n := range c.Nodes {
 		addrs[i] = n.Addr
 	}
-	return "redis+cluster://" + strings.Join(addrs, ",")
+	return c.g.url("redis+cluster", addrs, "")
 }
+
+// CAFile is the PEM file of the CA to trust for the nodes' TLS ("" without TLS).
+func (c *Cluster) CAFile() string { return c.g.CAFile() }
 
 // NodeInfo is one line of CLUSTER NODES.
 type NodeInfo struct {
@@ -325,7 +335,7 @@ func (c *Cluster) Reshard(tb testing.TB, from, to *Server, n int) {
 	if err != nil {
 		tb.Fatalf("rediscluster: %v", err)
 	}
-	if out, err := redisCLI(ctx, "--cluster", "reshard", from.Addr, "--cluster-from", fromID,
+	if out, err := c.g.cli(ctx, "--cluster", "reshard", from.Addr, "--cluster-from", fromID,
 		"--cluster-to", toID, "--cluster-slots", strconv.Itoa(n), "--cluster-yes"); err != nil {
 		tb.Fatalf("rediscluster: %v\n%s", err, out)
 	}
@@ -368,7 +378,11 @@ func (m *Migration) MoveKeys(tb testing.TB, keys ...string) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	args := []any{"migrate", "127.0.0.1", m.to.Port, "", 0, 5000, "keys"}
+	args := []any{"migrate", "127.0.0.1", m.to.Port, "", 0, 5000}
+	if pw := m.c.g.opts.Password; pw != "" {
+		args = append(args, "auth", pw)
+	}
+	args = append(args, "keys")
 	for _, k := range keys {
 		args = append(args, k)
 	}

@@ -3,6 +3,9 @@
 // directory under the test's temp dir, with no persistence. Every process is killed when the
 // test ends (t.Cleanup), and by the kernel if the test binary dies first (Linux).
 //
+// StartClusterWith and StartSentinelWith add a password, TLS (with a CA made for the test), or
+// both (Options); the harness's own clients and redis-cli use them too.
+//
 // Without redis-server or redis-cli a test is skipped locally and fails under CI=true, as
 // testredis.Require does.
 package rediscluster
@@ -10,6 +13,7 @@ package rediscluster
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -49,6 +53,9 @@ type Server struct {
 	exited chan struct{}
 	kill   sync.Once
 
+	password  string      // what the admin client authenticates with ("" for none)
+	tlsConfig *tls.Config // nil: plain TCP
+
 	mu     sync.Mutex
 	client *redis.Client
 }
@@ -60,7 +67,8 @@ func (s *Server) Client() *redis.Client {
 	defer s.mu.Unlock()
 	if s.client == nil {
 		s.client = redis.NewClient(&redis.Options{
-			Addr: s.Addr, DialTimeout: time.Second, ReadTimeout: 2 * time.Second,
+			Addr: s.Addr, Password: s.password, TLSConfig: s.tlsConfig,
+			DialTimeout: time.Second, ReadTimeout: 2 * time.Second,
 			WriteTimeout: 2 * time.Second, MaxRetries: -1, Protocol: 2, DisableIdentity: true,
 		})
 	}
@@ -105,16 +113,25 @@ func (s *Server) closeClient() {
 type group struct {
 	tb      testing.TB
 	dir     string
+	opts    Options
+	pki     *pki // nil without TLS
 	mu      sync.Mutex
 	servers []*Server
 }
 
-func newGroup(tb testing.TB) *group {
+func newGroup(tb testing.TB, opts Options) *group {
 	tb.Helper()
 	Require(tb)
-	g := &group{tb: tb, dir: tb.TempDir()}
+	g := &group{tb: tb, dir: tb.TempDir(), opts: opts}
 	// Registered after TempDir, so it runs before the directory is removed.
 	tb.Cleanup(g.stop)
+	if opts.TLS {
+		p, err := newPKI(filepath.Join(g.dir, "tls"))
+		if err != nil {
+			tb.Fatalf("rediscluster: making the test CA: %v", err)
+		}
+		g.pki = p
+	}
 	return g
 }
 
@@ -174,8 +191,16 @@ func (g *group) start(name string, withBus bool, args func(port int, dir string)
 			}
 			argv = append(argv, path, "--sentinel")
 		} else {
+			if g.pki != nil {
+				argv = append(argv, g.pki.serverArgs(port, withBus)...)
+			} else {
+				argv = append(argv, "--port", strconv.Itoa(port))
+			}
+			if g.opts.Password != "" {
+				argv = append(argv, "--requirepass", g.opts.Password, "--masterauth", g.opts.Password)
+			}
 			argv = append(argv,
-				"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+				"--bind", "127.0.0.1", "--dir", dir,
 				"--logfile", filepath.Join(dir, "redis.log"), "--daemonize", "no",
 				"--save", "", "--appendonly", "no",
 				// Replicas sync at once instead of waiting 5 s for more replicas to join.
@@ -190,6 +215,12 @@ func (g *group) start(name string, withBus bool, args func(port int, dir string)
 		}
 		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, dir: dir,
 			cmd: cmd, exited: make(chan struct{})}
+		if conf == nil {
+			s.password = g.opts.Password
+		}
+		if g.pki != nil {
+			s.tlsConfig = g.pki.clientTLS()
+		}
 		go func() { _ = cmd.Wait(); close(s.exited) }()
 		g.mu.Lock()
 		g.servers = append(g.servers, s)
@@ -274,8 +305,12 @@ func (s *Server) replicaLinkUp(ctx context.Context) error {
 	return nil
 }
 
-func redisCLI(ctx context.Context, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
+// cli runs redis-cli with the group's TLS arguments and password (in the environment).
+func (g *group) cli(ctx context.Context, args ...string) (string, error) {
+	args = append(g.cliArgs(), args...)
+	cmd := exec.CommandContext(ctx, "redis-cli", args...)
+	cmd.Env = append(os.Environ(), g.cliEnv()...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

@@ -28,7 +28,14 @@ type Sentinel struct {
 // sentinel.
 func StartSentinel(tb testing.TB, name string, replicas, sentinels int) *Sentinel {
 	tb.Helper()
-	s := &Sentinel{g: newGroup(tb), Name: name}
+	return StartSentinelWith(tb, name, replicas, sentinels, Options{})
+}
+
+// StartSentinelWith is StartSentinel with a password on the data servers, TLS everywhere, or
+// both (Options).
+func StartSentinelWith(tb testing.TB, name string, replicas, sentinels int, opts Options) *Sentinel {
+	tb.Helper()
+	s := &Sentinel{g: newGroup(tb, opts), Name: name}
 	master := s.g.start("master", false, func(int, string) []string { return nil }, nil)
 	s.Data = append(s.Data, master)
 	for i := 0; i < replicas; i++ {
@@ -38,17 +45,24 @@ func StartSentinel(tb testing.TB, name string, replicas, sentinels int) *Sentine
 	}
 	for i := 0; i < sentinels; i++ {
 		s.Sentinels = append(s.Sentinels, s.g.start("sentinel", false, nil, func(port int, dir string) string {
-			return strings.Join([]string{
-				"port " + strconv.Itoa(port),
+			lines := []string{"port " + strconv.Itoa(port)}
+			if s.g.pki != nil {
+				lines = s.g.pki.sentinelConf(port)
+			}
+			lines = append(lines,
 				"bind 127.0.0.1",
-				"dir " + dir,
-				"logfile " + dir + "/redis.log",
+				"dir "+dir,
+				"logfile "+dir+"/redis.log",
 				fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 2", name, master.Port),
 				fmt.Sprintf("sentinel down-after-milliseconds %s %d", name, DownAfter/time.Millisecond),
 				fmt.Sprintf("sentinel failover-timeout %s 3000", name),
-				fmt.Sprintf("sentinel parallel-syncs %s 1", name),
-				"",
-			}, "\n")
+				fmt.Sprintf("sentinel parallel-syncs %s 1", name))
+			if opts.Password != "" {
+				// After the monitor line, which it refers to; quoted, as sentinel.conf splits
+				// arguments the way redis.conf does.
+				lines = append(lines, fmt.Sprintf("sentinel auth-pass %s %q", name, opts.Password))
+			}
+			return strings.Join(lines, "\n") + "\n"
 		}))
 	}
 	s.WaitReady(tb, master, 30*time.Second)
@@ -61,8 +75,11 @@ func (s *Sentinel) URL() string {
 	for i, n := range s.Sentinels {
 		addrs[i] = n.Addr
 	}
-	return "redis+sentinel://" + strings.Join(addrs, ",") + "/" + s.Name
+	return s.g.url("redis+sentinel", addrs, s.Name)
 }
+
+// CAFile is the PEM file of the CA to trust for the servers' TLS ("" without TLS).
+func (s *Sentinel) CAFile() string { return s.g.CAFile() }
 
 // ByAddr returns the data server listening on addr, or nil.
 func (s *Sentinel) ByAddr(addr string) *Server {
