@@ -1,0 +1,100 @@
+/*
+ * ngx_http_throttlekit_abi.h: the part of the libthrottlekit C ABI that the
+ * nginx module uses.
+ *
+ * The module never links libthrottlekit: each worker dlopen()s it and
+ * resolves these functions by name, so nginx builds, tests its configuration
+ * (nginx -t) and runs without the library. The types restate, field for
+ * field, include/throttlekit.h and the "Asynchronous checks" section of
+ * ../shared/spec/c-abi.md, where the ABI is fixed (structs only grow at
+ * the end; the module passes its own sizeof(tk_options_t), which the library
+ * accepts from an older caller). tests/nginx/abi_layout.sh compares both.
+ */
+
+#ifndef NGX_HTTP_THROTTLEKIT_ABI_H
+#define NGX_HTTP_THROTTLEKIT_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+typedef uint64_t  tk_handle_t;              /* 0 is never a valid handle */
+
+enum {
+    TK_OK = 0,
+    TK_E_INVALID = -1,
+    TK_E_BADHANDLE = -2,
+    TK_E_NOT_FOUND = -3,
+    TK_E_UNSUPPORTED = -4,
+    TK_E_UNAVAILABLE = -5,
+    TK_E_TIMEOUT = -6,
+    TK_E_CONFIG = -7,
+    TK_E_FORKED = -8,
+    TK_E_INTERNAL = -9,
+    TK_E_AUTH = -10
+};
+
+enum {
+    TK_FAIL_ERROR = 0,                      /* the module's own fail mode */
+    TK_FAIL_OPEN = 1,
+    TK_FAIL_CLOSED = 2
+};
+
+enum { TK_DECISION_SYNTHESIZED = 1 };       /* tk_decision_t.flags bit */
+
+typedef struct {
+    uint32_t     struct_size;
+    int32_t      timeout_ms;                /* 0: the default, 500 ms */
+    int32_t      fail_mode;
+    int32_t      reserved0;
+    const char  *key_namespace;
+    const char  *tls_ca_file;
+    const char  *tls_cert_file;
+    const char  *tls_key_file;
+    const char  *auth_token;
+    int32_t      auto_pipeline;
+    int32_t      reserved1;
+} tk_options_t;
+
+typedef struct {
+    int32_t      allowed;
+    int32_t      flags;
+    int64_t      limit;
+    int64_t      remaining;
+    int64_t      reset_at_ms;
+    int64_t      retry_after_ms;
+    int64_t      reserved[4];
+} tk_decision_t;
+
+typedef struct {
+    int32_t      status;
+    char         message[256];
+} tk_error_t;
+
+typedef struct {
+    uint64_t       cookie;
+    int32_t        status;
+    int32_t        reserved0;
+    tk_decision_t  decision;
+    char           message[128];
+} tk_completion_t;
+
+
+/* The functions, as pointer types for dlsym(). */
+
+typedef const char *(*tk_version_pt)(void);
+typedef const char *(*tk_strerror_pt)(int status);
+typedef int (*tk_open_redis_pt)(const char *redis_url,
+    const char *policies_yaml, const tk_options_t *opts, tk_handle_t *out,
+    tk_error_t *err);
+typedef int (*tk_open_service_pt)(const char *target, const tk_options_t *opts,
+    tk_handle_t *out, tk_error_t *err);
+typedef int (*tk_free_pt)(tk_handle_t h);
+typedef int (*tk_completion_fd_pt)(tk_handle_t h, int *fd_out, tk_error_t *err);
+typedef int (*tk_check_async_pt)(tk_handle_t h, const char *policy,
+    const char *key, int64_t cost, uint64_t cookie, tk_error_t *err);
+typedef int (*tk_poll_pt)(tk_handle_t h, tk_completion_t *out, size_t max,
+    size_t *n_out);
+
+
+#endif /* NGX_HTTP_THROTTLEKIT_ABI_H */

@@ -1,0 +1,599 @@
+#!/usr/bin/env bash
+# tests/nginx/run.sh - the nginx module end to end: a real nginx (Debian's, loading
+# build/nginx/ngx_http_throttlekit_module.so), a real redis-server and a real
+# throttlekit-server, all started here on free loopback ports under a temporary prefix, and
+# driven with curl. Needs no root (as root, the workers run as root too).
+#
+#   Build:        the module's ABI declarations match include/throttlekit.h; it does not
+#                 link libthrottlekit.
+#   Redis door:   5 pass then 429 with Retry-After and the RateLimit fields; independent
+#                 keys; empty keys; throttlekit off; inherited rules; throttlekit_status;
+#                 several rules; cost; dry run (and $throttlekit_status in the access log);
+#                 headers off; error_page redirects (no second check); request bodies.
+#   Non-blocking: with redis-server stopped (SIGSTOP), an unlimited location on the same and
+#                 only worker answers in < 100 ms while limited requests wait; those end
+#                 after throttlekit_timeout with the fail mode's answer; clients that hang
+#                 up while their checks are in flight are finalized (499) and their late
+#                 completions dropped.
+#   Redis down:   fail open and fail closed; recovery when Redis returns, without a reload.
+#   Lifecycle:    nginx -s reload (x3) and a killed worker: no crash, checks keep working,
+#                 the master never loads the library, no descriptors or Redis connections
+#                 pile up; nginx -s quit.
+#   Service door: the same limits, dry run and fail modes through throttlekit-server
+#                 (library found through `env THROTTLEKIT_LIB`), and recovery.
+#   Guard timer:  with a stand-in library whose checks never complete (silent_lib.c), the
+#                 module ends them itself, and a graceful stop waits for them.
+#   Errors:       configurations nginx -t refuses; a worker whose library is missing serves
+#                 with the fail mode.
+#
+# Environment: NGINX (default: nginx), NGINX_MODULE, THROTTLEKIT_LIB, THROTTLEKIT_SERVER
+# (defaults under <repo>/build). A missing piece skips the whole file, or fails when CI=true.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+NGINX=${NGINX:-nginx}
+module=${NGINX_MODULE:-$root/build/nginx/ngx_http_throttlekit_module.so}
+lib=${THROTTLEKIT_LIB:-$root/build/lib/libthrottlekit.so}
+server_bin=${THROTTLEKIT_SERVER:-$root/build/bin/throttlekit-server}
+
+passed=0
+failed=0
+
+ok()   { passed=$((passed + 1)); echo "ok   - $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL - $*"; }
+check() { # check "description" actual expected
+  if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: got '$2', want '$3'"; fi
+}
+
+missing=()
+command -v "$NGINX" >/dev/null 2>&1 || missing+=("nginx (apt-get install nginx)")
+command -v curl >/dev/null 2>&1 || missing+=("curl")
+command -v "${CC:-cc}" >/dev/null 2>&1 || missing+=("a C compiler (${CC:-cc})")
+command -v nm >/dev/null 2>&1 || missing+=("nm (binutils)")
+command -v redis-server >/dev/null 2>&1 || missing+=("redis-server")
+command -v redis-cli >/dev/null 2>&1 || missing+=("redis-cli (redis-tools)")
+[ -f "$module" ] || missing+=("$module (make nginx-module)")
+[ -f "$lib" ] || missing+=("$lib (make lib)")
+[ -x "$server_bin" ] || missing+=("$server_bin (make server)")
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "FAIL - the nginx tests need: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "SKIP - the nginx tests need: ${missing[*]}" >&2
+  exit 0
+fi
+
+if "$root/tests/nginx/abi_layout.sh"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if nm -D --undefined-only "$module" | grep -q ' tk_' || ldd "$module" | grep -q throttlekit; then
+  fail "the module links libthrottlekit: it must dlopen() it in the workers"
+else
+  ok "the module does not link libthrottlekit (workers dlopen() it)"
+fi
+
+dir=$(mktemp -d)
+pids=()
+gone=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  if [ "${KEEP_TMP:-}" = 1 ]; then echo "kept $dir"; else rm -rf "$dir"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+free_port() { # a port nothing listens on now, below the ephemeral range (the callers retry
+               # when another program takes it meanwhile)
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 12000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+}
+
+wait_for() { # wait_for seconds command...: until the command succeeds
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.05
+  done
+}
+
+# ---- Redis and the server -----------------------------------------------------------------
+
+redis_pid=""
+start_redis() { # on $redis_port; a new port when unset or (first start only) taken
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    [ -n "${redis_port:-}" ] || redis_port=$(free_port)
+    redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+      --dir "$dir" --logfile "$dir/redis.log" &
+    redis_pid=$!
+    pids+=("$redis_pid")
+    wait_for 10 sh -c "redis-cli -p $redis_port ping || ! kill -0 $redis_pid" \
+      && kill -0 "$redis_pid" 2>/dev/null && return
+    [ -z "${redis_started:-}" ] || break
+    redis_port=""
+  done
+  echo "redis-server did not start"; cat "$dir/redis.log"; exit 1
+}
+stop_redis() {
+  kill -CONT "$redis_pid" 2>/dev/null; kill "$redis_pid"; wait "$redis_pid" 2>/dev/null
+}
+start_redis
+redis_started=1
+
+# gcra, 5 per minute with a burst of 5: after 5 quick requests the 6th waits ~12 s, so the
+# counts below do not depend on how fast curl runs.
+cat > "$dir/policies.yaml" <<'EOF'
+limiters:
+  api: { strategy: gcra, limit: 5, period: 1m, burst: 5 }
+  tight: { strategy: gcra, limit: 2, period: 1m, burst: 2 }
+EOF
+
+server_pid=""
+start_server() { # on $server_port; a new port when unset or (first start only) taken
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    [ -n "${server_port:-}" ] || server_port=$(free_port)
+    : > "$dir/server.log"
+    "$server_bin" -c "$dir/policies.yaml" --host 127.0.0.1 --port "$server_port" \
+      --store memory 2>>"$dir/server.log" &
+    server_pid=$!
+    pids+=("$server_pid")
+    wait_for 30 sh -c "grep -q msg=listening '$dir/server.log' || ! kill -0 $server_pid" \
+      && kill -0 "$server_pid" 2>/dev/null && return
+    [ -z "${server_started:-}" ] || break
+    server_port=""
+  done
+  echo "throttlekit-server did not start"; cat "$dir/server.log"; exit 1
+}
+start_server
+server_started=1
+
+# ---- nginx --------------------------------------------------------------------------------
+
+mkdir -p "$dir/html" "$dir/tmp"
+for f in limited byheader dry free closed open noheaders multi cost teapot off redirected; do
+  echo "$f" > "$dir/html/$f"
+done
+
+# write_conf prefix door-directives: an nginx.conf with every test location.
+write_conf() {
+  local p=$1 door=$2 library=$3 port=$4
+  mkdir -p "$p"
+  cat > "$p/nginx.conf" <<EOF
+load_module $module;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+$library
+daemon off;
+master_process on;
+worker_processes 1;
+pid $p/nginx.pid;
+error_log $p/error.log info;
+
+events { worker_connections 256; }
+
+http {
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    default_type text/plain;
+    root $dir/html;
+    log_format tk '\$uri \$status \$throttlekit_status \$throttlekit_remaining';
+    access_log $p/access.log tk;
+
+    $door
+    throttlekit_timeout 1s;
+
+    server {
+        listen 127.0.0.1:$port;
+
+        throttlekit api key=\$binary_remote_addr;   # inherited by /limited and /teapot
+
+        location = /limited { }
+        location = /free { throttlekit off; }
+        location = /off { throttlekit off; }
+        location = /byheader { throttlekit api key=\$http_x_user; }
+        location = /dry { throttlekit api key=dry\$http_x_user; throttlekit_dry_run on; }
+        location = /open { throttlekit api key=\$http_x_user; throttlekit_fail open; }
+        location = /closed { throttlekit api key=\$http_x_user; throttlekit_fail closed; }
+        location = /noheaders { throttlekit api key=nh\$http_x_user; throttlekit_headers off; }
+        location = /multi {
+            throttlekit api key=m\$http_x_user;
+            throttlekit tight key=m\$http_x_user;
+        }
+        location = /cost { throttlekit api key=c\$http_x_user cost=\$arg_cost; }
+        location = /teapot { throttlekit_status 418; }
+        location = /status { throttlekit off; stub_status; }
+        location = /proxied {
+            throttlekit api key=p\$http_x_user;
+            proxy_pass http://127.0.0.1:$port/echo;
+        }
+        location = /echo { return 200 "posted \$content_length"; }
+        location = /redirected {
+            throttlekit api key=rd\$http_x_user;
+            error_page 429 /byheader;
+        }
+    }
+}
+EOF
+}
+
+# start_nginx prefix door library: writes the configuration on a free port (in $port), runs
+# nginx and waits for its worker to load the library; another port if that one is taken.
+start_nginx() {
+  local p=$1 attempt pid
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    write_conf "$p" "$2" "$3" "$port"
+    : > "$p/error.log"
+    THROTTLEKIT_LIB="$lib" "$NGINX" -p "$p" -c "$p/nginx.conf" 2>>"$p/stderr.log" &
+    pid=$!
+    pids+=("$pid")
+    if wait_for 20 sh -c "grep -q 'throttlekit: loaded' '$p/error.log' || ! kill -0 $pid" \
+       && kill -0 "$pid" 2>/dev/null && wait_for 10 curl -sf "http://127.0.0.1:$port/free"; then
+      return
+    fi
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    grep -q "Address already in use" "$p/error.log" "$p/stderr.log" || break
+  done
+  echo "nginx did not start:"; cat "$p/stderr.log" "$p/error.log"; exit 1
+}
+
+worker_pids() { # the worker processes of the nginx whose prefix is $1
+  local master; master=$(cat "$1/nginx.pid")
+  pgrep -P "$master" | sort | tr '\n' ' '
+}
+
+hdrs=$dir/headers
+# req port path [user] [extra curl args...]: prints the status code; headers into $hdrs
+req() {
+  local port=$1 path=$2 user=${3:-}; shift 3 2>/dev/null || shift $#
+  curl -s -o /dev/null -D "$hdrs" -w '%{http_code}' ${user:+-H "X-User: $user"} "$@" \
+    "http://127.0.0.1:$port$path"
+}
+header() { # the value of a response header of the last req
+  grep -i "^$1:" "$hdrs" | head -1 | sed 's/^[^:]*: *//' | tr -d '\r'
+}
+burst() { # burst port path user n: the status codes of n requests, space-separated
+  local i out=""
+  for i in $(seq 1 "$4"); do out+="$(req "$1" "$2" "$3") "; done
+  echo "${out% }"
+}
+last_log() { tail -1 "$1/access.log"; }
+
+# ---- The Redis door -----------------------------------------------------------------------
+
+A=$dir/redis-door
+start_nginx "$A" "throttlekit_redis redis://127.0.0.1:$redis_port/0 $dir/policies.yaml;" \
+  "throttlekit_library $lib;"
+a_port=$port
+master_a=$(cat "$A/nginx.pid")
+"$NGINX" -t -p "$A" -c "$A/nginx.conf" >"$dir/t.log" 2>&1 \
+  && ok "nginx -t accepts the configuration" || { fail "nginx -t"; cat "$dir/t.log"; }
+
+echo "# Redis door (nginx on $a_port, redis on $redis_port)"
+check "5 requests pass, the 6th is rejected" "$(burst "$a_port" /limited "" 6)" \
+  "200 200 200 200 200 429"
+retry=$(header Retry-After)
+if [ -n "$retry" ] && [ "$retry" -ge 1 ] && [ "$retry" -le 13 ]; then
+  ok "Retry-After on the 429 ($retry s)"
+else
+  fail "Retry-After on the 429: '$retry'"
+fi
+check "RateLimit-Policy on the 429" "$(header RateLimit-Policy)" '"api";q=5'
+rl=$(header RateLimit)
+[[ "$rl" =~ ^\"api\"\;r=0\;t=[0-9]+$ ]] && ok "RateLimit on the 429 ($rl)" \
+  || fail "RateLimit on the 429: '$rl'"
+check "the access log says REJECTED, 0 remaining" "$(last_log "$A")" "/limited 429 REJECTED 0"
+
+req "$a_port" /byheader u1-$RANDOM >/dev/null
+check "RateLimit on a pass" "$(header RateLimit | sed 's/;t=.*//')" '"api";r=4'
+[ -z "$(header Retry-After)" ] && ok "no Retry-After on a pass" || fail "Retry-After on a pass"
+
+user=k$RANDOM
+check "keys are independent: user A's burst" "$(burst "$a_port" /byheader "$user-a" 6)" \
+  "200 200 200 200 200 429"
+check "keys are independent: user B untouched" "$(burst "$a_port" /byheader "$user-b" 5)" \
+  "200 200 200 200 200"
+check "an empty key is not limited" "$(burst "$a_port" /byheader "" 7)" \
+  "200 200 200 200 200 200 200"
+check "the variable is empty without a check" "$(last_log "$A")" "/byheader 200 - -"
+check "throttlekit off" "$(burst "$a_port" /off "" 7)" "200 200 200 200 200 200 200"
+check "an inherited rule with throttlekit_status 418" "$(burst "$a_port" /teapot "" 1)" "418"
+
+user=d$RANDOM
+check "dry run passes everything" "$(burst "$a_port" /dry "$user" 7)" \
+  "200 200 200 200 200 200 200"
+check "dry run: \$throttlekit_status DRY_RUN once over" "$(last_log "$A")" "/dry 200 DRY_RUN 0"
+[ -z "$(header Retry-After)" ] && ok "dry run: no Retry-After" || fail "dry run: Retry-After"
+check "dry run: 5 PASSED then DRY_RUN in the access log" \
+  "$(grep '^/dry ' "$A/access.log" | awk '{print $3}' | tail -7 | sort | uniq -c | awk '{print $1 $2}' | tr '\n' ' ')" \
+  "2DRY_RUN 5PASSED "
+
+user=n$RANDOM
+check "headers off: still limited" "$(burst "$a_port" /noheaders "$user" 6)" \
+  "200 200 200 200 200 429"
+check "headers off: no RateLimit, no Retry-After" \
+  "$(header RateLimit)$(header RateLimit-Policy)$(header Retry-After)" ""
+
+user=m$RANDOM
+check "two rules: the tighter one rejects the 3rd" "$(burst "$a_port" /multi "$user" 3)" \
+  "200 200 429"
+check "two rules: both in RateLimit-Policy" "$(header RateLimit-Policy)" '"api";q=5, "tight";q=2'
+check "two rules: both in RateLimit" "$(header RateLimit | sed 's/;t=[0-9]*//g')" \
+  '"api";r=2, "tight";r=0'
+
+user=c$RANDOM
+check "cost=3 then cost=3: the second exceeds 5" \
+  "$(req "$a_port" "/cost?cost=3" "$user") $(req "$a_port" "/cost?cost=3" "$user")" "200 429"
+check "an invalid cost is an error (fail open)" "$(req "$a_port" "/cost?cost=x" "$user")" "200"
+check "... and logged as ERROR" "$(last_log "$A")" "/cost 200 ERROR -"
+
+user=rd$RANDOM
+check "error_page 429 to a limited location: 5 pass, the 6th is rejected" \
+  "$(burst "$a_port" /redirected "$user" 6)" "200 200 200 200 200 429"
+[ -n "$(header Retry-After)" ] && ok "... with Retry-After after the redirect" \
+  || fail "no Retry-After after the error_page redirect"
+check "... the page comes from the redirect's target" \
+  "$(curl -s -H "X-User: $user" "http://127.0.0.1:$a_port/redirected")" "byheader"
+check "... which does not check the request again" "$(burst "$a_port" /byheader "$user" 6)" \
+  "200 200 200 200 200 429"
+
+head -c 300000 /dev/urandom > "$dir/body"
+check "a request body is read after the check (proxy_pass)" \
+  "$(curl -s -H "X-User: p$RANDOM" --data-binary "@$dir/body" "http://127.0.0.1:$a_port/proxied")" \
+  "posted 300000"
+
+# ---- Non-blocking: Redis stopped ----------------------------------------------------------
+
+echo "# Redis stopped (SIGSTOP): the worker keeps serving"
+workers_before=$(worker_pids "$A")
+kill -STOP "$redis_pid"
+user=s$RANDOM
+req "$a_port" /open "$user" -w '%{http_code} %{time_total}' > "$dir/slow-open" &
+slow1=$!
+req "$a_port" /closed "$user" -w '%{http_code} %{time_total}' > "$dir/slow-closed" &
+slow2=$!
+curl -s -H "X-User: $user" --data-binary "@$dir/body" "http://127.0.0.1:$a_port/proxied" \
+  > "$dir/slow-post" &
+slow3=$!
+# stub_status counts requests being processed as "Writing" (the status request included).
+wait_for 10 sh -c "[ \$(curl -s http://127.0.0.1:$a_port/status | sed -n 's/.*Writing: \([0-9]*\).*/\1/p') -ge 4 ]" \
+  || fail "the three limited requests never were in flight together"
+# Five requests to /free then the status, one curl: the times in ms. A worker blocked by a
+# check would hold them for the check's whole second; the median must be under 100 ms, and
+# even the slowest (on a busy machine) well under 1 s. The status, taken right after, shows
+# the three limited requests still waiting.
+free=http://127.0.0.1:$a_port/free
+probe=$(curl -s -o /dev/null -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
+  -w '%{time_total}\n' "$free" "$free" "$free" "$free" "$free" "http://127.0.0.1:$a_port/status")
+times=$(echo "$probe" | grep -E '^[0-9.]+$' | head -5 | awk '{ printf "%d\n", $1 * 1000 }' \
+  | sort -n | tr '\n' ' ')
+still=$(echo "$probe" | sed -n 's/.*Writing: \([0-9]*\).*/\1/p')
+[ "${still:-0}" -ge 4 ] && ok "the limited requests were still waiting meanwhile" \
+  || fail "the limited requests ended before the unlimited ones were measured ($probe)"
+read -r _ _ median _ slowest <<< "$times"
+[ "$median" -lt 100 ] && [ "$slowest" -lt 250 ] \
+  && ok "an unlimited location answers while checks wait (ms: $times)" \
+  || fail "an unlimited location was slow while checks waited (ms: $times)"
+# 40 clients that hang up while their checks are in flight (curl gives up at 150 ms).
+for i in $(seq 1 40); do
+  curl -s --max-time 0.15 -o /dev/null "http://127.0.0.1:$a_port/open" -H "X-User: gone$i$user" &
+  gone+=("$!")
+done
+wait "$slow1" "$slow2" "$slow3" "${gone[@]}"
+read -r code t < "$dir/slow-open"
+ms=$(awk -v t="$t" 'BEGIN { printf "%d", t * 1000 }')
+check "fail open: a limited request passes after the timeout" "$code" "200"
+[ "$ms" -ge 950 ] && [ "$ms" -lt 3000 ] && ok "... after ${ms} ms (timeout 1 s)" \
+  || fail "fail open answered after ${ms} ms, not about 1000"
+read -r code t < "$dir/slow-closed"
+check "fail closed: a limited request is rejected after the timeout" "$code" "429"
+check "fail open: a request body sent meanwhile is read and proxied" "$(cat "$dir/slow-post")" \
+  "posted 300000"
+# (On a busy machine some of those curls give up before even sending their request.)
+hung=$(grep -c "^/open 499" "$A/access.log")
+[ "$hung" -ge 1 ] && ok "clients that hung up mid-check are logged as 499 ($hung of 40)" \
+  || fail "no client hung up mid-check: the test did not test"
+dropped() { grep -c "throttlekit: completion [0-9]* dropped: its request is gone" "$A/error.log"; }
+wait_for 5 sh -c "[ \$(grep -c 'dropped: its request is gone' '$A/error.log') -ge $hung ]"
+check "... and each of their late completions was dropped" "$(dropped)" "$hung"
+kill -CONT "$redis_pid"
+check "Redis back: checks pass again" "$(req "$a_port" /byheader "after$user")" "200"
+check "... and are decisions again" "$(last_log "$A")" "/byheader 200 PASSED 4"
+check "the worker did not restart" "$(worker_pids "$A")" "$workers_before"
+
+# ---- Redis down and back ------------------------------------------------------------------
+
+echo "# Redis down, then back without a reload"
+workers_before=$(worker_pids "$A")
+stop_redis
+user=x$RANDOM
+check "fail open with Redis down" "$(req "$a_port" /open "$user")" "200"
+check "... logged as ERROR" "$(last_log "$A")" "/open 200 ERROR -"
+check "fail closed with Redis down" "$(req "$a_port" /closed "$user")" "429"
+check "... logged as ERROR" "$(last_log "$A")" "/closed 429 ERROR -"
+start_redis
+ok_again=""
+for _ in $(seq 1 40); do
+  [ "$(req "$a_port" /closed "back$RANDOM")" = 200 ] && { ok_again=1; break; }
+  sleep 0.1
+done
+[ -n "$ok_again" ] && ok "recovery: fail closed admits again once Redis is back" \
+  || fail "no recovery after Redis returned"
+check "recovery: limits hold again" "$(burst "$a_port" /byheader "r$RANDOM" 6)" \
+  "200 200 200 200 200 429"
+check "same worker throughout (no reload, no crash)" "$(worker_pids "$A")" "$workers_before"
+
+# ---- Reloads and worker restarts ----------------------------------------------------------
+
+echo "# nginx -s reload and a killed worker"
+fds_master() { ls "/proc/$master_a/fd" | wc -l; }
+redis_clients() { redis-cli -p "$redis_port" info clients | sed -n 's/^connected_clients:\([0-9]*\).*/\1/p'; }
+fds_before=$(fds_master)
+for n in 1 2 3; do
+  old=$(worker_pids "$A")
+  "$NGINX" -p "$A" -c "$A/nginx.conf" -s reload 2>>"$A/stderr.log"
+  wait_for 15 sh -c "[ \"\$(pgrep -P $master_a | sort | tr '\n' ' ')\" != \"$old\" ] && ! kill -0 $old" \
+    || fail "reload $n: the old worker $old did not go away"
+  wait_for 15 sh -c "[ \$(grep -c 'throttlekit: loaded' '$A/error.log') -ge $((n + 1)) ]" \
+    || fail "reload $n: the new worker did not load the library"
+  check "reload $n: limits work in the new worker" "$(burst "$a_port" /byheader "rl$n$RANDOM" 6)" \
+    "200 200 200 200 200 429"
+done
+check "the master's descriptors did not grow across reloads" "$(fds_master)" "$fds_before"
+grep -q libthrottlekit "/proc/$master_a/maps" && fail "the master has libthrottlekit mapped" \
+  || ok "the master never loaded libthrottlekit"
+clients=$(redis_clients)
+[ "$clients" -le 4 ] && ok "Redis connections do not pile up across reloads ($clients)" \
+  || fail "Redis has $clients clients after 3 reloads with 1 worker"
+w=$(worker_pids "$A")
+# Signals sent to the worker itself land on any of its threads, the Go runtime's included:
+# nginx's handlers must run there too (the module adds SA_ONSTACK to them). SIGHUP is one a
+# worker logs and ignores.
+for i in $(seq 1 20); do req "$a_port" /byheader "sig$i$RANDOM" >/dev/null; done &
+busy=$!
+for i in $(seq 1 200); do kill -HUP $w; done
+wait "$busy"
+check "the worker survives 200 signals while it checks" "$(worker_pids "$A")" "$w"
+check "... and checks on" "$(burst "$a_port" /byheader "sig$RANDOM" 6)" "200 200 200 200 200 429"
+kill -9 $w
+wait_for 15 sh -c "p=\$(pgrep -P $master_a); [ -n \"\$p\" ] && [ \"\$p\" != \"$w\" ]" \
+  || fail "no new worker after killing $w"
+wait_for 15 curl -sf "http://127.0.0.1:$a_port/free"
+check "a respawned worker checks again" "$(burst "$a_port" /byheader "k9$RANDOM" 6)" \
+  "200 200 200 200 200 429"
+bad=$(grep -E '\[(alert|crit|emerg)\]' "$A/error.log" | grep -v "exited on signal 9" || true)
+[ -z "$bad" ] && ok "no alert, crit or emerg in the error log" || fail "error log: $bad"
+grep -q "open socket" "$A/error.log" && fail "a worker left a socket open at exit" \
+  || ok "workers exit without leaving descriptors open"
+
+# ---- The service door ---------------------------------------------------------------------
+
+echo "# Service door (throttlekit-server on $server_port)"
+B=$dir/service-door
+start_nginx "$B" "throttlekit_service 127.0.0.1:$server_port;" "env THROTTLEKIT_LIB;"
+b_port=$port
+check "service door: 5 pass, the 6th is rejected" "$(burst "$b_port" /limited "" 6)" \
+  "200 200 200 200 200 429"
+retry=$(header Retry-After)
+[ -n "$retry" ] && [ "$retry" -ge 1 ] && ok "service door: Retry-After ($retry s)" \
+  || fail "service door: Retry-After '$retry'"
+check "service door: RateLimit-Policy" "$(header RateLimit-Policy)" '"api";q=5'
+user=sv$RANDOM
+check "service door: independent keys" \
+  "$(burst "$b_port" /byheader "$user-a" 6) | $(burst "$b_port" /byheader "$user-b" 2)" \
+  "200 200 200 200 200 429 | 200 200"
+check "service door: dry run" "$(burst "$b_port" /dry "$user" 6)" "200 200 200 200 200 200"
+check "service door: DRY_RUN logged" "$(last_log "$B")" "/dry 200 DRY_RUN 0"
+kill "$server_pid"; wait "$server_pid" 2>/dev/null
+check "service door down: fail open" "$(req "$b_port" /open "$user")" "200"
+check "service door down: fail closed" "$(req "$b_port" /closed "$user")" "429"
+start_server
+ok_again=""
+for _ in $(seq 1 50); do
+  [ "$(req "$b_port" /closed "sb$RANDOM")" = 200 ] && { ok_again=1; break; }
+  sleep 0.1
+done
+[ -n "$ok_again" ] && ok "service door: recovery once the server is back" \
+  || fail "service door: no recovery"
+
+# ---- A library that never completes: the guard timer ----------------------------------------
+
+echo "# A library whose checks never complete"
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -shared -fPIC -o "$dir/silent.so" \
+  "$root/tests/nginx/silent_lib.c" || fail "building tests/nginx/silent_lib.c"
+S=$dir/silent
+start_nginx "$S" "throttlekit_service 127.0.0.1:1;" "throttlekit_library $dir/silent.so;"
+s_port=$port
+req "$s_port" /open g -w '%{http_code} %{time_total}' > "$dir/guard-open" &
+g1=$!
+req "$s_port" /closed g -w '%{http_code} %{time_total}' > "$dir/guard-closed" &
+g2=$!
+sleep 0.2
+check "the worker serves meanwhile" "$(req "$s_port" /free)" "200"
+master_s=$(cat "$S/nginx.pid")
+"$NGINX" -p "$S" -c "$S/nginx.conf" -s quit 2>>"$S/stderr.log"   # a graceful stop waits
+wait "$g1" "$g2"
+read -r code t < "$dir/guard-open"
+ms=$(awk -v t="$t" 'BEGIN { printf "%d", t * 1000 }')
+check "guard timer, fail open: the request passes" "$code" "200"
+[ "$ms" -ge 1950 ] && [ "$ms" -lt 5000 ] && ok "... after ${ms} ms (timeout 1 s + 1 s)" \
+  || fail "the guard ended the check after ${ms} ms, not about 2000"
+read -r code t < "$dir/guard-closed"
+check "guard timer, fail closed: the request is rejected" "$code" "429"
+check "... both logged as ERROR" "$(grep -c ' ERROR -$' "$S/access.log")" "2"
+grep -q "no completion within 2000 ms" "$S/error.log" && ok "... and the error log says why" \
+  || fail "no guard message in the error log"
+wait_for 10 sh -c "! kill -0 $master_s" \
+  && ok "nginx -s quit waited for the checks in flight, then stopped" \
+  || fail "nginx did not stop after the guard timers"
+
+# ---- Configuration errors and an unusable library -----------------------------------------
+
+echo "# Configuration errors and a worker without the library"
+C=$dir/errors
+conf_error() { # conf_error "description" door library [location directives]: nginx -t fails
+  write_conf "$C" "$2" "$3" "$(free_port)"
+  [ -z "${4:-}" ] || sed -i "s|location = /limited { }|location = /limited { $4 }|" "$C/nginx.conf"
+  if "$NGINX" -t -p "$C" -c "$C/nginx.conf" >"$C/t.log" 2>&1; then
+    fail "nginx -t accepted: $1"
+  elif grep -q "$5" "$C/t.log"; then
+    ok "nginx -t refuses $1"
+  else
+    fail "nginx -t refused $1, without saying '$5': $(cat "$C/t.log")"
+  fi
+}
+conf_error "throttlekit without a door" "" "" "" "needs \"throttlekit_redis\" or"
+conf_error "a missing policy file" "throttlekit_redis redis://127.0.0.1:1 $dir/nope.yaml;" "" "" \
+  "nope.yaml"
+conf_error "two doors" "throttlekit_redis redis://127.0.0.1:1 $dir/policies.yaml; throttlekit_service 127.0.0.1:1;" \
+  "" "" "is duplicate"
+conf_error "a rule without key=" "throttlekit_service 127.0.0.1:1;" "" "throttlekit api;" "key="
+conf_error "a status out of range" "throttlekit_service 127.0.0.1:1;" "" "throttlekit_status 200;" \
+  "between 400 and 599"
+
+# unusable_worker name door library expected-log: nginx starts, the worker logs why it cannot
+# check, and serves with the fail modes.
+unusable_worker() {
+  local D=$dir/$1 d_port
+  write_conf "$D" "$2" "$3" "$(free_port)"
+  d_port=$(sed -n 's/.*listen 127.0.0.1:\([0-9]*\);/\1/p' "$D/nginx.conf")
+  "$NGINX" -p "$D" -c "$D/nginx.conf" 2>>"$D/stderr.log" &
+  pids+=("$!")
+  if ! wait_for 20 curl -sf "http://127.0.0.1:$d_port/free"; then
+    fail "$1: nginx did not start: $(cat "$D/stderr.log" "$D/error.log")"
+    return
+  fi
+  grep -F "[emerg]" "$D/error.log" | grep -qF "$4" && ok "$1: the worker says why" \
+    || fail "$1: no '$4' in the error log: $(cat "$D/error.log")"
+  check "$1: fail open serves" "$(req "$d_port" /open u)" "200"
+  check "$1: ... logged as ERROR" "$(last_log "$D")" "/open 200 ERROR -"
+  check "$1: fail closed rejects" "$(req "$d_port" /closed u)" "429"
+  "$NGINX" -p "$D" -c "$D/nginx.conf" -s quit 2>>"$D/stderr.log"
+}
+unusable_worker nolib "throttlekit_service 127.0.0.1:$server_port;" \
+  "throttlekit_library $dir/nope.so;" "throttlekit: dlopen(\"$dir/nope.so\") failed"
+printf 'limiters:\n  api: { strategy: gcra, limit: 5, period: 1m, burts: 5 }\n' > "$dir/typo.yaml"
+unusable_worker badpolicy "throttlekit_redis redis://127.0.0.1:$redis_port/0 $dir/typo.yaml;" \
+  "throttlekit_library $lib;" "throttlekit: tk_open_redis failed"
+
+# ---- Shutdown -----------------------------------------------------------------------------
+
+for p in "$A" "$B"; do
+  "$NGINX" -p "$p" -c "$p/nginx.conf" -s quit 2>>"$p/stderr.log"
+done
+wait_for 15 sh -c "! kill -0 $master_a" && ok "nginx -s quit stops cleanly" \
+  || fail "nginx did not quit"
+for p in "$A" "$B"; do
+  bad=$(grep -E '\[(alert|crit|emerg)\]|signal (6|11)' "$p/error.log" | grep -v "exited on signal 9" || true)
+  [ -z "$bad" ] || fail "$(basename "$p") error log: $bad"
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
