@@ -27,6 +27,25 @@ test: deps lib server proto-check
 	  && THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C tests/c run \
 	  && THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C bindings/php test \
 	  && $(MAKE) test-ruby-run'
+	$(MAKE) test-faults
+	$(MAKE) test-nginx
+
+## test-faults: Redis and throttlekit-server killed, stalled and restarted mid-load, SCRIPT
+## FLUSH, and a soak of SOAK_SECONDS (default 60), each with its own servers (tests/faults)
+.PHONY: test-faults
+test-faults: lib server
+	THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C tests/faults run
+
+## nginx-module: build/nginx/ngx_http_throttlekit_module.so, built against Debian's nginx-dev
+## sources; it dlopen()s libthrottlekit at run time (bindings/nginx)
+.PHONY: nginx-module test-nginx
+nginx-module:
+	bindings/nginx/build.sh
+
+## test-nginx: the module in a real nginx, against its own redis-server and throttlekit-server
+test-nginx: nginx-module lib server
+	THROTTLEKIT_LIB=$(abspath $(LIB))/libthrottlekit.so \
+	  THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) tests/nginx/run.sh
 
 RUBY_ENV = THROTTLEKIT_LIB=$(abspath $(LIB))/libthrottlekit.so THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server)
 
@@ -39,10 +58,12 @@ test-ruby-run:
 
 ## bench: Go benchmarks beside go-redis/redis_rate, then the C ABI beside the Go client,
 ## all on one local redis-server
-bench: lib server build/capi_bench
+bench: lib server build/capi_bench nginx-module
 	REQUIRE_REDIS=1 $(WITH_REDIS) sh -c 'cd bench && $(GO) test -run "^$$" -bench . -benchmem . && $(GO) run ./capi -c ../build/capi_bench \
 	  && cd .. && $(MAKE) -C bindings/php bench \
-	  && $(RUBY_ENV) ruby -Ibindings/ruby/lib bindings/ruby/bench/bench.rb "$$THROTTLEKIT_REDIS_URL" 3 5'
+	  && $(RUBY_ENV) ruby -Ibindings/ruby/lib bindings/ruby/bench/bench.rb "$$THROTTLEKIT_REDIS_URL" 3 5 \
+	  && THROTTLEKIT_LIB=$(abspath $(LIB))/libthrottlekit.so bindings/nginx/bench.sh'
+	THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C tests/faults run-soak SOAK_SECONDS=600
 
 build/capi_bench: bench/c/capi_bench.c $(SHIM)
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< -L$(LIB) -Wl,-rpath,$(abspath $(LIB)) -lthrottlekit -lpthread
@@ -130,5 +151,7 @@ lint:
 clean:
 	rm -rf build bindings/php/build
 	$(MAKE) -C tests/c clean
+	$(MAKE) -C tests/faults clean
+	$(MAKE) -C tests/scaleout clean
 	$(MAKE) -C bindings/c-example clean
 	$(GO) clean -testcache

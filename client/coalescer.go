@@ -51,9 +51,6 @@ type pending[R any] struct {
 	unwatch  func() bool // stops the deadline watch; set before the call is queued
 }
 
-// leadScan bounds how far into the queue a freed slot looks for a caller to lead.
-const leadScan = 16
-
 // A Lead is a turn to send a batch, offered to a caller that waits on a thread of its own.
 // Run sends the batch (the caller's own call first) on the calling goroutine; the caller's
 // own outcome arrives through its completion, as always, before Run returns.
@@ -134,7 +131,9 @@ func (q *coalescer[R]) drain() {
 }
 
 // passOn hands a slot that has finished its work on: to a queued caller that can lead, else
-// to a drainer, or frees it when nothing waits.
+// to a drainer, or frees it when nothing waits. The leader is the caller with the latest
+// deadline: its batch takes only calls due no later than itself, so the thread it lends is
+// never held past its own deadline (the others are released at theirs by their watch).
 func (q *coalescer[R]) passOn() {
 	q.mu.Lock()
 	if len(q.queue) == 0 {
@@ -142,20 +141,31 @@ func (q *coalescer[R]) passOn() {
 		q.mu.Unlock()
 		return
 	}
-	for _, c := range q.queue[:min(len(q.queue), leadScan)] {
-		if c.lead != nil && c.claimed.CompareAndSwap(false, true) {
-			c.unwatch()
-			q.mu.Unlock()
-			c.lead(Lead{run: func() { q.leadBatch(c) }})
-			return
+	var leader *pending[R]
+	for _, c := range q.queue {
+		if c.lead != nil && !c.claimed.Load() && (leader == nil || !dueBefore(c, leader)) {
+			leader = c
 		}
+	}
+	if leader != nil && leader.claimed.CompareAndSwap(false, true) {
+		leader.unwatch()
+		q.mu.Unlock()
+		leader.lead(Lead{run: func() { q.leadBatch(leader) }})
+		return
 	}
 	q.mu.Unlock()
 	go q.drain()
 }
 
+// dueBefore reports whether a's deadline comes before b's (no deadline comes last).
+func dueBefore[R any](a, b *pending[R]) bool {
+	da, okA := a.ctx.Deadline()
+	db, okB := b.ctx.Deadline()
+	return okA && (!okB || da.Before(db))
+}
+
 // take removes and returns the next batch: self (if not nil) first, then the oldest calls
-// that may join it. Called with q.mu held.
+// that may join it and, when self leads, are due no later than self. Called with q.mu held.
 func (q *coalescer[R]) take(self *pending[R]) []*pending[R] {
 	if self != nil {
 		if i := slices.Index(q.queue, self); i >= 0 {
@@ -168,7 +178,8 @@ func (q *coalescer[R]) take(self *pending[R]) []*pending[R] {
 	}
 	kept := q.queue[:0]
 	for _, c := range q.queue {
-		if len(batch) < q.maxBatch && (len(batch) == 0 || q.joins == nil || q.joins(batch[0].req, c.req)) {
+		if len(batch) < q.maxBatch && (len(batch) == 0 || q.joins == nil || q.joins(batch[0].req, c.req)) &&
+			(self == nil || !dueBefore(self, c)) {
 			batch = append(batch, c)
 		} else {
 			kept = append(kept, c)

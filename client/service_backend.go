@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -95,7 +96,14 @@ func serviceDialOptions(opts ServiceOptions) ([]grpc.DialOption, error) {
 		}
 		creds = credentials.NewTLS(cfg)
 	}
-	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(creds),
+		// gRPC's default backoff grows to 2 minutes, and calls fail at once meanwhile: after a
+		// server restart a handle would keep failing long after the server is back. A rate
+		// limiter should find its server again within about a second.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		})}
 	if opts.AuthToken != "" {
 		for _, r := range opts.AuthToken {
 			if r <= ' ' || r > '~' {
