@@ -222,12 +222,16 @@ func tkcore_check_async(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, c
 		s.pending.prev.next = call
 		s.pending.prev = call
 		s.running.Add(1)
-		// The watchdog completes the call at its deadline whatever the backend is doing, so
-		// that every call completes within the handle's timeout.
-		call.watchdog = time.AfterFunc(timeout, func() {
-			err := &client.Error{Kind: client.ErrTimeout, Msg: fmt.Sprintf("asynchronous check did not complete within the handle's timeout (%v)", timeout)}
-			s.complete(call, completionOf(h, call, client.Decision{}, err))
-		})
+		st, started := h.backend.(starter)
+		if !started {
+			// A backend that cannot start checks runs this one on a goroutine of its own; the
+			// watchdog completes it at its deadline whatever the backend is doing. (A started
+			// check has that guarantee from client.StartCheck.)
+			call.watchdog = time.AfterFunc(timeout, func() {
+				err := &client.Error{Kind: client.ErrTimeout, Msg: fmt.Sprintf("asynchronous check did not complete within the handle's timeout (%v)", timeout)}
+				s.complete(call, completionOf(h, call, client.Decision{}, err))
+			})
+		}
 		s.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(s.ctx, timeout)
@@ -236,7 +240,7 @@ func tkcore_check_async(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, c
 			cancel()
 			s.complete(call, completionOf(h, call, d, err))
 		})
-		if st, ok := h.backend.(starter); ok {
+		if started {
 			// Queued for the auto-pipeline: batched with the handle's other checks, sent by a
 			// drainer goroutine, never on this (the event loop's) thread.
 			st.StartCheck(ctx, p, k, int64(cost), 0, finish)
@@ -352,7 +356,9 @@ func shutdownAsync(id uint64) {
 		next := call.next
 		call.done = true
 		call.prev, call.next = nil, nil
-		call.watchdog.Stop()
+		if call.watchdog != nil {
+			call.watchdog.Stop()
+		}
 		s.queue = append(s.queue, asyncCompletion{cookie: call.cookie, status: C.TK_E_BADHANDLE, msg: msg})
 		call = next
 	}
