@@ -21,6 +21,7 @@ type config struct {
 	store       string // storeMemory or storeRedis, resolved
 	redisURL    string
 	redisPrefix string
+	redisTLS    redisTLSFiles
 	timeout     time.Duration
 	logFormat   string
 	logLevel    string
@@ -32,6 +33,9 @@ type config struct {
 	metricsHost string
 	metricsPort int // metricsOff: no metrics server
 }
+
+// redisTLSFiles are the --redis-tls-* files, for a rediss:// store.
+type redisTLSFiles struct{ ca, cert, key string }
 
 // metricsOff is --metrics-port's default: no metrics listener unless asked for.
 const metricsOff = -1
@@ -78,6 +82,11 @@ Flags:
                             rediss:// for TLS, redis+cluster://h1:p1,h2:p2,
                             redis+sentinel://h1:p1,h2:p2/master-name
       --redis-prefix NS     key namespace: policy api, key K is stored at NS:api:K
+      --redis-tls-ca FILE   rediss:// only: trust the Redis servers' certificates signed by a
+                            CA of this PEM bundle (default: the system's CAs)
+      --redis-tls-cert FILE rediss:// only: a client certificate for Redis servers that ask
+                            for one (tls-auth-clients); needs --redis-tls-key
+      --redis-tls-key FILE  its PEM private key
       --timeout DURATION    bound on each store call, e.g. 500ms or 2s (default 500ms)
       --fail open|closed|error
                             what Check and CheckMany answer while the store is unavailable or
@@ -134,6 +143,9 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.store, "store", "", "memory or redis")
 	fs.StringVar(&cfg.redisURL, "redis", "", "the Redis URL")
 	fs.StringVar(&cfg.redisPrefix, "redis-prefix", "", "key namespace")
+	fs.StringVar(&cfg.redisTLS.ca, "redis-tls-ca", "", "CA bundle for the Redis servers")
+	fs.StringVar(&cfg.redisTLS.cert, "redis-tls-cert", "", "client certificate for Redis")
+	fs.StringVar(&cfg.redisTLS.key, "redis-tls-key", "", "its private key")
 	fs.DurationVar(&cfg.timeout, "timeout", 500*time.Millisecond, "bound on each store call")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -223,6 +235,12 @@ func resolveStore(cfg *config) error {
 		}
 	default:
 		return usageError("--store must be memory or redis, got %q", cfg.store)
+	}
+	if t := cfg.redisTLS; (t.ca != "" || t.cert != "" || t.key != "") && cfg.store != storeRedis {
+		return usageError("--redis-tls-* configure a rediss:// store, but the store is memory")
+	}
+	if t := cfg.redisTLS; (t.cert == "") != (t.key == "") {
+		return usageError("--redis-tls-cert and --redis-tls-key go together")
 	}
 	return nil
 }

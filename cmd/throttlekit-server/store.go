@@ -28,7 +28,8 @@ func openStore(cfg *config, set *policy.Set) (*store, error) {
 		}
 		return &store{backend: b}, nil
 	}
-	rdb, err := client.NewRedisClient(cfg.redisURL, client.ConnectOptions{Timeout: cfg.timeout})
+	rdb, err := client.NewRedisClient(cfg.redisURL, client.ConnectOptions{Timeout: cfg.timeout,
+		TLSCAFile: cfg.redisTLS.ca, TLSCertFile: cfg.redisTLS.cert, TLSKeyFile: cfg.redisTLS.key})
 	if err != nil {
 		return nil, err // the client's message shows the URL redacted
 	}
