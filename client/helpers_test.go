@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"testing"
@@ -45,3 +46,30 @@ func budgetYAML(budget, windowMs int64) string {
 }
 
 var ctx = context.Background()
+
+// silentRedis listens on a loopback port, accepts connections and never answers: a Redis
+// that hangs. It returns the address.
+func silentRedis(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // hold it open, say nothing
+		}
+	}()
+	return l.Addr().String()
+}

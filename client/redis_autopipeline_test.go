@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -80,11 +79,10 @@ func countedBackend(t *testing.T, yaml string, opts client.RedisOptions) (*clien
 	return b, rt
 }
 
-// hammer runs callers goroutines, each making perCaller checks on its own key (gcra, burst 5)
-// at one instant, and returns every caller's sequence of remaining counts (-1 for a denial).
-func hammer(t *testing.T, b *client.RedisBackend, callers, perCaller int) [][]int64 {
+// hammer runs callers goroutines, each making perCaller checks on its own key, and returns
+// every caller's sequence of remaining counts (-1 for a denial).
+func hammer(t *testing.T, callers, perCaller int, check func(key string) (client.Decision, error)) [][]int64 {
 	t.Helper()
-	const now = 1_700_000_000_000
 	seqs := make([][]int64, callers)
 	errs := make(chan error, callers)
 	var wg sync.WaitGroup
@@ -93,7 +91,7 @@ func hammer(t *testing.T, b *client.RedisBackend, callers, perCaller int) [][]in
 		go func() {
 			defer wg.Done()
 			for range perCaller {
-				d, err := b.CheckAt(ctx, "gcra", fmt.Sprintf("caller-%d", g), 1, now)
+				d, err := check(fmt.Sprintf("caller-%d", g))
 				if err != nil {
 					errs <- err
 					return
@@ -114,18 +112,28 @@ func hammer(t *testing.T, b *client.RedisBackend, callers, perCaller int) [][]in
 	return seqs
 }
 
+// burstOfFive is what n checks of one key see from gcra burst 5 at one instant (or with a
+// refill slower than the test): 4..0 left, then denials.
+func burstOfFive(n int) []int64 {
+	want := []int64{4, 3, 2, 1, 0}
+	for len(want) < n {
+		want = append(want, -1)
+	}
+	return want[:n]
+}
+
 // Concurrent callers share round trips, and every caller sees exactly the decisions it would
 // see alone: the first 5 checks admitted with 4..0 remaining, the rest denied.
 func TestAutoPipelineCoalescesConcurrentChecks(t *testing.T) {
 	const callers, perCaller = 64, 40
-	want := []int64{4, 3, 2, 1, 0}
-	for len(want) < perCaller {
-		want = append(want, -1)
-	}
+	want := burstOfFive(perCaller)
 	for _, off := range []bool{false, true} {
 		t.Run(fmt.Sprintf("DisableAutoPipeline=%v", off), func(t *testing.T) {
 			b, rt := countedBackend(t, pipelinePolicies, client.RedisOptions{DisableAutoPipeline: off})
-			seqs := hammer(t, b, callers, perCaller)
+			const now = 1_700_000_000_000
+			seqs := hammer(t, callers, perCaller, func(key string) (client.Decision, error) {
+				return b.CheckAt(ctx, "gcra", key, 1, now)
+			})
 			for g, s := range seqs {
 				if !slices.Equal(s, want) {
 					t.Fatalf("caller %d saw %v, want %v", g, s, want)
@@ -219,22 +227,9 @@ func TestAutoPipelineSurvivesScriptFlush(t *testing.T) {
 // must not hold it until the youngest member's deadline). Arrivals are staggered over most
 // of a timeout, so that each batch mixes old and young calls.
 func TestQueuedCallsKeepTheirDeadline(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // hold it open, say nothing
-		}
-	}()
+	addr := silentRedis(t)
 	const timeout = 300 * time.Millisecond
-	b, err := client.OpenRedis("redis://"+l.Addr().String(), []byte(allPolicies), client.RedisOptions{}, client.ConnectOptions{Timeout: timeout})
+	b, err := client.OpenRedis("redis://"+addr, []byte(allPolicies), client.RedisOptions{}, client.ConnectOptions{Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,22 +375,9 @@ func TestStartCheckInputErrorsAreImmediate(t *testing.T) {
 
 // Started checks queued behind a Redis that never answers complete at their deadline.
 func TestStartedChecksCompleteByTheirDeadline(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // hold it open, say nothing
-		}
-	}()
+	addr := silentRedis(t)
 	const timeout = 150 * time.Millisecond
-	b, err := client.OpenRedis("redis://"+l.Addr().String(), []byte(allPolicies), client.RedisOptions{}, client.ConnectOptions{Timeout: timeout})
+	b, err := client.OpenRedis("redis://"+addr, []byte(allPolicies), client.RedisOptions{}, client.ConnectOptions{Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -312,21 +312,8 @@ func TestDeadRedisIsUnavailableWithinTheTimeout(t *testing.T) {
 
 // A Redis that accepts but never answers is a timeout, bounded by the call's deadline.
 func TestSilentRedisTimesOut(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // hold it open, say nothing
-		}
-	}()
-	b, err := client.OpenRedis("redis://"+l.Addr().String(), []byte(allPolicies), client.RedisOptions{}, client.ConnectOptions{Timeout: 150 * time.Millisecond})
+	addr := silentRedis(t)
+	b, err := client.OpenRedis("redis://"+addr, []byte(allPolicies), client.RedisOptions{}, client.ConnectOptions{Timeout: 150 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,10 +54,7 @@ func serveEngine(t *testing.T, yaml string) (string, *rpcCounts) {
 // exactly what it would see alone: 5 admitted with 4..0 left, then denials.
 func TestServiceDoorBatchesConcurrentChecks(t *testing.T) {
 	const callers, perCaller = 64, 20
-	want := []int64{4, 3, 2, 1, 0}
-	for len(want) < perCaller {
-		want = append(want, -1)
-	}
+	want := burstOfFive(perCaller)
 	for _, off := range []bool{false, true} {
 		t.Run(fmt.Sprintf("DisableAutoPipeline=%v", off), func(t *testing.T) {
 			addr, counts := serveEngine(t, pipelinePolicies)
@@ -66,32 +63,9 @@ func TestServiceDoorBatchesConcurrentChecks(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer b.Close()
-			seqs := make([][]int64, callers)
-			errs := make(chan error, callers)
-			var wg sync.WaitGroup
-			for g := range callers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for range perCaller {
-						d, err := b.Check(ctx, "gcra", fmt.Sprintf("caller-%d", g), 1)
-						if err != nil {
-							errs <- err
-							return
-						}
-						r := d.Remaining
-						if !d.Allowed {
-							r = -1
-						}
-						seqs[g] = append(seqs[g], r)
-					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Fatal(err)
-			}
+			seqs := hammer(t, callers, perCaller, func(key string) (client.Decision, error) {
+				return b.Check(ctx, "gcra", key, 1)
+			})
 			for g, s := range seqs {
 				if !slices.Equal(s, want) {
 					t.Fatalf("caller %d saw %v, want %v", g, s, want)
