@@ -33,12 +33,12 @@ import "C"
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
-	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/throttlekit/throttlekit-go/client"
@@ -60,7 +60,6 @@ type asyncCompletion struct {
 type asyncCall struct {
 	cookie     uint64
 	policy     string
-	watchdog   *time.Timer
 	prev, next *asyncCall
 	done       bool
 }
@@ -152,12 +151,27 @@ func (s *asyncState) complete(call *asyncCall, c asyncCompletion) bool {
 	call.done = true
 	call.prev.next, call.next.prev = call.next, call.prev
 	call.prev, call.next = nil, nil
-	if call.watchdog != nil {
-		call.watchdog.Stop()
-	}
 	s.queue = append(s.queue, c)
 	s.signalLocked()
 	return true
+}
+
+// isInputError reports whether err is about the call itself (what tk_check_async returns at
+// once), as opposed to the store's state (which completes the call, through the fail mode).
+func isInputError(err error) bool {
+	return errors.Is(err, client.ErrInvalidArgument) || errors.Is(err, client.ErrPolicyNotFound) ||
+		errors.Is(err, client.ErrUnsupported)
+}
+
+// withdraw forgets a call that was answered before it was queued.
+func (s *asyncState) withdraw(call *asyncCall) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !call.done {
+		call.done = true
+		call.prev.next, call.next.prev = call.next, call.prev
+		call.prev, call.next = nil, nil
+	}
 }
 
 // completionOf turns a check's outcome into a completion, applying the fail mode exactly as
@@ -172,37 +186,10 @@ func completionOf(h *handle, call *asyncCall, d client.Decision, err error) asyn
 	return asyncCompletion{cookie: call.cookie, status: C.TK_OK, decision: d}
 }
 
-// precheckAsync finds, without the network, the errors tk_check would return for the call,
-// so that tk_check_async can return them instead of queueing: on the Redis door an unknown
-// policy or one a check does not apply to; on the service door a key that is not UTF-8.
-func precheckAsync(h *handle, policyName, key string) error {
-	set := h.backend.Policies()
-	if set == nil { // the service door: the server holds the policies
-		if !utf8.ValidString(key) {
-			return &client.Error{Kind: client.ErrInvalidArgument, Msg: "key is not valid UTF-8 (the service door carries keys as strings)"}
-		}
-		return nil
-	}
-	p, ok := set.Lookup(policyName)
-	if !ok {
-		return &client.Error{Kind: client.ErrPolicyNotFound, Msg: fmt.Sprintf("unknown policy %q", policyName)}
-	}
-	if p.Unsupported != "" {
-		return &client.Error{Kind: client.ErrUnsupported, Msg: fmt.Sprintf("policy %q uses %q, a feature this version does not support", policyName, p.Unsupported)}
-	}
-	if p.IsMeter() {
-		return &client.Error{Kind: client.ErrUnsupported, Msg: fmt.Sprintf("policy %q is a token-budget meter: use tk_debit, not a check", policyName)}
-	}
-	return nil
-}
-
 //export tkcore_check_async
 func tkcore_check_async(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, cookie C.uint64_t, cerr *C.tk_error_t) C.int {
 	p, k := C.GoString(policy), C.GoString(key) // copied: the call keeps no caller memory
 	return withHandle(id, cerr, func(h *handle) C.int {
-		if err := precheckAsync(h, p, k); err != nil {
-			return failWith(cerr, err)
-		}
 		s, err := asyncStateFor(uint64(id))
 		if err != nil {
 			return failWith(cerr, err)
@@ -222,39 +209,33 @@ func tkcore_check_async(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, c
 		s.pending.prev.next = call
 		s.pending.prev = call
 		s.running.Add(1)
-		st, started := h.backend.(starter)
-		if !started {
-			// A backend that cannot start checks runs this one on a goroutine of its own; the
-			// watchdog completes it at its deadline whatever the backend is doing. (A started
-			// check has that guarantee from client.StartCheck.)
-			call.watchdog = time.AfterFunc(timeout, func() {
-				err := &client.Error{Kind: client.ErrTimeout, Msg: fmt.Sprintf("asynchronous check did not complete within the handle's timeout (%v)", timeout)}
-				s.complete(call, completionOf(h, call, client.Decision{}, err))
-			})
-		}
 		s.mu.Unlock()
 
+		// Queued for the auto-pipeline: batched with the handle's other checks, sent by a
+		// drainer goroutine, never on this (the event loop's) thread; StartCheck completes it
+		// by its deadline whatever the store is doing. What StartCheck answers before it
+		// returns is the client's verdict on the input (unknown policy, a meter, a bad key):
+		// returned here, never queued.
 		ctx, cancel := context.WithTimeout(s.ctx, timeout)
-		finish := waiterFunc(func(d client.Decision, err error) {
+		var state atomic.Int32 // starting, then parked (queued) or answered (at once)
+		var early error
+		h.backend.StartCheck(ctx, p, k, int64(cost), 0, waiterFunc(func(d client.Decision, err error) {
+			if isInputError(err) {
+				early = err // read only after the swap below is seen
+				if state.CompareAndSwap(starting, answered) {
+					return
+				}
+			}
 			defer s.running.Done()
 			cancel()
 			s.complete(call, completionOf(h, call, d, err))
-		})
-		if started {
-			// Queued for the auto-pipeline: batched with the handle's other checks, sent by a
-			// drainer goroutine, never on this (the event loop's) thread.
-			st.StartCheck(ctx, p, k, int64(cost), 0, finish)
-			return succeed(cerr)
+		}))
+		if !state.CompareAndSwap(starting, parked) {
+			cancel()
+			s.withdraw(call)
+			s.running.Done()
+			return failWith(cerr, early)
 		}
-		go func() {
-			defer func() {
-				if r := recover(); r != nil {
-					finish.Done(client.Decision{}, &client.Error{Kind: client.ErrInternal,
-						Msg: fmt.Sprintf("internal error in the ThrottleKit core: %v", r)})
-				}
-			}()
-			finish.Done(h.backend.Check(ctx, p, k, int64(cost)))
-		}()
 		return succeed(cerr)
 	})
 }
@@ -331,13 +312,7 @@ func putCompletion(out *C.tk_completion_t, c *asyncCompletion) {
 		putDecision(&out.decision, c.decision)
 		return
 	}
-	buf := unsafe.Slice((*byte)(unsafe.Pointer(&out.message[0])), len(out.message))
-	n := min(len(c.msg), len(buf)-1)
-	for n > 0 && n < len(c.msg) && !utf8.RuneStart(c.msg[n]) {
-		n--
-	}
-	copy(buf, c.msg[:n])
-	buf[n] = 0
+	putCString(unsafe.Slice((*byte)(unsafe.Pointer(&out.message[0])), len(out.message)), c.msg)
 }
 
 // shutdownAsync runs in tk_free once no call can start on handle id any more: it completes
@@ -356,9 +331,6 @@ func shutdownAsync(id uint64) {
 		next := call.next
 		call.done = true
 		call.prev, call.next = nil, nil
-		if call.watchdog != nil {
-			call.watchdog.Stop()
-		}
 		s.queue = append(s.queue, asyncCompletion{cookie: call.cookie, status: C.TK_E_BADHANDLE, msg: msg})
 		call = next
 	}

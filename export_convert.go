@@ -61,9 +61,13 @@ func succeed(cerr *C.tk_error_t) C.int {
 	return C.TK_OK
 }
 
-// writeMessage copies msg into the fixed buffer, cut on a UTF-8 boundary, NUL-terminated.
+// writeMessage copies msg into the error's fixed buffer.
 func writeMessage(cerr *C.tk_error_t, msg string) {
-	buf := unsafe.Slice((*byte)(unsafe.Pointer(&cerr.message[0])), len(cerr.message))
+	putCString(unsafe.Slice((*byte)(unsafe.Pointer(&cerr.message[0])), len(cerr.message)), msg)
+}
+
+// putCString copies msg into buf, cut on a UTF-8 boundary, NUL-terminated.
+func putCString(buf []byte, msg string) {
 	n := min(len(msg), len(buf)-1)
 	for n > 0 && n < len(msg) && !utf8.RuneStart(msg[n]) {
 		n--

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"sync"
@@ -11,10 +12,12 @@ import (
 	"github.com/throttlekit/throttlekit-go/policy"
 )
 
-// backend is what a handle serves calls with.
+// backend is what a handle serves calls with: both doors (client.RedisBackend,
+// client.ServiceBackend) can also start a check and report it later (client.StartCheck).
 type backend interface {
 	client.Limiter
 	Policies() *policy.Set
+	StartCheck(ctx context.Context, policy, key string, cost, nowMs int64, w client.Waiter)
 }
 
 // handle is one open tk_handle_t. Its state counts the calls running on it; tk_free sets

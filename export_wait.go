@@ -22,11 +22,6 @@ import (
 	"github.com/throttlekit/throttlekit-go/client"
 )
 
-// starter is a backend that can start a check and report it later (see client.StartCheck).
-type starter interface {
-	StartCheck(ctx context.Context, policy, key string, cost, nowMs int64, w client.Waiter)
-}
-
 // waiterFunc is a client.Waiter for a caller that cannot wait: the function runs on completion.
 type waiterFunc func(client.Decision, error)
 
@@ -76,24 +71,9 @@ func tkcore_check(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, ou
 		return badHandle(cerr, id)
 	}
 	p, k := C.GoString(policy), C.GoString(key)
-	st, ok := h.backend.(starter)
-	if !ok {
-		defer h.release()
-		var d client.Decision
-		var err error
-		if now == 0 {
-			d, err = h.backend.Check(context.Background(), p, k, int64(cost))
-		} else {
-			d, err = h.backend.CheckAt(context.Background(), p, k, int64(cost), int64(now))
-		}
-		if synthesized, ok := h.synthesize(p, err); ok {
-			d, err = synthesized, nil
-		}
-		return writeDecision(out, cerr)(d, err)
-	}
 	// The waiter releases the handle when the check is done, wherever that happens.
 	w := &threadWaiter{h: h, policy: p, out: out, cerr: cerr, wait: wait}
-	st.StartCheck(context.Background(), p, k, int64(cost), int64(now), w)
+	h.backend.StartCheck(context.Background(), p, k, int64(cost), int64(now), w)
 	if w.state.CompareAndSwap(starting, parked) {
 		return C.TK_CORE_PENDING
 	}
