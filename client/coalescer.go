@@ -21,7 +21,8 @@ import (
 // semaphore runs at once. Only calls whose callers cannot wait (tk_check_async) are sent by a
 // drainer goroutine.
 type coalescer[R any] struct {
-	slots    int // batches (and lone calls) in flight at most
+	off      bool // every call is sent on its own (auto-pipelining disabled)
+	slots    int  // batches (and lone calls) in flight at most
 	maxBatch int
 	// sendOne sends a lone call; sendBatch sends len(reqs) >= 2 calls as one batch under ctx
 	// and returns one outcome per call. Errors are for each caller to classify.
@@ -60,8 +61,18 @@ type Lead struct{ run func() }
 func (l Lead) Run() { l.run() }
 
 // submit starts c: on the calling goroutine when c's caller can lead and a slot is free (then
-// c completes before submit returns), else queued, to complete by c.ctx's deadline.
+// c completes before submit returns), else queued, to complete by c.ctx's deadline. When the
+// coalescer is off, c is sent on its own: on the calling goroutine if its caller lends it,
+// else on a goroutine of its own.
 func (q *coalescer[R]) submit(c *pending[R]) {
+	if q.off {
+		if c.lead != nil {
+			c.complete(q.sendOne(c.ctx, c.req))
+		} else {
+			go func() { c.complete(q.sendOne(c.ctx, c.req)) }()
+		}
+		return
+	}
 	q.mu.Lock()
 	if c.lead != nil && q.inFlight < q.slots {
 		q.inFlight++
@@ -233,6 +244,9 @@ func (q *coalescer[R]) send(batch []*pending[R], self *pending[R]) {
 // do makes one call for a goroutine that waits for it, lending the goroutine to send a batch
 // when offered.
 func (q *coalescer[R]) do(ctx context.Context, req R) (any, error) {
+	if q.off {
+		return q.sendOne(ctx, req)
+	}
 	var reply any
 	var err error
 	var turn Lead

@@ -29,8 +29,10 @@ type scriptReq struct {
 	args   []any
 }
 
-func newAutoPipeline(rdb redis.UniversalClient) *coalescer[scriptReq] {
+// newAutoPipeline sends script calls on rdb; off sends each on its own.
+func newAutoPipeline(rdb redis.UniversalClient, off bool) *coalescer[scriptReq] {
 	return &coalescer[scriptReq]{
+		off:      off,
 		slots:    pipelineSlots,
 		maxBatch: maxPipeline,
 		sendOne: func(ctx context.Context, r scriptReq) (any, error) {

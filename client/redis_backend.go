@@ -36,7 +36,7 @@ type RedisBackend struct {
 type redisRunner struct {
 	rdb     redis.UniversalClient
 	ownsRDB bool
-	pipe    *coalescer[scriptReq] // nil when auto-pipelining is off
+	pipe    *coalescer[scriptReq] // every script call goes through it
 }
 
 var _ Limiter = (*RedisBackend)(nil)
@@ -52,9 +52,7 @@ func NewRedisBackend(rdb redis.UniversalClient, policies *policy.Set, opts Redis
 }
 
 func newRedisBackend(r *redisRunner, policies *policy.Set, opts RedisOptions) (*RedisBackend, error) {
-	if !opts.DisableAutoPipeline {
-		r.pipe = newAutoPipeline(r.rdb)
-	}
+	r.pipe = newAutoPipeline(r.rdb, opts.DisableAutoPipeline)
 	s, err := newScripted(r, policies, opts.Namespace, opts.Timeout)
 	if err != nil {
 		return nil, err
@@ -100,31 +98,16 @@ func (r *redisRunner) now(ctx context.Context) (int64, error) {
 // run executes one script call: EVALSHA, and EVAL once if Redis lost the script (restart,
 // failover, SCRIPT FLUSH). With auto-pipelining, the EVALSHA may travel in a batch.
 func (r *redisRunner) run(ctx context.Context, call *scriptCall, redisKey string, nowMs, amount int64) (any, error) {
-	args := call.args(redisKey, nowMs, amount)
-	var reply any
-	var err error
-	if r.pipe != nil {
-		reply, err = r.pipe.do(ctx, scriptReq{source: call.script.Source, args: args})
-	} else {
-		reply, err = runOne(ctx, r.rdb, call.script.Source, args)
-	}
+	reply, err := r.pipe.do(ctx, scriptReq{source: call.script.Source, args: call.args(redisKey, nowMs, amount)})
 	return reply, r.failure(ctx, err)
 }
 
 // start is run for a caller that hears back through complete (see scriptRunner).
 func (r *redisRunner) start(ctx context.Context, call *scriptCall, redisKey string, nowMs, amount int64,
 	complete func(any, error), lead func(Lead)) {
-	args := call.args(redisKey, nowMs, amount)
-	src := call.script.Source
-	finish := func(reply any, err error) { complete(reply, r.failure(ctx, err)) }
-	switch {
-	case r.pipe != nil:
-		r.pipe.submit(&pending[scriptReq]{ctx: ctx, req: scriptReq{source: src, args: args}, complete: finish, lead: lead})
-	case lead != nil:
-		finish(runOne(ctx, r.rdb, src, args))
-	default:
-		go func() { finish(runOne(ctx, r.rdb, src, args)) }()
-	}
+	req := scriptReq{source: call.script.Source, args: call.args(redisKey, nowMs, amount)}
+	r.pipe.submit(&pending[scriptReq]{ctx: ctx, req: req, lead: lead,
+		complete: func(reply any, err error) { complete(reply, r.failure(ctx, err)) }})
 }
 
 // failure classifies a go-redis error for the caller and re-reads a cluster's slot map when

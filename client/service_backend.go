@@ -54,7 +54,7 @@ type ServiceBackend struct {
 	conn    *grpc.ClientConn
 	rpc     contract.RateLimiterClient
 	timeout time.Duration
-	checks  *coalescer[checkReq] // nil when auto-batching is off
+	checks  *coalescer[checkReq] // every Check goes through it
 }
 
 var _ Limiter = (*ServiceBackend)(nil)
@@ -77,11 +77,8 @@ func OpenService(target string, opts ServiceOptions) (*ServiceBackend, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	b := &ServiceBackend{conn: conn, rpc: contract.NewRateLimiterClient(conn), timeout: timeout}
-	if !opts.DisableAutoPipeline {
-		b.checks = newServiceBatcher(b.rpc)
-	}
-	return b, nil
+	rpc := contract.NewRateLimiterClient(conn)
+	return &ServiceBackend{conn: conn, rpc: rpc, timeout: timeout, checks: newServiceBatcher(rpc, opts.DisableAutoPipeline)}, nil
 }
 
 // serviceDialOptions turns the options into transport credentials and per-call metadata.
@@ -145,14 +142,7 @@ func (b *ServiceBackend) Check(ctx context.Context, policy, key string, cost int
 	}
 	ctx, cancel := b.bound(ctx)
 	defer cancel()
-	req := checkReq{policy: policy, key: key, cost: cost}
-	var reply any
-	var err error
-	if b.checks != nil {
-		reply, err = b.checks.do(ctx, req)
-	} else {
-		reply, err = checkRPC(ctx, b.rpc, req)
-	}
+	reply, err := b.checks.do(ctx, checkReq{policy: policy, key: key, cost: cost})
 	if err != nil {
 		return Decision{}, serviceError(err)
 	}

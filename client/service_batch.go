@@ -24,8 +24,10 @@ type checkReq struct {
 	cost        int64
 }
 
-func newServiceBatcher(rpc contract.RateLimiterClient) *coalescer[checkReq] {
+// newServiceBatcher sends Checks on rpc; off sends each as its own RPC.
+func newServiceBatcher(rpc contract.RateLimiterClient, off bool) *coalescer[checkReq] {
 	return &coalescer[checkReq]{
+		off:      off,
 		slots:    serviceSlots,
 		maxBatch: maxServiceBatch,
 		joins:    func(head, r checkReq) bool { return r.policy == head.policy && r.cost == head.cost },
@@ -73,20 +75,8 @@ func (b *ServiceBackend) StartCheck(ctx context.Context, policy, key string, cos
 		}
 		w.Done(reply.(Decision), nil)
 	}
-	req := checkReq{policy: policy, key: key, cost: cost}
-	tw, canLead := w.(ThreadWaiter)
-	switch {
-	case b.checks != nil:
-		c := &pending[checkReq]{ctx: ctx, req: req, complete: complete}
-		if canLead {
-			c.lead = tw.Lead
-		}
-		b.checks.submit(c)
-	case canLead:
-		complete(checkRPC(ctx, b.rpc, req))
-	default:
-		go func() { complete(checkRPC(ctx, b.rpc, req)) }()
-	}
+	b.checks.submit(&pending[checkReq]{ctx: ctx, req: checkReq{policy: policy, key: key, cost: cost},
+		complete: complete, lead: leadOf(w)})
 }
 
 // checkRPC sends one Check RPC; the reply is a Decision.

@@ -45,9 +45,13 @@ func (b *scripted) StartCheck(ctx context.Context, policy, key string, cost, now
 		}
 		w.Done(decisionFromReply(call.script, reply))
 	}
-	var lead func(Lead)
+	b.runner.start(ctx, call, pp.p.RedisKey(b.namespace, key), nowMs, cost, complete, leadOf(w))
+}
+
+// leadOf is w's Lead when its caller lends its thread (a ThreadWaiter), else nil.
+func leadOf(w Waiter) func(Lead) {
 	if tw, ok := w.(ThreadWaiter); ok {
-		lead = tw.Lead
+		return tw.Lead
 	}
-	b.runner.start(ctx, call, pp.p.RedisKey(b.namespace, key), nowMs, cost, complete, lead)
+	return nil
 }
