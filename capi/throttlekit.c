@@ -288,14 +288,24 @@ int tk_free(tk_handle_t h) {
   return core.free_handle(h);
 }
 
-static int check_impl(tk_handle_t h, const char *policy, const char *key, int64_t cost,
-                      int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
+/* What every one-key call checks before the core, in the status table's order: the fork, the
+   output pointer (when the call has one), the policy and key, the amount (when amount_name is
+   not NULL), then the handle. */
+static int check_one_key(tk_handle_t h, const char *policy, const char *key, int needs_out,
+                         const void *out, const char *amount_name, int64_t amount,
+                         tk_error_t *err) {
   int rc;
   if ((rc = check_fork(err))) return rc;
-  if (!out) return fail(err, TK_E_INVALID, "out is NULL");
-  if ((rc = check_policy_key(policy, key, err)) || (rc = check_amount("cost", cost, err)) ||
-      (rc = core_for(h, err)))
-    return rc;
+  if (needs_out && !out) return fail(err, TK_E_INVALID, "out is NULL");
+  if ((rc = check_policy_key(policy, key, err))) return rc;
+  if (amount_name && (rc = check_amount(amount_name, amount, err))) return rc;
+  return core_for(h, err);
+}
+
+static int check_impl(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                      int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
+  int rc = check_one_key(h, policy, key, 1, out, "cost", cost, err);
+  if (rc) return rc;
   /* The check may be queued for a pipeline; then this thread waits for it here, off the Go
      runtime, and may be lent to send a batch (see tk_core_wait_t). */
   tk_core_wait_t wait;
@@ -358,10 +368,8 @@ int tk_check_many_at(tk_handle_t h, const char *policy, const char *const *keys,
 
 static int peek_impl(tk_handle_t h, const char *policy, const char *key, int64_t now_ms,
                      tk_decision_t *out, tk_error_t *err) {
-  int rc;
-  if ((rc = check_fork(err))) return rc;
-  if (!out) return fail(err, TK_E_INVALID, "out is NULL");
-  if ((rc = check_policy_key(policy, key, err)) || (rc = core_for(h, err))) return rc;
+  int rc = check_one_key(h, policy, key, 1, out, NULL, 0, err);
+  if (rc) return rc;
   return core.peek(h, policy, key, now_ms, out, err);
 }
 
@@ -379,12 +387,8 @@ int tk_peek_at(tk_handle_t h, const char *policy, const char *key, int64_t now_m
 
 static int forecast_impl(tk_handle_t h, const char *policy, const char *key, int64_t cost,
                          int64_t now_ms, tk_forecast_t *out, tk_error_t *err) {
-  int rc;
-  if ((rc = check_fork(err))) return rc;
-  if (!out) return fail(err, TK_E_INVALID, "out is NULL");
-  if ((rc = check_policy_key(policy, key, err)) || (rc = check_amount("cost", cost, err)) ||
-      (rc = core_for(h, err)))
-    return rc;
+  int rc = check_one_key(h, policy, key, 1, out, "cost", cost, err);
+  if (rc) return rc;
   return core.forecast(h, policy, key, cost, now_ms, out, err);
 }
 
@@ -402,12 +406,8 @@ int tk_forecast_at(tk_handle_t h, const char *policy, const char *key, int64_t c
 
 static int debit_impl(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
                       int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
-  int rc;
-  if ((rc = check_fork(err))) return rc;
-  if (!out) return fail(err, TK_E_INVALID, "out is NULL");
-  if ((rc = check_policy_key(policy, key, err)) || (rc = check_amount("tokens", tokens, err)) ||
-      (rc = core_for(h, err)))
-    return rc;
+  int rc = check_one_key(h, policy, key, 1, out, "tokens", tokens, err);
+  if (rc) return rc;
   return core.debit(h, policy, key, tokens, now_ms, out, err);
 }
 
@@ -427,11 +427,8 @@ int tk_debit_at(tk_handle_t h, const char *policy, const char *key, int64_t toke
 
 int tk_check_async(tk_handle_t h, const char *policy, const char *key, int64_t cost,
                    uint64_t cookie, tk_error_t *err) {
-  int rc;
-  if ((rc = check_fork(err))) return rc;
-  if ((rc = check_policy_key(policy, key, err)) || (rc = check_amount("cost", cost, err)) ||
-      (rc = core_for(h, err)))
-    return rc;
+  int rc = check_one_key(h, policy, key, 0, NULL, "cost", cost, err);
+  if (rc) return rc;
   return core.check_async(h, policy, key, cost, cookie, err);
 }
 
