@@ -3,6 +3,7 @@ package rediscluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -263,7 +264,7 @@ func (c *Cluster) Masters(tb testing.TB) []*Server {
 	var out []*Server
 	for i, a := range owner {
 		if i == 0 || a != owner[i-1] {
-			if n := c.ByAddr(a); n != nil && !contains(out, n) {
+			if n := c.ByAddr(a); n != nil && !slices.Contains(out, n) {
 				out = append(out, n)
 			}
 		}
@@ -310,15 +311,6 @@ func (c *Cluster) ReplicaOf(tb testing.TB, master *Server) *Server {
 		}
 	}
 	return nil
-}
-
-func contains(list []*Server, s *Server) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Reshard moves n slots from one master to another with `redis-cli --cluster reshard`
