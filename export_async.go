@@ -77,9 +77,7 @@ type asyncState struct {
 	head      int
 	pending   asyncCall // sentinel of the circular pending list
 
-	ctx     context.Context // cancelled by tk_free: ends the checks still running
-	cancel  context.CancelFunc
-	running sync.WaitGroup // goroutines running a check
+	running sync.WaitGroup // checks started and not yet completed
 }
 
 var (
@@ -104,7 +102,6 @@ func asyncStateFor(id uint64) (*asyncState, error) {
 	}
 	s := &asyncState{id: id, fd: int(fd)}
 	s.pending.prev, s.pending.next = &s.pending, &s.pending
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	asyncStates.Store(id, s)
 	return s, nil
 }
@@ -195,10 +192,6 @@ func tkcore_check_async(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, c
 			return failWith(cerr, err)
 		}
 		call := &asyncCall{cookie: uint64(cookie), policy: p}
-		timeout := h.timeout
-		if timeout <= 0 {
-			timeout = client.DefaultTimeout
-		}
 
 		s.mu.Lock()
 		if s.freed { // unreachable while h is acquired; kept as a guard
@@ -211,15 +204,15 @@ func tkcore_check_async(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, c
 		s.running.Add(1)
 		s.mu.Unlock()
 
-		// Queued for the auto-pipeline: batched with the handle's other checks, sent by a
-		// drainer goroutine, never on this (the event loop's) thread; StartCheck completes it
-		// by its deadline whatever the store is doing. What StartCheck answers before it
-		// returns is the client's verdict on the input (unknown policy, a meter, a bad key):
-		// returned here, never queued.
-		ctx, cancel := context.WithTimeout(s.ctx, timeout)
+		// Started for a caller that cannot wait: batched with the handle's other checks and
+		// sent from the backend's goroutines, never blocking this (the event loop's) thread;
+		// StartCheck completes it by the backend's timeout (the handle's) whatever the store
+		// is doing, and tk_free's closing the backend ends it at once. What StartCheck answers
+		// before it returns is the client's verdict on the input (unknown policy, a meter, a
+		// bad key): returned here, never queued.
 		var state atomic.Int32 // starting, then parked (queued) or answered (at once)
 		var early error
-		h.backend.StartCheck(ctx, p, k, int64(cost), 0, waiterFunc(func(d client.Decision, err error) {
+		h.backend.StartCheck(context.Background(), p, k, int64(cost), 0, waiterFunc(func(d client.Decision, err error) {
 			if isInputError(err) {
 				early = err // read only after the swap below is seen
 				if state.CompareAndSwap(starting, answered) {
@@ -227,11 +220,9 @@ func tkcore_check_async(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, c
 				}
 			}
 			defer s.running.Done()
-			cancel()
 			s.complete(call, completionOf(h, call, d, err))
 		}))
 		if !state.CompareAndSwap(starting, parked) {
-			cancel()
 			s.withdraw(call)
 			s.running.Done()
 			return failWith(cerr, early)
@@ -316,12 +307,13 @@ func putCompletion(out *C.tk_completion_t, c *asyncCompletion) {
 }
 
 // shutdownAsync runs in tk_free once no call can start on handle id any more: it completes
-// every pending call with TK_E_BADHANDLE, closes the eventfd, then cancels the checks still
-// running and waits for them (their late results are dropped: their calls already completed).
-func shutdownAsync(id uint64) {
+// every pending call with TK_E_BADHANDLE and closes the eventfd. It returns the queue (nil if
+// the handle never went asynchronous), whose checks still running tk_free ends by closing the
+// backend, then waits for (their late results are dropped: their calls already completed).
+func shutdownAsync(id uint64) *asyncState {
 	v, ok := asyncStates.Load(id)
 	if !ok {
-		return
+		return nil
 	}
 	s := v.(*asyncState)
 	s.mu.Lock()
@@ -344,7 +336,5 @@ func shutdownAsync(id uint64) {
 		asyncStates.Delete(id) // nothing left to deliver
 	}
 	s.mu.Unlock()
-
-	s.cancel()
-	s.running.Wait()
+	return s
 }

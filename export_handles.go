@@ -116,7 +116,10 @@ func unregister(id uint64) bool {
 	}
 	h := v.(*handle)
 	h.closeAndWait()
-	shutdownAsync(id) // completes its asynchronous calls, waits for their checks to return
-	_ = h.backend.Close()
+	async := shutdownAsync(id) // completes its asynchronous calls
+	_ = h.backend.Close()      // ends the checks still running for them
+	if async != nil {
+		async.running.Wait()
+	}
 	return true
 }

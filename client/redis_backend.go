@@ -36,7 +36,8 @@ type RedisBackend struct {
 type redisRunner struct {
 	rdb     redis.UniversalClient
 	ownsRDB bool
-	pipe    *coalescer[scriptReq] // every script call goes through it
+	pipe    *coalescer[scriptReq] // every script call goes through it, except streamed ones
+	stream  *stream               // nil unless OpenRedis made one (see stream)
 }
 
 var _ Limiter = (*RedisBackend)(nil)
@@ -77,7 +78,11 @@ func OpenRedis(url string, policiesYAML []byte, opts RedisOptions, conn ConnectO
 	if opts.Timeout == 0 {
 		opts.Timeout = conn.timeout()
 	}
-	b, err := newRedisBackend(&redisRunner{rdb: rdb, ownsRDB: true}, set, opts)
+	r := &redisRunner{rdb: rdb, ownsRDB: true}
+	if !opts.DisableAutoPipeline {
+		r.stream = newStream(rdb, conn.timeout())
+	}
+	b, err := newRedisBackend(r, set, opts)
 	if err != nil {
 		_ = rdb.Close()
 		return nil, err
@@ -159,7 +164,23 @@ func (r *redisRunner) refreshTopology(err error) {
 	cc.ReloadState(context.Background())
 }
 
+// startStreamed is start for a caller that cannot wait, on the stream (see streamRunner).
+func (r *redisRunner) startStreamed(ctx context.Context, deadline time.Time, call *scriptCall, redisKey string,
+	nowMs, amount int64, complete func(any, error)) bool {
+	if r.stream == nil {
+		return false
+	}
+	if deadline.IsZero() {
+		deadline = time.Now().Add(r.stream.timeout)
+	}
+	r.stream.start(ctx, deadline, call.args(redisKey, nowMs, amount), call.script.Source, complete)
+	return true
+}
+
 func (r *redisRunner) close() error {
+	if r.stream != nil {
+		r.stream.close()
+	}
 	if !r.ownsRDB {
 		return nil
 	}

@@ -1,6 +1,9 @@
 package client
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // A Waiter hears how a check started with StartCheck ends.
 type Waiter interface {
@@ -36,16 +39,42 @@ func (b *scripted) StartCheck(ctx context.Context, policy, key string, cost, now
 		w.Done(Decision{}, err)
 		return
 	}
-	ctx, cancel := b.bound(ctx)
-	complete := func(reply any, err error) {
-		cancel()
+	decode := func(reply any, err error) {
 		if err != nil {
 			w.Done(Decision{}, err)
 			return
 		}
 		w.Done(decisionFromReply(call.script, reply))
 	}
-	b.runner.start(ctx, call, pp.p.RedisKey(b.namespace, key), nowMs, cost, complete, leadOf(w))
+	redisKey := pp.p.RedisKey(b.namespace, key)
+	lead := leadOf(w)
+	if sr, ok := b.runner.(streamRunner); ok && lead == nil &&
+		sr.startStreamed(ctx, b.deadline(ctx), call, redisKey, nowMs, cost, decode) {
+		return
+	}
+	ctx, cancel := b.bound(ctx)
+	b.runner.start(ctx, call, redisKey, nowMs, cost, func(reply any, err error) {
+		cancel()
+		decode(reply, err)
+	}, lead)
+}
+
+// A streamRunner can run a check started for a caller that cannot wait on a stream (see
+// stream): false when it has none, and the check goes the common way.
+type streamRunner interface {
+	startStreamed(ctx context.Context, deadline time.Time, call *scriptCall, key string, nowMs, amount int64, complete func(any, error)) bool
+}
+
+// deadline is when a call made under ctx must end: ctx's deadline, else the backend's timeout
+// from now; zero when neither bounds it.
+func (b *scripted) deadline(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	if b.timeout > 0 {
+		return time.Now().Add(b.timeout)
+	}
+	return time.Time{}
 }
 
 // leadOf is w's Lead when its caller lends its thread (a ThreadWaiter), else nil.
