@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -38,6 +39,7 @@ type stream struct {
 	failErr   error // the last failed dial's error: returned at once until failUntil
 	failUntil time.Time
 	queued    []*streamCall // not written yet, in order
+	retries   int           // queued[:retries] are EVALs re-sending calls that met NOSCRIPT
 	wire      []*streamCall // written, unanswered, in the order the replies will come
 	wireHead  int
 	writing   bool          // a writer goroutine owns the connection's writes (the socket was full)
@@ -98,7 +100,7 @@ func deliver(done []finished) {
 var (
 	errStreamClosed  = &Error{Kind: ErrUnavailable, Msg: "redis: the backend was closed"}
 	errStreamTimeout = &Error{Kind: ErrTimeout, Msg: "redis: no reply within the call's deadline"}
-	errStreamReset   = &Error{Kind: ErrUnavailable, Msg: "redis: the connection was reset after an earlier call on it got no reply within its deadline"}
+	errStreamReset   = &Error{Kind: ErrTimeout, Msg: "redis: no reply: an earlier call on the same connection got none within its deadline, so the connection was reset"}
 )
 
 // start sends one script call (EVALSHA args...) and reports its outcome through complete, by
@@ -246,7 +248,7 @@ func (s *stream) encodeQueuedLocked(buf []byte) ([]byte, []finished) {
 		s.wire = append(s.wire, c)
 	}
 	clear(s.queued)
-	s.queued = s.queued[:0]
+	s.queued, s.retries = s.queued[:0], 0
 	return buf, done
 }
 
@@ -340,11 +342,15 @@ func (s *stream) read(conn net.Conn) {
 			if e, ok := reply.(errorReply); ok && isNoScript(e) && !c.retried {
 				// The script cache was emptied (restart, failover, SCRIPT FLUSH): EVAL cannot
 				// miss, and caches the script again for the EVALSHAs that follow.
+				// Re-sent ahead of every call submitted after it, in the order the misses came
+				// back: the cache emptied at one instant, so every command written after the
+				// first miss missed too, and the effects keep the submission order.
 				c.retried = true
 				args := append([]any(nil), c.args...)
 				args[0], args[1] = "eval", c.source
 				c.args = args
-				s.queued = append(s.queued, c)
+				s.queued = slices.Insert(s.queued, s.retries, c)
+				s.retries++
 			} else {
 				c.done = true
 				done = append(done, replyOutcome(c, reply))
@@ -436,7 +442,7 @@ func (s *stream) connect() {
 			}
 		}
 		clear(s.queued)
-		s.queued = s.queued[:0]
+		s.queued, s.retries = s.queued[:0], 0
 	} else {
 		s.conn, s.raw = conn, raw
 		go s.read(conn)
@@ -515,7 +521,7 @@ func (s *stream) close() {
 			done = append(done, finished{c: c, err: errStreamClosed})
 		}
 	}
-	s.queued = nil
+	s.queued, s.retries = nil, 0
 	if s.conn != nil {
 		for _, c := range s.wire[s.wireHead:] {
 			if !c.done {
