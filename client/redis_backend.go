@@ -62,7 +62,9 @@ func newRedisBackend(r *redisRunner, policies *policy.Set, opts RedisOptions) (*
 }
 
 // OpenRedis parses url (see NewRedisClient) and policiesYAML and returns a backend that owns
-// its connection. Nothing is dialled yet: reachability shows per call.
+// its connection. Nothing is dialled yet: reachability shows per call. Checks started for
+// callers that cannot wait (StartCheck with a plain Waiter) use one more connection, dialled
+// on first use, when url names one Redis over plain TCP and auto-pipelining is on.
 func OpenRedis(url string, policiesYAML []byte, opts RedisOptions, conn ConnectOptions) (*RedisBackend, error) {
 	set, err := ParsePolicies(policiesYAML)
 	if err != nil {

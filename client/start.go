@@ -25,8 +25,12 @@ type ThreadWaiter interface {
 // StartCheck makes the check Check(ctx, policy, key, cost) would make, or CheckAt's when
 // nowMs > 0, and reports its outcome to w instead of returning it. With auto-pipelining,
 // concurrent started checks share round trips like concurrent Checks do. A plain Waiter's
-// call never runs on the calling goroutine (StartCheck returns at once: suitable for an event
-// loop); a ThreadWaiter's may. Input errors reach w.Done before StartCheck returns.
+// call never blocks the calling goroutine (StartCheck returns at once, after at most one
+// non-blocking write: suitable for an event loop); a ThreadWaiter's may run on it. Input
+// errors reach w.Done before StartCheck returns. On a backend from OpenRedis for one Redis
+// over plain TCP, plain Waiters' checks travel on the backend's stream, a connection of their
+// own on which each batch is written while the previous one's replies are read (see stream);
+// cancelling ctx completes such a check at once.
 func (b *scripted) StartCheck(ctx context.Context, policy, key string, cost, nowMs int64, w Waiter) {
 	pp, call, cost, err := b.resolve(opCheck, policy, cost)
 	if err == nil {
