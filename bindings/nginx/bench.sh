@@ -2,21 +2,22 @@
 # bindings/nginx/bench.sh - what the module costs a request: wrk against one nginx (Debian's,
 # with build/nginx/ngx_http_throttlekit_module.so) serving the same small static file from
 # two locations, one limited through the Redis door (a policy whose limit is never reached,
-# so every request is a full check) and one without the module, one after the other in one
-# run. Prints wrk's summary and latency distribution for each, then one line per location
-# with requests/s and p99.
+# so every request is a full check) and one without the module, in alternating rounds. Prints
+# one line per run (requests/s, p99, and the CPU time the nginx worker and Redis spent per
+# request), then a markdown table of each location's median round and the ratio.
 #
 # Redis: $THROTTLEKIT_REDIS_URL (as `make bench` provides), else a redis-server started here.
-# Knobs: DURATION (wrk -d, default 10s), CONNECTIONS (default 64), THREADS (wrk -t, default
-# 2), WORKERS (nginx worker_processes, default 1). Needs nginx, wrk, redis-server and the
-# built module and library (make nginx-module lib).
+# Knobs: DURATION (wrk -d of one run, default 5s), ROUNDS (default 5), CONNECTIONS (default
+# 64), THREADS (wrk -t, default 2), WORKERS (nginx worker_processes, default 1). Needs nginx,
+# wrk, redis-server and the built module and library (make nginx-module lib).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 NGINX=${NGINX:-nginx}
 module=${NGINX_MODULE:-$root/build/nginx/ngx_http_throttlekit_module.so}
 lib=${THROTTLEKIT_LIB:-$root/build/lib/libthrottlekit.so}
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-1}
@@ -101,20 +102,63 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/limited/in
 [ "$code" = 200 ] || { echo "nginx bench: nginx is not answering ($code)"; cat "$dir/error.log"; exit 1; }
 
 echo "nginx bench: nginx $("$NGINX" -v 2>&1 | sed 's/.*\///'), $WORKERS worker(s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION, Redis door $(echo "$redis_url" | sed 's|//[^@]*@|//|')"
-summary=()
-for loc in plain limited; do
-  url="http://127.0.0.1:$port/$loc/index.txt"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "$url" >/dev/null   # warm-up (connections, scripts)
-  echo "--- /$loc/"
+# CPU seconds used so far: the worker process (nginx and the core's threads) from /proc, Redis
+# from INFO cpu (wherever it runs). Per request, they show what a check costs each side.
+worker=$(pgrep -P "$(cat "$dir/nginx.pid")" | head -1)
+tick=$(getconf CLK_TCK)
+worker_cpu() { awk -v t="$tick" '{ print ($14 + $15) / t }' "/proc/$worker/stat"; }
+redis_cpu() { redis-cli -u "$redis_url" info cpu 2>/dev/null | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { print s }'; }
+
+# One run of wrk on a location: prints its summary line ("req/s p99_ms worker_us redis_us").
+measure() {
+  local url="http://127.0.0.1:$port/$1/index.txt" w0 w1 r0 r1 out
+  w0=$(worker_cpu); r0=$(redis_cpu)
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
-  echo "$out"
-  rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
-  p99=$(echo "$out" | awk '$1 == "99%" { print $2 }')
-  non2xx=$(echo "$out" | awk '/Non-2xx/ { print $NF }')
-  summary+=("$(printf '%-9s %12s req/s   p99 %9s   non-2xx %s' "/$loc/" "$rps" "$p99" "${non2xx:-0}")")
+  w1=$(worker_cpu); r1=$(redis_cpu)
+  if echo "$out" | grep -q Non-2xx; then
+    echo "nginx bench: /$1/ answered non-2xx: $(echo "$out" | grep Non-2xx)" >&2
+    exit 1
+  fi
+  echo "$out" | awk -v w0="$w0" -v w1="$w1" -v r0="$r0" -v r1="$r1" '
+    /requests in/ { n = $1 }
+    /^Requests\/sec:/ { rps = $2 }
+    $1 == "99%" { p99 = $2; if (p99 ~ /us$/) p99 = p99 / 1000; else if (p99 ~ /ms$/) p99 = p99 + 0; else p99 = p99 * 1000 }
+    END { printf "%.0f %.2f %.1f %.1f\n", rps, p99, (w1 - w0) * 1e6 / n, (r1 - r0) * 1e6 / n }'
+}
+
+# Rounds alternate the two locations (which goes first alternates too), so that the drift of a
+# shared machine hits both alike; the table gives each location's median round.
+for loc in plain limited; do
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "http://127.0.0.1:$port/$loc/index.txt" >/dev/null # warm-up
 done
-echo "--- nginx bench summary (limited: one Redis check per request; plain: no module)"
-printf '%s\n' "${summary[@]}"
+: > "$dir/runs"
+for r in $(seq 1 "$ROUNDS"); do
+  order="plain limited"
+  [ $((r % 2)) = 0 ] && order="limited plain"
+  for loc in $order; do
+    line=$(measure "$loc")
+    echo "round $r /$loc/: $line   (req/s, p99 ms, worker CPU us/req, redis CPU us/req)"
+    echo "$loc $line" >> "$dir/runs"
+  done
+done
+median() { # location, column (2 = req/s, 3 = p99, 4 = worker, 5 = redis)
+  awk -v l="$1" -v c="$2" '$1 == l { print $c }' "$dir/runs" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+plain_rps=$(median plain 2); limited_rps=$(median limited 2)
+echo
+echo "#### nginx: a location limited through the Redis door beside the same location without the module"
+echo
+echo "| location | requests/s | p99 | worker CPU per request | Redis CPU per request | vs unlimited |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+for loc in plain limited; do
+  name="without the module"
+  [ "$loc" = limited ] && name="limited (Redis door)"
+  awk -v n="$name" -v rps="$(median "$loc" 2)" -v p99="$(median "$loc" 3)" -v w="$(median "$loc" 4)" \
+      -v rd="$(median "$loc" 5)" -v base="$plain_rps" \
+      'BEGIN { printf "| %s | %d | %.2f ms | %.1f µs | %.1f µs | %.2fx |\n", n, rps, p99, w, rd, rps / base }'
+done
+echo
+awk -v l="$limited_rps" -v p="$plain_rps" 'BEGIN { printf "nginx bench: limited / unlimited = %.2fx (medians of %d rounds)\n", l / p, '"$ROUNDS"' }'
 if grep -E '\[(alert|crit|emerg)\]' "$dir/error.log"; then
   echo "nginx bench: the error log has alerts" >&2
   exit 1
