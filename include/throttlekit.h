@@ -253,8 +253,12 @@ int tk_debit_at(tk_handle_t h, const char *policy, const char *key, int64_t toke
  * status, or the fail mode's synthesized decision, exactly as tk_check would have answered.
  * Completions arrive in the order the checks finish, not the order they were queued: match
  * them by cookie. Concurrent asynchronous checks are auto-pipelined like concurrent
- * tk_check calls (tk_options_t.auto_pipeline). There is no limit on the calls in flight
- * besides memory (a few KB each while running); tens of thousands are fine.
+ * tk_check calls (tk_options_t.auto_pipeline). On a handle opened on one Redis over plain
+ * TCP (redis://), they travel on one connection of their own, dialled on first use: each call
+ * is written as it comes when nothing is out, else with the batch that follows the replies
+ * being read, so a busy event loop's checks share round trips without any thread waiting.
+ * There is no limit on the calls in flight besides memory (a few KB each while running); tens
+ * of thousands are fine.
  *
  * Threads: all three functions may be called from any thread, concurrently with each other
  * and with every other function; usually one event-loop thread does all of it.
