@@ -6,7 +6,7 @@
 #
 # Every bench prints, beside its own lines, each summary again as a "#### title" line followed
 # by a markdown table (bench/report_test.go, bench/capi/main.go, bindings/php/bench/bench.php,
-# bindings/ruby/bench/bench.rb). This prints those blocks, in the order of the log, and nothing
+# bindings/ruby/bench/bench.rb, bindings/nginx/bench.sh). This prints those blocks, in the order of the log, and nothing
 # else; it fails when the log holds none.
 set -eu
 
