@@ -6,8 +6,8 @@
 #
 # Every bench prints, beside its own lines, each summary again as a "#### title" line followed
 # by a markdown table (bench/report_test.go, bench/capi/main.go, bindings/php/bench/bench.php,
-# bindings/ruby/bench/bench.rb, bindings/nginx/bench.sh). This prints those blocks, in the order of the log, and nothing
-# else; it fails when the log holds none.
+# bindings/ruby/bench/bench.rb, bindings/nginx/bench.sh). This prints those blocks, in the
+# order of the log, and nothing else; it fails when the log holds none.
 set -eu
 
 if [ $# -gt 1 ]; then
