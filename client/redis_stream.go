@@ -220,6 +220,9 @@ func (s *stream) flushLocked() []finished {
 		return append(done, s.dropLocked(classifyRedisError(context.Background(), err))...)
 	case n == len(buf):
 		s.wbuf = buf[:0]
+		if cap(buf) > 1<<20 {
+			s.wbuf = nil // a burst's buffer is not kept for the quiet that follows
+		}
 	default:
 		s.wbuf = nil // the writer owns buf now
 		s.writing = true
@@ -399,22 +402,28 @@ func (s *stream) lost(conn net.Conn, err error) {
 // dropLocked closes the connection and fails the calls written on it (their fate is unknown:
 // they may or may not have run). Calls not written yet go out on the next connection.
 func (s *stream) dropLocked(err error) []finished {
-	var done []finished
 	_ = s.conn.Close()
 	s.conn, s.raw, s.writing = nil, nil, false
 	s.wbuf = nil
-	for _, c := range s.wire[s.wireHead:] {
-		if !c.done {
-			c.done = true
-			done = append(done, finished{c: c, err: err})
-		}
-		c.onWire = false
-	}
+	done := failAll(nil, s.wire[s.wireHead:], err)
 	clear(s.wire)
 	s.wire, s.wireHead = s.wire[:0], 0
 	if len(s.queued) > 0 && !s.dialing && !s.closed {
 		s.dialing = true
 		go s.connect()
+	}
+	return done
+}
+
+// failAll completes with err the calls not completed yet, appending to done. Called with the
+// lock held.
+func failAll(done []finished, calls []*streamCall, err error) []finished {
+	for _, c := range calls {
+		c.onWire = false
+		if !c.done {
+			c.done = true
+			done = append(done, finished{c: c, err: err})
+		}
 	}
 	return done
 }
@@ -435,12 +444,7 @@ func (s *stream) connect() {
 	var done []finished
 	if err != nil {
 		s.failErr, s.failUntil = err, time.Now().Add(streamRetryAfter)
-		for _, c := range s.queued {
-			if !c.done {
-				c.done = true
-				done = append(done, finished{c: c, err: err})
-			}
-		}
+		done = failAll(done, s.queued, err)
 		clear(s.queued)
 		s.queued, s.retries = s.queued[:0], 0
 	} else {
@@ -514,21 +518,10 @@ func (s *stream) dial() (net.Conn, syscall.RawConn, error) {
 func (s *stream) close() {
 	s.mu.Lock()
 	s.closed = true
-	var done []finished
-	for _, c := range s.queued {
-		if !c.done {
-			c.done = true
-			done = append(done, finished{c: c, err: errStreamClosed})
-		}
-	}
+	done := failAll(nil, s.queued, errStreamClosed)
 	s.queued, s.retries = nil, 0
 	if s.conn != nil {
-		for _, c := range s.wire[s.wireHead:] {
-			if !c.done {
-				c.done = true
-				done = append(done, finished{c: c, err: errStreamClosed})
-			}
-		}
+		done = failAll(done, s.wire[s.wireHead:], errStreamClosed)
 		_ = s.conn.Close()
 		s.conn, s.raw = nil, nil
 		s.wire, s.wireHead = nil, 0
