@@ -102,6 +102,13 @@ func (q *coalescer[R]) submit(c *pending[R]) {
 	}
 }
 
+// idle reports whether no call is in flight or queued.
+func (q *coalescer[R]) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.inFlight == 0 && len(q.queue) == 0
+}
+
 // finish completes a queued call unless another party claimed it first.
 func (c *pending[R]) finish(reply any, err error) {
 	if c.claimed.CompareAndSwap(false, true) {

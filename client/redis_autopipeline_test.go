@@ -300,6 +300,18 @@ func (w *threadWaiter) wait() result {
 // would get (each key's first check at one instant: admitted, 4 of burst 5 left).
 func TestStartedChecksCompleteExactlyOnce(t *testing.T) {
 	b, rt := countedBackend(t, pipelinePolicies, client.RedisOptions{})
+	startedChecksCompleteExactlyOnce(t, b)
+	t.Logf("coalescer: %d lone commands, %d pipelines carrying %d", rt.lone.Load(), rt.pipelines.Load(), rt.pipelined.Load())
+}
+
+// The same on a backend from OpenRedis, whose started checks travel on its stream (lone
+// callers that lend their goroutine excepted).
+func TestStreamedChecksCompleteExactlyOnce(t *testing.T) {
+	b, _ := openBackend(t, pipelinePolicies)
+	startedChecksCompleteExactlyOnce(t, b)
+}
+
+func startedChecksCompleteExactlyOnce(t *testing.T, b *client.RedisBackend) {
 	const now = 1_700_000_000_000
 	const threads, perThread, asyncCalls = 32, 50, 2000
 	var wrong atomic.Int64
@@ -344,8 +356,6 @@ func TestStartedChecksCompleteExactlyOnce(t *testing.T) {
 	if wrong.Load() > 0 {
 		t.Fatalf("%d of %d started checks were not a lone first check's decision", wrong.Load(), threads*perThread+asyncCalls)
 	}
-	t.Logf("%d started checks: %d lone commands, %d pipelines carrying %d", threads*perThread+asyncCalls,
-		rt.lone.Load(), rt.pipelines.Load(), rt.pipelined.Load())
 }
 
 // Input errors reach the waiter before StartCheck returns, without touching Redis.

@@ -62,9 +62,9 @@ func newRedisBackend(r *redisRunner, policies *policy.Set, opts RedisOptions) (*
 }
 
 // OpenRedis parses url (see NewRedisClient) and policiesYAML and returns a backend that owns
-// its connection. Nothing is dialled yet: reachability shows per call. Checks started for
-// callers that cannot wait (StartCheck with a plain Waiter) use one more connection, dialled
-// on first use, when url names one Redis over plain TCP and auto-pipelining is on.
+// its connection. Nothing is dialled yet: reachability shows per call. Started checks
+// (StartCheck) use one more connection, dialled on first use, when url names one Redis over
+// plain TCP and auto-pipelining is on (see stream).
 func OpenRedis(url string, policiesYAML []byte, opts RedisOptions, conn ConnectOptions) (*RedisBackend, error) {
 	set, err := ParsePolicies(policiesYAML)
 	if err != nil {
@@ -82,7 +82,7 @@ func OpenRedis(url string, policiesYAML []byte, opts RedisOptions, conn ConnectO
 	}
 	r := &redisRunner{rdb: rdb, ownsRDB: true}
 	if !opts.DisableAutoPipeline {
-		r.stream = newStream(rdb, conn.timeout())
+		r.stream = newStream(url, conn)
 	}
 	b, err := newRedisBackend(r, set, opts)
 	if err != nil {
@@ -168,8 +168,8 @@ func (r *redisRunner) refreshTopology(err error) {
 
 // startStreamed is start for a caller that cannot wait, on the stream (see streamRunner).
 func (r *redisRunner) startStreamed(ctx context.Context, deadline time.Time, call *scriptCall, redisKey string,
-	nowMs, amount int64, complete func(any, error)) bool {
-	if r.stream == nil {
+	nowMs, amount int64, complete func(any, error), canLead bool) bool {
+	if r.stream == nil || (canLead && r.stream.idle() && r.pipe.idle()) {
 		return false
 	}
 	if deadline.IsZero() {

@@ -5,27 +5,28 @@ import (
 	"context"
 	"errors"
 	"net"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
-// A stream runs the checks started for callers that cannot wait (StartCheck with a plain
-// Waiter: tk_check_async, an event loop) on one Redis connection of its own. Redis answers a
-// connection's commands in the order it reads them, so each reply belongs to the oldest call
-// still unanswered: calls are written as they come, without waiting for a free connection,
-// and the calls that arrive while a batch is out are written together as soon as its replies
-// are in. One reader goroutine per connection, parked in Go's network poller between
-// batches, and one deadline timer per stream: nothing is started, allocated or armed per call
-// beyond the call itself, which is what an event loop making tens of thousands of checks a
-// second needs (see BENCHMARKS.md, nginx).
+// A stream runs started checks (StartCheck: tk_check and tk_check_async from C, event loops)
+// on one Redis connection of its own. Redis answers a connection's commands in the order it
+// reads them, so each reply belongs to the oldest call still unanswered: calls are written as
+// they come, without waiting for a free connection, and the calls that arrive while a batch
+// is out are written together as soon as its replies are in. One reader goroutine per
+// connection, parked in Go's network poller between batches, and one deadline timer per
+// stream: nothing is started, allocated or armed per call beyond the call itself, and no
+// caller's thread is lent or blocked in a read. This is what an event loop making tens of
+// thousands of checks a second needs, and what C threads waiting on semaphores need too: the
+// coalescer's lent threads each paid a blocking read and the Go scheduler's hand-offs (see
+// BENCHMARKS.md, nginx and C ABI).
 //
 // Only a single Redis reached over plain TCP has a stream; clusters, sentinels and TLS keep
-// the coalescer, as do callers that lend their thread.
+// the coalescer, and so do Go's own Check calls.
 type stream struct {
 	addr               string
 	username, password string
@@ -50,19 +51,19 @@ type stream struct {
 	closed    bool
 }
 
-// newStream returns a stream beside rdb, reaching the same server with the same credentials,
-// or nil when rdb is not one Redis over plain TCP.
-func newStream(rdb redis.UniversalClient, timeout time.Duration) *stream {
-	c, ok := rdb.(*redis.Client)
-	if !ok {
+// newStream returns a stream to the Redis rawURL names, with its credentials, or nil when the
+// URL is not one Redis over plain TCP, or when conn has a dialer of its own (a stream dials
+// with Go's, and must not bypass a caller's proxy or tunnel; BlockingDial, whose only purpose
+// is speed, is the exception).
+func newStream(rawURL string, conn ConnectOptions) *stream {
+	if conn.Dialer != nil && reflect.ValueOf(conn.Dialer).Pointer() != reflect.ValueOf(BlockingDial).Pointer() {
 		return nil
 	}
-	o := c.Options()
-	if o.TLSConfig != nil || (o.Network != "" && o.Network != "tcp") || o.CredentialsProvider != nil ||
-		o.CredentialsProviderContext != nil || o.StreamingCredentialsProvider != nil {
+	t, err := parseRedisURL(rawURL)
+	if err != nil || t.mode != modeSingle || t.tls || len(t.addrs) != 1 {
 		return nil
 	}
-	return &stream{addr: o.Addr, username: o.Username, password: o.Password, db: o.DB, timeout: timeout}
+	return &stream{addr: t.addrs[0], username: t.username, password: t.password, db: t.db, timeout: conn.timeout()}
 }
 
 // streamRetryAfter: after a failed dial, calls fail at once with its error for this long
@@ -135,6 +136,13 @@ func (s *stream) start(ctx context.Context, deadline time.Time, args []any, sour
 	}
 	s.mu.Unlock()
 	deliver(done)
+}
+
+// idle reports whether no call is queued or awaiting a reply.
+func (s *stream) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queued) == 0 && s.wireHead == len(s.wire)
 }
 
 // abandon completes c now (its context was cancelled); a reply still due for it is dropped.

@@ -16,7 +16,8 @@ type Waiter interface {
 // in a loop, a C thread in tk_check), and lends that thread to send a batch of pipelined
 // calls when offered: Lead must arrange for l.Run to be called soon on that thread (it sends
 // the caller's own call too, so Done follows). Callers that lend their thread may also have
-// their call sent at once, on the calling goroutine, when nothing else is in flight.
+// their call sent at once, on the calling goroutine, when nothing else is in flight. On a
+// backend with a stream (see StartCheck), concurrent calls travel on it and lend no thread.
 type ThreadWaiter interface {
 	Waiter
 	Lead(l Lead)
@@ -28,9 +29,10 @@ type ThreadWaiter interface {
 // call never blocks the calling goroutine (StartCheck returns at once, after at most one
 // non-blocking write: suitable for an event loop); a ThreadWaiter's may run on it. Input
 // errors reach w.Done before StartCheck returns. On a backend from OpenRedis for one Redis
-// over plain TCP, plain Waiters' checks travel on the backend's stream, a connection of their
-// own on which each batch is written while the previous one's replies are read (see stream);
-// cancelling ctx completes such a check at once.
+// over plain TCP, started checks travel on the backend's stream, a connection of their own on
+// which each batch is written while the previous one's replies are read (see stream), except
+// a lone ThreadWaiter's (nothing else in flight); cancelling ctx completes a streamed check at
+// once.
 func (b *scripted) StartCheck(ctx context.Context, policy, key string, cost, nowMs int64, w Waiter) {
 	pp, call, cost, err := b.resolve(opCheck, policy, cost)
 	if err == nil {
@@ -52,8 +54,8 @@ func (b *scripted) StartCheck(ctx context.Context, policy, key string, cost, now
 	}
 	redisKey := pp.p.RedisKey(b.namespace, key)
 	lead := leadOf(w)
-	if sr, ok := b.runner.(streamRunner); ok && lead == nil &&
-		sr.startStreamed(ctx, b.deadline(ctx), call, redisKey, nowMs, cost, decode) {
+	if sr, ok := b.runner.(streamRunner); ok &&
+		sr.startStreamed(ctx, b.deadline(ctx), call, redisKey, nowMs, cost, decode, lead != nil) {
 		return
 	}
 	ctx, cancel := b.bound(ctx)
@@ -63,10 +65,12 @@ func (b *scripted) StartCheck(ctx context.Context, policy, key string, cost, now
 	}, lead)
 }
 
-// A streamRunner can run a check started for a caller that cannot wait on a stream (see
-// stream): false when it has none, and the check goes the common way.
+// A streamRunner can run a started check on a stream (see stream): false when it has none, or
+// when the caller lends its thread (canLead) and nothing else is in flight: a lone caller then
+// sends and reads its own call, one thread wake-up fewer than a reply passed on by the reader.
 type streamRunner interface {
-	startStreamed(ctx context.Context, deadline time.Time, call *scriptCall, key string, nowMs, amount int64, complete func(any, error)) bool
+	startStreamed(ctx context.Context, deadline time.Time, call *scriptCall, key string, nowMs, amount int64,
+		complete func(any, error), canLead bool) bool
 }
 
 // deadline is when a call made under ctx must end: ctx's deadline, else the backend's timeout
