@@ -17,8 +17,8 @@ import (
 
 // statusOf maps a client error to the C status the ABI fixes for it.
 func statusOf(err error) C.int {
-	var e *client.Error
-	if !errors.As(err, &e) {
+	e, ok := err.(*client.Error) // the usual case, without errors.As's reflection
+	if !ok && !errors.As(err, &e) {
 		return C.TK_E_INTERNAL
 	}
 	switch e.Kind {
