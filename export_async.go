@@ -204,8 +204,8 @@ func tkcore_check_async(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, c
 		s.running.Add(1)
 		s.mu.Unlock()
 
-		// Started for a caller that cannot wait: batched with the handle's other checks and
-		// sent from the backend's goroutines, never blocking this (the event loop's) thread;
+		// Started for a caller that cannot wait: batched with the handle's other checks, and
+		// never blocking this (the event loop's) thread (at most a non-blocking write);
 		// StartCheck completes it by the backend's timeout (the handle's) whatever the store
 		// is doing, and tk_free's closing the backend ends it at once. What StartCheck answers
 		// before it returns is the client's verdict on the input (unknown policy, a meter, a

@@ -166,14 +166,18 @@ func (r *redisRunner) refreshTopology(err error) {
 	cc.ReloadState(context.Background())
 }
 
-// startStreamed is start for a caller that cannot wait, on the stream (see streamRunner).
-func (r *redisRunner) startStreamed(ctx context.Context, deadline time.Time, call *scriptCall, redisKey string,
+// startStreamed is start on the stream, for the calls that take it (see streamRunner).
+func (r *redisRunner) startStreamed(ctx context.Context, timeout time.Duration, call *scriptCall, redisKey string,
 	nowMs, amount int64, complete func(any, error), canLead bool) bool {
 	if r.stream == nil || (canLead && r.stream.idle() && r.pipe.idle()) {
 		return false
 	}
-	if deadline.IsZero() {
-		deadline = time.Now().Add(r.stream.timeout)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		if timeout <= 0 {
+			timeout = r.stream.timeout
+		}
+		deadline = time.Now().Add(timeout)
 	}
 	r.stream.start(ctx, deadline, call.args(redisKey, nowMs, amount), call.script.Source, complete)
 	return true

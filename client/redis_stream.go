@@ -352,8 +352,8 @@ func (s *stream) read(conn net.Conn) {
 		if !c.done {
 			if e, ok := reply.(errorReply); ok && isNoScript(e) && !c.retried {
 				// The script cache was emptied (restart, failover, SCRIPT FLUSH): EVAL cannot
-				// miss, and caches the script again for the EVALSHAs that follow.
-				// Re-sent ahead of every call submitted after it, in the order the misses came
+				// miss, and caches the script again for the EVALSHAs that follow. It goes
+				// ahead of every call submitted after this one, in the order the misses come
 				// back: the cache emptied at one instant, so every command written after the
 				// first miss missed too, and the effects keep the submission order.
 				c.retried = true

@@ -55,7 +55,7 @@ func (b *scripted) StartCheck(ctx context.Context, policy, key string, cost, now
 	redisKey := pp.p.RedisKey(b.namespace, key)
 	lead := leadOf(w)
 	if sr, ok := b.runner.(streamRunner); ok &&
-		sr.startStreamed(ctx, b.deadline(ctx), call, redisKey, nowMs, cost, decode, lead != nil) {
+		sr.startStreamed(ctx, b.timeout, call, redisKey, nowMs, cost, decode, lead != nil) {
 		return
 	}
 	ctx, cancel := b.bound(ctx)
@@ -65,24 +65,13 @@ func (b *scripted) StartCheck(ctx context.Context, policy, key string, cost, now
 	}, lead)
 }
 
-// A streamRunner can run a started check on a stream (see stream): false when it has none, or
-// when the caller lends its thread (canLead) and nothing else is in flight: a lone caller then
-// sends and reads its own call, one thread wake-up fewer than a reply passed on by the reader.
+// A streamRunner can run a started check on a stream (see stream), bounded by ctx's deadline,
+// else by timeout from now: false when it has none, or when the caller lends its thread
+// (canLead) and nothing else is in flight: a lone caller then sends and reads its own call,
+// one thread wake-up fewer than a reply passed on by the reader.
 type streamRunner interface {
-	startStreamed(ctx context.Context, deadline time.Time, call *scriptCall, key string, nowMs, amount int64,
+	startStreamed(ctx context.Context, timeout time.Duration, call *scriptCall, key string, nowMs, amount int64,
 		complete func(any, error), canLead bool) bool
-}
-
-// deadline is when a call made under ctx must end: ctx's deadline, else the backend's timeout
-// from now; zero when neither bounds it.
-func (b *scripted) deadline(ctx context.Context) time.Time {
-	if d, ok := ctx.Deadline(); ok {
-		return d
-	}
-	if b.timeout > 0 {
-		return time.Now().Add(b.timeout)
-	}
-	return time.Time{}
 }
 
 // leadOf is w's Lead when its caller lends its thread (a ThreadWaiter), else nil.
