@@ -290,7 +290,9 @@ func (c *Cluster) SlotsOf(tb testing.TB, master *Server) []int {
 	return out
 }
 
-// ReplicaOf returns a live replica of master, or nil.
+// ReplicaOf returns a live replica of master, or nil if master lists none within 5 s: a
+// replica whose own link is up (what WaitHealthy checks) can take a moment more to appear in
+// its master's CLUSTER NODES (CI once saw "no replica" right after a healthy start).
 func (c *Cluster) ReplicaOf(tb testing.TB, master *Server) *Server {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -299,18 +301,24 @@ func (c *Cluster) ReplicaOf(tb testing.TB, master *Server) *Server {
 	if err != nil {
 		tb.Fatalf("rediscluster: %v", err)
 	}
-	nodes, err := master.Nodes(ctx)
-	if err != nil {
-		tb.Fatalf("rediscluster: %v", err)
-	}
-	for _, n := range nodes {
-		if !n.Master && n.MasterID == id && !n.Failed {
-			if s := c.ByAddr(n.Addr); s != nil && s.Alive() {
-				return s
+	for {
+		nodes, err := master.Nodes(ctx)
+		if err != nil {
+			tb.Fatalf("rediscluster: %v", err)
+		}
+		for _, n := range nodes {
+			if !n.Master && n.MasterID == id && !n.Failed {
+				if s := c.ByAddr(n.Addr); s != nil && s.Alive() {
+					return s
+				}
 			}
 		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	return nil
 }
 
 // Reshard moves n slots from one master to another with `redis-cli --cluster reshard`
