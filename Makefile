@@ -10,7 +10,7 @@ VERSION     := $(shell sed -n 's/^\#define TK_VERSION_\(MAJOR\|MINOR\|PATCH\) \(
 LIB         := build/lib
 SHIM        := $(LIB)/libthrottlekit.so.0
 CORE        := $(LIB)/libthrottlekit-core.so
-GO_SOURCES  := $(shell find . -name '*.go' -not -path './bench/*' -not -name '*_test.go') $(wildcard luascripts/*.lua luascripts/manifest.json) go.mod go.sum
+GO_SOURCES  := $(shell find . -name '*.go' -not -path './bench/*' -not -name '*_test.go') $(wildcard luascripts/*.lua luascripts/manifest.json) $(wildcard *.c capi/core.h) go.mod go.sum
 
 # Pinned protobuf generators (protoc itself is Debian's protobuf-compiler).
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12

@@ -43,7 +43,7 @@ type silentLogger struct{}
 func (silentLogger) Printf(context.Context, string, ...any) {}
 
 // coreABI must equal TK_CORE_ABI in capi/core.h: the shim checks it when it loads the core.
-const coreABI = 4
+const coreABI = 5
 
 //export tkcore_abi_version
 func tkcore_abi_version() C.int { return coreABI }
@@ -67,7 +67,8 @@ func tkcore_open_redis(url, yaml *C.char, opts *C.tk_options_t, out *C.tk_handle
 	if err != nil {
 		return failWith(cerr, err)
 	}
-	*out = C.tk_handle_t(register(&handle{backend: b, failMode: client.FailMode(opts.fail_mode), timeout: timeout}))
+	*out = C.tk_handle_t(register(&handle{backend: b, failMode: client.FailMode(opts.fail_mode), timeout: timeout,
+		queue: b.Streamed()}))
 	return succeed(cerr)
 }
 

@@ -26,6 +26,7 @@ type handle struct {
 	backend  backend
 	failMode client.FailMode
 	timeout  time.Duration // per call; bounds asynchronous checks too (export_async.go)
+	queue    bool          // the shim may submit its tk_checks (export_queue.go)
 	state    atomic.Int64
 	drained  chan struct{}
 	once     sync.Once

@@ -64,21 +64,43 @@ func (w *threadWaiter) Lead(l client.Lead) {
 }
 
 //export tkcore_check
-func tkcore_check(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t, wait *C.tk_core_wait_t) (rc C.int) {
+func tkcore_check(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t, wait *C.tk_core_wait_t) C.int {
+	return startThreadCheck(id, policy, key, cost, now, out, cerr, wait, true)
+}
+
+// startThreadCheck starts a check whose caller's thread waits for it in the shim: its status
+// when the check is already answered, else TK_CORE_PENDING and the semaphore posts the
+// outcome. A caller that lends its thread is a client.ThreadWaiter (it may send its own call
+// when nothing else is in flight, or be lent to the auto-pipeline); a submitted one is not
+// (the submitter goroutine must never block).
+func startThreadCheck(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_decision_t,
+	cerr *C.tk_error_t, wait *C.tk_core_wait_t, lends bool) (rc C.int) {
 	defer recoverInto(&rc, cerr)
 	h, ok := lookup(uint64(id))
 	if !ok {
 		return badHandle(cerr, id)
 	}
+	if h.queue && startSubmitter() {
+		wait.queue = 1
+	}
 	p, k := C.GoString(policy), C.GoString(key)
 	// The waiter releases the handle when the check is done, wherever that happens.
 	w := &threadWaiter{h: h, policy: p, out: out, cerr: cerr, wait: wait}
-	h.backend.StartCheck(context.Background(), p, k, int64(cost), int64(now), w)
+	var waiter client.Waiter = w
+	if !lends {
+		waiter = (*submittedWaiter)(w)
+	}
+	h.backend.StartCheck(context.Background(), p, k, int64(cost), int64(now), waiter)
 	if w.state.CompareAndSwap(starting, parked) {
 		return C.TK_CORE_PENDING
 	}
 	return w.rc
 }
+
+// submittedWaiter is a threadWaiter whose thread is not lent: a plain client.Waiter.
+type submittedWaiter threadWaiter
+
+func (w *submittedWaiter) Done(d client.Decision, err error) { (*threadWaiter)(w).Done(d, err) }
 
 // tkcore_lead runs a turn offered to a thread waiting in the shim.
 //

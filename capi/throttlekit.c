@@ -302,16 +302,23 @@ static int check_one_key(tk_handle_t h, const char *policy, const char *key, int
   return core_for(h, err);
 }
 
-static int check_impl(tk_handle_t h, const char *policy, const char *key, int64_t cost,
-                      int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
-  int rc = check_one_key(h, policy, key, 1, out, "cost", cost, err);
-  if (rc) return rc;
-  /* The check may be queued for a pipeline; then this thread waits for it here, off the Go
-     runtime, and may be lent to send a batch (see tk_core_wait_t). */
+/* tk_checks running in this process: a call that finds none running is alone. */
+static atomic_int checks_running;
+
+/* The handle this thread last checked, when that handle takes submitted checks. */
+static __thread tk_handle_t submit_handle;
+
+/* A check made by entering the core: it may be answered at once (a lone call sends and reads
+   its own), or queued for a pipeline; then this thread waits for it here, off the Go runtime,
+   and may be lent to send a batch (see tk_core_wait_t). */
+static int entered_check(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                         int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
   tk_core_wait_t wait;
   if (sem_init(&wait.sem, 0, 0) != 0)
     return fail(err, TK_E_INTERNAL, "sem_init failed: %s", strerror(errno));
-  rc = core.check(h, policy, key, cost, now_ms, out, err, &wait);
+  wait.queue = 0;
+  int rc = core.check(h, policy, key, cost, now_ms, out, err, &wait);
+  submit_handle = wait.queue ? h : 0;
   while (rc == TK_CORE_PENDING) {
     while (sem_wait(&wait.sem) != 0) {
       /* EINTR: a signal handler ran; keep waiting, the outcome is on its way */
@@ -322,6 +329,36 @@ static int check_impl(tk_handle_t h, const char *policy, const char *key, int64_
       rc = wait.status;
   }
   sem_destroy(&wait.sem);
+  return rc;
+}
+
+/* A check handed to the core's queue without entering Go (see submit in core.h). */
+static int submitted_check(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                           int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
+  tk_core_request_t r = {.handle = h, .policy = policy, .key = key, .cost = cost,
+                         .now_ms = now_ms, .out = out, .err = err};
+  if (sem_init(&r.wait.sem, 0, 0) != 0)
+    return fail(err, TK_E_INTERNAL, "sem_init failed: %s", strerror(errno));
+  core.submit(&r);
+  while (sem_wait(&r.wait.sem) != 0) {
+    /* EINTR: as above */
+  }
+  sem_destroy(&r.wait.sem);
+  return r.wait.status;
+}
+
+static int check_impl(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                      int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
+  int rc = check_one_key(h, policy, key, 1, out, "cost", cost, err);
+  if (rc) return rc;
+  /* A lone call enters the core, which may let it send and read its own call. Among others,
+     a call on a handle known to take submitted checks is submitted. */
+  int crowd = atomic_fetch_add(&checks_running, 1) > 0;
+  if (crowd && submit_handle == h)
+    rc = submitted_check(h, policy, key, cost, now_ms, out, err);
+  else
+    rc = entered_check(h, policy, key, cost, now_ms, out, err);
+  atomic_fetch_sub(&checks_running, 1);
   return rc;
 }
 

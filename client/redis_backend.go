@@ -32,6 +32,14 @@ type RedisBackend struct {
 	*scripted
 }
 
+// Streamed reports whether the backend's started checks travel on a stream (see StartCheck):
+// starting one with a plain Waiter then costs the calling goroutine an enqueue and at most one
+// non-blocking write, however many calls are in flight.
+func (b *RedisBackend) Streamed() bool {
+	r, ok := b.runner.(*redisRunner)
+	return ok && r.stream != nil
+}
+
 // redisRunner runs the scripts in Redis.
 type redisRunner struct {
 	rdb     redis.UniversalClient

@@ -1,0 +1,71 @@
+package main
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/capi
+#include "core.h"
+
+int tk_core_queue_open(void);
+tk_core_request_t *tk_core_queue_take(void);
+
+static void tk_core_post_done(tk_core_wait_t *w, int32_t status) {
+	w->event = TK_CORE_DONE;
+	w->status = status;
+	sem_post(&w->sem);
+}
+*/
+import "C"
+
+import (
+	"os"
+	"sync"
+)
+
+// The submitter starts the checks host threads queue with tkcore_submit (core_queue.c): those
+// threads wait in the shim without ever entering Go, so they hold none of the runtime's Ps
+// (see submit in capi/core.h). It is started by the first check on a handle that takes
+// submitted checks (handle.queue), before the shim can submit any.
+// It reports whether the queue is served: without its eventfd it cannot be, and the shim is
+// never told to use it.
+func startSubmitter() bool {
+	submitter.once.Do(func() {
+		fd := C.tk_core_queue_open()
+		if fd < 0 {
+			return
+		}
+		submitter.running = true
+		go serveQueue(os.NewFile(uintptr(fd), "throttlekit-submit-queue"))
+	})
+	return submitter.running
+}
+
+var submitter struct {
+	once    sync.Once
+	running bool
+}
+
+func serveQueue(wake *os.File) {
+	var buf [8]byte
+	for {
+		r := C.tk_core_queue_take()
+		if r == nil {
+			// The queue announced sleep: a submit now writes the eventfd. A read error other
+			// than "would block" cannot happen on an eventfd; retrying keeps the queue served.
+			_, _ = wake.Read(buf[:])
+			continue
+		}
+		for r != nil {
+			next := r.next
+			startSubmitted(r)
+			r = next
+		}
+	}
+}
+
+// startSubmitted starts one submitted check; its thread hears the outcome through wait.sem.
+// r must not be touched once that is posted: the thread may return and reuse its stack.
+func startSubmitted(r *C.tk_core_request_t) {
+	rc := startThreadCheck(r.handle, r.policy, r.key, r.cost, r.now_ms, r.out, r.err, &r.wait, false)
+	if rc != C.TK_CORE_PENDING {
+		C.tk_core_post_done(&r.wait, C.int32_t(rc))
+	}
+}
