@@ -59,3 +59,64 @@ __attribute__((visibility("hidden"))) tk_core_request_t *tk_core_queue_take(void
   }
   return NULL;
 }
+
+/* ---- Relayed wake-ups ---------------------------------------------------------------------
+ * Completions arrive in batches on the stream's reader goroutine; posting each waiting
+ * thread's semaphore there (a futex wake, often an inter-processor interrupt) made the reader
+ * spend a fifth of the process's CPU time waking threads one after the other. Instead the
+ * reader posts one or two, and each woken thread first wakes up to two more: the wake-ups fan
+ * out over the cores. tk_core_done queues a wait; `relaying` counts the threads woken that
+ * have not yet called tkcore_relay. A queued wait is seen by the poster itself when no thread
+ * is relaying, else by a relaying thread when it finishes (it looks at the queue again after
+ * leaving the count; both sides sequentially consistent).
+ */
+static _Atomic(tk_core_wait_t *) done_head;
+static atomic_int relaying;
+
+/* Posts the first one or two of list, each handed half of the rest to relay. */
+static void post_list(tk_core_wait_t *list) {
+  if (!list) return;
+  tk_core_wait_t *a = list, *b = list->link, *halves[2] = {NULL, NULL};
+  tk_core_wait_t *rest = b ? b->link : NULL;
+  for (int i = 0; rest; i ^= 1) {
+    tk_core_wait_t *next = rest->link;
+    rest->link = halves[i];
+    halves[i] = rest;
+    rest = next;
+  }
+  a->link = halves[0];
+  a->relay = 1;
+  if (b) {
+    b->link = halves[1];
+    b->relay = 1;
+  }
+  atomic_fetch_add(&relaying, b ? 2 : 1);
+  sem_post(&a->sem);
+  if (b) sem_post(&b->sem);
+}
+
+static tk_core_wait_t *take_done(void) { return atomic_exchange(&done_head, NULL); }
+
+__attribute__((visibility("hidden"))) void tk_core_done(tk_core_wait_t *w, int32_t status) {
+  w->event = TK_CORE_DONE;
+  w->status = status;
+  tk_core_wait_t *head = atomic_load_explicit(&done_head, memory_order_relaxed);
+  do {
+    w->link = head;
+  } while (!atomic_compare_exchange_weak(&done_head, &head, w));
+  if (atomic_load(&relaying) == 0) post_list(take_done());
+}
+
+static tk_core_wait_t *joined(tk_core_wait_t *a, tk_core_wait_t *b) {
+  if (!a) return b;
+  tk_core_wait_t *t = a;
+  while (t->link) t = t->link;
+  t->link = b;
+  return a;
+}
+
+void tkcore_relay(tk_core_wait_t *w) {
+  post_list(joined(w->link, take_done()));
+  atomic_fetch_sub(&relaying, 1);
+  post_list(take_done());
+}

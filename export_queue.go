@@ -6,12 +6,7 @@ package main
 
 int tk_core_queue_open(void);
 tk_core_request_t *tk_core_queue_take(void);
-
-static void tk_core_post_done(tk_core_wait_t *w, int32_t status) {
-	w->event = TK_CORE_DONE;
-	w->status = status;
-	sem_post(&w->sem);
-}
+void tk_core_done(tk_core_wait_t *w, int32_t status);
 */
 import "C"
 
@@ -66,6 +61,6 @@ func serveQueue(wake *os.File) {
 func startSubmitted(r *C.tk_core_request_t) {
 	rc := startThreadCheck(r.handle, r.policy, r.key, r.cost, r.now_ms, r.out, r.err, &r.wait, false)
 	if rc != C.TK_CORE_PENDING {
-		C.tk_core_post_done(&r.wait, C.int32_t(rc))
+		C.tk_core_done(&r.wait, C.int32_t(rc))
 	}
 }

@@ -11,6 +11,8 @@ static void tk_core_post(tk_core_wait_t *w, int32_t event, int32_t status, uintp
 	w->turn = turn;
 	sem_post(&w->sem);
 }
+
+void tk_core_done(tk_core_wait_t *w, int32_t status);
 */
 import "C"
 
@@ -55,7 +57,7 @@ func (w *threadWaiter) Done(d client.Decision, err error) {
 	rc := writeDecision(w.out, w.cerr)(d, err)
 	w.rc = rc
 	if !w.state.CompareAndSwap(starting, answered) {
-		C.tk_core_post(w.wait, C.TK_CORE_DONE, C.int32_t(rc), 0)
+		C.tk_core_done(w.wait, C.int32_t(rc))
 	}
 }
 

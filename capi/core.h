@@ -23,6 +23,8 @@ typedef struct tk_core_wait {
   int32_t status; /* with TK_CORE_DONE */
   uintptr_t turn; /* with TK_CORE_LEAD */
   int32_t queue;  /* set by check: the handle takes submitted checks (see submit) */
+  int32_t relay;  /* with TK_CORE_DONE: the thread must call relay(wait) once awake */
+  struct tk_core_wait *link; /* the waits this thread relays the wake-up to (see relay) */
 } tk_core_wait_t;
 
 /* A tk_check handed to the core without entering Go (submit): the caller's thread fills it
@@ -72,6 +74,8 @@ typedef struct tk_core {
      Submitted checks never enter Go from the caller's thread. Only for a handle whose check
      set wait.queue, and only once check has returned for it on some thread. */
   void (*submit)(tk_core_request_t *r);
+  /* Plain C: wakes the waits w's thread was handed (w->link) and any posted since. */
+  void (*relay)(tk_core_wait_t *w);
 } tk_core_t;
 
 /* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
@@ -94,6 +98,7 @@ typedef struct tk_core {
   X(check_async, "tkcore_check_async")       \
   X(completion_fd, "tkcore_completion_fd")   \
   X(poll, "tkcore_poll")                     \
-  X(submit, "tkcore_submit")
+  X(submit, "tkcore_submit")                 \
+  X(relay, "tkcore_relay")
 
 #endif

@@ -317,16 +317,19 @@ static int entered_check(tk_handle_t h, const char *policy, const char *key, int
   if (sem_init(&wait.sem, 0, 0) != 0)
     return fail(err, TK_E_INTERNAL, "sem_init failed: %s", strerror(errno));
   wait.queue = 0;
+  wait.relay = 0;
   int rc = core.check(h, policy, key, cost, now_ms, out, err, &wait);
   submit_handle = wait.queue ? h : 0;
   while (rc == TK_CORE_PENDING) {
     while (sem_wait(&wait.sem) != 0) {
       /* EINTR: a signal handler ran; keep waiting, the outcome is on its way */
     }
-    if (wait.event == TK_CORE_LEAD)
+    if (wait.event == TK_CORE_LEAD) {
       core.lead(wait.turn);
-    else
+    } else {
+      if (wait.relay) core.relay(&wait);
       rc = wait.status;
+    }
   }
   sem_destroy(&wait.sem);
   return rc;
@@ -343,6 +346,7 @@ static int submitted_check(tk_handle_t h, const char *policy, const char *key, i
   while (sem_wait(&r.wait.sem) != 0) {
     /* EINTR: as above */
   }
+  if (r.wait.relay) core.relay(&r.wait);
   sem_destroy(&r.wait.sem);
   return r.wait.status;
 }

@@ -71,7 +71,7 @@ if [ -e "$core" ]; then
   nm -D --defined-only "$core" | awk 'NF >= 3 { sub(/@.*/, "", $3); print $3 }' | sort -u >"$work/core"
   for fn in tkcore_open_redis tkcore_free tkcore_check tkcore_check_many tkcore_peek \
             tkcore_forecast tkcore_debit tkcore_check_async tkcore_completion_fd tkcore_poll \
-            tkcore_debug_goroutines tkcore_submit; do
+            tkcore_debug_goroutines tkcore_submit tkcore_relay; do
     if grep -qx "$fn" "$work/core"; then pass; else fail "the core does not export $fn"; fi
   done
   clash=$(grep '^tk_' "$work/core" || true)
