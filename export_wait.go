@@ -82,9 +82,6 @@ func startThreadCheck(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t
 	if !ok {
 		return badHandle(cerr, id)
 	}
-	if h.queue && startSubmitter() {
-		wait.queue = 1
-	}
 	p, k := C.GoString(policy), C.GoString(key)
 	// The waiter releases the handle when the check is done, wherever that happens.
 	w := &threadWaiter{h: h, policy: p, out: out, cerr: cerr, wait: wait}
@@ -93,9 +90,16 @@ func startThreadCheck(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t
 		waiter = (*submittedWaiter)(w)
 	}
 	h.backend.StartCheck(context.Background(), p, k, int64(cost), int64(now), waiter)
+	// A check that waits for Redis tells the shim that the thread's next ones may be
+	// submitted; one answered at once (a lone call, an input error) does not: a submission
+	// would only delay such an answer. Written before parking: from then on Done may post.
+	if h.queue && startSubmitter() {
+		wait.queue = 1
+	}
 	if w.state.CompareAndSwap(starting, parked) {
 		return C.TK_CORE_PENDING
 	}
+	wait.queue = 0
 	return w.rc
 }
 

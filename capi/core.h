@@ -22,7 +22,8 @@ typedef struct tk_core_wait {
   int32_t event;  /* TK_CORE_LEAD or TK_CORE_DONE, written before each post */
   int32_t status; /* with TK_CORE_DONE */
   uintptr_t turn; /* with TK_CORE_LEAD */
-  int32_t queue;  /* set by check: the handle takes submitted checks (see submit) */
+  int32_t queue;  /* set by the core: the check waited for Redis on a handle that takes
+                     submitted checks (see submit) */
   int32_t relay;  /* with TK_CORE_DONE: the thread must call relay(wait) once awake */
   struct tk_core_wait *link; /* the waits this thread relays the wake-up to (see relay) */
 } tk_core_wait_t;

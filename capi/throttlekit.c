@@ -305,7 +305,8 @@ static int check_one_key(tk_handle_t h, const char *policy, const char *key, int
 /* tk_checks running in this process: a call that finds none running is alone. */
 static atomic_int checks_running;
 
-/* The handle this thread last checked, when that handle takes submitted checks. */
+/* The handle this thread last checked, when that check waited for Redis on a handle that
+   takes submitted checks: the thread's next check on it, among others, is submitted. */
 static __thread tk_handle_t submit_handle;
 
 /* A check made by entering the core: it may be answered at once (a lone call sends and reads
@@ -347,6 +348,7 @@ static int submitted_check(tk_handle_t h, const char *policy, const char *key, i
     /* EINTR: as above */
   }
   if (r.wait.relay) core.relay(&r.wait);
+  submit_handle = r.wait.queue ? h : 0;
   sem_destroy(&r.wait.sem);
   return r.wait.status;
 }
