@@ -10,33 +10,22 @@ void tk_core_done(tk_core_wait_t *w, int32_t status);
 */
 import "C"
 
-import (
-	"os"
-	"sync"
-)
+import "os"
 
 // The submitter starts the checks host threads queue with tkcore_submit (core_queue.c): those
 // threads wait in the shim without ever entering Go, so they hold none of the runtime's Ps
-// (see submit in capi/core.h). It is started by the first check on a handle that takes
-// submitted checks (handle.queue), before the shim can submit any.
-// It reports whether the queue is served: without its eventfd it cannot be, and the shim is
-// never told to use it.
-func startSubmitter() bool {
-	submitter.once.Do(func() {
-		fd := C.tk_core_queue_open()
-		if fd < 0 {
-			return
-		}
-		submitter.running = true
+// (see submit in capi/core.h). It runs from the core's start, like the runtime's own poller,
+// so that its eventfd and goroutine are there before any handle and outlive none.
+func init() {
+	if fd := C.tk_core_queue_open(); fd >= 0 {
+		queueServed = true
 		go serveQueue(os.NewFile(uintptr(fd), "throttlekit-submit-queue"))
-	})
-	return submitter.running
+	}
 }
 
-var submitter struct {
-	once    sync.Once
-	running bool
-}
+// queueServed is false only if the queue's eventfd could not be created: then the shim is
+// never told to submit (see startThreadCheck).
+var queueServed bool
 
 func serveQueue(wake *os.File) {
 	var buf [8]byte

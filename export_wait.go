@@ -93,7 +93,7 @@ func startThreadCheck(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t
 	// A check that waits for Redis tells the shim that the thread's next ones may be
 	// submitted; one answered at once (a lone call, an input error) does not: a submission
 	// would only delay such an answer. Written before parking: from then on Done may post.
-	if h.queue && startSubmitter() {
+	if h.queue && queueServed {
 		wait.queue = 1
 	}
 	if w.state.CompareAndSwap(starting, parked) {
