@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <sys/eventfd.h>
+#include <time.h>
 
 #include "core.h"
 
@@ -20,10 +21,26 @@ static _Atomic(tk_core_request_t *) queue_head;
 static atomic_int queue_sleeping;
 static int queue_fd = -1;
 
-/* Hidden: only the core's Go side calls these two. */
+/* A handle whose stream has calls out and will feed the queue to them (client.Feeder): a
+   submit for that handle needs no wake-up. One handle at a time; the others' submits wake
+   the goroutine as before (a feed, like the goroutine, starts every handle's calls). */
+static _Atomic(tk_handle_t) queue_fed_by;
+
+/* Hidden: only the core's Go side calls these. */
 __attribute__((visibility("hidden"))) int tk_core_queue_open(void) {
   queue_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   return queue_fd;
+}
+
+__attribute__((visibility("hidden"))) void tk_core_queue_busy(tk_handle_t h) {
+  atomic_store(&queue_fed_by, h);
+}
+
+/* The caller then takes the queue: with tkcore_submit's push-then-load, a submit that saw h
+   here is seen by that take (both sequentially consistent). */
+__attribute__((visibility("hidden"))) void tk_core_queue_idle(tk_handle_t h) {
+  tk_handle_t expected = h;
+  atomic_compare_exchange_strong(&queue_fed_by, &expected, 0);
 }
 
 void tkcore_submit(tk_core_request_t *r) {
@@ -31,14 +48,19 @@ void tkcore_submit(tk_core_request_t *r) {
   do {
     r->next = head;
   } while (!atomic_compare_exchange_weak(&queue_head, &head, r));
+  if (atomic_load(&queue_fed_by) == r->handle) return;
   if (atomic_load(&queue_sleeping) && atomic_exchange(&queue_sleeping, 0))
     eventfd_write(queue_fd, 1);
 }
 
+/* r's list in submission order, each request's queued_ns turned into its time in the queue. */
 static tk_core_request_t *reversed(tk_core_request_t *r) {
   tk_core_request_t *fifo = NULL;
+  struct timespec ts;
+  if (r) clock_gettime(CLOCK_MONOTONIC, &ts);
   while (r) {
     tk_core_request_t *next = r->next;
+    r->queued_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - r->queued_ns;
     r->next = fifo;
     fifo = r;
     r = next;
@@ -46,11 +68,11 @@ static tk_core_request_t *reversed(tk_core_request_t *r) {
   return fifo;
 }
 
-/* The queued requests, oldest first; NULL after announcing sleep when there are none (the
-   caller then waits for queue_fd to become readable). */
-__attribute__((visibility("hidden"))) tk_core_request_t *tk_core_queue_take(void) {
+/* The queued requests, oldest first; with may_sleep, NULL after announcing sleep when there
+   are none (the caller then waits for queue_fd to become readable). */
+__attribute__((visibility("hidden"))) tk_core_request_t *tk_core_queue_take(int may_sleep) {
   tk_core_request_t *r = atomic_exchange(&queue_head, NULL);
-  if (r) return reversed(r);
+  if (r || !may_sleep) return reversed(r);
   atomic_store(&queue_sleeping, 1);
   r = atomic_exchange(&queue_head, NULL);
   if (r) {

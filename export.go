@@ -67,8 +67,12 @@ func tkcore_open_redis(url, yaml *C.char, opts *C.tk_options_t, out *C.tk_handle
 	if err != nil {
 		return failWith(cerr, err)
 	}
-	*out = C.tk_handle_t(register(&handle{backend: b, failMode: client.FailMode(opts.fail_mode), timeout: timeout,
-		queue: b.Streamed()}))
+	id := register(&handle{backend: b, failMode: client.FailMode(opts.fail_mode), timeout: timeout,
+		queue: b.Streamed() && queueServed})
+	if queueServed {
+		b.SetFeeder(queueFeeder(id))
+	}
+	*out = C.tk_handle_t(id)
 	return succeed(cerr)
 }
 

@@ -5,12 +5,17 @@ package main
 #include "core.h"
 
 int tk_core_queue_open(void);
-tk_core_request_t *tk_core_queue_take(void);
+tk_core_request_t *tk_core_queue_take(int may_sleep);
+void tk_core_queue_busy(tk_handle_t h);
+void tk_core_queue_idle(tk_handle_t h);
 void tk_core_done(tk_core_wait_t *w, int32_t status);
 */
 import "C"
 
-import "os"
+import (
+	"os"
+	"time"
+)
 
 // The submitter starts the checks host threads queue with tkcore_submit (core_queue.c): those
 // threads wait in the shim without ever entering Go, so they hold none of the runtime's Ps
@@ -30,25 +35,43 @@ var queueServed bool
 func serveQueue(wake *os.File) {
 	var buf [8]byte
 	for {
-		r := C.tk_core_queue_take()
+		r := C.tk_core_queue_take(1)
 		if r == nil {
 			// The queue announced sleep: a submit now writes the eventfd. A read error other
 			// than "would block" cannot happen on an eventfd; retrying keeps the queue served.
 			_, _ = wake.Read(buf[:])
 			continue
 		}
-		for r != nil {
-			next := r.next
-			startSubmitted(r)
-			r = next
-		}
+		startAll(r)
 	}
 }
 
+// startAll starts the submitted checks of list, oldest first.
+func startAll(r *C.tk_core_request_t) {
+	if r == nil {
+		return
+	}
+	now := time.Now()
+	for r != nil {
+		next := r.next
+		startSubmitted(r, now.Add(-time.Duration(r.queued_ns)))
+		r = next
+	}
+}
+
+// queueFeeder feeds the submitted checks to a handle's stream (client.Feeder): while the
+// stream has calls out, the handle's submits wake nobody, and its reader starts them when a
+// batch ends.
+type queueFeeder C.tk_handle_t
+
+func (f queueFeeder) Busy() { C.tk_core_queue_busy(C.tk_handle_t(f)) }
+func (f queueFeeder) Idle() { C.tk_core_queue_idle(C.tk_handle_t(f)) }
+func (f queueFeeder) Feed() { startAll(C.tk_core_queue_take(0)) }
+
 // startSubmitted starts one submitted check; its thread hears the outcome through wait.sem.
 // r must not be touched once that is posted: the thread may return and reuse its stack.
-func startSubmitted(r *C.tk_core_request_t) {
-	rc := startThreadCheck(r.handle, r.policy, r.key, r.cost, r.now_ms, r.out, r.err, &r.wait, false)
+func startSubmitted(r *C.tk_core_request_t, queued time.Time) {
+	rc := startThreadCheck(r.handle, r.policy, r.key, r.cost, r.now_ms, r.out, r.err, &r.wait, queued)
 	if rc != C.TK_CORE_PENDING {
 		C.tk_core_done(&r.wait, C.int32_t(rc))
 	}

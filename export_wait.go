@@ -20,6 +20,7 @@ import (
 	"context"
 	"runtime/cgo"
 	"sync/atomic"
+	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
 )
@@ -41,6 +42,7 @@ type threadWaiter struct {
 	wait   *C.tk_core_wait_t
 	state  atomic.Int32
 	rc     C.int
+	queued time.Time // when a submitted check was queued; zero for one made by entering
 }
 
 const (
@@ -67,16 +69,16 @@ func (w *threadWaiter) Lead(l client.Lead) {
 
 //export tkcore_check
 func tkcore_check(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t, wait *C.tk_core_wait_t) C.int {
-	return startThreadCheck(id, policy, key, cost, now, out, cerr, wait, true)
+	return startThreadCheck(id, policy, key, cost, now, out, cerr, wait, time.Time{})
 }
 
 // startThreadCheck starts a check whose caller's thread waits for it in the shim: its status
 // when the check is already answered, else TK_CORE_PENDING and the semaphore posts the
 // outcome. A caller that lends its thread is a client.ThreadWaiter (it may send its own call
-// when nothing else is in flight, or be lent to the auto-pipeline); a submitted one is not
-// (the submitter goroutine must never block).
+// when nothing else is in flight, or be lent to the auto-pipeline); a submitted one, queued
+// since queued, is not (the goroutines that start submitted checks must never block).
 func startThreadCheck(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_decision_t,
-	cerr *C.tk_error_t, wait *C.tk_core_wait_t, lends bool) (rc C.int) {
+	cerr *C.tk_error_t, wait *C.tk_core_wait_t, queued time.Time) (rc C.int) {
 	defer recoverInto(&rc, cerr)
 	h, ok := lookup(uint64(id))
 	if !ok {
@@ -84,16 +86,16 @@ func startThreadCheck(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t
 	}
 	p, k := C.GoString(policy), C.GoString(key)
 	// The waiter releases the handle when the check is done, wherever that happens.
-	w := &threadWaiter{h: h, policy: p, out: out, cerr: cerr, wait: wait}
+	w := &threadWaiter{h: h, policy: p, out: out, cerr: cerr, wait: wait, queued: queued}
 	var waiter client.Waiter = w
-	if !lends {
+	if !queued.IsZero() {
 		waiter = (*submittedWaiter)(w)
 	}
 	h.backend.StartCheck(context.Background(), p, k, int64(cost), int64(now), waiter)
 	// A check that waits for Redis tells the shim that the thread's next ones may be
 	// submitted; one answered at once (a lone call, an input error) does not: a submission
 	// would only delay such an answer. Written before parking: from then on Done may post.
-	if h.queue && queueServed {
+	if h.queue {
 		wait.queue = 1
 	}
 	if w.state.CompareAndSwap(starting, parked) {
@@ -103,10 +105,11 @@ func startThreadCheck(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t
 	return w.rc
 }
 
-// submittedWaiter is a threadWaiter whose thread is not lent: a plain client.Waiter.
+// submittedWaiter is a threadWaiter whose thread is not lent: a client.QueuedWaiter.
 type submittedWaiter threadWaiter
 
 func (w *submittedWaiter) Done(d client.Decision, err error) { (*threadWaiter)(w).Done(d, err) }
+func (w *submittedWaiter) Queued() time.Time                 { return w.queued }
 
 // tkcore_lead runs a turn offered to a thread waiting in the shim.
 //

@@ -339,8 +339,11 @@ static int entered_check(tk_handle_t h, const char *policy, const char *key, int
 /* A check handed to the core's queue without entering Go (see submit in core.h). */
 static int submitted_check(tk_handle_t h, const char *policy, const char *key, int64_t cost,
                            int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
   tk_core_request_t r = {.handle = h, .policy = policy, .key = key, .cost = cost,
-                         .now_ms = now_ms, .out = out, .err = err};
+                         .now_ms = now_ms, .out = out, .err = err,
+                         .queued_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec};
   if (sem_init(&r.wait.sem, 0, 0) != 0)
     return fail(err, TK_E_INTERNAL, "sem_init failed: %s", strerror(errno));
   core.submit(&r);

@@ -175,7 +175,7 @@ func (r *redisRunner) refreshTopology(err error) {
 }
 
 // startStreamed is start on the stream, for the calls that take it (see streamRunner).
-func (r *redisRunner) startStreamed(ctx context.Context, timeout time.Duration, call *scriptCall, redisKey string,
+func (r *redisRunner) startStreamed(ctx context.Context, queued time.Time, timeout time.Duration, call *scriptCall, redisKey string,
 	nowMs, amount int64, complete func(any, error), canLead bool) bool {
 	if r.stream == nil || (canLead && r.stream.idle() && r.pipe.idle()) {
 		return false
@@ -185,7 +185,14 @@ func (r *redisRunner) startStreamed(ctx context.Context, timeout time.Duration, 
 		if timeout <= 0 {
 			timeout = r.stream.timeout
 		}
-		deadline = time.Now().Add(timeout)
+		if queued.IsZero() {
+			deadline = time.Now().Add(timeout)
+		} else if deadline = queued.Add(timeout); !deadline.After(time.Now()) {
+			// Its whole time went by in the caller's queue: sent now, it would be due at
+			// once, and its missing reply would reset a healthy connection.
+			complete(nil, errQueuedTooLong)
+			return true
+		}
 	}
 	r.stream.start(ctx, deadline, call.args(redisKey, nowMs, amount), call.script.Source, complete)
 	return true

@@ -49,6 +49,8 @@ type stream struct {
 	timer     *time.Timer
 	timerAt   time.Time // when timer fires; zero when it is not armed
 	closed    bool
+	feeder    Feeder // nil unless SetFeeder
+	fed       bool   // feeder heard Busy and not Idle since
 }
 
 // newStream returns a stream to the Redis rawURL names, with its credentials, or nil when the
@@ -101,6 +103,7 @@ func deliver(done []finished) {
 var (
 	errStreamClosed  = &Error{Kind: ErrUnavailable, Msg: "redis: the backend was closed"}
 	errStreamTimeout = &Error{Kind: ErrTimeout, Msg: "redis: no reply within the call's deadline"}
+	errQueuedTooLong = &Error{Kind: ErrTimeout, Msg: "redis: the call's deadline passed while it waited to be sent"}
 	errStreamReset   = &Error{Kind: ErrTimeout, Msg: "redis: no reply: an earlier call on the same connection got none within its deadline, so the connection was reset"}
 )
 
@@ -135,7 +138,7 @@ func (s *stream) start(ctx context.Context, deadline time.Time, args []any, sour
 		done = s.flushLocked()
 	}
 	s.mu.Unlock()
-	deliver(done)
+	s.settle(done)
 }
 
 // idle reports whether no call is queued or awaiting a reply.
@@ -210,7 +213,7 @@ func (s *stream) expire() {
 		s.timerAt = next
 	}
 	s.mu.Unlock()
-	deliver(done)
+	s.settle(done)
 }
 
 // flushLocked writes the queued calls, without blocking: what the socket does not take now is
@@ -221,6 +224,7 @@ func (s *stream) flushLocked() []finished {
 		s.wbuf = buf
 		return done
 	}
+	s.busyLocked()
 	n, err := s.tryWrite(buf)
 	switch {
 	case err != nil:
@@ -302,7 +306,7 @@ func (s *stream) writeRest(conn net.Conn, b []byte) {
 		if err != nil {
 			done := s.dropLocked(classifyRedisError(context.Background(), err))
 			s.mu.Unlock()
-			deliver(done)
+			s.settle(done)
 			return
 		}
 		s.writing = false
@@ -313,8 +317,11 @@ func (s *stream) writeRest(conn net.Conn, b []byte) {
 		var done []finished
 		b, done = s.encodeQueuedLocked(b[:0])
 		s.writing = len(b) > 0
+		if s.writing {
+			s.busyLocked()
+		}
 		s.mu.Unlock()
-		deliver(done)
+		s.settle(done)
 		if len(b) == 0 {
 			return
 		}
@@ -329,20 +336,21 @@ func (s *stream) read(conn net.Conn) {
 	for {
 		reply, err := readReply(rd)
 		if err != nil {
-			deliver(done)
+			s.settle(done)
 			s.lost(conn, err)
 			return
 		}
+		s.feedBeforeLast()
 		s.mu.Lock()
 		if s.conn != conn { // dropped meanwhile; its calls have been failed
 			s.mu.Unlock()
-			deliver(done)
+			s.settle(done)
 			return
 		}
 		if s.wireHead == len(s.wire) {
 			done = append(done, s.dropLocked(&Error{Kind: ErrInternal, Msg: "redis: a reply came for no command"})...)
 			s.mu.Unlock()
-			deliver(done)
+			s.settle(done)
 			return
 		}
 		c := s.wire[s.wireHead]
@@ -376,7 +384,7 @@ func (s *stream) read(conn net.Conn) {
 		}
 		s.mu.Unlock()
 		if idle {
-			deliver(done)
+			s.settle(done)
 			clear(done)
 			done = done[:0]
 		}
@@ -404,7 +412,7 @@ func (s *stream) lost(conn net.Conn, err error) {
 	}
 	done := s.dropLocked(err)
 	s.mu.Unlock()
-	deliver(done)
+	s.settle(done)
 }
 
 // dropLocked closes the connection and fails the calls written on it (their fate is unknown:
@@ -461,7 +469,7 @@ func (s *stream) connect() {
 		done = s.flushLocked()
 	}
 	s.mu.Unlock()
-	deliver(done)
+	s.settle(done)
 }
 
 // dial connects to Redis and authenticates as go-redis would (AUTH, SELECT), within the
@@ -539,5 +547,5 @@ func (s *stream) close() {
 	}
 	s.live = nil
 	s.mu.Unlock()
-	deliver(done)
+	s.settle(done)
 }

@@ -23,6 +23,14 @@ type ThreadWaiter interface {
 	Lead(l Lead)
 }
 
+// A QueuedWaiter is a Waiter whose call waited in a queue of its caller's before reaching
+// StartCheck (the C ABI's submitted tk_checks): the call's deadline counts from Queued, so
+// that the time spent queued is part of its bound, not added to it.
+type QueuedWaiter interface {
+	Waiter
+	Queued() time.Time
+}
+
 // StartCheck makes the check Check(ctx, policy, key, cost) would make, or CheckAt's when
 // nowMs > 0, and reports its outcome to w instead of returning it. With auto-pipelining,
 // concurrent started checks share round trips like concurrent Checks do. A plain Waiter's
@@ -54,8 +62,12 @@ func (b *scripted) StartCheck(ctx context.Context, policy, key string, cost, now
 	}
 	redisKey := pp.p.RedisKey(b.namespace, key)
 	lead := leadOf(w)
+	var queued time.Time
+	if qw, ok := w.(QueuedWaiter); ok {
+		queued = qw.Queued()
+	}
 	if sr, ok := b.runner.(streamRunner); ok &&
-		sr.startStreamed(ctx, b.timeout, call, redisKey, nowMs, cost, decode, lead != nil) {
+		sr.startStreamed(ctx, queued, b.timeout, call, redisKey, nowMs, cost, decode, lead != nil) {
 		return
 	}
 	ctx, cancel := b.bound(ctx)
@@ -66,11 +78,11 @@ func (b *scripted) StartCheck(ctx context.Context, policy, key string, cost, now
 }
 
 // A streamRunner can run a started check on a stream (see stream), bounded by ctx's deadline,
-// else by timeout from now: false when it has none, or when the caller lends its thread
+// else by timeout from queued (from now when queued is zero): false when it has none, or when the caller lends its thread
 // (canLead) and nothing else is in flight: a lone caller then sends and reads its own call,
 // one thread wake-up fewer than a reply passed on by the reader.
 type streamRunner interface {
-	startStreamed(ctx context.Context, timeout time.Duration, call *scriptCall, key string, nowMs, amount int64,
+	startStreamed(ctx context.Context, queued time.Time, timeout time.Duration, call *scriptCall, key string, nowMs, amount int64,
 		complete func(any, error), canLead bool) bool
 }
 

@@ -1,0 +1,162 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/throttlekit/throttlekit-go/client"
+	"github.com/throttlekit/throttlekit-go/internal/testredis"
+)
+
+// listFeeder holds calls that nobody but the stream's Feed will start, as the C ABI's
+// submission queue does while the stream has calls out.
+type listFeeder struct {
+	mu      sync.Mutex
+	pending []func()
+	events  []string // "busy", "idle", "feed", in order
+}
+
+func (f *listFeeder) note(e string) {
+	f.mu.Lock()
+	f.events = append(f.events, e)
+	f.mu.Unlock()
+}
+
+func (f *listFeeder) Busy() { f.note("busy") }
+func (f *listFeeder) Idle() { f.note("idle") }
+
+func (f *listFeeder) Feed() {
+	f.mu.Lock()
+	f.events = append(f.events, "feed")
+	p := f.pending
+	f.pending = nil
+	f.mu.Unlock()
+	for _, start := range p {
+		start()
+	}
+}
+
+// Calls handed to the feeder before a burst go out when its first batch ends, decide exactly
+// as the burst's own calls do (one fixed window for all), and the stream ends by saying it is
+// idle and feeding once more.
+func TestStreamFeederStartsWaitingCalls(t *testing.T) {
+	b, _ := openBackend(t, streamPolicies)
+	f := &listFeeder{}
+	if !b.SetFeeder(f) {
+		t.Fatal("SetFeeder: a backend for one Redis over plain TCP has a stream")
+	}
+	const now = 1_700_000_000_000
+	var admitted, completed atomic.Int64
+	var wg sync.WaitGroup
+	start := func() {
+		b.StartCheck(ctx, "fw", "fed", 1, now, doneFunc(func(d client.Decision, err error) {
+			if err != nil {
+				t.Errorf("check: %v", err)
+			}
+			if d.Allowed {
+				admitted.Add(1)
+			}
+			completed.Add(1)
+			wg.Done()
+		}))
+	}
+	wg.Add(200)
+	for range 150 {
+		f.pending = append(f.pending, start)
+	}
+	for range 50 {
+		start()
+	}
+	waitGroup(t, &wg, 5*time.Second)
+	if completed.Load() != 200 || admitted.Load() != 100 {
+		t.Fatalf("%d completed, %d admitted; want 200 and the window's 100", completed.Load(), admitted.Load())
+	}
+	// The last completion is delivered before the stream looks at its wire again.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		f.mu.Lock()
+		ev := strings.Join(f.events, " ")
+		f.mu.Unlock()
+		if strings.HasSuffix(ev, "idle feed") {
+			// Busy with each write, a feed before each batch's last reply, then idle once.
+			if !strings.HasPrefix(ev, "busy ") || strings.Count(ev, "idle") != 1 || !strings.Contains(ev, "busy feed") {
+				t.Fatalf("events %q: want busy first, feeds between, one idle and a feed at the end", ev)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events %q: the stream never said it was idle", ev)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Backends without a stream take no feeder.
+func TestSetFeederWithoutStream(t *testing.T) {
+	var d net.Dialer
+	b, err := client.OpenRedis(testredis.URL(t), []byte(streamPolicies), client.RedisOptions{},
+		client.ConnectOptions{Timeout: 2 * time.Second, Dialer: d.DialContext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.Streamed() || b.SetFeeder(&listFeeder{}) {
+		t.Fatal("a backend with a dialer of its own has no stream")
+	}
+}
+
+// queuedWaiter is a call that waited in a queue of its caller's since at.
+type queuedWaiter struct {
+	at   time.Time
+	done chan result
+}
+
+func (w queuedWaiter) Done(d client.Decision, err error) { w.done <- result{d, err} }
+func (w queuedWaiter) Queued() time.Time                 { return w.at }
+
+// A call's time in its caller's queue counts against its timeout: one that waited longer
+// than the timeout fails at once without being sent, one that waited most of it gets only
+// the rest.
+func TestStreamQueuedCallsKeepTheirBound(t *testing.T) {
+	addr := silentRedis(t)
+	const timeout = time.Second
+	b, err := client.OpenRedis("redis://"+addr, []byte(streamPolicies), client.RedisOptions{Timeout: timeout},
+		client.ConnectOptions{Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	w := queuedWaiter{at: time.Now().Add(-10 * time.Second), done: make(chan result, 1)}
+	t0 := time.Now()
+	b.StartCheck(context.Background(), "fw", "late", 1, 0, w)
+	r := <-w.done
+	if !errors.Is(r.err, client.ErrTimeout) || !strings.Contains(r.err.Error(), "waited") || time.Since(t0) > 100*time.Millisecond {
+		t.Fatalf("a call queued past its timeout: %v after %v; want ErrTimeout at once", r.err, time.Since(t0))
+	}
+
+	w = queuedWaiter{at: time.Now().Add(-800 * time.Millisecond), done: make(chan result, 1)}
+	t0 = time.Now()
+	b.StartCheck(context.Background(), "fw", "nearly", 1, 0, w)
+	r = <-w.done
+	if elapsed := time.Since(t0); !errors.Is(r.err, client.ErrTimeout) || elapsed < 150*time.Millisecond || elapsed > 600*time.Millisecond {
+		t.Fatalf("a call queued for 800 ms of a 1 s timeout, on a silent Redis: %v after %v; want ErrTimeout after about 200 ms", r.err, elapsed)
+	}
+}
+
+func waitGroup(t *testing.T, wg *sync.WaitGroup, d time.Duration) {
+	t.Helper()
+	ch := make(chan struct{})
+	go func() { wg.Wait(); close(ch) }()
+	select {
+	case <-ch:
+	case <-time.After(d):
+		t.Fatalf("calls still pending after %v", d)
+	}
+}
