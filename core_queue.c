@@ -32,16 +32,10 @@ __attribute__((visibility("hidden"))) int tk_core_queue_open(void) {
   return queue_fd;
 }
 
-__attribute__((visibility("hidden"))) void tk_core_queue_busy(tk_handle_t h) {
-  atomic_store(&queue_fed_by, h);
-}
-
-/* The caller then takes the queue: with tkcore_submit's push-then-load, a submit that saw h
-   here is seen by that take (both sequentially consistent). */
-__attribute__((visibility("hidden"))) void tk_core_queue_idle(tk_handle_t h) {
-  tk_handle_t expected = h;
-  atomic_compare_exchange_strong(&queue_fed_by, &expected, 0);
-}
+/* Set by the Go side (queueFeeder) with Go's atomics: the handle when its stream writes, back
+   to 0 when it is idle, before it takes the queue (with tkcore_submit's push-then-load, a
+   submit that saw the handle here is seen by that take). */
+__attribute__((visibility("hidden"))) void *tk_core_queue_fed_by(void) { return (void *)&queue_fed_by; }
 
 void tkcore_submit(tk_core_request_t *r) {
   tk_core_request_t *head = atomic_load_explicit(&queue_head, memory_order_relaxed);
@@ -119,15 +113,14 @@ static void post_list(tk_core_wait_t *list) {
 
 static tk_core_wait_t *take_done(void) { return atomic_exchange(&done_head, NULL); }
 
-__attribute__((visibility("hidden"))) void tk_core_done(tk_core_wait_t *w, int32_t status) {
-  w->event = TK_CORE_DONE;
-  w->status = status;
-  tk_core_wait_t *head = atomic_load_explicit(&done_head, memory_order_relaxed);
-  do {
-    w->link = head;
-  } while (!atomic_compare_exchange_weak(&done_head, &head, w));
-  if (atomic_load(&relaying) == 0) post_list(take_done());
-}
+/* The Go side pushes its completions onto done_head itself, with Go's atomics (sequentially
+   consistent, like these), and calls this, a cgo call, only when it finds relaying at 0: once
+   per batch rather than once per completion. */
+__attribute__((visibility("hidden"))) void tk_core_kick(void) { post_list(take_done()); }
+
+/* Where the words shared with the Go side are. */
+__attribute__((visibility("hidden"))) void *tk_core_done_head(void) { return (void *)&done_head; }
+__attribute__((visibility("hidden"))) void *tk_core_relaying(void) { return (void *)&relaying; }
 
 static tk_core_wait_t *joined(tk_core_wait_t *a, tk_core_wait_t *b) {
   if (!a) return b;

@@ -6,14 +6,13 @@ package main
 
 int tk_core_queue_open(void);
 tk_core_request_t *tk_core_queue_take(int may_sleep);
-void tk_core_queue_busy(tk_handle_t h);
-void tk_core_queue_idle(tk_handle_t h);
-void tk_core_done(tk_core_wait_t *w, int32_t status);
+void *tk_core_queue_fed_by(void);
 */
 import "C"
 
 import (
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -64,8 +63,12 @@ func startAll(r *C.tk_core_request_t) {
 // batch ends.
 type queueFeeder C.tk_handle_t
 
-func (f queueFeeder) Busy() { C.tk_core_queue_busy(C.tk_handle_t(f)) }
-func (f queueFeeder) Idle() { C.tk_core_queue_idle(C.tk_handle_t(f)) }
+func (f queueFeeder) Busy() { atomic.StoreUint64(queueFedBy, uint64(f)) }
+func (f queueFeeder) Idle() { atomic.CompareAndSwapUint64(queueFedBy, uint64(f), 0) }
+
+// queueFedBy is core_queue.c's queue_fed_by: plain atomics, not a cgo call per batch.
+var queueFedBy = (*uint64)(C.tk_core_queue_fed_by())
+
 func (f queueFeeder) Feed() { startAll(C.tk_core_queue_take(0)) }
 
 // startSubmitted starts one submitted check; its thread hears the outcome through wait.sem.
@@ -73,6 +76,6 @@ func (f queueFeeder) Feed() { startAll(C.tk_core_queue_take(0)) }
 func startSubmitted(r *C.tk_core_request_t, queued time.Time) {
 	rc := startThreadCheck(r.handle, r.policy, r.key, r.cost, r.now_ms, r.out, r.err, &r.wait, queued)
 	if rc != C.TK_CORE_PENDING {
-		C.tk_core_done(&r.wait, C.int32_t(rc))
+		postDone(&r.wait, C.int32_t(rc))
 	}
 }

@@ -12,7 +12,9 @@ static void tk_core_post(tk_core_wait_t *w, int32_t event, int32_t status, uintp
 	sem_post(&w->sem);
 }
 
-void tk_core_done(tk_core_wait_t *w, int32_t status);
+void tk_core_kick(void);
+void *tk_core_done_head(void);
+void *tk_core_relaying(void);
 */
 import "C"
 
@@ -21,6 +23,7 @@ import (
 	"runtime/cgo"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/throttlekit/throttlekit-go/client"
 )
@@ -59,9 +62,34 @@ func (w *threadWaiter) Done(d client.Decision, err error) {
 	rc := writeDecision(w.out, w.cerr)(d, err)
 	w.rc = rc
 	if !w.state.CompareAndSwap(starting, answered) {
-		C.tk_core_done(w.wait, C.int32_t(rc))
+		postDone(w.wait, C.int32_t(rc))
 	}
 }
+
+// postDone tells w's thread its call's status: pushed onto the relay's stack of completions
+// (core_queue.c, "Relayed wake-ups") with Go's atomics, then, if no woken thread is relaying
+// at that moment, one cgo call posts the first of them. w must not be touched afterwards.
+func postDone(w *C.tk_core_wait_t, status C.int32_t) {
+	w.event = C.TK_CORE_DONE
+	w.status = status
+	p := unsafe.Pointer(w)
+	for {
+		head := atomic.LoadPointer(doneHead)
+		w.link = (*C.tk_core_wait_t)(head)
+		if atomic.CompareAndSwapPointer(doneHead, head, p) {
+			break
+		}
+	}
+	if atomic.LoadInt32(relaying) == 0 {
+		C.tk_core_kick()
+	}
+}
+
+// The relay's shared words in core_queue.c (C memory, never moved).
+var (
+	doneHead = (*unsafe.Pointer)(C.tk_core_done_head())
+	relaying = (*int32)(C.tk_core_relaying())
+)
 
 func (w *threadWaiter) Lead(l client.Lead) {
 	C.tk_core_post(w.wait, C.TK_CORE_LEAD, 0, C.uintptr_t(cgo.NewHandle(l)))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -270,26 +271,20 @@ func (s *stream) encodeQueuedLocked(buf []byte) ([]byte, []finished) {
 // tryWrite writes what the socket takes at once: 0 bytes and no error when it is full.
 func (s *stream) tryWrite(b []byte) (int, error) {
 	var n int
-	var werr error
+	var errno syscall.Errno
 	err := s.raw.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				break
-			}
-		}
+		n, errno = rawWrite(fd, b)
 		return true // never wait: a full socket is the writer goroutine's to wait for
 	})
-	if werr == syscall.EAGAIN {
+	switch {
+	case err != nil:
+		return 0, err
+	case errno == syscall.EAGAIN:
 		return 0, nil
+	case errno != 0:
+		return 0, os.NewSyscallError("write", errno)
 	}
-	if err == nil {
-		err = werr
-	}
-	if n < 0 {
-		n = 0
-	}
-	return n, err
+	return n, nil
 }
 
 // writeRest finishes a write the socket could not take at once, then keeps writing what
@@ -330,8 +325,8 @@ func (s *stream) writeRest(conn net.Conn, b []byte) {
 
 // read matches replies to calls until the connection ends. Completions are delivered each
 // time the replies received so far are used up, before waiting for more.
-func (s *stream) read(conn net.Conn) {
-	rd := bufio.NewReaderSize(conn, 64<<10)
+func (s *stream) read(conn net.Conn, raw syscall.RawConn) {
+	rd := bufio.NewReaderSize(rawReader{conn, raw}, 64<<10)
 	var done []finished
 	for {
 		reply, err := readReply(rd)
@@ -465,7 +460,7 @@ func (s *stream) connect() {
 		s.queued, s.retries = s.queued[:0], 0
 	} else {
 		s.conn, s.raw = conn, raw
-		go s.read(conn)
+		go s.read(conn, raw)
 		done = s.flushLocked()
 	}
 	s.mu.Unlock()
