@@ -70,12 +70,13 @@ typedef struct tk_core {
                      uint64_t cookie, tk_error_t *err);
   int (*completion_fd)(tk_handle_t h, int *fd_out, tk_error_t *err);
   int (*poll)(tk_handle_t h, tk_completion_t *out, size_t max, size_t *n_out);
-  /* Plain C, not Go: queues r for the core's submitter goroutine. A thread waiting in
-     tk_check holds no P of the Go runtime, but a thread that called into Go keeps the P it
-     used until the runtime's monitor takes it back; with more waiting threads than Ps, each
-     call then waits for a P (measured: 0.67x the Go client's throughput from 16 threads).
-     Submitted checks never enter Go from the caller's thread. Only for a handle whose check
-     set wait.queue, and only once check has returned for it on some thread. */
+  /* Plain C, not Go: queues r for the core (core_queue.c). A thread that called into Go
+     keeps the P it used until the runtime's monitor takes it back, asleep or not; with more
+     waiting threads than Ps, each call then waited for a P (measured: 0.67x the Go client's
+     throughput from 16 threads). Submitted checks never enter Go from the caller's thread:
+     the handle's stream takes them at the end of its batch in flight, or, when it has none
+     out, a goroutine woken through an eventfd does. Only for a handle whose check set
+     wait.queue, and only once check has returned for it on some thread. */
   void (*submit)(tk_core_request_t *r);
   /* Plain C: wakes the waits w's thread was handed (w->link) and any posted since. */
   void (*relay)(tk_core_wait_t *w);
