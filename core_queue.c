@@ -1,14 +1,16 @@
 /*
  * The core's submission queue (see submit in capi/core.h): host threads push tk_check
- * requests here without entering the Go runtime, and one goroutine (export_queue.go) takes
- * them in batches. The queue is a lock-free stack that the goroutine empties at once and
- * reverses into submission order; emptying it whole is what spares it the ABA problem of
- * popping nodes one by one.
+ * requests here without entering the Go runtime; the Go side takes them in batches, on the
+ * reader goroutine of a stream with calls out (client.Feeder) or on one goroutine of its own
+ * (export_queue.go). The queue is a lock-free stack that a taker empties at once and reverses
+ * into submission order; emptying it whole is what spares it the ABA problem of popping
+ * nodes one by one.
  *
- * Waking the goroutine costs a system call, so it is done only when the goroutine said it is
- * going to sleep: it publishes `sleeping` and looks at the queue once more, a pusher publishes
- * its node and then looks at `sleeping` (both sequentially consistent), so at least one of the
- * two sees the other and no request is left unseen.
+ * Waking the goroutine costs a system call and a thread switch, so it is done only when no
+ * stream will take the request (queue_fed_by) and the goroutine said it is going to sleep: it
+ * publishes `sleeping` and looks at the queue once more, a pusher publishes its node and then
+ * looks at `sleeping` (both sequentially consistent), so at least one of the two sees the
+ * other and no request is left unseen.
  */
 #include <stdatomic.h>
 #include <stddef.h>
