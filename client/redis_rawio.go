@@ -14,26 +14,13 @@ import (
 // the process had gone quiet, a futex wake and a thread switch per batch (perf, 16 C threads:
 // the monitor took a tenth of the process's CPU time).
 
-// rawRead is read(2) on fd, retried on EINTR.
-func rawRead(fd uintptr, p []byte) (int, syscall.Errno) {
+// rawIO is read(2) or write(2) (trap) of p on fd, retried on EINTR.
+func rawIO(trap, fd uintptr, p []byte) (int, syscall.Errno) {
 	if len(p) == 0 {
 		return 0, 0
 	}
 	for {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		if errno != syscall.EINTR {
-			return int(n), errno
-		}
-	}
-}
-
-// rawWrite is write(2) on fd, retried on EINTR.
-func rawWrite(fd uintptr, p []byte) (int, syscall.Errno) {
-	if len(p) == 0 {
-		return 0, 0
-	}
-	for {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		n, _, errno := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		if errno != syscall.EINTR {
 			return int(n), errno
 		}
@@ -51,7 +38,7 @@ func (r rawReader) Read(p []byte) (int, error) {
 	var n int
 	var errno syscall.Errno
 	err := r.raw.Read(func(fd uintptr) bool {
-		n, errno = rawRead(fd, p)
+		n, errno = rawIO(syscall.SYS_READ, fd, p)
 		return errno != syscall.EAGAIN
 	})
 	switch {

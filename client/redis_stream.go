@@ -273,7 +273,7 @@ func (s *stream) tryWrite(b []byte) (int, error) {
 	var n int
 	var errno syscall.Errno
 	err := s.raw.Write(func(fd uintptr) bool {
-		n, errno = rawWrite(fd, b)
+		n, errno = rawIO(syscall.SYS_WRITE, fd, b)
 		return true // never wait: a full socket is the writer goroutine's to wait for
 	})
 	switch {
