@@ -150,6 +150,26 @@ func TestStreamQueuedCallsKeepTheirBound(t *testing.T) {
 	}
 }
 
+// The same bound without a stream (a dialer of its own keeps the coalescer).
+func TestQueuedCallsKeepTheirBoundWithoutStream(t *testing.T) {
+	addr := silentRedis(t)
+	const timeout = time.Second
+	var d net.Dialer
+	b, err := client.OpenRedis("redis://"+addr, []byte(streamPolicies), client.RedisOptions{Timeout: timeout},
+		client.ConnectOptions{Timeout: timeout, Dialer: d.DialContext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	w := queuedWaiter{at: time.Now().Add(-800 * time.Millisecond), done: make(chan result, 1)}
+	t0 := time.Now()
+	b.StartCheck(context.Background(), "fw", "nearly", 1, 0, w)
+	r := <-w.done
+	if elapsed := time.Since(t0); !errors.Is(r.err, client.ErrTimeout) || elapsed < 150*time.Millisecond || elapsed > 600*time.Millisecond {
+		t.Fatalf("a call queued for 800 ms of a 1 s timeout, on a silent Redis: %v after %v; want ErrTimeout after about 200 ms", r.err, elapsed)
+	}
+}
+
 func waitGroup(t *testing.T, wg *sync.WaitGroup, d time.Duration) {
 	t.Helper()
 	ch := make(chan struct{})

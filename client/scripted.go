@@ -220,13 +220,22 @@ func (b *scripted) resolve(op operation, policyName string, amount int64) (*prep
 
 // bound applies the backend's timeout to a context that has no deadline of its own.
 func (b *scripted) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return b.boundFrom(ctx, time.Time{})
+}
+
+// boundFrom is bound with the timeout counted from since (a QueuedWaiter's Queued), or from
+// now when since is zero.
+func (b *scripted) boundFrom(ctx context.Context, since time.Time) (context.Context, context.CancelFunc) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	if _, ok := ctx.Deadline(); ok || b.timeout <= 0 {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(ctx, b.timeout)
+	if since.IsZero() {
+		return context.WithTimeout(ctx, b.timeout)
+	}
+	return context.WithDeadline(ctx, since.Add(b.timeout))
 }
 
 // operation is what a call asks of a policy; it decides which script serves it (CheckMany is

@@ -24,8 +24,9 @@ type ThreadWaiter interface {
 }
 
 // A QueuedWaiter is a Waiter whose call waited in a queue of its caller's before reaching
-// StartCheck (the C ABI's submitted tk_checks): the call's deadline counts from Queued, so
-// that the time spent queued is part of its bound, not added to it.
+// StartCheck (the C ABI's submitted tk_checks): on a RedisBackend or an EngineBackend, the
+// call's deadline counts from Queued, so that the time spent queued is part of its bound, not
+// added to it.
 type QueuedWaiter interface {
 	Waiter
 	Queued() time.Time
@@ -70,7 +71,7 @@ func (b *scripted) StartCheck(ctx context.Context, policy, key string, cost, now
 		sr.startStreamed(ctx, queued, b.timeout, call, redisKey, nowMs, cost, decode, lead != nil) {
 		return
 	}
-	ctx, cancel := b.bound(ctx)
+	ctx, cancel := b.boundFrom(ctx, queued)
 	b.runner.start(ctx, call, redisKey, nowMs, cost, func(reply any, err error) {
 		cancel()
 		decode(reply, err)
@@ -78,9 +79,9 @@ func (b *scripted) StartCheck(ctx context.Context, policy, key string, cost, now
 }
 
 // A streamRunner can run a started check on a stream (see stream), bounded by ctx's deadline,
-// else by timeout from queued (from now when queued is zero): false when it has none, or when the caller lends its thread
-// (canLead) and nothing else is in flight: a lone caller then sends and reads its own call,
-// one thread wake-up fewer than a reply passed on by the reader.
+// else by timeout from queued (from now when queued is zero): false when it has none, or when
+// the caller lends its thread (canLead) and nothing else is in flight: a lone caller then
+// sends and reads its own call, one thread wake-up fewer than a reply passed on by the reader.
 type streamRunner interface {
 	startStreamed(ctx context.Context, queued time.Time, timeout time.Duration, call *scriptCall, key string, nowMs, amount int64,
 		complete func(any, error), canLead bool) bool
