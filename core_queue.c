@@ -83,8 +83,8 @@ __attribute__((visibility("hidden"))) tk_core_request_t *tk_core_queue_take(int 
  * thread's semaphore there (a futex wake, often an inter-processor interrupt) made the reader
  * spend a fifth of the process's CPU time waking threads one after the other. Instead the
  * reader posts one or two, and each woken thread first wakes up to two more: the wake-ups fan
- * out over the cores. tk_core_done queues a wait; `relaying` counts the threads woken that
- * have not yet called tkcore_relay. A queued wait is seen by the poster itself when no thread
+ * out over the cores. The Go side queues a wait on done_head (postDone); `relaying` counts the
+ * threads woken that have not yet called tkcore_relay. A queued wait is seen by the poster itself when no thread
  * is relaying, else by a relaying thread when it finishes (it looks at the queue again after
  * leaving the count; both sides sequentially consistent).
  */

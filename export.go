@@ -67,10 +67,11 @@ func tkcore_open_redis(url, yaml *C.char, opts *C.tk_options_t, out *C.tk_handle
 	if err != nil {
 		return failWith(cerr, err)
 	}
-	id := register(&handle{backend: b, failMode: client.FailMode(opts.fail_mode), timeout: timeout,
-		queue: b.Streamed() && queueServed})
-	if queueServed {
-		b.SetFeeder(queueFeeder(id))
+	h := &handle{backend: b, failMode: client.FailMode(opts.fail_mode), timeout: timeout,
+		queue: queueServed && b.Streamed()}
+	id := register(h)
+	if h.queue {
+		b.SetFeeder(queueFeeder(id)) // before the caller has the handle, so before any check
 	}
 	*out = C.tk_handle_t(id)
 	return succeed(cerr)

@@ -4,10 +4,10 @@ package main
 #cgo CFLAGS: -I${SRCDIR}/capi
 #include "core.h"
 
-// Written before the post: the post is the release the waiting thread acquires.
-static void tk_core_post(tk_core_wait_t *w, int32_t event, int32_t status, uintptr_t turn) {
-	w->event = event;
-	w->status = status;
+// Lends the waiting thread to the auto-pipeline. Written before the post: the post is the
+// release the waiting thread acquires. (TK_CORE_DONE goes through the relay: postDone.)
+static void tk_core_lend(tk_core_wait_t *w, uintptr_t turn) {
+	w->event = TK_CORE_LEAD;
 	w->turn = turn;
 	sem_post(&w->sem);
 }
@@ -92,7 +92,7 @@ var (
 )
 
 func (w *threadWaiter) Lead(l client.Lead) {
-	C.tk_core_post(w.wait, C.TK_CORE_LEAD, 0, C.uintptr_t(cgo.NewHandle(l)))
+	C.tk_core_lend(w.wait, C.uintptr_t(cgo.NewHandle(l)))
 }
 
 //export tkcore_check

@@ -16,7 +16,8 @@ type Feeder interface {
 }
 
 // SetFeeder makes the backend's stream call f (see Feeder); false when the backend has no
-// stream (see Streamed).
+// stream (see Streamed). Call it before the backend's first StartCheck: the stream's reader
+// looks at its feeder without the lock.
 func (b *RedisBackend) SetFeeder(f Feeder) bool {
 	r, ok := b.runner.(*redisRunner)
 	if !ok || r.stream == nil {
@@ -42,27 +43,31 @@ func (s *stream) busyLocked() {
 // connection, close) ends here.
 func (s *stream) settle(done []finished) {
 	deliver(done)
+	if s.feeder == nil {
+		return
+	}
 	s.mu.Lock()
-	f := s.feeder
 	idle := s.fed && s.wireHead == len(s.wire)
 	if idle {
 		s.fed = false
 	}
 	s.mu.Unlock()
 	if idle {
-		f.Idle()
-		f.Feed()
+		s.feeder.Idle()
+		s.feeder.Feed()
 	}
 }
 
 // feedBeforeLast calls Feed when the reply just read is the last one due: the calls fed now
 // queue behind it and are written as soon as it is taken.
 func (s *stream) feedBeforeLast() {
+	if s.feeder == nil { // no lock per reply for the streams that have none
+		return
+	}
 	s.mu.Lock()
-	f := s.feeder
-	last := f != nil && s.wireHead == len(s.wire)-1
+	last := s.wireHead == len(s.wire)-1
 	s.mu.Unlock()
 	if last {
-		f.Feed()
+		s.feeder.Feed()
 	}
 }
