@@ -7,7 +7,8 @@
  * nodes one by one.
  *
  * Waking the goroutine costs a system call and a thread switch, so it is done only when no
- * stream will take the request (queue_fed_by) and the goroutine said it is going to sleep: it
+ * stream will take the request (queue_fed_by) or the queue has grown as long as the stream's
+ * calls out (queue_out), and the goroutine said it is going to sleep: it
  * publishes `sleeping` and looks at the queue once more, a pusher publishes its node and then
  * looks at `sleeping` (both sequentially consistent), so at least one of the two sees the
  * other and no request is left unseen.
@@ -24,9 +25,15 @@ static atomic_int queue_sleeping;
 static int queue_fd = -1;
 
 /* A handle whose stream has calls out and will feed the queue to them (client.Feeder): a
-   submit for that handle needs no wake-up. One handle at a time; the others' submits wake
-   the goroutine as before (a feed, like the goroutine, starts every handle's calls). */
+   submit for that handle needs no wake-up, except the one that makes the queue as long as
+   the stream's calls out (queue_out): the stream writes such a queue at once, so that Redis
+   has it before it finishes the batch it has (see client's stream.sendableLocked). One handle
+   at a time; the others' submits wake the goroutine as before (a feed, like the goroutine,
+   starts every handle's calls). queue_len counts the submits since the last take, whichever
+   their handle: an estimate, good enough to choose a moment to wake. */
 static _Atomic(tk_handle_t) queue_fed_by;
+static atomic_int queue_out;
+static atomic_int queue_len;
 
 /* Hidden: only the core's Go side calls these. */
 __attribute__((visibility("hidden"))) int tk_core_queue_open(void) {
@@ -38,13 +45,15 @@ __attribute__((visibility("hidden"))) int tk_core_queue_open(void) {
    to 0 when it is idle, before it takes the queue (with tkcore_submit's push-then-load, a
    submit that saw the handle here is seen by that take). */
 __attribute__((visibility("hidden"))) void *tk_core_queue_fed_by(void) { return (void *)&queue_fed_by; }
+__attribute__((visibility("hidden"))) void *tk_core_queue_out(void) { return (void *)&queue_out; }
 
 void tkcore_submit(tk_core_request_t *r) {
   tk_core_request_t *head = atomic_load_explicit(&queue_head, memory_order_relaxed);
   do {
     r->next = head;
   } while (!atomic_compare_exchange_weak(&queue_head, &head, r));
-  if (atomic_load(&queue_fed_by) == r->handle) return;
+  int queued = atomic_fetch_add(&queue_len, 1) + 1;
+  if (atomic_load(&queue_fed_by) == r->handle && queued != atomic_load(&queue_out)) return;
   if (atomic_load(&queue_sleeping) && atomic_exchange(&queue_sleeping, 0))
     eventfd_write(queue_fd, 1);
 }
@@ -67,6 +76,7 @@ static tk_core_request_t *reversed(tk_core_request_t *r) {
 /* The queued requests, oldest first; with may_sleep, NULL after announcing sleep when there
    are none (the caller then waits for queue_fd to become readable). */
 __attribute__((visibility("hidden"))) tk_core_request_t *tk_core_queue_take(int may_sleep) {
+  atomic_store(&queue_len, 0);
   tk_core_request_t *r = atomic_exchange(&queue_head, NULL);
   if (r || !may_sleep) return reversed(r);
   atomic_store(&queue_sleeping, 1);

@@ -7,10 +7,12 @@ package main
 int tk_core_queue_open(void);
 tk_core_request_t *tk_core_queue_take(int may_sleep);
 void *tk_core_queue_fed_by(void);
+void *tk_core_queue_out(void);
 */
 import "C"
 
 import (
+	"math"
 	"os"
 	"sync/atomic"
 	"time"
@@ -63,11 +65,19 @@ func startAll(r *C.tk_core_request_t) {
 // batch ends.
 type queueFeeder C.tk_handle_t
 
-func (f queueFeeder) Busy() { atomic.StoreUint64(queueFedBy, uint64(f)) }
+func (f queueFeeder) Busy(out int) {
+	atomic.StoreInt32(queueOut, int32(min(out, math.MaxInt32)))
+	atomic.StoreUint64(queueFedBy, uint64(f))
+}
+
 func (f queueFeeder) Idle() { atomic.CompareAndSwapUint64(queueFedBy, uint64(f), 0) }
 
-// queueFedBy is core_queue.c's queue_fed_by: plain atomics, not a cgo call per batch.
-var queueFedBy = (*uint64)(C.tk_core_queue_fed_by())
+// queueFedBy and queueOut are core_queue.c's queue_fed_by and queue_out: plain atomics, not a
+// cgo call per batch.
+var (
+	queueFedBy = (*uint64)(C.tk_core_queue_fed_by())
+	queueOut   = (*int32)(C.tk_core_queue_out())
+)
 
 func (f queueFeeder) Feed() { startAll(C.tk_core_queue_take(0)) }
 

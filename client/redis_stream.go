@@ -18,7 +18,8 @@ import (
 // on one Redis connection of its own. Redis answers a connection's commands in the order it
 // reads them, so each reply belongs to the oldest call still unanswered: calls are written as
 // they come, without waiting for a free connection, and the calls that arrive while a batch
-// is out are written together as soon as its replies are in. One reader goroutine per
+// is out are written together, as soon as they are as many as the calls out or its replies
+// are in (see sendableLocked). One reader goroutine per
 // connection, parked in Go's network poller between batches, and one deadline timer per
 // stream: nothing is started, allocated or armed per call beyond the call itself, and no
 // caller's thread is lent or blocked in a read. This is what an event loop making tens of
@@ -52,6 +53,7 @@ type stream struct {
 	closed    bool
 	feeder    Feeder // nil unless SetFeeder
 	fed       bool   // feeder heard Busy and not Idle since
+	holding   int    // feeds under way: their calls are written together once the feed returns
 }
 
 // newStream returns a stream to the Redis rawURL names, with its credentials, or nil when the
@@ -134,13 +136,26 @@ func (s *stream) start(ctx context.Context, deadline time.Time, args []any, sour
 	s.queued = append(s.queued, c)
 	s.watchLocked(c)
 	var done []finished
-	if s.conn != nil && !s.writing && s.wireHead == len(s.wire) {
-		// Nothing is out: no reply is coming that would send this call, so send it now.
+	if s.sendableLocked() {
 		done = s.flushLocked()
 	}
 	s.mu.Unlock()
 	s.settle(done)
 }
+
+// sendableLocked reports whether the queued calls should be written now: when at least as
+// many wait as await replies. With nothing out, a lone call goes at once. With a batch out,
+// waiting for all its replies would leave Redis idle for a round trip before the next batch,
+// and writing each call as it comes would cost a system call per call; a second batch that
+// goes out once it is as large as what is out reaches Redis while Redis still works on the
+// first. Because calls out shrink as their replies come, the batches settle at about half of
+// the calls in flight each, two batches alternating.
+func (s *stream) sendableLocked() bool {
+	return s.conn != nil && !s.writing && s.holding == 0 && len(s.queued) > 0 && len(s.queued) >= s.outLocked()
+}
+
+// outLocked is the number of calls written and not yet answered.
+func (s *stream) outLocked() int { return len(s.wire) - s.wireHead }
 
 // idle reports whether no call is queued or awaiting a reply.
 func (s *stream) idle() bool {
@@ -373,9 +388,11 @@ func (s *stream) read(conn net.Conn, raw syscall.RawConn) {
 		idle := rd.Buffered() == 0
 		if s.wireHead == len(s.wire) {
 			s.wire, s.wireHead = s.wire[:0], 0
-			if !s.writing && len(s.queued) > 0 {
-				done = append(done, s.flushLocked()...)
-			}
+		}
+		if s.sendableLocked() {
+			done = append(done, s.flushLocked()...)
+		} else if idle {
+			s.answeredLocked()
 		}
 		s.mu.Unlock()
 		if idle {

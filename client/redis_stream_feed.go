@@ -5,13 +5,16 @@ package client
 // batch: while replies are due, the stream's reader goroutine is awake at the end of each
 // batch anyway, so nothing has to be woken up to start the calls that queued meanwhile.
 type Feeder interface {
-	// Busy reports that calls were written: from now until Idle, Feed will be called.
-	Busy()
+	// Busy reports that out calls (out > 0) await replies: said with each write and again as
+	// replies come in. From now until Idle, Feed will be called. A feeder may also start its
+	// calls before that, when as many wait as are out: the stream writes them at once then
+	// (see stream.sendableLocked). Called with the stream's lock held: it must not block.
+	Busy(out int)
 	// Idle reports that no call awaits a reply any more; Feed follows.
 	Idle()
 	// Feed starts the calls waiting (with StartCheck). The stream calls it just before
-	// taking the last reply of a batch, so that they go out together right after it, and
-	// after Idle. Never with the stream's lock held.
+	// taking the last reply due, and after Idle, never with its lock held; the calls fed go
+	// out together once Feed returns.
 	Feed()
 }
 
@@ -33,8 +36,16 @@ func (b *RedisBackend) SetFeeder(f Feeder) bool {
 // the first of a busy spell: another handle's stream may have claimed the queue meanwhile.
 func (s *stream) busyLocked() {
 	if s.feeder != nil {
-		s.feeder.Busy()
+		s.feeder.Busy(s.outLocked())
 		s.fed = true
+	}
+}
+
+// answeredLocked tells the feeder how many calls are still out once the replies read so far
+// are taken: its calls may go out when as many wait.
+func (s *stream) answeredLocked() {
+	if s.feeder != nil && s.fed && s.outLocked() > 0 {
+		s.feeder.Busy(s.outLocked())
 	}
 }
 
@@ -54,12 +65,12 @@ func (s *stream) settle(done []finished) {
 	s.mu.Unlock()
 	if idle {
 		s.feeder.Idle()
-		s.feeder.Feed()
+		s.feed()
 	}
 }
 
-// feedBeforeLast calls Feed when the reply just read is the last one due: the calls fed now
-// queue behind it and are written as soon as it is taken.
+// feedBeforeLast feeds when the reply just read is the last one due: the calls fed now go
+// out before it is taken.
 func (s *stream) feedBeforeLast() {
 	if s.feeder == nil { // no lock per reply for the streams that have none
 		return
@@ -68,6 +79,23 @@ func (s *stream) feedBeforeLast() {
 	last := s.wireHead == len(s.wire)-1
 	s.mu.Unlock()
 	if last {
-		s.feeder.Feed()
+		s.feed()
 	}
+}
+
+// feed calls Feed and writes the calls it started as one batch: while it runs, starting a
+// call does not write it.
+func (s *stream) feed() {
+	s.mu.Lock()
+	s.holding++
+	s.mu.Unlock()
+	s.feeder.Feed()
+	s.mu.Lock()
+	s.holding--
+	var done []finished
+	if s.sendableLocked() {
+		done = s.flushLocked()
+	}
+	s.mu.Unlock()
+	s.settle(done)
 }

@@ -28,8 +28,8 @@ func (f *listFeeder) note(e string) {
 	f.mu.Unlock()
 }
 
-func (f *listFeeder) Busy() { f.note("busy") }
-func (f *listFeeder) Idle() { f.note("idle") }
+func (f *listFeeder) Busy(int) { f.note("busy") }
+func (f *listFeeder) Idle()    { f.note("idle") }
 
 func (f *listFeeder) Feed() {
 	f.mu.Lock()

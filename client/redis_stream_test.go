@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -309,5 +310,102 @@ func TestStreamRecoversFromARestart(t *testing.T) {
 			t.Fatalf("no recovery 3 s after the restart: %v", got[0].err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// countingRedis accepts connections, reads RESP commands and never answers; commands tells
+// how many complete ones it has read, over all connections.
+func countingRedis(t *testing.T) (addr string, commands func() int64) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	var n atomic.Int64
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			go func() {
+				rd := bufio.NewReader(c)
+				for {
+					if err := skipCommand(rd); err != nil {
+						return
+					}
+					n.Add(1)
+				}
+			}()
+		}
+	}()
+	return l.Addr().String(), n.Load
+}
+
+// skipCommand reads one RESP array of bulk strings (a client's command).
+func skipCommand(rd *bufio.Reader) error {
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	args, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "*")))
+	if err != nil {
+		return err
+	}
+	for range args {
+		if line, err = rd.ReadString('\n'); err != nil {
+			return err
+		}
+		size, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "$")))
+		if err != nil {
+			return err
+		}
+		if _, err := rd.Discard(size + 2); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// While calls are out, the calls started meanwhile are written as soon as as many wait as are
+// out, not only once the replies are in: Redis gets the next batch while it works on the one
+// it has. Against a Redis that never answers: the first call goes at once (nothing out), the
+// second too (one waits, one out), the third waits (one waits, two out), the fourth takes it
+// along (two wait, two out).
+func TestStreamWritesASecondBatchWhileOneIsOut(t *testing.T) {
+	addr, commands := countingRedis(t)
+	b, err := client.OpenRedis("redis://"+addr, []byte(streamPolicies), client.RedisOptions{},
+		client.ConnectOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var completed atomic.Int64
+	start := func(key string) {
+		b.StartCheck(context.Background(), "fw", key, 1, 0, doneFunc(func(client.Decision, error) { completed.Add(1) }))
+	}
+	awaitCommands := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for commands() < want && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond) // and no more than want come
+		if got := commands(); got != want {
+			t.Fatalf("Redis read %d commands; want %d", got, want)
+		}
+	}
+	start("a")
+	awaitCommands(1)
+	start("b")
+	awaitCommands(2)
+	start("c")
+	awaitCommands(2)
+	start("d")
+	awaitCommands(4)
+	if completed.Load() != 0 {
+		t.Fatalf("%d calls completed against a Redis that never answers", completed.Load())
 	}
 }
