@@ -8,15 +8,14 @@
  *
  * Waking the goroutine costs a system call and a thread switch, so it is done only when no
  * stream will take the request (queue_fed_by) or the queue has grown as long as the stream's
- * calls out (queue_out), and the goroutine said it is going to sleep: it
- * publishes `sleeping` and looks at the queue once more, a pusher publishes its node and then
- * looks at `sleeping` (both sequentially consistent), so at least one of the two sees the
- * other and no request is left unseen.
+ * calls out (queue_out), and the goroutine said it is going to sleep: it publishes
+ * `sleeping` and looks at the queue once more (export_queue.go's takeQueue), a pusher
+ * publishes its node and then looks at `sleeping` (both sequentially consistent), so at least
+ * one of the two sees the other and no request is left unseen.
  */
 #include <stdatomic.h>
 #include <stddef.h>
 #include <sys/eventfd.h>
-#include <time.h>
 
 #include "core.h"
 
@@ -58,35 +57,12 @@ void tkcore_submit(tk_core_request_t *r) {
     eventfd_write(queue_fd, 1);
 }
 
-/* r's list in submission order, each request's queued_ns turned into its time in the queue. */
-static tk_core_request_t *reversed(tk_core_request_t *r) {
-  tk_core_request_t *fifo = NULL;
-  struct timespec ts;
-  if (r) clock_gettime(CLOCK_MONOTONIC, &ts);
-  while (r) {
-    tk_core_request_t *next = r->next;
-    r->queued_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - r->queued_ns;
-    r->next = fifo;
-    fifo = r;
-    r = next;
-  }
-  return fifo;
-}
-
-/* The queued requests, oldest first; with may_sleep, NULL after announcing sleep when there
-   are none (the caller then waits for queue_fd to become readable). */
-__attribute__((visibility("hidden"))) tk_core_request_t *tk_core_queue_take(int may_sleep) {
-  atomic_store(&queue_len, 0);
-  tk_core_request_t *r = atomic_exchange(&queue_head, NULL);
-  if (r || !may_sleep) return reversed(r);
-  atomic_store(&queue_sleeping, 1);
-  r = atomic_exchange(&queue_head, NULL);
-  if (r) {
-    atomic_store(&queue_sleeping, 0);
-    return reversed(r);
-  }
-  return NULL;
-}
+/* The Go side takes the queue with its own atomics on these words (export_queue.go's
+   takeQueue), not with a cgo call: each cgo call enters a system call as far as Go's
+   scheduler knows, and wakes its monitor thread when it sleeps, once per batch. */
+__attribute__((visibility("hidden"))) void *tk_core_queue_head(void) { return (void *)&queue_head; }
+__attribute__((visibility("hidden"))) void *tk_core_queue_sleeping(void) { return (void *)&queue_sleeping; }
+__attribute__((visibility("hidden"))) void *tk_core_queue_len(void) { return (void *)&queue_len; }
 
 /* ---- Relayed wake-ups ---------------------------------------------------------------------
  * Completions arrive in batches on the stream's reader goroutine; posting each waiting

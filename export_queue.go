@@ -5,7 +5,9 @@ package main
 #include "core.h"
 
 int tk_core_queue_open(void);
-tk_core_request_t *tk_core_queue_take(int may_sleep);
+void *tk_core_queue_head(void);
+void *tk_core_queue_sleeping(void);
+void *tk_core_queue_len(void);
 void *tk_core_queue_fed_by(void);
 void *tk_core_queue_out(void);
 */
@@ -15,7 +17,9 @@ import (
 	"math"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 )
 
 // The submitter starts the checks host threads queue with tkcore_submit (core_queue.c): those
@@ -33,32 +37,79 @@ func init() {
 // never told to submit (see startThreadCheck).
 var queueServed bool
 
+// The queue's shared words in core_queue.c (C memory, never moved), used with Go's atomics,
+// which are sequentially consistent like the C side's: no cgo call per batch.
+var (
+	queueHead     = (*unsafe.Pointer)(C.tk_core_queue_head())
+	queueSleeping = (*int32)(C.tk_core_queue_sleeping())
+	queueLen      = (*int32)(C.tk_core_queue_len())
+	queueFedBy    = (*uint64)(C.tk_core_queue_fed_by())
+	queueOut      = (*int32)(C.tk_core_queue_out())
+)
+
 func serveQueue(wake *os.File) {
+	rc, err := wake.SyscallConn()
+	if err != nil {
+		panic("throttlekit: the submission queue's eventfd: " + err.Error())
+	}
 	var buf [8]byte
 	for {
-		r := C.tk_core_queue_take(1)
+		r := takeQueue(true)
 		if r == nil {
-			// The queue announced sleep: a submit now writes the eventfd. A read error other
-			// than "would block" cannot happen on an eventfd; retrying keeps the queue served.
-			_, _ = wake.Read(buf[:])
+			// The queue announced sleep: a submit now writes the eventfd. Read with a raw
+			// system call once the poller reports it readable (os.File's Read would tell the
+			// scheduler about a system call, which wakes its monitor thread when it sleeps).
+			// A read error other than "would block" cannot happen on an eventfd; the loop
+			// takes the queue again whatever happened, so no submit goes unserved.
+			_ = rc.Read(func(fd uintptr) bool {
+				_, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+				return errno != syscall.EAGAIN
+			})
 			continue
 		}
 		startAll(r)
 	}
 }
 
-// startAll starts the submitted checks of list, oldest first.
+// takeQueue empties the queue. With maySleep, when it finds nothing, it announces sleep and
+// looks once more (see core_queue.c): nil then means a submit will write the eventfd.
+func takeQueue(maySleep bool) *C.tk_core_request_t {
+	atomic.StoreInt32(queueLen, 0)
+	r := atomic.SwapPointer(queueHead, nil)
+	if r == nil && maySleep {
+		atomic.StoreInt32(queueSleeping, 1)
+		if r = atomic.SwapPointer(queueHead, nil); r == nil {
+			return nil
+		}
+		atomic.StoreInt32(queueSleeping, 0)
+	}
+	return (*C.tk_core_request_t)(r)
+}
+
+// startAll starts the submitted checks of the stack r, oldest (the bottom) first.
 func startAll(r *C.tk_core_request_t) {
 	if r == nil {
 		return
 	}
-	now := time.Now()
+	var fifo *C.tk_core_request_t
 	for r != nil {
 		next := r.next
-		startSubmitted(r, now.Add(-time.Duration(r.queued_ns)))
+		r.next = fifo
+		fifo, r = r, next
+	}
+	// The shim stamps each request with CLOCK_MONOTONIC, the clock of runtime.nanotime.
+	now, mono := time.Now(), nanotime()
+	for r = fifo; r != nil; {
+		next := r.next
+		startSubmitted(r, now.Add(-time.Duration(max(0, mono-int64(r.queued_ns)))))
 		r = next
 	}
 }
+
+// nanotime is the runtime's monotonic clock: CLOCK_MONOTONIC in nanoseconds on Linux.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
 
 // queueFeeder feeds the submitted checks to a handle's stream (client.Feeder): while the
 // stream has calls out, the handle's submits wake nobody, and its reader starts them when a
@@ -72,14 +123,7 @@ func (f queueFeeder) Busy(out int) {
 
 func (f queueFeeder) Idle() { atomic.CompareAndSwapUint64(queueFedBy, uint64(f), 0) }
 
-// queueFedBy and queueOut are core_queue.c's queue_fed_by and queue_out: plain atomics, not a
-// cgo call per batch.
-var (
-	queueFedBy = (*uint64)(C.tk_core_queue_fed_by())
-	queueOut   = (*int32)(C.tk_core_queue_out())
-)
-
-func (f queueFeeder) Feed() { startAll(C.tk_core_queue_take(0)) }
+func (f queueFeeder) Feed() { startAll(takeQueue(false)) }
 
 // startSubmitted starts one submitted check; its thread hears the outcome through wait.sem.
 // r must not be touched once that is posted: the thread may return and reuse its stack.

@@ -38,8 +38,8 @@ typedef struct tk_core_request {
   int64_t cost, now_ms;
   tk_decision_t *out;
   tk_error_t *err;
-  int64_t queued_ns; /* CLOCK_MONOTONIC when submitted; the core makes it the time spent
-                        queued, which counts against the call's timeout */
+  int64_t queued_ns; /* CLOCK_MONOTONIC when submitted: the time spent queued counts
+                        against the call's timeout */
   tk_core_wait_t wait;
 } tk_core_request_t;
 
