@@ -15,7 +15,10 @@
  */
 #include <stdatomic.h>
 #include <stddef.h>
+#include <linux/futex.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core.h"
 
@@ -66,9 +69,9 @@ __attribute__((visibility("hidden"))) void *tk_core_queue_len(void) { return (vo
 
 /* ---- Relayed wake-ups ---------------------------------------------------------------------
  * Completions arrive in batches on the stream's reader goroutine; posting each waiting
- * thread's semaphore there (a futex wake, often an inter-processor interrupt) made the reader
+ * thread's signal there (a futex wake, often an inter-processor interrupt) made the reader
  * spend a fifth of the process's CPU time waking threads one after the other. Instead the
- * reader posts one or two, and each woken thread first wakes up to two more: the wake-ups fan
+ * reader posts one, and each woken thread first wakes up to two more: the wake-ups fan
  * out over the cores. The Go side queues a wait on done_head (postDone); `relaying` counts the
  * threads woken that have not yet called tkcore_relay. A queued wait is seen by the poster itself when no thread
  * is relaying, else by a relaying thread when it finishes (it looks at the queue again after
@@ -76,6 +79,13 @@ __attribute__((visibility("hidden"))) void *tk_core_queue_len(void) { return (vo
  */
 static _Atomic(tk_core_wait_t *) done_head;
 static atomic_int relaying;
+
+/* Posts a waiting thread's signal (see TK_CORE_SLEEPING in core.h; export_wait.go's
+   postSignal is the same from Go). */
+__attribute__((visibility("hidden"))) void tk_core_post(uint32_t *signal) {
+  _Atomic uint32_t *word = (_Atomic uint32_t *)signal;
+  if (atomic_fetch_add(word, 1) & TK_CORE_SLEEPING) syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 
 /* Posts the first one or two of list, each handed half of the rest to relay. */
 static void post_list(tk_core_wait_t *list) {
@@ -95,16 +105,15 @@ static void post_list(tk_core_wait_t *list) {
     b->relay = 1;
   }
   atomic_fetch_add(&relaying, b ? 2 : 1);
-  sem_post(&a->sem);
-  if (b) sem_post(&b->sem);
+  tk_core_post(&a->signal);
+  if (b) tk_core_post(&b->signal);
 }
 
 static tk_core_wait_t *take_done(void) { return atomic_exchange(&done_head, NULL); }
 
 /* The Go side pushes its completions onto done_head itself, with Go's atomics (sequentially
-   consistent, like these), and calls this, a cgo call, only when it finds relaying at 0: once
-   per batch rather than once per completion. */
-__attribute__((visibility("hidden"))) void tk_core_kick(void) { post_list(take_done()); }
+   consistent, like these), and when it finds relaying at 0 takes the stack and posts its top
+   wait, handing it the rest to relay (export_wait.go's postDone): no cgo call per batch. */
 
 /* Where the words shared with the Go side are. */
 __attribute__((visibility("hidden"))) void *tk_core_done_head(void) { return (void *)&done_head; }

@@ -6,8 +6,8 @@
 package main
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/include
-#include "throttlekit.h"
+#cgo CFLAGS: -I${SRCDIR}/include -I${SRCDIR}/capi
+#include "core.h"
 */
 import "C"
 
@@ -42,11 +42,11 @@ type silentLogger struct{}
 
 func (silentLogger) Printf(context.Context, string, ...any) {}
 
-// coreABI must equal TK_CORE_ABI in capi/core.h: the shim checks it when it loads the core.
-const coreABI = 5
-
+// tkcore_abi_version is the TK_CORE_ABI this core was built with (capi/core.h): the shim
+// checks it against its own when it loads the core.
+//
 //export tkcore_abi_version
-func tkcore_abi_version() C.int { return coreABI }
+func tkcore_abi_version() C.int { return C.TK_CORE_ABI }
 
 //export tkcore_open_redis
 func tkcore_open_redis(url, yaml *C.char, opts *C.tk_options_t, out *C.tk_handle_t, cerr *C.tk_error_t) (rc C.int) {

@@ -125,7 +125,7 @@ func (f queueFeeder) Idle() { atomic.CompareAndSwapUint64(queueFedBy, uint64(f),
 
 func (f queueFeeder) Feed() { startAll(takeQueue(false)) }
 
-// startSubmitted starts one submitted check; its thread hears the outcome through wait.sem.
+// startSubmitted starts one submitted check; its thread hears the outcome through wait.signal.
 // r must not be touched once that is posted: the thread may return and reuse its stack.
 func startSubmitted(r *C.tk_core_request_t, queued time.Time) {
 	rc := startThreadCheck(r.handle, r.policy, r.key, r.cost, r.now_ms, r.out, r.err, &r.wait, queued)

@@ -6,13 +6,14 @@ package main
 
 // Lends the waiting thread to the auto-pipeline. Written before the post: the post is the
 // release the waiting thread acquires. (TK_CORE_DONE goes through the relay: postDone.)
+void tk_core_post(uint32_t *signal);
+
 static void tk_core_lend(tk_core_wait_t *w, uintptr_t turn) {
 	w->event = TK_CORE_LEAD;
 	w->turn = turn;
-	sem_post(&w->sem);
+	tk_core_post(&w->signal);
 }
 
-void tk_core_kick(void);
 void *tk_core_done_head(void);
 void *tk_core_relaying(void);
 */
@@ -22,6 +23,7 @@ import (
 	"context"
 	"runtime/cgo"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -34,9 +36,9 @@ type waiterFunc func(client.Decision, error)
 func (f waiterFunc) Done(d client.Decision, err error) { f(d, err) }
 
 // threadWaiter is a check made for tk_check: the host thread waits in the shim, on a
-// semaphore, and is lent to the auto-pipeline when offered (client.ThreadWaiter). Its state
+// futex word (its signal), and is lent to the auto-pipeline when offered (client.ThreadWaiter). Its state
 // settles who tells the thread the outcome: the check itself, before tkcore_check returns
-// (answered), or the semaphore once the thread waits for it (parked).
+// (answered), or the signal once the thread waits for it (parked).
 type threadWaiter struct {
 	h      *handle
 	policy string
@@ -67,8 +69,9 @@ func (w *threadWaiter) Done(d client.Decision, err error) {
 }
 
 // postDone tells w's thread its call's status: pushed onto the relay's stack of completions
-// (core_queue.c, "Relayed wake-ups") with Go's atomics, then, if no woken thread is relaying
-// at that moment, one cgo call posts the first of them. w must not be touched afterwards.
+// (core_queue.c, "Relayed wake-ups") with Go's atomics; then, if no woken thread is relaying
+// at that moment, the stack is taken and its top thread posted, to wake the rest. w must not
+// be touched afterwards.
 func postDone(w *C.tk_core_wait_t, status C.int32_t) {
 	w.event = C.TK_CORE_DONE
 	w.status = status
@@ -80,10 +83,28 @@ func postDone(w *C.tk_core_wait_t, status C.int32_t) {
 			break
 		}
 	}
-	if atomic.LoadInt32(relaying) == 0 {
-		C.tk_core_kick()
+	if atomic.LoadInt32(relaying) != 0 {
+		return
+	}
+	if top := (*C.tk_core_wait_t)(atomic.SwapPointer(doneHead, nil)); top != nil {
+		top.relay = 1 // its link, the rest of the stack, is what it relays to
+		atomic.AddInt32(relaying, 1)
+		postSignal(&top.signal)
 	}
 }
+
+// postSignal posts a waiting thread's signal (see TK_CORE_SLEEPING in capi/core.h; the C side's
+// tk_core_post is the same): an atomic add, and FUTEX_WAKE as a raw system call, unseen by the
+// scheduler, only when the thread sleeps.
+func postSignal(signal *C.uint32_t) {
+	word := (*uint32)(unsafe.Pointer(signal))
+	if (atomic.AddUint32(word, 1)-1)&C.TK_CORE_SLEEPING != 0 {
+		syscall.RawSyscall6(syscall.SYS_FUTEX, uintptr(unsafe.Pointer(word)), futexWakePrivate, 1, 0, 0, 0)
+	}
+}
+
+// futexWakePrivate is FUTEX_WAKE | FUTEX_PRIVATE_FLAG (linux/futex.h).
+const futexWakePrivate = 1 | 128
 
 // The relay's shared words in core_queue.c (C memory, never moved).
 var (
@@ -101,7 +122,7 @@ func tkcore_check(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, ou
 }
 
 // startThreadCheck starts a check whose caller's thread waits for it in the shim: its status
-// when the check is already answered, else TK_CORE_PENDING and the semaphore posts the
+// when the check is already answered, else TK_CORE_PENDING and the signal posts the
 // outcome. A caller that lends its thread is a client.ThreadWaiter (it may send its own call
 // when nothing else is in flight, or be lent to the auto-pipeline); a submitted one, queued
 // since queued, is not (the goroutines that start submitted checks must never block).

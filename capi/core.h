@@ -7,18 +7,27 @@
 #ifndef THROTTLEKIT_CORE_H
 #define THROTTLEKIT_CORE_H
 
-#include <semaphore.h>
+#include <stdint.h>
 
 #include "throttlekit.h"
 
+/* A semaphore with one waiter, on a futex word: the count of posts not yet taken, plus
+   TK_CORE_SLEEPING while the waiting thread sleeps (or is about to) in FUTEX_WAIT. A post adds
+   one and calls FUTEX_WAKE only when the flag was set; the waiter clears the flag when it takes
+   a post. Its own rather than sem_t so that the core can post it from Go with an atomic add
+   and a raw system call: no cgo call (see export_wait.go's postDone). A post may reach the
+   word after its waiter returned (the thread may reuse the memory): a spurious FUTEX_WAKE at
+   worst, which every waiter tolerates. */
+#define TK_CORE_SLEEPING 0x80000000u
+
 /* How the core hands a check back to a caller's thread when the check could not finish before
-   tkcore_check returned (it returned TK_CORE_PENDING): the thread waits on sem, which the core
-   posts once per event. A TK_CORE_LEAD event lends the thread to the auto-pipeline: it must
+   tkcore_check returned (it returned TK_CORE_PENDING): the thread waits on signal, which the
+   core posts once per event. A TK_CORE_LEAD event lends the thread to the auto-pipeline: it must
    call lead(turn) (that sends a batch, its own check among them), then wait again. The
    TK_CORE_DONE event comes last: out/err are written and status is the call's return value;
    the core touches the struct no more after posting it. */
 typedef struct tk_core_wait {
-  sem_t sem;
+  uint32_t signal; /* the semaphore above, 0 to start */
   int32_t event;  /* TK_CORE_LEAD or TK_CORE_DONE, written before each post */
   int32_t status; /* with TK_CORE_DONE */
   uintptr_t turn; /* with TK_CORE_LEAD */
@@ -29,7 +38,7 @@ typedef struct tk_core_wait {
 } tk_core_wait_t;
 
 /* A tk_check handed to the core without entering Go (submit): the caller's thread fills it
-   in, submits it and waits on wait.sem for TK_CORE_DONE (never TK_CORE_LEAD). The struct, the
+   in, submits it and waits on wait.signal for TK_CORE_DONE (never TK_CORE_LEAD). The struct, the
    strings and out/err must stay valid until then; next belongs to the core's queue. */
 typedef struct tk_core_request {
   struct tk_core_request *next;
@@ -84,7 +93,7 @@ typedef struct tk_core {
 
 /* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
    from other sources instead of calling it with the wrong arguments. */
-#define TK_CORE_ABI 5
+#define TK_CORE_ABI 6
 
 /* The core's exported entry points, resolved with dlsym. */
 #define TK_CORE_SYMBOLS(X)                   \

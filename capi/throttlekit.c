@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -302,6 +304,26 @@ static int check_one_key(tk_handle_t h, const char *policy, const char *key, int
   return core_for(h, err);
 }
 
+/* Waits for a post of the core on signal and takes it (see TK_CORE_SLEEPING in core.h). A
+   signal handler's EINTR, a changed word's EAGAIN and a late post's spurious wake-up all end
+   the same way: look at the word again. */
+static void wait_signal(uint32_t *signal) {
+  _Atomic uint32_t *word = (_Atomic uint32_t *)signal;
+  uint32_t v = atomic_load(word);
+  for (;;) {
+    if (v & ~TK_CORE_SLEEPING) {
+      if (atomic_compare_exchange_weak(word, &v, (v - 1) & ~TK_CORE_SLEEPING)) return;
+      continue;
+    }
+    if (!(v & TK_CORE_SLEEPING)) {
+      if (!atomic_compare_exchange_weak(word, &v, v | TK_CORE_SLEEPING)) continue;
+      v |= TK_CORE_SLEEPING;
+    }
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+    v = atomic_load(word);
+  }
+}
+
 /* tk_checks running in this process: a call that finds none running is alone. */
 static atomic_int checks_running;
 
@@ -314,17 +336,11 @@ static __thread tk_handle_t submit_handle;
    and may be lent to send a batch (see tk_core_wait_t). */
 static int entered_check(tk_handle_t h, const char *policy, const char *key, int64_t cost,
                          int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
-  tk_core_wait_t wait;
-  if (sem_init(&wait.sem, 0, 0) != 0)
-    return fail(err, TK_E_INTERNAL, "sem_init failed: %s", strerror(errno));
-  wait.queue = 0;
-  wait.relay = 0;
+  tk_core_wait_t wait = {.signal = 0};
   int rc = core.check(h, policy, key, cost, now_ms, out, err, &wait);
   submit_handle = wait.queue ? h : 0;
   while (rc == TK_CORE_PENDING) {
-    while (sem_wait(&wait.sem) != 0) {
-      /* EINTR: a signal handler ran; keep waiting, the outcome is on its way */
-    }
+    wait_signal(&wait.signal);
     if (wait.event == TK_CORE_LEAD) {
       core.lead(wait.turn);
     } else {
@@ -332,7 +348,6 @@ static int entered_check(tk_handle_t h, const char *policy, const char *key, int
       rc = wait.status;
     }
   }
-  sem_destroy(&wait.sem);
   return rc;
 }
 
@@ -344,15 +359,10 @@ static int submitted_check(tk_handle_t h, const char *policy, const char *key, i
   tk_core_request_t r = {.handle = h, .policy = policy, .key = key, .cost = cost,
                          .now_ms = now_ms, .out = out, .err = err,
                          .queued_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec};
-  if (sem_init(&r.wait.sem, 0, 0) != 0)
-    return fail(err, TK_E_INTERNAL, "sem_init failed: %s", strerror(errno));
   core.submit(&r);
-  while (sem_wait(&r.wait.sem) != 0) {
-    /* EINTR: as above */
-  }
+  wait_signal(&r.wait.signal);
   if (r.wait.relay) core.relay(&r.wait);
   submit_handle = r.wait.queue ? h : 0;
-  sem_destroy(&r.wait.sem);
   return r.wait.status;
 }
 
