@@ -84,7 +84,8 @@ static atomic_int relaying;
    postSignal is the same from Go). */
 __attribute__((visibility("hidden"))) void tk_core_post(uint32_t *signal) {
   _Atomic uint32_t *word = (_Atomic uint32_t *)signal;
-  if (atomic_fetch_add(word, 1) & TK_CORE_SLEEPING) syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  if (atomic_fetch_add(word, 1) & TK_CORE_SLEEPING)
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /* Posts the first one or two of list, each handed half of the rest to relay. */

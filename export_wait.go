@@ -4,10 +4,10 @@ package main
 #cgo CFLAGS: -I${SRCDIR}/capi
 #include "core.h"
 
-// Lends the waiting thread to the auto-pipeline. Written before the post: the post is the
-// release the waiting thread acquires. (TK_CORE_DONE goes through the relay: postDone.)
 void tk_core_post(uint32_t *signal);
 
+// Lends the waiting thread to the auto-pipeline. Written before the post: the post is the
+// release the waiting thread acquires. (TK_CORE_DONE goes through the relay: postDone.)
 static void tk_core_lend(tk_core_wait_t *w, uintptr_t turn) {
 	w->event = TK_CORE_LEAD;
 	w->turn = turn;
@@ -35,10 +35,10 @@ type waiterFunc func(client.Decision, error)
 
 func (f waiterFunc) Done(d client.Decision, err error) { f(d, err) }
 
-// threadWaiter is a check made for tk_check: the host thread waits in the shim, on a
-// futex word (its signal), and is lent to the auto-pipeline when offered (client.ThreadWaiter). Its state
-// settles who tells the thread the outcome: the check itself, before tkcore_check returns
-// (answered), or the signal once the thread waits for it (parked).
+// threadWaiter is a check made for tk_check: the host thread waits in the shim, on a futex
+// word (its signal), and is lent to the auto-pipeline when offered (client.ThreadWaiter). Its
+// state settles who tells the thread the outcome: the check itself, before tkcore_check
+// returns (answered), or the signal once the thread waits for it (parked).
 type threadWaiter struct {
 	h      *handle
 	policy string
