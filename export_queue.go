@@ -27,13 +27,21 @@ import (
 // (see submit in capi/core.h). It runs from the core's start, like the runtime's own poller,
 // so that its eventfd and goroutine are there before any handle and outlive none.
 func init() {
-	if fd := C.tk_core_queue_open(); fd >= 0 {
-		queueServed = true
-		go serveQueue(os.NewFile(uintptr(fd), "throttlekit-submit-queue"))
+	fd := C.tk_core_queue_open()
+	if fd < 0 {
+		return
 	}
+	wake := os.NewFile(uintptr(fd), "throttlekit-submit-queue")
+	rc, err := wake.SyscallConn()
+	if err != nil {
+		_ = wake.Close()
+		return
+	}
+	queueServed = true
+	go serveQueue(rc)
 }
 
-// queueServed is false only if the queue's eventfd could not be created: then the shim is
+// queueServed is false only if the queue's eventfd could not be set up: then the shim is
 // never told to submit (see startThreadCheck).
 var queueServed bool
 
@@ -47,11 +55,7 @@ var (
 	queueOut      = (*int32)(C.tk_core_queue_out())
 )
 
-func serveQueue(wake *os.File) {
-	rc, err := wake.SyscallConn()
-	if err != nil {
-		panic("throttlekit: the submission queue's eventfd: " + err.Error())
-	}
+func serveQueue(wake syscall.RawConn) {
 	var buf [8]byte
 	for {
 		r := takeQueue(true)
@@ -61,7 +65,7 @@ func serveQueue(wake *os.File) {
 			// scheduler about a system call, which wakes its monitor thread when it sleeps).
 			// A read error other than "would block" cannot happen on an eventfd; the loop
 			// takes the queue again whatever happened, so no submit goes unserved.
-			_ = rc.Read(func(fd uintptr) bool {
+			_ = wake.Read(func(fd uintptr) bool {
 				_, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
 				return errno != syscall.EAGAIN
 			})
