@@ -95,6 +95,11 @@ typedef struct tk_core {
    from other sources instead of calling it with the wrong arguments. */
 #define TK_CORE_ABI 6
 
+/* The input limits the shim checks before calling the core, the core's own (policy.MaxKeyBytes,
+   policy.MaxSafeInteger): the core fails to compile if they differ (internal/cabi/limits.go). */
+#define TK_MAX_KEY_BYTES 4096
+#define TK_MAX_AMOUNT 9007199254740991LL /* 2^53 - 1: exact in a double */
+
 /* The core's exported entry points, resolved with dlsym. */
 #define TK_CORE_SYMBOLS(X)                   \
   X(abi_version, "tkcore_abi_version")       \

@@ -28,8 +28,6 @@
 #define TK_VERSION_STRING \
   TK_STR(TK_VERSION_MAJOR) "." TK_STR(TK_VERSION_MINOR) "." TK_STR(TK_VERSION_PATCH)
 
-#define TK_MAX_KEY_BYTES 4096
-#define TK_MAX_AMOUNT ((int64_t)9007199254740991) /* 2^53 - 1: exact in a double */
 #define TK_CORE_FILE "libthrottlekit-core.so"
 
 /* ---- Errors --------------------------------------------------------------------------- */

@@ -12,7 +12,7 @@ import (
 
 	"github.com/throttlekit/throttlekit-go/client"
 	"github.com/throttlekit/throttlekit-go/internal/rediscluster"
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // These tests start their own Redis Cluster (3 masters, 3 replicas) and Sentinel set
@@ -21,7 +21,7 @@ import (
 // openURL opens a backend on url with a fresh key namespace.
 func openURL(t *testing.T, url, yaml string, timeout time.Duration) (*client.RedisBackend, string) {
 	t.Helper()
-	ns := testredis.Namespace(t)
+	ns := testenv.Namespace(t)
 	b, err := client.OpenRedis(url, []byte(yaml), client.RedisOptions{Namespace: ns},
 		client.ConnectOptions{Timeout: timeout})
 	if err != nil {

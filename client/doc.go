@@ -1,6 +1,7 @@
-// Package client is the ThrottleKit Go client core: the Decision and Forecast types, typed
-// errors, and the backends that reach a limiter. RedisBackend runs the luascripts/ decision
-// scripts against a Redis that a fleet shares; nothing in this package computes a decision.
+// Package client is the ThrottleKit Go client: the Decision and Forecast types, typed errors,
+// and the backends that reach a limiter. RedisBackend runs the luascripts/ decision scripts
+// in a Redis that a fleet shares, EngineBackend runs the same scripts in process, and
+// ServiceBackend asks a throttlekit-server; nothing in this package computes a decision.
 //
 // Every backend is safe for concurrent use. Calls are bounded by their context's deadline (and,
 // for a context without one, by the backend's configured timeout).

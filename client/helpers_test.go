@@ -3,21 +3,20 @@ package client_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // openBackend opens a RedisBackend on the test Redis with its own key namespace.
 func openBackend(t *testing.T, yaml string) (*client.RedisBackend, string) {
 	t.Helper()
-	ns := testredis.Namespace(t)
-	b, err := client.OpenRedis(testredis.URL(t), []byte(yaml), client.RedisOptions{Namespace: ns},
+	ns := testenv.Namespace(t)
+	b, err := client.OpenRedis(testenv.URL(t), []byte(yaml), client.RedisOptions{Namespace: ns},
 		client.ConnectOptions{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("OpenRedis: %v", err)
@@ -47,29 +46,13 @@ func budgetYAML(budget, windowMs int64) string {
 
 var ctx = context.Background()
 
-// silentRedis listens on a loopback port, accepts connections and never answers: a Redis
-// that hangs. It returns the address.
-func silentRedis(t *testing.T) string {
+// openEngine opens an EngineBackend closed at the end of the test.
+func openEngine(t testing.TB, yaml string, opts client.EngineOptions) *client.EngineBackend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	b, err := client.OpenEngine([]byte(yaml), opts)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("OpenEngine: %v", err)
 	}
-	t.Cleanup(func() { _ = l.Close() })
-	go func() {
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				_ = c.Close()
-			}
-		}()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c) // hold it open, say nothing
-		}
-	}()
-	return l.Addr().String()
+	t.Cleanup(func() { _ = b.Close() })
+	return b
 }

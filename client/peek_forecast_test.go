@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // Peek and Forecast, for each of the five strategies and for the token-budget peek, on a
@@ -394,7 +394,7 @@ var peekForecastPolicies = []pfPolicy{
 }
 
 func TestPeekForecast(t *testing.T) {
-	rdb := testredis.Client(t)
+	rdb := testenv.Client(t)
 	for _, pol := range peekForecastPolicies {
 		t.Run(pol.name, func(t *testing.T) {
 			b, ns := openBackend(t, pol.yaml)

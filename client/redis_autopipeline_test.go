@@ -13,7 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/coalesce"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // The windows are long: Redis expires keys in real time even under an explicit clock, and the
@@ -52,7 +53,7 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 // countedBackend is a RedisBackend on the test Redis whose round trips are counted.
 func countedBackend(t *testing.T, yaml string, opts client.RedisOptions) (*client.RedisBackend, *roundTrips) {
 	t.Helper()
-	rdb, err := client.NewRedisClient(testredis.URL(t), client.ConnectOptions{Timeout: 5 * time.Second})
+	rdb, err := client.NewRedisClient(testenv.URL(t), client.ConnectOptions{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func countedBackend(t *testing.T, yaml string, opts client.RedisOptions) (*clien
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Namespace = testredis.Namespace(t)
+	opts.Namespace = testenv.Namespace(t)
 	opts.Timeout = 5 * time.Second
 	b, err := client.NewRedisBackend(rdb, set, opts)
 	if err != nil {
@@ -172,7 +173,7 @@ func TestLoneCallerIsNeverBatched(t *testing.T) {
 // sees an error; the window still admits exactly its limit.
 func TestAutoPipelineSurvivesScriptFlush(t *testing.T) {
 	b, rt := countedBackend(t, pipelinePolicies, client.RedisOptions{})
-	rdb := testredis.Client(t)
+	rdb := testenv.Client(t)
 	stop := make(chan struct{})
 	flushed := make(chan int)
 	go func() {
@@ -227,7 +228,7 @@ func TestAutoPipelineSurvivesScriptFlush(t *testing.T) {
 // must not hold it until the youngest member's deadline). Arrivals are staggered over most
 // of a timeout, so that each batch mixes old and young calls.
 func TestQueuedCallsKeepTheirDeadline(t *testing.T) {
-	addr := silentRedis(t)
+	addr := testenv.SilentRedis(t)
 	const timeout = 300 * time.Millisecond
 	b, err := client.OpenRedis("redis://"+addr, []byte(allPolicies), client.RedisOptions{}, client.ConnectOptions{Timeout: timeout})
 	if err != nil {
@@ -271,7 +272,7 @@ func (f doneFunc) Done(d client.Decision, err error) { f(d, err) }
 
 // threadWaiter lends its goroutine to send batches, as a C thread in tk_check does.
 type threadWaiter struct {
-	turns chan client.Lead
+	turns chan coalesce.Lead
 	done  chan result
 }
 
@@ -281,7 +282,7 @@ type result struct {
 }
 
 func (w *threadWaiter) Done(d client.Decision, err error) { w.done <- result{d, err} }
-func (w *threadWaiter) Lead(l client.Lead)                { w.turns <- l }
+func (w *threadWaiter) Lead(l coalesce.Lead)              { w.turns <- l }
 
 // wait runs the turns it is offered until its own check is done.
 func (w *threadWaiter) wait() result {
@@ -328,7 +329,7 @@ func startedChecksCompleteExactlyOnce(t *testing.T, b *client.RedisBackend) {
 		go func() {
 			defer wg.Done()
 			for i := range perThread {
-				w := &threadWaiter{turns: make(chan client.Lead, 1), done: make(chan result, 1)}
+				w := &threadWaiter{turns: make(chan coalesce.Lead, 1), done: make(chan result, 1)}
 				b.StartCheck(ctx, "gcra", fmt.Sprintf("t%d-%d", g, i), 1, now, w)
 				check(w.wait())
 			}
@@ -385,7 +386,7 @@ func TestStartCheckInputErrorsAreImmediate(t *testing.T) {
 
 // Started checks queued behind a Redis that never answers complete at their deadline.
 func TestStartedChecksCompleteByTheirDeadline(t *testing.T) {
-	addr := silentRedis(t)
+	addr := testenv.SilentRedis(t)
 	const timeout = 150 * time.Millisecond
 	b, err := client.OpenRedis("redis://"+addr, []byte(allPolicies), client.RedisOptions{}, client.ConnectOptions{Timeout: timeout})
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 const allPolicies = `
@@ -91,7 +91,7 @@ func TestBadPoliciesAreConfigErrors(t *testing.T) {
 		"limiters: {a: {strategy: fixedWindow, limit: 0, period: 1s}}",
 		"limiters: [",
 	} {
-		_, err := client.OpenRedis(testredis.URL(t), []byte(yaml), client.RedisOptions{}, client.ConnectOptions{})
+		_, err := client.OpenRedis(testenv.URL(t), []byte(yaml), client.RedisOptions{}, client.ConnectOptions{})
 		if !errors.Is(err, client.ErrConfig) {
 			t.Errorf("%s: got %v, want ErrConfig", yaml, err)
 		}
@@ -113,7 +113,7 @@ func TestPeekAndDebitOnAMeter(t *testing.T) {
 // The default clock is Redis's own: decisions come back relative to its TIME.
 func TestRedisClockByDefault(t *testing.T) {
 	b, _ := openBackend(t, allPolicies)
-	rdb := testredis.Client(t)
+	rdb := testenv.Client(t)
 	before, err := rdb.Time(ctx).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestRedisClockByDefault(t *testing.T) {
 // After SCRIPT FLUSH (a restart or failover looks the same) the next call succeeds anyway.
 func TestNoScriptRecovery(t *testing.T) {
 	b, _ := openBackend(t, allPolicies)
-	rdb := testredis.Client(t)
+	rdb := testenv.Client(t)
 	const now = 1_700_000_000_000
 	if _, err := b.CheckAt(ctx, "gcra", "k", 1, now); err != nil {
 		t.Fatal(err)
@@ -162,7 +162,7 @@ func TestNoScriptRecovery(t *testing.T) {
 // Every key a script writes carries a TTL: nothing a limiter stores lives forever.
 func TestEveryWrittenKeyHasATTL(t *testing.T) {
 	b, ns := openBackend(t, allPolicies)
-	rdb := testredis.Client(t)
+	rdb := testenv.Client(t)
 	now := int64(1_700_000_000_000)
 	for i := 0; i < 30; i++ {
 		now += int64(i * 37)
@@ -275,7 +275,7 @@ limiters:
 // A logic fault in the store (a key of the wrong type) is internal, never "unavailable".
 func TestWrongTypeIsInternal(t *testing.T) {
 	b, ns := openBackend(t, allPolicies)
-	rdb := testredis.Client(t)
+	rdb := testenv.Client(t)
 	if err := rdb.Set(ctx, ns+":fixed:wrong", "x", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestDeadRedisIsUnavailableWithinTheTimeout(t *testing.T) {
 
 // A Redis that accepts but never answers is a timeout, bounded by the call's deadline.
 func TestSilentRedisTimesOut(t *testing.T) {
-	addr := silentRedis(t)
+	addr := testenv.SilentRedis(t)
 	b, err := client.OpenRedis("redis://"+addr, []byte(allPolicies), client.RedisOptions{}, client.ConnectOptions{Timeout: 150 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -345,7 +345,7 @@ func TestClosedBackend(t *testing.T) {
 // before it). Counted from Redis's own command statistics.
 func TestOneRoundTripPerCheck(t *testing.T) {
 	b, _ := openBackend(t, allPolicies)
-	rdb := testredis.Client(t)
+	rdb := testenv.Client(t)
 	if _, err := b.Check(ctx, "gcra", "warm", 1); err != nil { // loads the script once
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // Checks started for callers that cannot wait travel on the backend's stream (one connection,
@@ -84,7 +84,7 @@ func TestStreamDecidesInSubmissionOrder(t *testing.T) {
 // Emptying the script cache between and during bursts costs nothing but an EVAL.
 func TestStreamSurvivesScriptFlush(t *testing.T) {
 	b, _ := openBackend(t, streamPolicies)
-	rdb := testredis.Client(t)
+	rdb := testenv.Client(t)
 	const now = 1_700_000_000_000
 	stop := make(chan struct{})
 	var flusher sync.WaitGroup
@@ -122,7 +122,7 @@ func TestStreamSurvivesScriptFlush(t *testing.T) {
 
 // Calls whose context is cancelled complete at once with ErrTimeout; the others are unaffected.
 func TestStreamHonoursCancellation(t *testing.T) {
-	addr := silentRedis(t)
+	addr := testenv.SilentRedis(t)
 	b, err := client.OpenRedis("redis://"+addr, []byte(allPolicies), client.RedisOptions{}, client.ConnectOptions{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func TestStreamHonoursCancellation(t *testing.T) {
 
 // Close completes every call still waiting on a silent Redis, at once and exactly once.
 func TestStreamCloseCompletesPendingCalls(t *testing.T) {
-	addr := silentRedis(t)
+	addr := testenv.SilentRedis(t)
 	b, err := client.OpenRedis("redis://"+addr, []byte(allPolicies), client.RedisOptions{}, client.ConnectOptions{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +194,7 @@ type ownRedis struct {
 
 func newOwnRedis(t *testing.T, args ...string) *ownRedis {
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		testredis.Require(t, "redis-server is not on PATH")
+		testenv.Require(t, "redis-server is not on PATH")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -14,7 +14,8 @@ import (
 
 	"github.com/throttlekit/throttlekit-go/client"
 	"github.com/throttlekit/throttlekit-go/internal/rediscluster"
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/redisdoor"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // securePassword holds the characters a URL must escape ('/', '%') and those the parser
@@ -24,7 +25,7 @@ const securePassword = "Tk-s3cr:t@p/ss%w0rd"
 // openSecure opens a backend on url trusting caFile, with a fresh key namespace.
 func openSecure(t *testing.T, url, caFile, yaml string) (*client.RedisBackend, string) {
 	t.Helper()
-	ns := testredis.Namespace(t)
+	ns := testenv.Namespace(t)
 	b, err := client.OpenRedis(url, []byte(yaml), client.RedisOptions{Namespace: ns},
 		client.ConnectOptions{Timeout: 5 * time.Second, TLSCAFile: caFile})
 	if err != nil {
@@ -50,7 +51,7 @@ func withPassword(raw, password string) string {
 // error nor its cause chain shows a password.
 func requireRefused(t *testing.T, what, url, caFile string, kind error, cause string) {
 	t.Helper()
-	b, err := client.OpenRedis(url, []byte(bigWindowYAML), client.RedisOptions{Namespace: testredis.Namespace(t)},
+	b, err := client.OpenRedis(url, []byte(bigWindowYAML), client.RedisOptions{Namespace: testenv.Namespace(t)},
 		client.ConnectOptions{Timeout: 2 * time.Second, TLSCAFile: caFile})
 	if err != nil {
 		t.Fatalf("%s: OpenRedis must not dial, yet: %v", what, err)
@@ -336,14 +337,14 @@ func TestSentinelTLSAndPassword(t *testing.T) {
 		hosts = append(hosts, "localhost:"+strconv.Itoa(sn.Port))
 	}
 	byName := "rediss+sentinel://:" + url.PathEscape(securePassword) + "@" + strings.Join(hosts, ",") + "/" + s.Name
-	for name, dial := range map[string]func(context.Context, string, string) (net.Conn, error){"GoRedisDialer": nil, "BlockingDial": client.BlockingDial} {
+	for name, dial := range map[string]func(context.Context, string, string) (net.Conn, error){"GoRedisDialer": nil, "BlockingDial": redisdoor.BlockingDial} {
 		t.Run(name, func(t *testing.T) {
 			for _, u := range []string{s.URL(), byName} {
 				sub := "ByIP"
 				if u == byName {
 					sub = "ByLocalhost"
 				}
-				ns := testredis.Namespace(t)
+				ns := testenv.Namespace(t)
 				b, err := client.OpenRedis(u, []byte(sentinelYAML), client.RedisOptions{Namespace: ns},
 					client.ConnectOptions{Timeout: 5 * time.Second, TLSCAFile: s.CAFile(), Dialer: dial})
 				if err != nil {

@@ -6,32 +6,24 @@ import (
 	"github.com/throttlekit/throttlekit-go/client"
 )
 
-// One method per operation: the backend's store clock, or the injected clock through the
-// *At twin, each call bounded by the Service's timeout. A failure of the store is reported to
+// One method per operation, on the backend's store clock or the injected one (see atClock),
+// each call bounded by the Service's timeout. A failure of the store is reported to
 // the observer here, once per store call, whatever the RPC then answers.
 
 func (s *Service) check(ctx context.Context, policyName, key string, cost int64) (d client.Decision, err error) {
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
-	if s.clock == nil {
-		d, err = s.backend.Check(bctx, policyName, key, cost)
-	} else {
-		d, err = s.backend.CheckAt(bctx, policyName, key, cost, s.clock())
-	}
+	d, err = s.calls.Check(bctx, policyName, key, cost)
 	s.storeFailed(ctx, err)
 	return d, err
 }
 
-// checkMany reads the injected clock once, so the batch shares one instant; without one, the
-// backend reads its store's clock once for the same reason.
+// checkMany's batch shares one instant: the injected clock is read once, and without one the
+// backend reads its store's clock once.
 func (s *Service) checkMany(ctx context.Context, policyName string, keys []string, cost int64) (ds []client.Decision, err error) {
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
-	if s.clock == nil {
-		ds, err = s.backend.CheckMany(bctx, policyName, keys, cost)
-	} else {
-		ds, err = s.backend.CheckManyAt(bctx, policyName, keys, cost, s.clock())
-	}
+	ds, err = s.calls.CheckMany(bctx, policyName, keys, cost)
 	s.storeFailed(ctx, err)
 	return ds, err
 }
@@ -39,11 +31,7 @@ func (s *Service) checkMany(ctx context.Context, policyName string, keys []strin
 func (s *Service) peek(ctx context.Context, policyName, key string) (d client.Decision, err error) {
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
-	if s.clock == nil {
-		d, err = s.backend.Peek(bctx, policyName, key)
-	} else {
-		d, err = s.backend.PeekAt(bctx, policyName, key, s.clock())
-	}
+	d, err = s.calls.Peek(bctx, policyName, key)
 	s.storeFailed(ctx, err)
 	return d, err
 }
@@ -51,11 +39,7 @@ func (s *Service) peek(ctx context.Context, policyName, key string) (d client.De
 func (s *Service) forecast(ctx context.Context, policyName, key string, cost int64) (f client.Forecast, err error) {
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
-	if s.clock == nil {
-		f, err = s.backend.Forecast(bctx, policyName, key, cost)
-	} else {
-		f, err = s.backend.ForecastAt(bctx, policyName, key, cost, s.clock())
-	}
+	f, err = s.calls.Forecast(bctx, policyName, key, cost)
 	s.storeFailed(ctx, err)
 	return f, err
 }
@@ -63,11 +47,34 @@ func (s *Service) forecast(ctx context.Context, policyName, key string, cost int
 func (s *Service) debit(ctx context.Context, policyName, key string, tokens int64) (d client.Decision, err error) {
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
-	if s.clock == nil {
-		d, err = s.backend.Debit(bctx, policyName, key, tokens)
-	} else {
-		d, err = s.backend.DebitAt(bctx, policyName, key, tokens, s.clock())
-	}
+	d, err = s.calls.Debit(bctx, policyName, key, tokens)
 	s.storeFailed(ctx, err)
 	return d, err
+}
+
+// atClock is a Limiter whose plain calls are evaluated at the instant now gives (the tests'
+// injected clock), through the *At twins.
+type atClock struct {
+	client.Limiter
+	now func() int64
+}
+
+func (l atClock) Check(ctx context.Context, policy, key string, cost int64) (client.Decision, error) {
+	return l.CheckAt(ctx, policy, key, cost, l.now())
+}
+
+func (l atClock) CheckMany(ctx context.Context, policy string, keys []string, cost int64) ([]client.Decision, error) {
+	return l.CheckManyAt(ctx, policy, keys, cost, l.now())
+}
+
+func (l atClock) Peek(ctx context.Context, policy, key string) (client.Decision, error) {
+	return l.PeekAt(ctx, policy, key, l.now())
+}
+
+func (l atClock) Forecast(ctx context.Context, policy, key string, cost int64) (client.Forecast, error) {
+	return l.ForecastAt(ctx, policy, key, cost, l.now())
+}
+
+func (l atClock) Debit(ctx context.Context, policy, key string, tokens int64) (client.Decision, error) {
+	return l.DebitAt(ctx, policy, key, tokens, l.now())
 }

@@ -15,9 +15,9 @@ var synthesizedHeader = metadata.Pairs(client.SynthesizedHeader, "1")
 
 // checkFailed decides what a failed Check or CheckMany (n keys) answers. This is the one
 // place the server's fail mode (--fail open|closed|error) belongs: open and closed answer n
-// decisions from client.FailMode.Synthesize over the policy (the whole batch alike: CheckMany
+// decisions from client.FailMode.Apply over the policy (the whole batch alike: CheckMany
 // is all or nothing) and set the `throttlekit-synthesized: 1` response header on ctx. Only a
-// store that is unavailable or timed out qualifies (Synthesize decides); bad input, unknown
+// store that is unavailable or timed out qualifies (Apply decides); bad input, unknown
 // policies and logic faults pass through, and so does everything under --fail error. A caller
 // that gave up gets no synthesized answer: its own deadline or cancellation is reported.
 // Peek, Forecast and Debit never come here: the contract lets only checks synthesize.
@@ -25,16 +25,7 @@ func (s *Service) checkFailed(ctx context.Context, policyName string, n int, err
 	if ctx.Err() != nil {
 		return nil, err
 	}
-	var limit int64
-	if set := s.Policies(); set != nil {
-		p, ok := set.Lookup(policyName)
-		if !ok {
-			// The set was swapped between the call and now; the call's error stands.
-			return nil, err
-		}
-		limit = p.ReportedLimit()
-	}
-	d, ok := s.failMode.Synthesize(limit, err)
+	d, ok := s.failMode.Apply(s.Policies(), policyName, err)
 	if !ok {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/throttlekit/throttlekit-go/client"
 	"github.com/throttlekit/throttlekit-go/contract"
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 	"github.com/throttlekit/throttlekit-go/server"
 )
 
@@ -52,8 +52,8 @@ func openEngine(t *testing.T, yaml string) client.Limiter {
 
 func openRedis(t *testing.T, yaml string) client.Limiter {
 	t.Helper()
-	b, err := client.OpenRedis(testredis.URL(t), []byte(yaml),
-		client.RedisOptions{Namespace: testredis.Namespace(t)}, client.ConnectOptions{Timeout: 5 * time.Second})
+	b, err := client.OpenRedis(testenv.URL(t), []byte(yaml),
+		client.RedisOptions{Namespace: testenv.Namespace(t)}, client.ConnectOptions{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("OpenRedis: %v", err)
 	}

@@ -38,7 +38,7 @@ type Service struct {
 	contract.UnimplementedRateLimiterServer
 
 	backend  client.Limiter
-	clock    func() int64
+	calls    client.Limiter // backend, or backend at the injected clock
 	timeout  time.Duration
 	log      *slog.Logger
 	storeLog *rateLimitedLog
@@ -55,9 +55,13 @@ func New(backend client.Limiter, opts Options) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var calls client.Limiter = backend
+	if opts.Clock != nil {
+		calls = atClock{backend, opts.Clock}
+	}
 	return &Service{
 		backend:  backend,
-		clock:    opts.Clock,
+		calls:    calls,
 		timeout:  opts.Timeout,
 		log:      log,
 		storeLog: newRateLimitedLog(log, time.Second),

@@ -33,12 +33,8 @@ func (s *Service) guard(ctx context.Context, method, policyName string, errp *er
 // Redis replies) are for the operator's log, not for every caller.
 func (s *Service) toStatus(ctx context.Context, method, policyName string, err error) error {
 	switch {
-	case errors.Is(err, client.ErrPolicyNotFound):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, client.ErrUnsupported):
-		return status.Error(codes.Unimplemented, err.Error())
-	case errors.Is(err, client.ErrInvalidArgument):
-		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, client.ErrPolicyNotFound), errors.Is(err, client.ErrUnsupported), errors.Is(err, client.ErrInvalidArgument):
+		return status.Error(client.WireCode(err), err.Error())
 	case errors.Is(err, client.ErrUnavailable), errors.Is(err, client.ErrTimeout):
 		if cerr := ctx.Err(); cerr != nil {
 			// The caller's deadline passed or it hung up: that is not the store's fault, and

@@ -9,7 +9,7 @@ import (
 
 	"github.com/throttlekit/throttlekit-go/client"
 	"github.com/throttlekit/throttlekit-go/internal/rediscluster"
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 const doorPolicies = `
@@ -25,7 +25,7 @@ func TestServiceBackendAgainstTheServer(t *testing.T) {
 	stores := map[string]func(t *testing.T) []string{
 		"memory": func(*testing.T) []string { return nil },
 		"redis": func(t *testing.T) []string {
-			return []string{"--redis", testredis.URL(t), "--redis-prefix", testredis.Namespace(t)}
+			return []string{"--redis", testenv.URL(t), "--redis-prefix", testenv.Namespace(t)}
 		},
 	}
 	for name, storeArgs := range stores {
@@ -103,15 +103,15 @@ func TestServiceBackendAgainstTheServer(t *testing.T) {
 // One policy through the Redis door and the service door against one Redis, interleaved on
 // one key: one limiter, as if a single client had made every call.
 func TestBothDoorsShareOneLimiter(t *testing.T) {
-	ns := testredis.Namespace(t)
+	ns := testenv.Namespace(t)
 	p := launch(t, "-c", writeFile(t, "p.yaml", doorPolicies), "--host", "127.0.0.1", "--port", "0",
-		"--redis", testredis.URL(t), "--redis-prefix", ns)
+		"--redis", testenv.URL(t), "--redis-prefix", ns)
 	service, err := client.OpenService(p.waitListening(t), client.ServiceOptions{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer service.Close()
-	direct, err := client.OpenRedis(testredis.URL(t), []byte(doorPolicies), client.RedisOptions{Namespace: ns}, client.ConnectOptions{Timeout: 5 * time.Second})
+	direct, err := client.OpenRedis(testenv.URL(t), []byte(doorPolicies), client.RedisOptions{Namespace: ns}, client.ConnectOptions{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestBothDoorsShareOneLimiter(t *testing.T) {
 func TestServerOnRedisCluster(t *testing.T) {
 	cluster := rediscluster.StartCluster(t, 3, 0)
 	cluster.WaitHealthy(t, 30*time.Second)
-	ns := testredis.Namespace(t)
+	ns := testenv.Namespace(t)
 	p := launch(t, "-c", writeFile(t, "p.yaml", doorPolicies), "--host", "127.0.0.1", "--port", "0",
 		"--redis", cluster.URL(), "--redis-prefix", ns)
 	b, err := client.OpenService(p.waitListening(t), client.ServiceOptions{Timeout: 5 * time.Second})

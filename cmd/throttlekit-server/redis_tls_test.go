@@ -7,7 +7,7 @@ import (
 
 	"github.com/throttlekit/throttlekit-go/client"
 	"github.com/throttlekit/throttlekit-go/internal/rediscluster"
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // The server's Redis store on a Redis Cluster served over TLS only, with a password, its CA
@@ -18,7 +18,7 @@ func TestServerOnATLSCluster(t *testing.T) {
 	if !strings.HasPrefix(c.URL(), "rediss+cluster://") || c.CAFile() == "" {
 		t.Fatalf("the harness's cluster is not TLS: %s", client.RedactURL(c.URL()))
 	}
-	ns := testredis.Namespace(t)
+	ns := testenv.Namespace(t)
 	p := launch(t, "-c", writeFile(t, "p.yaml", doorPolicies), "--host", "127.0.0.1", "--port", "0",
 		"--redis", c.URL(), "--redis-prefix", ns, "--redis-tls-ca", c.CAFile(), "--fail", "error")
 	b, err := client.OpenService(p.waitListening(t), client.ServiceOptions{Timeout: 5 * time.Second})

@@ -8,7 +8,7 @@ import (
 
 	"github.com/throttlekit/throttlekit-go/client"
 	"github.com/throttlekit/throttlekit-go/internal/rediscluster"
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // The server's Redis store behind Sentinel (one master, one replica, three sentinels), the
@@ -23,7 +23,7 @@ func TestServerOnRedisSentinel(t *testing.T) {
 		t.Fatalf("the harness's URL %q", client.RedactURL(url))
 	}
 	master, replica := s.Data[0], s.Data[1]
-	ns := testredis.Namespace(t)
+	ns := testenv.Namespace(t)
 	p := launch(t, "-c", writeFile(t, "p.yaml", doorPolicies), "--host", "127.0.0.1", "--port", "0",
 		"--redis", url, "--redis-prefix", ns, "--fail", "error")
 	b, err := client.OpenService(p.waitListening(t), client.ServiceOptions{Timeout: 5 * time.Second})

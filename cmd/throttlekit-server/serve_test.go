@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/throttlekit/throttlekit-go/contract"
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 const policies = `
@@ -77,7 +77,7 @@ func TestServeMemoryStore(t *testing.T) {
 }
 
 func TestServeRedisStore(t *testing.T) {
-	url, ns := testredis.URL(t), testredis.Namespace(t)
+	url, ns := testenv.URL(t), testenv.Namespace(t)
 	p := launch(t, "-c", writeFile(t, "policies.yaml", policies), "--port", "0", "--host", "127.0.0.1",
 		"--redis", url, "--redis-prefix", ns, "--log-format", "json")
 	conn := dial(t, p.waitListening(t))
@@ -86,7 +86,7 @@ func TestServeRedisStore(t *testing.T) {
 	checkHealth(t, ctx, healthpb.NewHealthClient(conn))
 
 	// The state is in Redis, under the namespace, where a fleet's other servers see it.
-	if n, err := testredis.Client(t).Exists(ctx, ns+":api:user-1").Result(); err != nil || n != 1 {
+	if n, err := testenv.Client(t).Exists(ctx, ns+":api:user-1").Result(); err != nil || n != 1 {
 		t.Fatalf("key %s:api:user-1 in redis: %d, %v; want it there", ns, n, err)
 	}
 	p.stop(t)

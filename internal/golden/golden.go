@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // EnvPath overrides where the vectors are read from.
@@ -72,7 +72,7 @@ func Load(tb testing.TB) *File {
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		testredis.Require(tb, "golden vectors not readable ("+err.Error()+"); set "+EnvPath)
+		testenv.Require(tb, "golden vectors not readable ("+err.Error()+"); set "+EnvPath)
 		return nil
 	}
 	var f File

@@ -7,7 +7,7 @@
 // both (Options); the harness's own clients and redis-cli use them too.
 //
 // Without redis-server or redis-cli a test is skipped locally and fails under CI=true, as
-// testredis.Require does.
+// testenv.Require does.
 package rediscluster
 
 import (
@@ -29,7 +29,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // Require stops the test (skip locally, fail under CI=true) when redis-server or redis-cli is
@@ -38,7 +38,7 @@ func Require(tb testing.TB) {
 	tb.Helper()
 	for _, bin := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			testredis.Require(tb, bin+" is not installed (apt-get install redis-server)")
+			testenv.Require(tb, bin+" is not installed (apt-get install redis-server)")
 		}
 	}
 }

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/internal/rediscluster"
-	"github.com/throttlekit/throttlekit-go/internal/testredis"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 var (
@@ -38,15 +38,15 @@ func program(t *testing.T) string {
 	lib := filepath.Join("..", "..", "..", "build", "lib")
 	for _, f := range []string{"libthrottlekit.so", "libthrottlekit-core.so"} {
 		if _, err := os.Stat(filepath.Join(lib, f)); err != nil {
-			testredis.Require(t, "build/lib/"+f+" is missing: run `make lib` at the repo root")
+			testenv.Require(t, "build/lib/"+f+" is missing: run `make lib` at the repo root")
 		}
 	}
 	if newer := newerSource(filepath.Join(lib, "libthrottlekit-core.so")); newer != "" {
-		testredis.Require(t, "build/lib/libthrottlekit-core.so is older than "+newer+": run `make lib` at the repo root")
+		testenv.Require(t, "build/lib/libthrottlekit-core.so is older than "+newer+": run `make lib` at the repo root")
 	}
 	for _, bin := range []string{"make", "cc"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			testredis.Require(t, bin+" is not installed")
+			testenv.Require(t, bin+" is not installed")
 		}
 	}
 	buildOnce.Do(func() {
@@ -167,7 +167,7 @@ func requireCounts(t *testing.T, ns string, keys []string, owner func(k string) 
 func TestCABIOnCluster(t *testing.T) {
 	prog := program(t)
 	c := rediscluster.StartCluster(t, 3, 0)
-	ns := testredis.Namespace(t)
+	ns := testenv.Namespace(t)
 	keys, owner := clusterKeys(t, c, ns, 2)
 	run(t, prog, map[string]string{"TK_SCALEOUT_URL": c.URL(), "TK_SCALEOUT_NS": ns}, keys)
 	requireCounts(t, ns, keys, func(k string) *rediscluster.Server { return owner[k] })
@@ -179,7 +179,7 @@ func TestCABIOnClusterTLSAndPassword(t *testing.T) {
 	const password = "c-abi:s3cret@tls/pw"
 	prog := program(t)
 	c := rediscluster.StartClusterWith(t, 3, 0, rediscluster.Options{Password: password, TLS: true})
-	ns := testredis.Namespace(t)
+	ns := testenv.Namespace(t)
 	keys, owner := clusterKeys(t, c, ns, 2)
 	good := c.URL()
 	bad := strings.Replace(good, url.PathEscape(password), "wrong-"+url.PathEscape(password), 1)
@@ -196,7 +196,7 @@ func TestCABIOnSentinel(t *testing.T) {
 	const password = "c-abi:s3cret@sentinel"
 	prog := program(t)
 	s := rediscluster.StartSentinelWith(t, "capi", 1, 3, rediscluster.Options{Password: password})
-	ns := testredis.Namespace(t)
+	ns := testenv.Namespace(t)
 	var keys []string
 	for i := 0; i < 5; i++ {
 		keys = append(keys, fmt.Sprintf("user-%d", i))

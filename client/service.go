@@ -1,0 +1,30 @@
+package client
+
+import "github.com/throttlekit/throttlekit-go/internal/servicedoor"
+
+// SynthesizedHeader is the response header a server sets on a decision its fail mode made.
+const SynthesizedHeader = servicedoor.SynthesizedHeader
+
+// ServiceOptions configure a ServiceBackend: the call timeout (0: DefaultTimeout), TLS files
+// (a CA bundle, or a client certificate, turns TLS on), an AuthToken sent as `authorization:
+// Bearer <token>`, and DisableAutoPipeline (by default, concurrent Checks of one policy and
+// cost travel together as one CheckMany RPC).
+type ServiceOptions = servicedoor.Options
+
+// ServiceBackend reaches throttlekit-server over gRPC (throttlekit.v1): the service door.
+// One connection, opened lazily and shared by every call; safe for concurrent use. Decisions
+// are the server's; explicit clocks are not offered by this door (the *At methods answer
+// ErrUnsupported).
+type ServiceBackend struct{ backend }
+
+var _ Limiter = (*ServiceBackend)(nil)
+
+// OpenService prepares a client for the server at target ("host:port"). Nothing is dialled
+// yet: reachability shows per call.
+func OpenService(target string, opts ServiceOptions) (*ServiceBackend, error) {
+	b, err := servicedoor.Open(target, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &ServiceBackend{newBackend(b)}, nil
+}

@@ -1,0 +1,296 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/throttlekit/throttlekit-go/internal/coalesce"
+	"github.com/throttlekit/throttlekit-go/internal/front"
+	"github.com/throttlekit/throttlekit-go/internal/rediserr"
+	"github.com/throttlekit/throttlekit-go/policy"
+)
+
+// Options configure an Backend.
+type Options struct {
+	// Namespace prefixes every key ("ns" makes "ns:api:K"); "" for none.
+	Namespace string
+	// MaxKeys caps the keys held at once (default 1,000,000). Past it, the engine evicts,
+	// from a small sample, the key closest to expiry, and counts it in Stats.Evictions.
+	MaxKeys int
+	// SweepInterval is how often the background sweep reclaims expired keys nobody
+	// touches again (default 1s). It spends at most a quarter of each interval.
+	SweepInterval time.Duration
+	// Clock is the engine's clock, what TIME returns and what TTLs run on (default
+	// time.Now). Decisions use it when a call gives no explicit now.
+	Clock func() time.Time
+}
+
+// Defaults of Options.
+const (
+	DefaultMaxKeys       = 1_000_000
+	DefaultSweepInterval = time.Second
+)
+
+// Stats are an engine's counters.
+type Stats struct {
+	LiveKeys  int64 // keys held now, expired ones not yet reclaimed included
+	Evictions int64 // keys removed to stay within MaxKeys
+	Expired   int64 // keys reclaimed after their TTL, on access or by the sweep
+}
+
+// Backend runs the decision scripts, the very files RedisBackend sends to Redis, in
+// process with an embedded Lua interpreter and an in-memory keyspace that behaves as Redis
+// for the commands the scripts use: the same decisions, the same stored state, no network.
+// State lives in this process only, so it suits one process, not a fleet. It is safe for
+// concurrent use: a script holds its key's shard for its whole run, so callers see what
+// Redis's single thread would give them.
+type Backend struct {
+	*front.Scripted
+	engine *engine
+}
+
+var _ front.Door = (*Backend)(nil)
+
+// New serves policies from a fresh embedded engine.
+func New(policies *policy.Set, opts Options) (*Backend, error) {
+	if policies == nil {
+		return nil, front.NewError(front.ErrInvalidArgument, "New needs a policy set")
+	}
+	if opts.MaxKeys < 0 || opts.SweepInterval < 0 {
+		return nil, front.NewError(front.ErrInvalidArgument, "Options: MaxKeys and SweepInterval must not be negative (0 means the default)")
+	}
+	e, err := newEngine(opts)
+	if err != nil {
+		return nil, err
+	}
+	// No timeout of its own: a call is bounded by its context, and a script by nothing
+	// else, as the scripts run in microseconds.
+	s, err := front.NewScripted(e, policies, opts.Namespace, 0)
+	if err != nil {
+		_ = e.Close()
+		return nil, err
+	}
+	return &Backend{Scripted: s, engine: e}, nil
+}
+
+// Open parses policiesYAML and returns a backend on a fresh embedded engine.
+func Open(policiesYAML []byte, opts Options) (*Backend, error) {
+	set, err := front.ParsePolicies(policiesYAML)
+	if err != nil {
+		return nil, err
+	}
+	return New(set, opts)
+}
+
+// Stats returns the engine's counters.
+func (b *Backend) Stats() Stats {
+	ks := b.engine.ks
+	return Stats{LiveKeys: ks.live.Load(), Evictions: ks.evictions.Load(), Expired: ks.expired.Load()}
+}
+
+// engine is the ScriptRunner of an Backend.
+type engine struct {
+	ks      *keyspace
+	clock   func() time.Time
+	scripts *compiledScripts
+	states  sync.Pool
+
+	stopSweep chan struct{}
+	swept     chan struct{}
+	closeOnce sync.Once
+}
+
+func newEngine(opts Options) (*engine, error) {
+	cs, err := loadScripts()
+	if err != nil {
+		return nil, front.NewError(front.ErrInternal, "embedded engine: compiling the decision scripts: %v", err)
+	}
+	if opts.MaxKeys == 0 {
+		opts.MaxKeys = DefaultMaxKeys
+	}
+	if opts.SweepInterval == 0 {
+		opts.SweepInterval = DefaultSweepInterval
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	e := &engine{
+		ks: newKeyspace(int64(opts.MaxKeys)), clock: opts.Clock, scripts: cs,
+		stopSweep: make(chan struct{}), swept: make(chan struct{}),
+	}
+	// Fail now, not on the first call, if an interpreter cannot be prepared.
+	st, err := newLuaState(cs)
+	if err != nil {
+		return nil, front.NewError(front.ErrInternal, "embedded engine: preparing Lua: %v", err)
+	}
+	e.states.Put(st)
+	go e.sweeper(opts.SweepInterval, e.stopSweep, e.swept)
+	return e, nil
+}
+
+// state takes a prepared interpreter from the pool, or prepares one.
+func (e *engine) state() (*luaState, error) {
+	if st, ok := e.states.Get().(*luaState); ok {
+		return st, nil
+	}
+	st, err := newLuaState(e.scripts)
+	if err != nil {
+		return nil, front.NewError(front.ErrInternal, "embedded engine: preparing Lua: %v", err)
+	}
+	return st, nil
+}
+
+func (e *engine) Now(ctx context.Context) (int64, error) {
+	if err := engineCtxErr(ctx, ""); err != nil {
+		return 0, err
+	}
+	if e.ks.closed.Load() {
+		return 0, errEngineClosed()
+	}
+	return e.clock().UnixMilli(), nil
+}
+
+// run runs one decision script on a pooled interpreter.
+func (e *engine) Run(ctx context.Context, call *front.ScriptCall, key string, nowMs, amount int64) (any, error) {
+	idx, ok := e.scripts.index[call.Script]
+	if !ok {
+		return nil, front.NewError(front.ErrInternal, "embedded engine: script %s is not one of the compiled decision scripts", call.Script.Name)
+	}
+	st, err := e.state()
+	if err != nil {
+		return nil, err
+	}
+	st.setCall(call, key, nowMs, amount)
+	return e.exec(ctx, st, st.fns[idx], call.Script.Name, key, true)
+}
+
+// Start runs the script at once, on the calling goroutine: the engine never waits for I/O.
+func (e *engine) Start(ctx context.Context, call *front.ScriptCall, key string, nowMs, amount int64,
+	complete func(any, error), _ func(coalesce.Lead)) {
+	complete(e.Run(ctx, call, key, nowMs, amount))
+}
+
+// RunMany runs the calls one by one, in order; the first failure fails the batch (the
+// calls before it keep their effects, as in a Redis pipeline).
+func (e *engine) RunMany(ctx context.Context, call *front.ScriptCall, keys []string, nowMs, amount int64) ([]any, error) {
+	out := make([]any, len(keys))
+	for i, k := range keys {
+		r, err := e.Run(ctx, call, k, nowMs, amount)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// exec runs fn on st under the lock of key's shard (no lock for a script without a key)
+// and converts its return value into the reply go-redis would give for it. st goes back
+// to the pool afterwards, unless the run left it in doubt.
+func (e *engine) exec(ctx context.Context, st *luaState, fn *lua.LFunction, name, key string, hasKey bool) (any, error) {
+	if err := engineCtxErr(ctx, name); err != nil {
+		e.states.Put(st)
+		return nil, err
+	}
+	var sh *shard
+	if hasKey {
+		sh = e.ks.shardFor(key)
+		sh.mu.Lock()
+	}
+	if e.ks.closed.Load() {
+		if sh != nil {
+			sh.mu.Unlock()
+		}
+		e.states.Put(st)
+		return nil, errEngineClosed()
+	}
+	st.exec.begin(e.ks, sh, key, e.clock())
+	ret, runErr := st.invoke(ctx, fn)
+	nowMs, wrote := st.exec.nowMs, st.exec.wrote
+	st.exec.end()
+	if sh != nil {
+		sh.mu.Unlock()
+	}
+	if wrote && e.ks.live.Load() > e.ks.maxKeys {
+		e.ks.enforceCap(nowMs)
+	}
+	if runErr != nil {
+		reuse, err := st.scriptError(ctx, name, runErr, wrote)
+		if reuse {
+			e.states.Put(st)
+		} else {
+			st.L.Close()
+		}
+		return nil, err
+	}
+	reply, err := replyFromLua(name, ret)
+	e.states.Put(st)
+	return reply, err
+}
+
+func (e *engine) Close() error {
+	e.closeOnce.Do(func() {
+		close(e.stopSweep)
+		<-e.swept
+		e.ks.free()
+	})
+	return nil
+}
+
+func errEngineClosed() error {
+	return front.NewError(front.ErrUnavailable, "embedded engine: the backend is closed")
+}
+
+// engineCtxErr reports a context already done, with the kinds RedisBackend uses.
+func engineCtxErr(ctx context.Context, name string) error {
+	err := ctx.Err()
+	if err == nil {
+		return nil
+	}
+	what := "the call"
+	if name != "" {
+		what = "script " + name
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &front.Error{Kind: front.ErrTimeout, Msg: "embedded engine: the call's deadline passed before " + what + " ran", Cause: err}
+	}
+	return &front.Error{Kind: front.ErrTimeout, Msg: "embedded engine: the call was canceled before " + what + " ran", Cause: err}
+}
+
+// scriptError classifies a failed run, and says whether the interpreter may serve again
+// (not after a Go panic or an interruption, which may leave it mid-way).
+func (st *luaState) scriptError(ctx context.Context, name string, err error, wrote bool) (reuse bool, _ error) {
+	apiErr, ok := err.(*lua.ApiError)
+	if !ok {
+		return false, &front.Error{Kind: front.ErrInternal, Msg: "embedded engine: script " + name + ": " + err.Error(), Cause: err}
+	}
+	// After its first write a run is no longer interruptible, so only a run that wrote
+	// nothing can have been stopped by its context (gopher-lua raises the context's error).
+	if cerr := ctx.Err(); cerr != nil && !wrote && strings.Contains(apiErr.Object.String(), cerr.Error()) {
+		what := "the call's deadline passed"
+		if !errors.Is(cerr, context.DeadlineExceeded) {
+			what = "the call was canceled"
+		}
+		return false, &front.Error{Kind: front.ErrTimeout, Msg: "embedded engine: " + what + " while script " + name + " ran (it had written nothing)", Cause: cerr}
+	}
+	if apiErr.Type == lua.ApiErrorPanic {
+		return false, &front.Error{Kind: front.ErrInternal, Msg: "embedded engine: script " + name + ": " + apiErr.Object.String(), Cause: err}
+	}
+	if t, ok := apiErr.Object.(*lua.LTable); ok {
+		msg, isErr := t.RawGetString("err").(lua.LString)
+		if !isErr {
+			return true, &front.Error{Kind: front.ErrInternal, Msg: "embedded engine: script " + name + " raised a table without an err field"}
+		}
+		text := "embedded engine: script " + name + ": " + string(msg)
+		if t == st.raised && st.raisedAt != "" {
+			text += " (at " + st.raisedAt + ")"
+		}
+		return true, &front.Error{Kind: rediserr.ReplyKind(string(msg)), Msg: text}
+	}
+	return true, &front.Error{Kind: front.ErrInternal, Msg: "embedded engine: script " + name + ": " + apiErr.Object.String()}
+}

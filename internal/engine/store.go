@@ -1,0 +1,244 @@
+package engine
+
+import (
+	"hash/maphash"
+	"math"
+	"sync"
+	"sync/atomic"
+)
+
+// The embedded engine's keyspace: Redis's data model for the three types the scripts use,
+// split into shards so that scripts on different keys run in parallel while a script holds
+// its key's shard for its whole run (what Redis's single thread gives every script).
+
+const engineShards = 256
+
+type valueKind uint8
+
+const (
+	kindString valueKind = iota + 1
+	kindHash
+	kindZset
+)
+
+func (k valueKind) String() string {
+	switch k {
+	case kindString:
+		return "string"
+	case kindHash:
+		return "hash"
+	case kindZset:
+		return "zset"
+	}
+	return "none"
+}
+
+// entry is one key's value. Only the field of its kind is set.
+type entry struct {
+	expireAt int64 // engine-clock epoch ms after which the key is gone; 0 = no TTL
+	kind     valueKind
+	str      string
+	hash     *hashValue
+	zset     *zsetValue
+}
+
+// expired is Redis's rule: a key lives through the millisecond its TTL names.
+func (e *entry) expired(nowMs int64) bool {
+	return e.expireAt != 0 && nowMs > e.expireAt
+}
+
+// hashValue keeps fields in insertion order (as Redis's small-hash listpack encoding
+// does). The scripts' hashes have 2 fields, or buckets+1 for the sliding window, so a scan
+// is the fast path; past hashIndexAt fields a map takes over the lookups.
+type hashValue struct {
+	pairs []string // field, value, field, value, ...
+	index map[string]int
+}
+
+const hashIndexAt = 16
+
+func (h *hashValue) find(field string) int {
+	if h.index != nil {
+		if i, ok := h.index[field]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := 0; i < len(h.pairs); i += 2 {
+		if h.pairs[i] == field {
+			return i
+		}
+	}
+	return -1
+}
+
+func (h *hashValue) get(field string) (string, bool) {
+	if i := h.find(field); i >= 0 {
+		return h.pairs[i+1], true
+	}
+	return "", false
+}
+
+// set stores a field and reports whether it is new.
+func (h *hashValue) set(field, value string) bool {
+	if i := h.find(field); i >= 0 {
+		h.pairs[i+1] = value
+		return false
+	}
+	h.pairs = append(h.pairs, field, value)
+	switch {
+	case h.index != nil:
+		h.index[field] = len(h.pairs) - 2
+	case len(h.pairs)/2 > hashIndexAt:
+		h.index = make(map[string]int, len(h.pairs))
+		for i := 0; i < len(h.pairs); i += 2 {
+			h.index[h.pairs[i]] = i
+		}
+	}
+	return true
+}
+
+// shard is one lock and the keys hashing to it.
+type shard struct {
+	mu   sync.Mutex
+	keys map[string]*entry
+	// peak is the most keys the map has held since it was last rebuilt: Go maps never
+	// shrink, so the sweeper rebuilds one that emptied out (see maybeShrink).
+	peak int
+	_    [40]byte // keeps neighbouring shards' locks off one cache line
+}
+
+// keyspace is every key of one engine, with the counters Stats reports.
+type keyspace struct {
+	shards  [engineShards]shard
+	seed    maphash.Seed
+	maxKeys int64
+	closed  atomic.Bool
+
+	live      atomic.Int64
+	expired   atomic.Int64
+	evictions atomic.Int64
+
+	evictCursor atomic.Uint32
+}
+
+func newKeyspace(maxKeys int64) *keyspace {
+	ks := &keyspace{seed: maphash.MakeSeed(), maxKeys: maxKeys}
+	for i := range ks.shards {
+		ks.shards[i].keys = make(map[string]*entry)
+	}
+	return ks
+}
+
+func (ks *keyspace) shardFor(key string) *shard {
+	return &ks.shards[maphash.String(ks.seed, key)%engineShards]
+}
+
+// lookup returns key's live entry (nil if absent), reclaiming it if it expired: Redis's
+// lazy expiry on access. The shard must be locked.
+func (ks *keyspace) lookup(sh *shard, key string, nowMs int64) *entry {
+	e := sh.keys[key]
+	if e != nil && e.expired(nowMs) {
+		ks.remove(sh, key)
+		ks.expired.Add(1)
+		return nil
+	}
+	return e
+}
+
+func (ks *keyspace) insert(sh *shard, key string, e *entry) {
+	sh.keys[key] = e
+	ks.live.Add(1)
+	if n := len(sh.keys); n > sh.peak {
+		sh.peak = n
+	}
+}
+
+func (ks *keyspace) remove(sh *shard, key string) {
+	delete(sh.keys, key)
+	ks.live.Add(-1)
+}
+
+// maybeShrink rebuilds a shard's map once it holds a quarter of its peak: deleting from a
+// Go map frees the values but never the map's own slots, and a burst of a million
+// short-lived keys would otherwise pin their slots forever. Each rebuild copies at most a
+// quarter of the keys the map lost since the last one, so the cost stays proportional to
+// the deletions. The shard must be locked.
+func (sh *shard) maybeShrink() {
+	const minPeak = 64
+	if sh.peak < minPeak || len(sh.keys) > sh.peak/4 {
+		return
+	}
+	m := make(map[string]*entry, len(sh.keys))
+	for k, e := range sh.keys {
+		m[k] = e
+	}
+	sh.keys, sh.peak = m, len(m)
+}
+
+// evictionSample is how many keys one eviction compares, like Redis's maxmemory-samples.
+const evictionSample = 5
+
+// enforceCap evicts until at most maxKeys keys remain. It runs after a script, with no
+// lock held, so the count can pass the cap by the number of scripts creating keys at
+// that instant, and comes back under it as each finishes.
+func (ks *keyspace) enforceCap(nowMs int64) {
+	for ks.live.Load() > ks.maxKeys {
+		if !ks.evictOne(nowMs) {
+			return
+		}
+	}
+}
+
+// evictOne removes one key from the next non-empty shard: an expired one if the sample
+// holds one, else the one closest to expiry (approximately the least useful: our keys all
+// carry TTLs, and the nearest expiry is the state that matters least for the longest).
+func (ks *keyspace) evictOne(nowMs int64) bool {
+	for tries := 0; tries < engineShards; tries++ {
+		sh := &ks.shards[ks.evictCursor.Add(1)%engineShards]
+		sh.mu.Lock()
+		if ks.closed.Load() {
+			sh.mu.Unlock()
+			return false
+		}
+		victim, best, n := "", int64(math.MaxInt64), 0
+		for k, e := range sh.keys {
+			if e.expired(nowMs) {
+				ks.remove(sh, k)
+				ks.expired.Add(1)
+				sh.mu.Unlock()
+				return true
+			}
+			at := e.expireAt
+			if at == 0 {
+				at = math.MaxInt64
+			}
+			if n == 0 || at < best {
+				victim, best = k, at
+			}
+			if n++; n == evictionSample {
+				break
+			}
+		}
+		if n > 0 {
+			ks.remove(sh, victim)
+			ks.evictions.Add(1)
+			sh.mu.Unlock()
+			return true
+		}
+		sh.mu.Unlock()
+	}
+	return false
+}
+
+// free drops every key, for Close; later scripts see the keyspace closed.
+func (ks *keyspace) free() {
+	ks.closed.Store(true)
+	for i := range ks.shards {
+		sh := &ks.shards[i]
+		sh.mu.Lock()
+		ks.live.Add(-int64(len(sh.keys)))
+		sh.keys, sh.peak = nil, 0
+		sh.mu.Unlock()
+	}
+}

@@ -1,0 +1,24 @@
+package front
+
+import "time"
+
+// Decision is the outcome of a Check, Peek or Debit. A denial is a Decision with Allowed
+// false, never an error.
+type Decision struct {
+	Allowed      bool
+	Limit        int64 // the effective ceiling (burst for gcra, capacity for tokenBucket)
+	Remaining    int64 // units left after this call; never negative
+	ResetAt      int64 // epoch ms at which the limiter is fully replenished; 0 when synthesized
+	RetryAfterMs int64 // 0 when allowed
+	Synthesized  bool  // made by a fail mode, not by the limiter
+}
+
+// Forecast tells what a limiter can still give without consuming anything.
+type Forecast struct {
+	SpendableNow    int64 // how many requests of the asked size would pass now
+	NextReplenishAt int64 // epoch ms of the next replenishment
+	FullAt          int64 // epoch ms at which the limiter is full again
+}
+
+// DefaultTimeout bounds a call (connecting included) when no timeout is configured.
+const DefaultTimeout = 500 * time.Millisecond

@@ -1,0 +1,55 @@
+// Package front holds what every door shares: the Decision and Forecast types, the error
+// kinds, the fail mode, the input rules, and Scripted, the front of the doors whose decisions
+// are Lua scripts (Redis and the embedded engine). Doors live in their own packages below
+// client and implement Door; client and the C boundary call them through it.
+package front
+
+import (
+	"context"
+
+	"github.com/throttlekit/throttlekit-go/policy"
+)
+
+// A Door reaches a limiter: Redis, the embedded engine or the service. Every method takes
+// the clock as an argument: nowMs 0 is the store's clock, > 0 an explicit instant (epoch ms),
+// anything else an invalid argument; a door without explicit clocks answers ErrUnsupported
+// for nowMs != 0.
+type Door interface {
+	// Decide makes a Check, Peek (amount ignored) or Debit.
+	Decide(ctx context.Context, op Op, policy, key string, amount, nowMs int64) (Decision, error)
+	// DecideMany checks every key at one instant, all or nothing, results in input order.
+	DecideMany(ctx context.Context, policy string, keys []string, cost, nowMs int64) ([]Decision, error)
+	// Foresee makes a Forecast: what a check of cost could get, consuming nothing.
+	Foresee(ctx context.Context, policy, key string, cost, nowMs int64) (Forecast, error)
+	// StartCheck makes the check Decide(OpCheck) would and reports it to w (see Scripted).
+	StartCheck(ctx context.Context, policy, key string, cost, nowMs int64, w Waiter)
+	// Policies is the policy set in force, or nil when the door does not hold it (the
+	// service door: the server does).
+	Policies() *policy.Set
+	// Close releases the door's connections; later calls fail with ErrUnavailable.
+	Close() error
+}
+
+// Op is what a call asks of a policy; it decides which script serves it (CheckMany is OpCheck
+// for many keys).
+type Op int
+
+// The operations of the contract.
+const (
+	OpCheck Op = iota
+	OpPeek
+	OpForecast
+	OpDebit
+)
+
+func (op Op) String() string {
+	return [...]string{"Check", "Peek", "Forecast", "Debit"}[op]
+}
+
+// AmountName is what the operation's amount is called in messages.
+func (op Op) AmountName() string {
+	if op == OpDebit {
+		return "tokens"
+	}
+	return "cost"
+}

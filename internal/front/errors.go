@@ -1,0 +1,38 @@
+package front
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The kinds of failure a caller can act on. Every error a backend returns matches exactly one
+// of them with errors.Is, and carries a message that names what went wrong (never a secret).
+var (
+	ErrInvalidArgument = errors.New("invalid argument")
+	ErrPolicyNotFound  = errors.New("policy not found")
+	ErrUnsupported     = errors.New("unsupported")
+	ErrUnavailable     = errors.New("unavailable")
+	ErrTimeout         = errors.New("timeout")
+	ErrConfig          = errors.New("configuration error")
+	ErrAuth            = errors.New("authentication failed")
+	ErrInternal        = errors.New("internal error")
+)
+
+// Error is a failure of one kind (one of the Err* values above) with its own message.
+type Error struct {
+	Kind  error
+	Msg   string
+	Cause error // the underlying error, if any
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Is makes errors.Is(err, ErrTimeout) and the like match the error's kind.
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+// Unwrap exposes the cause, e.g. a go-redis or context error.
+func (e *Error) Unwrap() error { return e.Cause }
+
+func NewError(kind error, format string, args ...any) *Error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}

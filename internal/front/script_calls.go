@@ -1,0 +1,94 @@
+package front
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/throttlekit/throttlekit-go/luascripts"
+	"github.com/throttlekit/throttlekit-go/policy"
+)
+
+// ScriptCall is one script prepared for one policy: its static ARGV is rendered once, when
+// the policy set is loaded, so a call only fills in the clock and the amount.
+type ScriptCall struct {
+	Script   *luascripts.Script
+	Argv     []any // manifest order; the "now" and amount slots are filled per call
+	AmountAt int   // index of "cost" / "tokens" in argv, or -1
+}
+
+// preparedPolicy is a policy with the scripts that serve it (nil where an operation does not
+// apply to the policy).
+type preparedPolicy struct {
+	p                     *policy.Policy
+	check, peek, forecast *ScriptCall
+	debit                 *ScriptCall
+}
+
+// preparedSet is an immutable policy set ready for calls; swapped atomically on reload.
+type preparedSet struct {
+	set      *policy.Set
+	policies map[string]*preparedPolicy
+	names    string // "a, b, c": for the message of an unknown policy
+}
+
+func prepareSet(set *policy.Set) (*preparedSet, error) {
+	ps := &preparedSet{set: set, policies: make(map[string]*preparedPolicy, set.Len()),
+		names: strings.Join(set.Names(), ", ")}
+	for _, name := range set.Names() {
+		p, _ := set.Lookup(name)
+		pp := &preparedPolicy{p: p}
+		if p.Unsupported == "" {
+			var err error
+			roles := []struct {
+				role string
+				dst  **ScriptCall
+			}{{luascripts.RoleCheck, &pp.check}, {luascripts.RolePeek, &pp.peek}, {luascripts.RoleForecast, &pp.forecast}, {luascripts.RoleDebit, &pp.debit}}
+			for _, r := range roles {
+				if *r.dst, err = prepareCall(p, r.role); err != nil {
+					return nil, err
+				}
+			}
+		}
+		ps.policies[name] = pp
+	}
+	return ps, nil
+}
+
+// prepareCall renders the static ARGV of a policy's script for role, or returns nil when the
+// strategy has no script for that role (e.g. forecast on a token budget).
+func prepareCall(p *policy.Policy, role string) (*ScriptCall, error) {
+	s, ok := luascripts.Lookup(string(p.Strategy), role)
+	if !ok {
+		return nil, nil
+	}
+	c := &ScriptCall{Script: s, Argv: make([]any, len(s.Argv)), AmountAt: -1}
+	for i, name := range s.Argv {
+		switch name {
+		case "now":
+		case "cost", "tokens":
+			c.AmountAt = i
+		default:
+			v, ok := p.Arg(name)
+			if !ok {
+				return nil, fmt.Errorf("policy %q has no parameter %q for script %s", p.Name, name, s.Name)
+			}
+			c.Argv[i] = v
+		}
+	}
+	if len(s.Argv) == 0 || s.Argv[0] != "now" {
+		return nil, fmt.Errorf("script %s: ARGV must start with now", s.Name)
+	}
+	return c, nil
+}
+
+// Args builds the full Redis command for one call: EVALSHA sha 1 key now ... amount ...
+func (c *ScriptCall) Args(key string, nowMs, amount int64) []any {
+	a := make([]any, 4+len(c.Argv))
+	a[0], a[1], a[2], a[3] = "evalsha", c.Script.SHA1, 1, key
+	copy(a[4:], c.Argv)
+	a[4] = nowMs
+	if c.AmountAt >= 0 {
+		a[4+c.AmountAt] = amount
+	}
+	return a
+}

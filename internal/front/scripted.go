@@ -1,0 +1,217 @@
+package front
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/throttlekit/throttlekit-go/internal/coalesce"
+	"github.com/throttlekit/throttlekit-go/policy"
+)
+
+// ScriptRunner executes decision scripts in a store: Redis, or the embedded engine. A reply
+// is what Redis would send for the script's return value: []any of int64 for a decision.
+type ScriptRunner interface {
+	// Run executes one script call on one full key; nowMs 0 means the store's clock.
+	Run(ctx context.Context, call *ScriptCall, key string, nowMs, amount int64) (any, error)
+	// Start executes one script call like Run and passes the outcome to complete, exactly
+	// once and by ctx's deadline: before start returns when lead is not nil and the store is
+	// free, otherwise later, from another goroutine, or through lead (see coalesce.Lead).
+	Start(ctx context.Context, call *ScriptCall, key string, nowMs, amount int64, complete func(any, error), lead func(coalesce.Lead))
+	// RunMany executes one call per key, in order, all at nowMs (> 0); all or nothing.
+	RunMany(ctx context.Context, call *ScriptCall, keys []string, nowMs, amount int64) ([]any, error)
+	// Now reads the store's clock in epoch ms, as the scripts do for ARGV now = 0.
+	Now(ctx context.Context) (int64, error)
+	Close() error
+}
+
+// Scripted is the front every script-running backend shares: input validation, policy
+// resolution, deadlines and reply decoding, so that each door enforces the same rules.
+type Scripted struct {
+	runner    ScriptRunner
+	namespace string
+	timeout   time.Duration
+	set       atomic.Pointer[preparedSet]
+	closed    atomic.Bool
+}
+
+// NewScripted serves policies through runner, with keys under namespace and calls without a
+// deadline bounded by timeout (0: no bound of its own).
+func NewScripted(runner ScriptRunner, policies *policy.Set, namespace string, timeout time.Duration) (*Scripted, error) {
+	b := &Scripted{runner: runner, namespace: namespace, timeout: timeout}
+	if err := b.SetPolicies(policies); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// ParsePolicies parses a policy file's text, mapping its errors to ErrConfig.
+func ParsePolicies(yaml []byte) (*policy.Set, error) {
+	set, err := policy.Parse(yaml)
+	if err != nil {
+		return nil, &Error{Kind: ErrConfig, Msg: err.Error(), Cause: err}
+	}
+	return set, nil
+}
+
+// SetPolicies swaps the policy set atomically; calls in flight finish with the old one.
+func (b *Scripted) SetPolicies(set *policy.Set) error {
+	ps, err := prepareSet(set)
+	if err != nil {
+		return &Error{Kind: ErrConfig, Msg: err.Error(), Cause: err}
+	}
+	b.set.Store(ps)
+	return nil
+}
+
+// Policies returns the policy set in force.
+func (b *Scripted) Policies() *policy.Set { return b.set.Load().set }
+
+// Close releases what the backend holds. Later calls fail with ErrUnavailable; a second Close
+// does nothing.
+func (b *Scripted) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	return b.runner.Close()
+}
+
+// Decide makes a Check, Peek or Debit (see Door).
+func (b *Scripted) Decide(ctx context.Context, op Op, policyName, key string, amount, nowMs int64) (Decision, error) {
+	pp, call, amount, err := b.resolve(op, policyName, amount, nowMs)
+	if err != nil {
+		return Decision{}, err
+	}
+	if err := ValidateKey(key); err != nil {
+		return Decision{}, err
+	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	reply, err := b.runner.Run(ctx, call, pp.p.RedisKey(b.namespace, key), nowMs, amount)
+	if err != nil {
+		return Decision{}, err
+	}
+	return decisionFromReply(call.Script, reply)
+}
+
+// Foresee makes a Forecast (see Door).
+func (b *Scripted) Foresee(ctx context.Context, policyName, key string, cost, nowMs int64) (Forecast, error) {
+	pp, call, cost, err := b.resolve(OpForecast, policyName, cost, nowMs)
+	if err != nil {
+		return Forecast{}, err
+	}
+	if err := ValidateKey(key); err != nil {
+		return Forecast{}, err
+	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	reply, err := b.runner.Run(ctx, call, pp.p.RedisKey(b.namespace, key), nowMs, cost)
+	if err != nil {
+		return Forecast{}, err
+	}
+	return forecastFromReply(call.Script, reply)
+}
+
+// DecideMany checks every key at one instant (see Door).
+func (b *Scripted) DecideMany(ctx context.Context, policyName string, keys []string, cost, nowMs int64) ([]Decision, error) {
+	pp, call, cost, err := b.resolve(OpCheck, policyName, cost, nowMs)
+	if err != nil {
+		return nil, err
+	}
+	redisKeys := make([]string, len(keys))
+	for i, k := range keys {
+		if err := ValidateKey(k); err != nil {
+			return nil, NewError(ErrInvalidArgument, "keys[%d]: %s", i, err.Error())
+		}
+		redisKeys[i] = pp.p.RedisKey(b.namespace, k)
+	}
+	if len(keys) == 0 {
+		return []Decision{}, nil
+	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	if nowMs == 0 {
+		// One instant for the whole batch: read the store's clock once and pass it explicitly.
+		if nowMs, err = b.runner.Now(ctx); err != nil {
+			return nil, err
+		}
+	}
+	replies, err := b.runner.RunMany(ctx, call, redisKeys, nowMs, cost)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Decision, len(replies))
+	for i, r := range replies {
+		if out[i], err = decisionFromReply(call.Script, r); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// resolve validates a call's clock, policy and amount against one snapshot of the policy set
+// and picks the script that serves the operation.
+func (b *Scripted) resolve(op Op, policyName string, amount, nowMs int64) (*preparedPolicy, *ScriptCall, int64, error) {
+	if b.closed.Load() {
+		return nil, nil, 0, NewError(ErrUnavailable, "the backend is closed")
+	}
+	if nowMs != 0 {
+		if err := ValidateNow(nowMs); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	pp, err := b.set.Load().lookup(policyName)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	call, err := scriptFor(op, pp)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if amount, err = NormalizeAmount(op.AmountName(), amount); err != nil {
+		return nil, nil, 0, err
+	}
+	return pp, call, amount, nil
+}
+
+// bound applies the backend's timeout to a context that has no deadline of its own.
+func (b *Scripted) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return b.boundFrom(ctx, time.Time{})
+}
+
+// boundFrom is bound with the timeout counted from since (a QueuedWaiter's Queued), or from
+// now when since is zero.
+func (b *Scripted) boundFrom(ctx context.Context, since time.Time) (context.Context, context.CancelFunc) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if _, ok := ctx.Deadline(); ok || b.timeout <= 0 {
+		return ctx, func() {}
+	}
+	if since.IsZero() {
+		return context.WithTimeout(ctx, b.timeout)
+	}
+	return context.WithDeadline(ctx, since.Add(b.timeout))
+}
+
+// scriptFor picks the script that serves op on pp.
+func scriptFor(op Op, pp *preparedPolicy) (*ScriptCall, error) {
+	var call *ScriptCall
+	switch op {
+	case OpCheck:
+		call = pp.check
+	case OpPeek:
+		call = pp.peek
+	case OpForecast:
+		call = pp.forecast
+	case OpDebit:
+		call = pp.debit
+	}
+	if call != nil {
+		return call, nil
+	}
+	if pp.p.IsMeter() {
+		return nil, NewError(ErrUnsupported, "%s does not apply to token-budget policy %q (use Debit or Peek)", op, pp.p.Name)
+	}
+	return nil, NewError(ErrUnsupported, "%s does not apply to rate-limit policy %q (Debit is for token-budget policies)", op, pp.p.Name)
+}

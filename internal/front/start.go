@@ -1,0 +1,95 @@
+package front
+
+import (
+	"context"
+	"time"
+
+	"github.com/throttlekit/throttlekit-go/internal/coalesce"
+)
+
+// A Waiter hears how a check started with StartCheck ends.
+type Waiter interface {
+	// Done delivers the outcome: exactly once, by the call's deadline, from any goroutine,
+	// possibly before StartCheck returns. It must not block.
+	Done(Decision, error)
+}
+
+// A ThreadWaiter is a Waiter whose caller blocks a thread of its own until Done (a goroutine
+// in a loop, a C thread in tk_check), and lends that thread to send a batch of pipelined
+// calls when offered: Lead must arrange for l.Run to be called soon on that thread (it sends
+// the caller's own call too, so Done follows). Callers that lend their thread may also have
+// their call sent at once, on the calling goroutine, when nothing else is in flight. On a
+// backend with a stream (see StartCheck), concurrent calls travel on it and lend no thread.
+type ThreadWaiter interface {
+	Waiter
+	Lead(l coalesce.Lead)
+}
+
+// A QueuedWaiter is a Waiter whose call waited in a queue of its caller's before reaching
+// StartCheck (the C ABI's submitted tk_checks): on a RedisBackend or an EngineBackend, the
+// call's deadline counts from Queued, so that the time spent queued is part of its bound, not
+// added to it.
+type QueuedWaiter interface {
+	Waiter
+	Queued() time.Time
+}
+
+// StartCheck makes the check Check(ctx, policy, key, cost) would make, or CheckAt's when
+// nowMs > 0, and reports its outcome to w instead of returning it. With auto-pipelining,
+// concurrent started checks share round trips like concurrent Checks do. A plain Waiter's
+// call never blocks the calling goroutine (StartCheck returns at once, after at most one
+// non-blocking write: suitable for an event loop); a ThreadWaiter's may run on it. Input
+// errors reach w.Done before StartCheck returns. On a backend from OpenRedis for one Redis
+// over plain TCP, started checks travel on the backend's stream, a connection of their own on
+// which each batch is written while the previous one's replies are read (see stream), except
+// a lone ThreadWaiter's (nothing else in flight); cancelling ctx completes a streamed check at
+// once.
+func (b *Scripted) StartCheck(ctx context.Context, policy, key string, cost, nowMs int64, w Waiter) {
+	pp, call, cost, err := b.resolve(OpCheck, policy, cost, nowMs)
+	if err == nil {
+		err = ValidateKey(key)
+	}
+	if err != nil {
+		w.Done(Decision{}, err)
+		return
+	}
+	decode := func(reply any, err error) {
+		if err != nil {
+			w.Done(Decision{}, err)
+			return
+		}
+		w.Done(decisionFromReply(call.Script, reply))
+	}
+	redisKey := pp.p.RedisKey(b.namespace, key)
+	lead := LeadOf(w)
+	var queued time.Time
+	if qw, ok := w.(QueuedWaiter); ok {
+		queued = qw.Queued()
+	}
+	if sr, ok := b.runner.(StreamRunner); ok &&
+		sr.StartStreamed(ctx, queued, b.timeout, call, redisKey, nowMs, cost, decode, lead != nil) {
+		return
+	}
+	ctx, cancel := b.boundFrom(ctx, queued)
+	b.runner.Start(ctx, call, redisKey, nowMs, cost, func(reply any, err error) {
+		cancel()
+		decode(reply, err)
+	}, lead)
+}
+
+// A StreamRunner can run a started check on a stream (see stream), bounded by ctx's deadline,
+// else by timeout from queued (from now when queued is zero): false when it has none, or when
+// the caller lends its thread (canLead) and nothing else is in flight: a lone caller then
+// sends and reads its own call, one thread wake-up fewer than a reply passed on by the reader.
+type StreamRunner interface {
+	StartStreamed(ctx context.Context, queued time.Time, timeout time.Duration, call *ScriptCall, key string, nowMs, amount int64,
+		complete func(any, error), canLead bool) bool
+}
+
+// LeadOf is w's Lead when its caller lends its thread (a ThreadWaiter), else nil.
+func LeadOf(w Waiter) func(coalesce.Lead) {
+	if tw, ok := w.(ThreadWaiter); ok {
+		return tw.Lead
+	}
+	return nil
+}
