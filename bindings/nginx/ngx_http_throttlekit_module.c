@@ -729,17 +729,153 @@ ngx_http_throttlekit_compile(ngx_conf_t *cf, ngx_str_t *arg, size_t skip,
 }
 
 
+/* The policy name goes into the RateLimit fields as a structured-field
+   string: it must be non-empty printable ASCII. */
+static char *
+ngx_http_throttlekit_policy_name(ngx_conf_t *cf, ngx_str_t *name)
+{
+    u_char  *p;
+
+    if (name->len == 0) {
+        return "needs a policy name";
+    }
+
+    for (p = name->data; p < name->data + name->len; p++) {
+        if (*p < 0x20 || *p > 0x7e) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "policy name \"%V\" is not printable ASCII",
+                               name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* cost=<value>: allocated only when given, as most rules have none. */
+static ngx_int_t
+ngx_http_throttlekit_rule_cost(ngx_conf_t *cf,
+    ngx_http_throttlekit_rule_t *rule, ngx_str_t *arg)
+{
+    rule->cost = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (rule->cost == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_throttlekit_compile(cf, arg, 5, rule->cost);
+}
+
+
+/* The parameters after the policy name: key= once (required), cost= at
+   most once; anything else, an empty value included, is an error. */
+static char *
+ngx_http_throttlekit_rule_params(ngx_conf_t *cf,
+    ngx_http_throttlekit_rule_t *rule, ngx_str_t *args, ngx_uint_t nargs)
+{
+    ngx_uint_t  i, has_key;
+
+    has_key = 0;
+
+    for (i = 0; i < nargs; i++) {
+
+        if (ngx_strncmp(args[i].data, "key=", 4) == 0
+            && args[i].len > 4 && !has_key)
+        {
+            if (ngx_http_throttlekit_compile(cf, &args[i], 4, &rule->key)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            has_key = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(args[i].data, "cost=", 5) == 0
+            && args[i].len > 5 && rule->cost == NULL)
+        {
+            if (ngx_http_throttlekit_rule_cost(cf, rule, &args[i]) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid or repeated parameter \"%V\"", &args[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!has_key) {
+        return "needs key=<value>";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* Remembers where the first rule is, so that ngx_http_throttlekit_init
+   can point at it when the http block names no door. */
+static void
+ngx_http_throttlekit_note_rule(ngx_conf_t *cf)
+{
+    ngx_http_throttlekit_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_throttlekit_module);
+
+    if (mcf->rule_file == NULL) {
+        mcf->rule_file = cf->conf_file->file.name.data;
+        mcf->rule_line = cf->conf_file->line;
+    }
+}
+
+
+/* Adds the rule "<policy> key=<value> [cost=<value>]" to a level's list. */
+static char *
+ngx_http_throttlekit_add_rule(ngx_conf_t *cf, ngx_array_t *rules,
+    ngx_str_t *value, ngx_uint_t nvalues)
+{
+    char                         *rv;
+    ngx_http_throttlekit_rule_t  *rule;
+
+    rv = ngx_http_throttlekit_policy_name(cf, &value[1]);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rule = ngx_array_push(rules);
+    if (rule == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(rule, sizeof(ngx_http_throttlekit_rule_t));
+
+    if (ngx_http_throttlekit_cstr(cf->pool, &rule->policy, &value[1])
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    rv = ngx_http_throttlekit_rule_params(cf, rule, &value[2], nvalues - 2);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    ngx_http_throttlekit_note_rule(cf);
+
+    return NGX_CONF_OK;
+}
+
+
 /* throttlekit <policy> key=<value> [cost=<value>];  or  throttlekit off; */
 static char *
 ngx_http_throttlekit_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_throttlekit_loc_conf_t  *lcf = conf;
 
-    u_char                            *p;
-    ngx_str_t                         *value;
-    ngx_uint_t                         i, off, has_key;
-    ngx_http_throttlekit_rule_t       *rule;
-    ngx_http_throttlekit_main_conf_t  *mcf;
+    ngx_str_t   *value;
+    ngx_uint_t   off;
 
     value = cf->args->elts;
     off = (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0);
@@ -759,87 +895,8 @@ ngx_http_throttlekit_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate: \"off\" and rules on one level";
     }
 
-    /* The policy name goes into the RateLimit fields as a structured-field
-       string: printable ASCII only. */
-
-    if (value[1].len == 0) {
-        return "needs a policy name";
-    }
-
-    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
-        if (*p < 0x20 || *p > 0x7e) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "policy name \"%V\" is not printable ASCII",
-                               &value[1]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    rule = ngx_array_push(lcf->rules);
-    if (rule == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(rule, sizeof(ngx_http_throttlekit_rule_t));
-
-    if (ngx_http_throttlekit_cstr(cf->pool, &rule->policy, &value[1])
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    has_key = 0;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "key=", 4) == 0
-            && value[i].len > 4 && !has_key)
-        {
-            if (ngx_http_throttlekit_compile(cf, &value[i], 4, &rule->key)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            has_key = 1;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "cost=", 5) == 0
-            && value[i].len > 5 && rule->cost == NULL)
-        {
-            rule->cost = ngx_palloc(cf->pool,
-                                    sizeof(ngx_http_complex_value_t));
-            if (rule->cost == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            if (ngx_http_throttlekit_compile(cf, &value[i], 5, rule->cost)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid or repeated parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (!has_key) {
-        return "needs key=<value>";
-    }
-
-    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_throttlekit_module);
-
-    if (mcf->rule_file == NULL) {
-        mcf->rule_file = cf->conf_file->file.name.data;
-        mcf->rule_line = cf->conf_file->line;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_throttlekit_add_rule(cf, lcf->rules, value,
+                                         cf->args->nelts);
 }
 
 
