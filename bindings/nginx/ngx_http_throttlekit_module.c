@@ -1079,36 +1079,41 @@ ngx_http_throttlekit_onstack_signals(ngx_log_t *log)
 }
 
 
-/* Opens the handle and watches its completion fd; on failure, sets why. */
-static ngx_int_t
-ngx_http_throttlekit_open(ngx_cycle_t *cycle,
-    ngx_http_throttlekit_worker_t *w, ngx_http_throttlekit_main_conf_t *mcf)
+/* The module declares tk_options_t itself, so it initialises it itself
+   (tk_options_init writes the library's size, which may be larger). */
+static void
+ngx_http_throttlekit_options(tk_options_t *opts,
+    ngx_http_throttlekit_main_conf_t *mcf)
 {
-    int                rc, fd;
-    tk_error_t         err;
-    tk_options_t       opts;
-    ngx_connection_t  *c;
-
-    /* The module declares tk_options_t itself, so it initialises it itself
-       (tk_options_init writes the library's size, which may be larger). */
-
-    ngx_memzero(&opts, sizeof(tk_options_t));
-    opts.struct_size = sizeof(tk_options_t);
-    opts.timeout_ms = (int32_t) mcf->timeout;
+    ngx_memzero(opts, sizeof(tk_options_t));
+    opts->struct_size = sizeof(tk_options_t);
+    opts->timeout_ms = (int32_t) mcf->timeout;
 
     /* the module applies throttlekit_fail itself, per location */
-    opts.fail_mode = TK_FAIL_ERROR;
+    opts->fail_mode = TK_FAIL_ERROR;
 
 #define ngx_http_throttlekit_opt(s)  ((s).len ? (const char *) (s).data : NULL)
 
-    opts.key_namespace = ngx_http_throttlekit_opt(mcf->key_namespace);
-    opts.tls_ca_file = ngx_http_throttlekit_opt(mcf->tls_ca);
-    opts.tls_cert_file = ngx_http_throttlekit_opt(mcf->tls_cert);
-    opts.tls_key_file = ngx_http_throttlekit_opt(mcf->tls_key);
-    opts.auth_token = ngx_http_throttlekit_opt(mcf->auth_token);
+    opts->key_namespace = ngx_http_throttlekit_opt(mcf->key_namespace);
+    opts->tls_ca_file = ngx_http_throttlekit_opt(mcf->tls_ca);
+    opts->tls_cert_file = ngx_http_throttlekit_opt(mcf->tls_cert);
+    opts->tls_key_file = ngx_http_throttlekit_opt(mcf->tls_key);
+    opts->auth_token = ngx_http_throttlekit_opt(mcf->auth_token);
 
 #undef ngx_http_throttlekit_opt
+}
 
+
+/* Opens the handle through the configured door; on failure, sets why. */
+static ngx_int_t
+ngx_http_throttlekit_open_handle(ngx_http_throttlekit_worker_t *w,
+    ngx_http_throttlekit_main_conf_t *mcf)
+{
+    int           rc;
+    tk_error_t    err;
+    tk_options_t  opts;
+
+    ngx_http_throttlekit_options(&opts, mcf);
     ngx_memzero(&err, sizeof(tk_error_t));
 
     if (mcf->door == NGX_THROTTLEKIT_DOOR_REDIS) {
@@ -1132,28 +1137,52 @@ ngx_http_throttlekit_open(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    return NGX_OK;
+}
+
+
+/* A non-blocking duplicate of the handle's completion fd, or -1 (why set):
+   the handle owns its fd, and nginx closes a connection's fd with it. */
+static ngx_socket_t
+ngx_http_throttlekit_dup_completion_fd(ngx_http_throttlekit_worker_t *w)
+{
+    int         rc, fd;
+    tk_error_t  err;
+
+    ngx_memzero(&err, sizeof(tk_error_t));
+
     rc = w->completion_fd(w->handle, &fd, &err);
     if (rc != TK_OK) {
         ngx_http_throttlekit_why(w, "tk_completion_fd failed: %s (%s)%Z",
                                  w->strerror(rc), err.message);
-        return NGX_ERROR;
+        return -1;
     }
-
-    /* The handle owns its fd; nginx closes a connection's fd with it. */
 
     fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (fd == -1) {
         ngx_http_throttlekit_why(w, "dup of the completion fd failed: %s%Z",
                                  strerror(ngx_errno));
-        return NGX_ERROR;
+        return -1;
     }
 
     if (ngx_nonblocking(fd) == -1) {
         ngx_http_throttlekit_why(w, ngx_nonblocking_n " failed: %s%Z",
                                  strerror(ngx_errno));
         close(fd);
-        return NGX_ERROR;
+        return -1;
     }
+
+    return fd;
+}
+
+
+/* Puts the completion fd in the event loop as a connection of its own;
+   on failure, sets why (exit_process closes a connection already made). */
+static ngx_int_t
+ngx_http_throttlekit_watch(ngx_cycle_t *cycle,
+    ngx_http_throttlekit_worker_t *w, ngx_socket_t fd)
+{
+    ngx_connection_t  *c;
 
     c = ngx_get_connection(fd, cycle->log);
     if (c == NULL) {
@@ -1177,6 +1206,26 @@ ngx_http_throttlekit_open(ngx_cycle_t *cycle,
     }
 
     return NGX_OK;
+}
+
+
+/* Opens the handle and watches its completion fd; on failure, sets why. */
+static ngx_int_t
+ngx_http_throttlekit_open(ngx_cycle_t *cycle,
+    ngx_http_throttlekit_worker_t *w, ngx_http_throttlekit_main_conf_t *mcf)
+{
+    ngx_socket_t  fd;
+
+    if (ngx_http_throttlekit_open_handle(w, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_http_throttlekit_dup_completion_fd(w);
+    if (fd == -1) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_throttlekit_watch(cycle, w, fd);
 }
 
 
