@@ -1492,52 +1492,29 @@ ngx_http_throttlekit_submit(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_throttlekit_handler(ngx_http_request_t *r)
+/* The request's context, with the location's settings of the moment and a
+   pool cleanup that exists before any of its checks enters the tree. */
+static ngx_http_throttlekit_ctx_t *
+ngx_http_throttlekit_create_ctx(ngx_http_request_t *r,
+    ngx_http_throttlekit_loc_conf_t *lcf)
 {
-    ngx_uint_t                        i;
-    ngx_pool_cleanup_t               *cln;
-    ngx_http_throttlekit_ctx_t       *ctx;
-    ngx_http_throttlekit_rule_t      *rules;
-    ngx_http_throttlekit_loc_conf_t  *lcf;
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_throttlekit_module);
-
-    if (lcf->rules == NULL || lcf->rules->nelts == 0) {
-        return NGX_DECLINED;
-    }
-
-    ctx = ngx_http_throttlekit_get_ctx(r);
-
-    if (ctx) {
-        if (!ctx->decided) {
-            return NGX_AGAIN;            /* woken before the last answer */
-        }
-
-        if (ctx->judged) {
-            return NGX_DECLINED;         /* internal redirect: judged once */
-        }
-
-        ctx->judged = 1;
-        return ctx->verdict;
-    }
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_throttlekit_ctx_t  *ctx;
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_throttlekit_ctx_t));
     if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     ctx->checks = ngx_pcalloc(r->pool, lcf->rules->nelts
                                        * sizeof(ngx_http_throttlekit_check_t));
     if (ctx->checks == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
-
-    /* the cleanup exists before anything enters the tree */
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     cln->handler = ngx_http_throttlekit_cleanup;
@@ -1553,7 +1530,16 @@ ngx_http_throttlekit_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_throttlekit_module);
 
-    rules = lcf->rules->elts;
+    return ctx;
+}
+
+
+/* Submits a check per rule and counts those left in flight. */
+static void
+ngx_http_throttlekit_submit_all(ngx_http_request_t *r,
+    ngx_http_throttlekit_ctx_t *ctx, ngx_http_throttlekit_rule_t *rules)
+{
+    ngx_uint_t  i;
 
     for (i = 0; i < ctx->nchecks; i++) {
         ctx->checks[i].ctx = ctx;
@@ -1563,20 +1549,19 @@ ngx_http_throttlekit_handler(ngx_http_request_t *r)
             ctx->pending++;
         }
     }
+}
 
-    if (ctx->pending == 0) {
-        ngx_http_throttlekit_decide(ctx);
-        ctx->judged = 1;
-        return ctx->verdict;
-    }
 
-    /*
-     * Wait for the completions. A client that leaves meanwhile is noticed:
-     * ngx_http_test_reading finalizes the request, and its pool cleanup
-     * takes its checks out of the tree. Write events do nothing until the
-     * completion handler runs the phases again.
-     */
-
+/*
+ * Waits for the completions. A client that leaves meanwhile is noticed:
+ * ngx_http_test_reading finalizes the request, and its pool cleanup takes
+ * its checks out of the tree. Write events do nothing until the completion
+ * handler runs the phases again.
+ */
+static void
+ngx_http_throttlekit_wait(ngx_http_request_t *r,
+    ngx_http_throttlekit_ctx_t *ctx)
+{
     ctx->guard.handler = ngx_http_throttlekit_guard_handler;
     ctx->guard.data = ctx;
     ctx->guard.log = r->connection->log;
@@ -1587,6 +1572,60 @@ ngx_http_throttlekit_handler(ngx_http_request_t *r)
 
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
+}
+
+
+/* What the access phase returns for a request that has a context: the
+   verdict once decided, and only once, as an internal redirect runs the
+   phases again and must not be judged twice. */
+static ngx_int_t
+ngx_http_throttlekit_verdict(ngx_http_throttlekit_ctx_t *ctx)
+{
+    if (!ctx->decided) {
+        return NGX_AGAIN;                /* woken before the last answer */
+    }
+
+    if (ctx->judged) {
+        return NGX_DECLINED;             /* internal redirect: judged once */
+    }
+
+    ctx->judged = 1;
+
+    return ctx->verdict;
+}
+
+
+static ngx_int_t
+ngx_http_throttlekit_handler(ngx_http_request_t *r)
+{
+    ngx_http_throttlekit_ctx_t       *ctx;
+    ngx_http_throttlekit_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_throttlekit_module);
+
+    if (lcf->rules == NULL || lcf->rules->nelts == 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_throttlekit_get_ctx(r);
+
+    if (ctx) {
+        return ngx_http_throttlekit_verdict(ctx);
+    }
+
+    ctx = ngx_http_throttlekit_create_ctx(r, lcf);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_throttlekit_submit_all(r, ctx, lcf->rules->elts);
+
+    if (ctx->pending == 0) {
+        ngx_http_throttlekit_decide(ctx);
+        return ngx_http_throttlekit_verdict(ctx);
+    }
+
+    ngx_http_throttlekit_wait(r, ctx);
 
     return NGX_AGAIN;
 }
