@@ -1961,6 +1961,165 @@ ngx_http_throttlekit_add_header(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
+/* Milliseconds as whole seconds, rounded up; 0 for a time already past. */
+static int64_t
+ngx_http_throttlekit_seconds(int64_t ms)
+{
+    return (ms > 0) ? (ms + 999) / 1000 : 0;
+}
+
+
+/* Room for one field's value: per shown check, the longer of the two
+   members ("name" escaped, ";r=N;t=N") and a ", ". 0: nothing to show. */
+static size_t
+ngx_http_throttlekit_fields_len(ngx_http_throttlekit_ctx_t *ctx)
+{
+    size_t                         len;
+    ngx_uint_t                     i;
+    ngx_http_throttlekit_check_t  *check;
+
+    len = 0;
+
+    for (i = 0; i < ctx->nchecks; i++) {
+        check = &ctx->checks[i];
+
+        if (ngx_http_throttlekit_shown(check)) {
+            len += 2 * check->policy.len + 2
+                   + sizeof(";r=;t=, ") - 1 + 2 * NGX_INT64_LEN;
+        }
+    }
+
+    return len;
+}
+
+
+/* A RateLimit-Policy member: "name";q=<quota> */
+static u_char *
+ngx_http_throttlekit_policy_member(u_char *p,
+    ngx_http_throttlekit_check_t *check)
+{
+    p = ngx_http_throttlekit_sf_string(p, &check->policy);
+
+    return ngx_sprintf(p, ";q=%L", check->decision.limit);
+}
+
+
+/* A RateLimit member: "name";r=<remaining>;t=<seconds to a whole quota> */
+static u_char *
+ngx_http_throttlekit_state_member(u_char *p,
+    ngx_http_throttlekit_check_t *check, int64_t now_ms)
+{
+    int64_t  t;
+
+    t = ngx_http_throttlekit_seconds(check->decision.reset_at_ms - now_ms);
+
+    p = ngx_http_throttlekit_sf_string(p, &check->policy);
+
+    return ngx_sprintf(p, ";r=%L;t=%L", check->decision.remaining, t);
+}
+
+
+/* Writes the members of both fields, in the order of the rules, at *policy
+   and *state, and moves both past what it wrote. */
+static void
+ngx_http_throttlekit_write_members(ngx_http_throttlekit_ctx_t *ctx,
+    u_char **policy, u_char **state)
+{
+    u_char                        *p, *q;
+    int64_t                        now_ms;
+    ngx_uint_t                     i;
+    ngx_time_t                    *tp;
+    ngx_http_throttlekit_check_t  *check;
+
+    p = *policy;
+    q = *state;
+
+    tp = ngx_timeofday();
+    now_ms = (int64_t) tp->sec * 1000 + tp->msec;
+
+    for (i = 0; i < ctx->nchecks; i++) {
+        check = &ctx->checks[i];
+
+        if (!ngx_http_throttlekit_shown(check)) {
+            continue;
+        }
+
+        if (p != *policy) {
+            p = ngx_cpymem(p, ", ", 2);
+            q = ngx_cpymem(q, ", ", 2);
+        }
+
+        p = ngx_http_throttlekit_policy_member(p, check);
+        q = ngx_http_throttlekit_state_member(q, check, now_ms);
+    }
+
+    *policy = p;
+    *state = q;
+}
+
+
+/* RateLimit-Policy and RateLimit, in the two halves of one buffer. */
+static ngx_int_t
+ngx_http_throttlekit_set_ratelimit(ngx_http_request_t *r,
+    ngx_http_throttlekit_ctx_t *ctx)
+{
+    u_char  *policy, *state, *p, *q;
+    size_t   len;
+
+    static ngx_str_t  policy_name = ngx_string("RateLimit-Policy");
+    static ngx_str_t  state_name = ngx_string("RateLimit");
+
+    len = ngx_http_throttlekit_fields_len(ctx);
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    policy = ngx_pnalloc(r->pool, 2 * len);
+    if (policy == NULL) {
+        return NGX_ERROR;
+    }
+
+    state = policy + len;
+    p = policy;
+    q = state;
+
+    ngx_http_throttlekit_write_members(ctx, &p, &q);
+
+    if (ngx_http_throttlekit_add_header(r, &policy_name, policy, p) != NGX_OK
+        || ngx_http_throttlekit_add_header(r, &state_name, state, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Retry-After, in seconds rounded up, on a rejection that says when. */
+static ngx_int_t
+ngx_http_throttlekit_set_retry_after(ngx_http_request_t *r,
+    ngx_http_throttlekit_ctx_t *ctx)
+{
+    u_char  *p, *last;
+
+    static ngx_str_t  retry_name = ngx_string("Retry-After");
+
+    if (ctx->outcome != NGX_THROTTLEKIT_REJECTED || ctx->retry_after_ms <= 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_sprintf(p, "%L",
+                       ngx_http_throttlekit_seconds(ctx->retry_after_ms));
+
+    return ngx_http_throttlekit_add_header(r, &retry_name, p, last);
+}
+
+
 /*
  * RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers): a
  * list member per rule with a decision, named after its policy, e.g.
@@ -1974,17 +2133,7 @@ ngx_http_throttlekit_add_header(ngx_http_request_t *r, ngx_str_t *name,
 static ngx_int_t
 ngx_http_throttlekit_header_filter(ngx_http_request_t *r)
 {
-    u_char                        *policy, *state, *p, *q;
-    size_t                         len;
-    int64_t                        now_ms, t;
-    ngx_uint_t                     i;
-    ngx_time_t                    *tp;
-    ngx_http_throttlekit_ctx_t    *ctx;
-    ngx_http_throttlekit_check_t  *check;
-
-    static ngx_str_t  policy_name = ngx_string("RateLimit-Policy");
-    static ngx_str_t  state_name = ngx_string("RateLimit");
-    static ngx_str_t  retry_name = ngx_string("Retry-After");
+    ngx_http_throttlekit_ctx_t  *ctx;
 
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -1996,74 +2145,10 @@ ngx_http_throttlekit_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    /* the longer of the two members: "name" escaped, ";r=N;t=N", ", " */
-
-    len = 0;
-
-    for (i = 0; i < ctx->nchecks; i++) {
-        check = &ctx->checks[i];
-
-        if (ngx_http_throttlekit_shown(check)) {
-            len += 2 * check->policy.len + 2
-                   + sizeof(";r=;t=, ") - 1 + 2 * NGX_INT64_LEN;
-        }
-    }
-
-    if (len) {
-        policy = ngx_pnalloc(r->pool, 2 * len);
-        if (policy == NULL) {
-            return NGX_ERROR;
-        }
-
-        state = policy + len;
-        p = policy;
-        q = state;
-
-        tp = ngx_timeofday();
-        now_ms = (int64_t) tp->sec * 1000 + tp->msec;
-
-        for (i = 0; i < ctx->nchecks; i++) {
-            check = &ctx->checks[i];
-
-            if (!ngx_http_throttlekit_shown(check)) {
-                continue;
-            }
-
-            if (p != policy) {
-                p = ngx_cpymem(p, ", ", 2);
-                q = ngx_cpymem(q, ", ", 2);
-            }
-
-            t = check->decision.reset_at_ms - now_ms;
-            t = (t > 0) ? (t + 999) / 1000 : 0;
-
-            p = ngx_http_throttlekit_sf_string(p, &check->policy);
-            p = ngx_sprintf(p, ";q=%L", check->decision.limit);
-
-            q = ngx_http_throttlekit_sf_string(q, &check->policy);
-            q = ngx_sprintf(q, ";r=%L;t=%L", check->decision.remaining, t);
-        }
-
-        if (ngx_http_throttlekit_add_header(r, &policy_name, policy, p)
-            != NGX_OK
-            || ngx_http_throttlekit_add_header(r, &state_name, state, q)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    if (ctx->outcome == NGX_THROTTLEKIT_REJECTED && ctx->retry_after_ms > 0) {
-        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        q = ngx_sprintf(p, "%L", (ctx->retry_after_ms + 999) / 1000);
-
-        if (ngx_http_throttlekit_add_header(r, &retry_name, p, q) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (ngx_http_throttlekit_set_ratelimit(r, ctx) != NGX_OK
+        || ngx_http_throttlekit_set_retry_after(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return ngx_http_next_header_filter(r);
