@@ -635,12 +635,12 @@ done:
 }
 
 
-/* throttlekit_redis <url> <policy-file>; */
+/* The first argument of throttlekit_redis or throttlekit_service, copied
+   as a C string; an http block has one door, named by a non-empty value. */
 static char *
-ngx_http_throttlekit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_throttlekit_door_arg(ngx_conf_t *cf,
+    ngx_http_throttlekit_main_conf_t *mcf, ngx_str_t *dst, char *empty)
 {
-    ngx_http_throttlekit_main_conf_t  *mcf = conf;
-
     ngx_str_t  *value;
 
     if (mcf->door != NGX_THROTTLEKIT_DOOR_NONE) {
@@ -650,14 +650,33 @@ ngx_http_throttlekit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     if (value[1].len == 0) {
-        return "needs a Redis URL";
+        return empty;
     }
 
-    if (ngx_http_throttlekit_cstr(cf->pool, &mcf->redis_url, &value[1])
-        != NGX_OK)
-    {
+    if (ngx_http_throttlekit_cstr(cf->pool, dst, &value[1]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* throttlekit_redis <url> <policy-file>; */
+static char *
+ngx_http_throttlekit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_throttlekit_main_conf_t  *mcf = conf;
+
+    char       *rv;
+    ngx_str_t  *value;
+
+    rv = ngx_http_throttlekit_door_arg(cf, mcf, &mcf->redis_url,
+                                       "needs a Redis URL");
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    value = cf->args->elts;
 
     /* relative to the configuration's prefix; the result ends in a NUL */
     mcf->policy_file = value[2];
@@ -684,22 +703,12 @@ ngx_http_throttlekit_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_throttlekit_main_conf_t  *mcf = conf;
 
-    ngx_str_t  *value;
+    char  *rv;
 
-    if (mcf->door != NGX_THROTTLEKIT_DOOR_NONE) {
-        return "is duplicate: one throttlekit_redis or throttlekit_service";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0) {
-        return "needs a target (host:port)";
-    }
-
-    if (ngx_http_throttlekit_cstr(cf->pool, &mcf->target, &value[1])
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
+    rv = ngx_http_throttlekit_door_arg(cf, mcf, &mcf->target,
+                                       "needs a target (host:port)");
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     mcf->door = NGX_THROTTLEKIT_DOOR_SERVICE;
