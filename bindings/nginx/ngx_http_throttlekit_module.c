@@ -1423,6 +1423,32 @@ ngx_http_throttlekit_encode_key(ngx_pool_t *pool, ngx_str_t *raw)
 }
 
 
+/* Makes a submitted check findable by its cookie, the worker's next one. */
+static void
+ngx_http_throttlekit_track(ngx_http_throttlekit_check_t *check)
+{
+    ngx_http_throttlekit_worker_t  *w = &ngx_http_throttlekit_worker;
+
+    check->node.key = w->next_cookie;
+    ngx_rbtree_insert(&w->inflight, &check->node);
+    check->in_tree = 1;
+
+    if (++w->next_cookie == 0) {
+        w->next_cookie = 1;              /* 0 is never a cookie */
+    }
+}
+
+
+/* Takes a check out of the tree, so that its completion, should it come,
+   finds nothing and is dropped. */
+static void
+ngx_http_throttlekit_untrack(ngx_http_throttlekit_check_t *check)
+{
+    ngx_rbtree_delete(&ngx_http_throttlekit_worker.inflight, &check->node);
+    check->in_tree = 0;
+}
+
+
 /* Submits one check: PENDING, or SKIPPED, or FAILED (logged) at once. */
 static void
 ngx_http_throttlekit_submit(ngx_http_request_t *r,
@@ -1491,13 +1517,7 @@ ngx_http_throttlekit_submit(ngx_http_request_t *r,
     }
 
     check->state = NGX_THROTTLEKIT_PENDING;
-    check->node.key = w->next_cookie;
-    ngx_rbtree_insert(&w->inflight, &check->node);
-    check->in_tree = 1;
-
-    if (++w->next_cookie == 0) {
-        w->next_cookie = 1;              /* 0 is never a cookie */
-    }
+    ngx_http_throttlekit_track(check);
 }
 
 
@@ -1794,8 +1814,7 @@ ngx_http_throttlekit_complete(tk_completion_t *cpl)
         return;
     }
 
-    ngx_rbtree_delete(&w->inflight, &check->node);
-    check->in_tree = 0;
+    ngx_http_throttlekit_untrack(check);
 
     ctx = check->ctx;
 
@@ -1876,9 +1895,7 @@ ngx_http_throttlekit_guard_handler(ngx_event_t *ev)
             continue;
         }
 
-        ngx_rbtree_delete(&ngx_http_throttlekit_worker.inflight,
-                          &check->node);
-        check->in_tree = 0;
+        ngx_http_throttlekit_untrack(check);
         check->state = NGX_THROTTLEKIT_FAILED;
 
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
@@ -1904,9 +1921,7 @@ ngx_http_throttlekit_cleanup(void *data)
 
     for (i = 0; i < ctx->nchecks; i++) {
         if (ctx->checks[i].in_tree) {
-            ngx_rbtree_delete(&ngx_http_throttlekit_worker.inflight,
-                              &ctx->checks[i].node);
-            ctx->checks[i].in_tree = 0;
+            ngx_http_throttlekit_untrack(&ctx->checks[i]);
         }
     }
 
