@@ -1581,6 +1581,11 @@ ngx_http_throttlekit_submit_all(ngx_http_request_t *r,
 }
 
 
+/* How long a check may stay in flight before the guard timer ends it. */
+#define ngx_http_throttlekit_guard_ms()                                       \
+    (ngx_http_throttlekit_worker.timeout + NGX_THROTTLEKIT_GUARD_SLACK)
+
+
 /*
  * Waits for the completions. A client that leaves meanwhile is noticed:
  * ngx_http_test_reading finalizes the request, and its pool cleanup takes
@@ -1595,9 +1600,7 @@ ngx_http_throttlekit_wait(ngx_http_request_t *r,
     ctx->guard.data = ctx;
     ctx->guard.log = r->connection->log;
 
-    ngx_add_timer(&ctx->guard,
-                  ngx_http_throttlekit_worker.timeout
-                  + NGX_THROTTLEKIT_GUARD_SLACK);
+    ngx_add_timer(&ctx->guard, ngx_http_throttlekit_guard_ms());
 
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
@@ -1900,9 +1903,7 @@ ngx_http_throttlekit_guard_handler(ngx_event_t *ev)
 
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                       "throttlekit: policy \"%V\": no completion within "
-                      "%M ms", &check->policy,
-                      ngx_http_throttlekit_worker.timeout
-                      + NGX_THROTTLEKIT_GUARD_SLACK);
+                      "%M ms", &check->policy, ngx_http_throttlekit_guard_ms());
     }
 
     ctx->pending = 0;
