@@ -1934,10 +1934,14 @@ ngx_http_throttlekit_cleanup(void *data)
 
 /* ---- Response fields ---------------------------------------------------- */
 
+/* Whether a check has a decision, allowed or denied. */
+#define ngx_http_throttlekit_has_decision(check)                              \
+    ((check)->state == NGX_THROTTLEKIT_ALLOWED                                \
+     || (check)->state == NGX_THROTTLEKIT_DENIED)
+
 /* Whether a check has a decision of the backend's to show. */
 #define ngx_http_throttlekit_shown(check)                                     \
-    (((check)->state == NGX_THROTTLEKIT_ALLOWED                               \
-      || (check)->state == NGX_THROTTLEKIT_DENIED)                            \
+    (ngx_http_throttlekit_has_decision(check)                                 \
      && !((check)->decision.flags & TK_DECISION_SYNTHESIZED))
 
 
@@ -2227,9 +2231,7 @@ ngx_http_throttlekit_remaining_variable(ngx_http_request_t *r,
     for (i = 0; ctx && ctx->decided && i < ctx->nchecks; i++) {
         check = &ctx->checks[i];
 
-        if (check->state != NGX_THROTTLEKIT_ALLOWED
-            && check->state != NGX_THROTTLEKIT_DENIED)
-        {
+        if (!ngx_http_throttlekit_has_decision(check)) {
             continue;
         }
 
