@@ -635,12 +635,12 @@ done:
 }
 
 
-/* throttlekit_redis <url> <policy-file>; */
+/* The first argument of throttlekit_redis or throttlekit_service, copied
+   as a C string; an http block has one door, named by a non-empty value. */
 static char *
-ngx_http_throttlekit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_throttlekit_door_arg(ngx_conf_t *cf,
+    ngx_http_throttlekit_main_conf_t *mcf, ngx_str_t *dst, char *empty)
 {
-    ngx_http_throttlekit_main_conf_t  *mcf = conf;
-
     ngx_str_t  *value;
 
     if (mcf->door != NGX_THROTTLEKIT_DOOR_NONE) {
@@ -650,14 +650,33 @@ ngx_http_throttlekit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     if (value[1].len == 0) {
-        return "needs a Redis URL";
+        return empty;
     }
 
-    if (ngx_http_throttlekit_cstr(cf->pool, &mcf->redis_url, &value[1])
-        != NGX_OK)
-    {
+    if (ngx_http_throttlekit_cstr(cf->pool, dst, &value[1]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* throttlekit_redis <url> <policy-file>; */
+static char *
+ngx_http_throttlekit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_throttlekit_main_conf_t  *mcf = conf;
+
+    char       *rv;
+    ngx_str_t  *value;
+
+    rv = ngx_http_throttlekit_door_arg(cf, mcf, &mcf->redis_url,
+                                       "needs a Redis URL");
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    value = cf->args->elts;
 
     /* relative to the configuration's prefix; the result ends in a NUL */
     mcf->policy_file = value[2];
@@ -684,22 +703,12 @@ ngx_http_throttlekit_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_throttlekit_main_conf_t  *mcf = conf;
 
-    ngx_str_t  *value;
+    char  *rv;
 
-    if (mcf->door != NGX_THROTTLEKIT_DOOR_NONE) {
-        return "is duplicate: one throttlekit_redis or throttlekit_service";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0) {
-        return "needs a target (host:port)";
-    }
-
-    if (ngx_http_throttlekit_cstr(cf->pool, &mcf->target, &value[1])
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
+    rv = ngx_http_throttlekit_door_arg(cf, mcf, &mcf->target,
+                                       "needs a target (host:port)");
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     mcf->door = NGX_THROTTLEKIT_DOOR_SERVICE;
@@ -729,17 +738,153 @@ ngx_http_throttlekit_compile(ngx_conf_t *cf, ngx_str_t *arg, size_t skip,
 }
 
 
+/* The policy name goes into the RateLimit fields as a structured-field
+   string: it must be non-empty printable ASCII. */
+static char *
+ngx_http_throttlekit_policy_name(ngx_conf_t *cf, ngx_str_t *name)
+{
+    u_char  *p;
+
+    if (name->len == 0) {
+        return "needs a policy name";
+    }
+
+    for (p = name->data; p < name->data + name->len; p++) {
+        if (*p < 0x20 || *p > 0x7e) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "policy name \"%V\" is not printable ASCII",
+                               name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* cost=<value>: allocated only when given, as most rules have none. */
+static ngx_int_t
+ngx_http_throttlekit_rule_cost(ngx_conf_t *cf,
+    ngx_http_throttlekit_rule_t *rule, ngx_str_t *arg)
+{
+    rule->cost = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (rule->cost == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_throttlekit_compile(cf, arg, 5, rule->cost);
+}
+
+
+/* The parameters after the policy name: key= once (required), cost= at
+   most once; anything else, an empty value included, is an error. */
+static char *
+ngx_http_throttlekit_rule_params(ngx_conf_t *cf,
+    ngx_http_throttlekit_rule_t *rule, ngx_str_t *args, ngx_uint_t nargs)
+{
+    ngx_uint_t  i, has_key;
+
+    has_key = 0;
+
+    for (i = 0; i < nargs; i++) {
+
+        if (ngx_strncmp(args[i].data, "key=", 4) == 0
+            && args[i].len > 4 && !has_key)
+        {
+            if (ngx_http_throttlekit_compile(cf, &args[i], 4, &rule->key)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            has_key = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(args[i].data, "cost=", 5) == 0
+            && args[i].len > 5 && rule->cost == NULL)
+        {
+            if (ngx_http_throttlekit_rule_cost(cf, rule, &args[i]) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid or repeated parameter \"%V\"", &args[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!has_key) {
+        return "needs key=<value>";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* Remembers where the first rule is, so that ngx_http_throttlekit_init
+   can point at it when the http block names no door. */
+static void
+ngx_http_throttlekit_note_rule(ngx_conf_t *cf)
+{
+    ngx_http_throttlekit_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_throttlekit_module);
+
+    if (mcf->rule_file == NULL) {
+        mcf->rule_file = cf->conf_file->file.name.data;
+        mcf->rule_line = cf->conf_file->line;
+    }
+}
+
+
+/* Adds the rule "<policy> key=<value> [cost=<value>]" to a level's list. */
+static char *
+ngx_http_throttlekit_add_rule(ngx_conf_t *cf, ngx_array_t *rules,
+    ngx_str_t *value, ngx_uint_t nvalues)
+{
+    char                         *rv;
+    ngx_http_throttlekit_rule_t  *rule;
+
+    rv = ngx_http_throttlekit_policy_name(cf, &value[1]);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rule = ngx_array_push(rules);
+    if (rule == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(rule, sizeof(ngx_http_throttlekit_rule_t));
+
+    if (ngx_http_throttlekit_cstr(cf->pool, &rule->policy, &value[1])
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    rv = ngx_http_throttlekit_rule_params(cf, rule, &value[2], nvalues - 2);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    ngx_http_throttlekit_note_rule(cf);
+
+    return NGX_CONF_OK;
+}
+
+
 /* throttlekit <policy> key=<value> [cost=<value>];  or  throttlekit off; */
 static char *
 ngx_http_throttlekit_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_throttlekit_loc_conf_t  *lcf = conf;
 
-    u_char                            *p;
-    ngx_str_t                         *value;
-    ngx_uint_t                         i, off, has_key;
-    ngx_http_throttlekit_rule_t       *rule;
-    ngx_http_throttlekit_main_conf_t  *mcf;
+    ngx_str_t   *value;
+    ngx_uint_t   off;
 
     value = cf->args->elts;
     off = (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0);
@@ -759,87 +904,8 @@ ngx_http_throttlekit_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate: \"off\" and rules on one level";
     }
 
-    /* The policy name goes into the RateLimit fields as a structured-field
-       string: printable ASCII only. */
-
-    if (value[1].len == 0) {
-        return "needs a policy name";
-    }
-
-    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
-        if (*p < 0x20 || *p > 0x7e) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "policy name \"%V\" is not printable ASCII",
-                               &value[1]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    rule = ngx_array_push(lcf->rules);
-    if (rule == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(rule, sizeof(ngx_http_throttlekit_rule_t));
-
-    if (ngx_http_throttlekit_cstr(cf->pool, &rule->policy, &value[1])
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    has_key = 0;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "key=", 4) == 0
-            && value[i].len > 4 && !has_key)
-        {
-            if (ngx_http_throttlekit_compile(cf, &value[i], 4, &rule->key)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            has_key = 1;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "cost=", 5) == 0
-            && value[i].len > 5 && rule->cost == NULL)
-        {
-            rule->cost = ngx_palloc(cf->pool,
-                                    sizeof(ngx_http_complex_value_t));
-            if (rule->cost == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            if (ngx_http_throttlekit_compile(cf, &value[i], 5, rule->cost)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid or repeated parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (!has_key) {
-        return "needs key=<value>";
-    }
-
-    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_throttlekit_module);
-
-    if (mcf->rule_file == NULL) {
-        mcf->rule_file = cf->conf_file->file.name.data;
-        mcf->rule_line = cf->conf_file->line;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_throttlekit_add_rule(cf, lcf->rules, value,
+                                         cf->args->nelts);
 }
 
 
@@ -1022,36 +1088,41 @@ ngx_http_throttlekit_onstack_signals(ngx_log_t *log)
 }
 
 
-/* Opens the handle and watches its completion fd; on failure, sets why. */
-static ngx_int_t
-ngx_http_throttlekit_open(ngx_cycle_t *cycle,
-    ngx_http_throttlekit_worker_t *w, ngx_http_throttlekit_main_conf_t *mcf)
+/* The module declares tk_options_t itself, so it initialises it itself
+   (tk_options_init writes the library's size, which may be larger). */
+static void
+ngx_http_throttlekit_options(tk_options_t *opts,
+    ngx_http_throttlekit_main_conf_t *mcf)
 {
-    int                rc, fd;
-    tk_error_t         err;
-    tk_options_t       opts;
-    ngx_connection_t  *c;
-
-    /* The module declares tk_options_t itself, so it initialises it itself
-       (tk_options_init writes the library's size, which may be larger). */
-
-    ngx_memzero(&opts, sizeof(tk_options_t));
-    opts.struct_size = sizeof(tk_options_t);
-    opts.timeout_ms = (int32_t) mcf->timeout;
+    ngx_memzero(opts, sizeof(tk_options_t));
+    opts->struct_size = sizeof(tk_options_t);
+    opts->timeout_ms = (int32_t) mcf->timeout;
 
     /* the module applies throttlekit_fail itself, per location */
-    opts.fail_mode = TK_FAIL_ERROR;
+    opts->fail_mode = TK_FAIL_ERROR;
 
 #define ngx_http_throttlekit_opt(s)  ((s).len ? (const char *) (s).data : NULL)
 
-    opts.key_namespace = ngx_http_throttlekit_opt(mcf->key_namespace);
-    opts.tls_ca_file = ngx_http_throttlekit_opt(mcf->tls_ca);
-    opts.tls_cert_file = ngx_http_throttlekit_opt(mcf->tls_cert);
-    opts.tls_key_file = ngx_http_throttlekit_opt(mcf->tls_key);
-    opts.auth_token = ngx_http_throttlekit_opt(mcf->auth_token);
+    opts->key_namespace = ngx_http_throttlekit_opt(mcf->key_namespace);
+    opts->tls_ca_file = ngx_http_throttlekit_opt(mcf->tls_ca);
+    opts->tls_cert_file = ngx_http_throttlekit_opt(mcf->tls_cert);
+    opts->tls_key_file = ngx_http_throttlekit_opt(mcf->tls_key);
+    opts->auth_token = ngx_http_throttlekit_opt(mcf->auth_token);
 
 #undef ngx_http_throttlekit_opt
+}
 
+
+/* Opens the handle through the configured door; on failure, sets why. */
+static ngx_int_t
+ngx_http_throttlekit_open_handle(ngx_http_throttlekit_worker_t *w,
+    ngx_http_throttlekit_main_conf_t *mcf)
+{
+    int           rc;
+    tk_error_t    err;
+    tk_options_t  opts;
+
+    ngx_http_throttlekit_options(&opts, mcf);
     ngx_memzero(&err, sizeof(tk_error_t));
 
     if (mcf->door == NGX_THROTTLEKIT_DOOR_REDIS) {
@@ -1075,28 +1146,52 @@ ngx_http_throttlekit_open(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    return NGX_OK;
+}
+
+
+/* A non-blocking duplicate of the handle's completion fd, or -1 (why set):
+   the handle owns its fd, and nginx closes a connection's fd with it. */
+static ngx_socket_t
+ngx_http_throttlekit_dup_completion_fd(ngx_http_throttlekit_worker_t *w)
+{
+    int         rc, fd;
+    tk_error_t  err;
+
+    ngx_memzero(&err, sizeof(tk_error_t));
+
     rc = w->completion_fd(w->handle, &fd, &err);
     if (rc != TK_OK) {
         ngx_http_throttlekit_why(w, "tk_completion_fd failed: %s (%s)%Z",
                                  w->strerror(rc), err.message);
-        return NGX_ERROR;
+        return -1;
     }
-
-    /* The handle owns its fd; nginx closes a connection's fd with it. */
 
     fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (fd == -1) {
         ngx_http_throttlekit_why(w, "dup of the completion fd failed: %s%Z",
                                  strerror(ngx_errno));
-        return NGX_ERROR;
+        return -1;
     }
 
     if (ngx_nonblocking(fd) == -1) {
         ngx_http_throttlekit_why(w, ngx_nonblocking_n " failed: %s%Z",
                                  strerror(ngx_errno));
         close(fd);
-        return NGX_ERROR;
+        return -1;
     }
+
+    return fd;
+}
+
+
+/* Puts the completion fd in the event loop as a connection of its own;
+   on failure, sets why (exit_process closes a connection already made). */
+static ngx_int_t
+ngx_http_throttlekit_watch(ngx_cycle_t *cycle,
+    ngx_http_throttlekit_worker_t *w, ngx_socket_t fd)
+{
+    ngx_connection_t  *c;
 
     c = ngx_get_connection(fd, cycle->log);
     if (c == NULL) {
@@ -1120,6 +1215,26 @@ ngx_http_throttlekit_open(ngx_cycle_t *cycle,
     }
 
     return NGX_OK;
+}
+
+
+/* Opens the handle and watches its completion fd; on failure, sets why. */
+static ngx_int_t
+ngx_http_throttlekit_open(ngx_cycle_t *cycle,
+    ngx_http_throttlekit_worker_t *w, ngx_http_throttlekit_main_conf_t *mcf)
+{
+    ngx_socket_t  fd;
+
+    if (ngx_http_throttlekit_open_handle(w, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_http_throttlekit_dup_completion_fd(w);
+    if (fd == -1) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_throttlekit_watch(cycle, w, fd);
 }
 
 
@@ -1308,6 +1423,32 @@ ngx_http_throttlekit_encode_key(ngx_pool_t *pool, ngx_str_t *raw)
 }
 
 
+/* Makes a submitted check findable by its cookie, the worker's next one. */
+static void
+ngx_http_throttlekit_track(ngx_http_throttlekit_check_t *check)
+{
+    ngx_http_throttlekit_worker_t  *w = &ngx_http_throttlekit_worker;
+
+    check->node.key = w->next_cookie;
+    ngx_rbtree_insert(&w->inflight, &check->node);
+    check->in_tree = 1;
+
+    if (++w->next_cookie == 0) {
+        w->next_cookie = 1;              /* 0 is never a cookie */
+    }
+}
+
+
+/* Takes a check out of the tree, so that its completion, should it come,
+   finds nothing and is dropped. */
+static void
+ngx_http_throttlekit_untrack(ngx_http_throttlekit_check_t *check)
+{
+    ngx_rbtree_delete(&ngx_http_throttlekit_worker.inflight, &check->node);
+    check->in_tree = 0;
+}
+
+
 /* Submits one check: PENDING, or SKIPPED, or FAILED (logged) at once. */
 static void
 ngx_http_throttlekit_submit(ngx_http_request_t *r,
@@ -1376,62 +1517,33 @@ ngx_http_throttlekit_submit(ngx_http_request_t *r,
     }
 
     check->state = NGX_THROTTLEKIT_PENDING;
-    check->node.key = w->next_cookie;
-    ngx_rbtree_insert(&w->inflight, &check->node);
-    check->in_tree = 1;
-
-    if (++w->next_cookie == 0) {
-        w->next_cookie = 1;              /* 0 is never a cookie */
-    }
+    ngx_http_throttlekit_track(check);
 }
 
 
-static ngx_int_t
-ngx_http_throttlekit_handler(ngx_http_request_t *r)
+/* The request's context, with the location's settings of the moment and a
+   pool cleanup that exists before any of its checks enters the tree. */
+static ngx_http_throttlekit_ctx_t *
+ngx_http_throttlekit_create_ctx(ngx_http_request_t *r,
+    ngx_http_throttlekit_loc_conf_t *lcf)
 {
-    ngx_uint_t                        i;
-    ngx_pool_cleanup_t               *cln;
-    ngx_http_throttlekit_ctx_t       *ctx;
-    ngx_http_throttlekit_rule_t      *rules;
-    ngx_http_throttlekit_loc_conf_t  *lcf;
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_throttlekit_module);
-
-    if (lcf->rules == NULL || lcf->rules->nelts == 0) {
-        return NGX_DECLINED;
-    }
-
-    ctx = ngx_http_throttlekit_get_ctx(r);
-
-    if (ctx) {
-        if (!ctx->decided) {
-            return NGX_AGAIN;            /* woken before the last answer */
-        }
-
-        if (ctx->judged) {
-            return NGX_DECLINED;         /* internal redirect: judged once */
-        }
-
-        ctx->judged = 1;
-        return ctx->verdict;
-    }
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_throttlekit_ctx_t  *ctx;
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_throttlekit_ctx_t));
     if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     ctx->checks = ngx_pcalloc(r->pool, lcf->rules->nelts
                                        * sizeof(ngx_http_throttlekit_check_t));
     if (ctx->checks == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
-
-    /* the cleanup exists before anything enters the tree */
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     cln->handler = ngx_http_throttlekit_cleanup;
@@ -1447,7 +1559,16 @@ ngx_http_throttlekit_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_throttlekit_module);
 
-    rules = lcf->rules->elts;
+    return ctx;
+}
+
+
+/* Submits a check per rule and counts those left in flight. */
+static void
+ngx_http_throttlekit_submit_all(ngx_http_request_t *r,
+    ngx_http_throttlekit_ctx_t *ctx, ngx_http_throttlekit_rule_t *rules)
+{
+    ngx_uint_t  i;
 
     for (i = 0; i < ctx->nchecks; i++) {
         ctx->checks[i].ctx = ctx;
@@ -1457,30 +1578,86 @@ ngx_http_throttlekit_handler(ngx_http_request_t *r)
             ctx->pending++;
         }
     }
+}
 
-    if (ctx->pending == 0) {
-        ngx_http_throttlekit_decide(ctx);
-        ctx->judged = 1;
-        return ctx->verdict;
-    }
 
-    /*
-     * Wait for the completions. A client that leaves meanwhile is noticed:
-     * ngx_http_test_reading finalizes the request, and its pool cleanup
-     * takes its checks out of the tree. Write events do nothing until the
-     * completion handler runs the phases again.
-     */
+/* How long a check may stay in flight before the guard timer ends it. */
+#define ngx_http_throttlekit_guard_ms()                                       \
+    (ngx_http_throttlekit_worker.timeout + NGX_THROTTLEKIT_GUARD_SLACK)
 
+
+/*
+ * Waits for the completions. A client that leaves meanwhile is noticed:
+ * ngx_http_test_reading finalizes the request, and its pool cleanup takes
+ * its checks out of the tree. Write events do nothing until the completion
+ * handler runs the phases again.
+ */
+static void
+ngx_http_throttlekit_wait(ngx_http_request_t *r,
+    ngx_http_throttlekit_ctx_t *ctx)
+{
     ctx->guard.handler = ngx_http_throttlekit_guard_handler;
     ctx->guard.data = ctx;
     ctx->guard.log = r->connection->log;
 
-    ngx_add_timer(&ctx->guard,
-                  ngx_http_throttlekit_worker.timeout
-                  + NGX_THROTTLEKIT_GUARD_SLACK);
+    ngx_add_timer(&ctx->guard, ngx_http_throttlekit_guard_ms());
 
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
+}
+
+
+/* What the access phase returns for a request that has a context: the
+   verdict once decided, and only once, as an internal redirect runs the
+   phases again and must not be judged twice. */
+static ngx_int_t
+ngx_http_throttlekit_verdict(ngx_http_throttlekit_ctx_t *ctx)
+{
+    if (!ctx->decided) {
+        return NGX_AGAIN;                /* woken before the last answer */
+    }
+
+    if (ctx->judged) {
+        return NGX_DECLINED;             /* internal redirect: judged once */
+    }
+
+    ctx->judged = 1;
+
+    return ctx->verdict;
+}
+
+
+static ngx_int_t
+ngx_http_throttlekit_handler(ngx_http_request_t *r)
+{
+    ngx_http_throttlekit_ctx_t       *ctx;
+    ngx_http_throttlekit_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_throttlekit_module);
+
+    if (lcf->rules == NULL || lcf->rules->nelts == 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_throttlekit_get_ctx(r);
+
+    if (ctx) {
+        return ngx_http_throttlekit_verdict(ctx);
+    }
+
+    ctx = ngx_http_throttlekit_create_ctx(r, lcf);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_throttlekit_submit_all(r, ctx, lcf->rules->elts);
+
+    if (ctx->pending == 0) {
+        ngx_http_throttlekit_decide(ctx);
+        return ngx_http_throttlekit_verdict(ctx);
+    }
+
+    ngx_http_throttlekit_wait(r, ctx);
 
     return NGX_AGAIN;
 }
@@ -1640,8 +1817,7 @@ ngx_http_throttlekit_complete(tk_completion_t *cpl)
         return;
     }
 
-    ngx_rbtree_delete(&w->inflight, &check->node);
-    check->in_tree = 0;
+    ngx_http_throttlekit_untrack(check);
 
     ctx = check->ctx;
 
@@ -1722,16 +1898,12 @@ ngx_http_throttlekit_guard_handler(ngx_event_t *ev)
             continue;
         }
 
-        ngx_rbtree_delete(&ngx_http_throttlekit_worker.inflight,
-                          &check->node);
-        check->in_tree = 0;
+        ngx_http_throttlekit_untrack(check);
         check->state = NGX_THROTTLEKIT_FAILED;
 
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                       "throttlekit: policy \"%V\": no completion within "
-                      "%M ms", &check->policy,
-                      ngx_http_throttlekit_worker.timeout
-                      + NGX_THROTTLEKIT_GUARD_SLACK);
+                      "%M ms", &check->policy, ngx_http_throttlekit_guard_ms());
     }
 
     ctx->pending = 0;
@@ -1750,9 +1922,7 @@ ngx_http_throttlekit_cleanup(void *data)
 
     for (i = 0; i < ctx->nchecks; i++) {
         if (ctx->checks[i].in_tree) {
-            ngx_rbtree_delete(&ngx_http_throttlekit_worker.inflight,
-                              &ctx->checks[i].node);
-            ctx->checks[i].in_tree = 0;
+            ngx_http_throttlekit_untrack(&ctx->checks[i]);
         }
     }
 
@@ -1764,10 +1934,14 @@ ngx_http_throttlekit_cleanup(void *data)
 
 /* ---- Response fields ---------------------------------------------------- */
 
+/* Whether a check has a decision, allowed or denied. */
+#define ngx_http_throttlekit_has_decision(check)                              \
+    ((check)->state == NGX_THROTTLEKIT_ALLOWED                                \
+     || (check)->state == NGX_THROTTLEKIT_DENIED)
+
 /* Whether a check has a decision of the backend's to show. */
 #define ngx_http_throttlekit_shown(check)                                     \
-    (((check)->state == NGX_THROTTLEKIT_ALLOWED                               \
-      || (check)->state == NGX_THROTTLEKIT_DENIED)                            \
+    (ngx_http_throttlekit_has_decision(check)                                 \
      && !((check)->decision.flags & TK_DECISION_SYNTHESIZED))
 
 
@@ -1816,6 +1990,165 @@ ngx_http_throttlekit_add_header(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
+/* Milliseconds as whole seconds, rounded up; 0 for a time already past. */
+static int64_t
+ngx_http_throttlekit_seconds(int64_t ms)
+{
+    return (ms > 0) ? (ms + 999) / 1000 : 0;
+}
+
+
+/* Room for one field's value: per shown check, the longer of the two
+   members ("name" escaped, ";r=N;t=N") and a ", ". 0: nothing to show. */
+static size_t
+ngx_http_throttlekit_fields_len(ngx_http_throttlekit_ctx_t *ctx)
+{
+    size_t                         len;
+    ngx_uint_t                     i;
+    ngx_http_throttlekit_check_t  *check;
+
+    len = 0;
+
+    for (i = 0; i < ctx->nchecks; i++) {
+        check = &ctx->checks[i];
+
+        if (ngx_http_throttlekit_shown(check)) {
+            len += 2 * check->policy.len + 2
+                   + sizeof(";r=;t=, ") - 1 + 2 * NGX_INT64_LEN;
+        }
+    }
+
+    return len;
+}
+
+
+/* A RateLimit-Policy member: "name";q=<quota> */
+static u_char *
+ngx_http_throttlekit_policy_member(u_char *p,
+    ngx_http_throttlekit_check_t *check)
+{
+    p = ngx_http_throttlekit_sf_string(p, &check->policy);
+
+    return ngx_sprintf(p, ";q=%L", check->decision.limit);
+}
+
+
+/* A RateLimit member: "name";r=<remaining>;t=<seconds to a whole quota> */
+static u_char *
+ngx_http_throttlekit_state_member(u_char *p,
+    ngx_http_throttlekit_check_t *check, int64_t now_ms)
+{
+    int64_t  t;
+
+    t = ngx_http_throttlekit_seconds(check->decision.reset_at_ms - now_ms);
+
+    p = ngx_http_throttlekit_sf_string(p, &check->policy);
+
+    return ngx_sprintf(p, ";r=%L;t=%L", check->decision.remaining, t);
+}
+
+
+/* Writes the members of both fields, in the order of the rules, at *policy
+   and *state, and moves both past what it wrote. */
+static void
+ngx_http_throttlekit_write_members(ngx_http_throttlekit_ctx_t *ctx,
+    u_char **policy, u_char **state)
+{
+    u_char                        *p, *q;
+    int64_t                        now_ms;
+    ngx_uint_t                     i;
+    ngx_time_t                    *tp;
+    ngx_http_throttlekit_check_t  *check;
+
+    p = *policy;
+    q = *state;
+
+    tp = ngx_timeofday();
+    now_ms = (int64_t) tp->sec * 1000 + tp->msec;
+
+    for (i = 0; i < ctx->nchecks; i++) {
+        check = &ctx->checks[i];
+
+        if (!ngx_http_throttlekit_shown(check)) {
+            continue;
+        }
+
+        if (p != *policy) {
+            p = ngx_cpymem(p, ", ", 2);
+            q = ngx_cpymem(q, ", ", 2);
+        }
+
+        p = ngx_http_throttlekit_policy_member(p, check);
+        q = ngx_http_throttlekit_state_member(q, check, now_ms);
+    }
+
+    *policy = p;
+    *state = q;
+}
+
+
+/* RateLimit-Policy and RateLimit, in the two halves of one buffer. */
+static ngx_int_t
+ngx_http_throttlekit_set_ratelimit(ngx_http_request_t *r,
+    ngx_http_throttlekit_ctx_t *ctx)
+{
+    u_char  *policy, *state, *p, *q;
+    size_t   len;
+
+    static ngx_str_t  policy_name = ngx_string("RateLimit-Policy");
+    static ngx_str_t  state_name = ngx_string("RateLimit");
+
+    len = ngx_http_throttlekit_fields_len(ctx);
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    policy = ngx_pnalloc(r->pool, 2 * len);
+    if (policy == NULL) {
+        return NGX_ERROR;
+    }
+
+    state = policy + len;
+    p = policy;
+    q = state;
+
+    ngx_http_throttlekit_write_members(ctx, &p, &q);
+
+    if (ngx_http_throttlekit_add_header(r, &policy_name, policy, p) != NGX_OK
+        || ngx_http_throttlekit_add_header(r, &state_name, state, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Retry-After, in seconds rounded up, on a rejection that says when. */
+static ngx_int_t
+ngx_http_throttlekit_set_retry_after(ngx_http_request_t *r,
+    ngx_http_throttlekit_ctx_t *ctx)
+{
+    u_char  *p, *last;
+
+    static ngx_str_t  retry_name = ngx_string("Retry-After");
+
+    if (ctx->outcome != NGX_THROTTLEKIT_REJECTED || ctx->retry_after_ms <= 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_sprintf(p, "%L",
+                       ngx_http_throttlekit_seconds(ctx->retry_after_ms));
+
+    return ngx_http_throttlekit_add_header(r, &retry_name, p, last);
+}
+
+
 /*
  * RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers): a
  * list member per rule with a decision, named after its policy, e.g.
@@ -1829,17 +2162,7 @@ ngx_http_throttlekit_add_header(ngx_http_request_t *r, ngx_str_t *name,
 static ngx_int_t
 ngx_http_throttlekit_header_filter(ngx_http_request_t *r)
 {
-    u_char                        *policy, *state, *p, *q;
-    size_t                         len;
-    int64_t                        now_ms, t;
-    ngx_uint_t                     i;
-    ngx_time_t                    *tp;
-    ngx_http_throttlekit_ctx_t    *ctx;
-    ngx_http_throttlekit_check_t  *check;
-
-    static ngx_str_t  policy_name = ngx_string("RateLimit-Policy");
-    static ngx_str_t  state_name = ngx_string("RateLimit");
-    static ngx_str_t  retry_name = ngx_string("Retry-After");
+    ngx_http_throttlekit_ctx_t  *ctx;
 
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -1851,74 +2174,10 @@ ngx_http_throttlekit_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    /* the longer of the two members: "name" escaped, ";r=N;t=N", ", " */
-
-    len = 0;
-
-    for (i = 0; i < ctx->nchecks; i++) {
-        check = &ctx->checks[i];
-
-        if (ngx_http_throttlekit_shown(check)) {
-            len += 2 * check->policy.len + 2
-                   + sizeof(";r=;t=, ") - 1 + 2 * NGX_INT64_LEN;
-        }
-    }
-
-    if (len) {
-        policy = ngx_pnalloc(r->pool, 2 * len);
-        if (policy == NULL) {
-            return NGX_ERROR;
-        }
-
-        state = policy + len;
-        p = policy;
-        q = state;
-
-        tp = ngx_timeofday();
-        now_ms = (int64_t) tp->sec * 1000 + tp->msec;
-
-        for (i = 0; i < ctx->nchecks; i++) {
-            check = &ctx->checks[i];
-
-            if (!ngx_http_throttlekit_shown(check)) {
-                continue;
-            }
-
-            if (p != policy) {
-                p = ngx_cpymem(p, ", ", 2);
-                q = ngx_cpymem(q, ", ", 2);
-            }
-
-            t = check->decision.reset_at_ms - now_ms;
-            t = (t > 0) ? (t + 999) / 1000 : 0;
-
-            p = ngx_http_throttlekit_sf_string(p, &check->policy);
-            p = ngx_sprintf(p, ";q=%L", check->decision.limit);
-
-            q = ngx_http_throttlekit_sf_string(q, &check->policy);
-            q = ngx_sprintf(q, ";r=%L;t=%L", check->decision.remaining, t);
-        }
-
-        if (ngx_http_throttlekit_add_header(r, &policy_name, policy, p)
-            != NGX_OK
-            || ngx_http_throttlekit_add_header(r, &state_name, state, q)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    if (ctx->outcome == NGX_THROTTLEKIT_REJECTED && ctx->retry_after_ms > 0) {
-        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        q = ngx_sprintf(p, "%L", (ctx->retry_after_ms + 999) / 1000);
-
-        if (ngx_http_throttlekit_add_header(r, &retry_name, p, q) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (ngx_http_throttlekit_set_ratelimit(r, ctx) != NGX_OK
+        || ngx_http_throttlekit_set_retry_after(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return ngx_http_next_header_filter(r);
@@ -1972,9 +2231,7 @@ ngx_http_throttlekit_remaining_variable(ngx_http_request_t *r,
     for (i = 0; ctx && ctx->decided && i < ctx->nchecks; i++) {
         check = &ctx->checks[i];
 
-        if (check->state != NGX_THROTTLEKIT_ALLOWED
-            && check->state != NGX_THROTTLEKIT_DENIED)
-        {
+        if (!ngx_http_throttlekit_has_decision(check)) {
             continue;
         }
 
