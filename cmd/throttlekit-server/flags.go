@@ -32,7 +32,7 @@ type config struct {
 	tlsCA       string
 	metricsHost string
 	metricsPort int    // metricsOff: no metrics server
-	readyFile   string // --ready-file: written once listening, removed at a clean stop; "" none
+	readyFile   string // --ready-file: written once listening, removed on a stop signal; "" none
 }
 
 // redisTLSFiles are the --redis-tls-* files, for a rediss:// store.

@@ -111,7 +111,8 @@ func start(cfg *config, log *slog.Logger) (*app, error) {
 	healthpb.RegisterHealthServer(a.grpc, a.health.srv)
 	m.policies.Set(float64(set.Len()))
 
-	// Last, once every listener is open: whoever waits for the file may connect at once.
+	// Once every listener is open, so that whoever waits for the file may connect at once;
+	// before the listening line, so that a reader of the log finds the file written.
 	if cfg.readyFile != "" {
 		if a.ready, err = writeReadyFile(cfg.readyFile, readyFileContent(lis.Addr().String(), a.httpSrv.addr())); err != nil {
 			a.httpSrv.stop()
