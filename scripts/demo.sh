@@ -8,34 +8,35 @@ cd "$(dirname "$0")/.."
 server=build/bin/throttlekit-server
 example=bindings/c-example/example
 policies=examples/policies.yaml
-log=$(mktemp)
+tmp=$(mktemp -d)
+log=$tmp/server.log
+ready=$tmp/server.ready
 pid=""
 cleanup() {
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -f "$log"
+  rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
 
-for attempt in 1 2 3 4 5; do
-  port=$((20000 + RANDOM % 40000))
-  "$server" -c "$policies" --host 127.0.0.1 --port "$port" 2>"$log" &
-  pid=$!
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break 2; fi
-    if ! kill -0 "$pid" 2>/dev/null; then break; fi
-    sleep 0.05
-  done
-  wait "$pid" 2>/dev/null || true
-  pid=""
+# A free port of the server's own choosing; it writes the address to the ready file once it
+# listens.
+"$server" -c "$policies" --host 127.0.0.1 --port 0 --ready-file "$ready" 2>"$log" &
+pid=$!
+for _ in $(seq 1 200); do # up to 10 s
+  if [ -s "$ready" ] || ! kill -0 "$pid" 2>/dev/null; then break; fi
+  sleep 0.05
 done
-if [ -z "$pid" ]; then
-  echo "demo: throttlekit-server did not start:" >&2
+if [ ! -s "$ready" ]; then
+  why="wrote no ready file within 10 s"
+  kill -0 "$pid" 2>/dev/null || why="exited before writing its ready file"
+  echo "demo: throttlekit-server $why; its log, $log:" >&2
   cat "$log" >&2
   exit 1
 fi
+read -r addr < "$ready"
 
-echo "== throttlekit-server on 127.0.0.1:$port (embedded store, $policies)"
-"$example" "127.0.0.1:$port"
+echo "== throttlekit-server on $addr (embedded store, $policies)"
+"$example" "$addr"
 echo
 
 if command -v redis-server >/dev/null 2>&1; then

@@ -31,7 +31,8 @@ type config struct {
 	tlsKey      string
 	tlsCA       string
 	metricsHost string
-	metricsPort int // metricsOff: no metrics server
+	metricsPort int    // metricsOff: no metrics server
+	readyFile   string // --ready-file: written once listening, removed on a stop signal; "" none
 }
 
 // redisTLSFiles are the --redis-tls-* files, for a rediss:// store.
@@ -106,6 +107,13 @@ Flags:
       --metrics-host HOST   address of the metrics listener (default 127.0.0.1)
       --metrics-port PORT   serve Prometheus /metrics and /healthz over HTTP on this port; 0
                             picks a free one (logged); default: no metrics listener
+      --ready-file PATH     once every listener is open, write PATH (atomically: a temporary
+                            file in its directory, then a rename) with the gRPC address as
+                            host:port on the first line (IPv6 in brackets), and
+                            metrics=host:port on a second when --metrics-port is given; the
+                            file is removed on the first stop signal. For scripts and
+                            supervisors that start the server with --port 0. A path that
+                            cannot be written fails the startup. Default: none
       --log-format FORMAT   text or json, the format of the log on stderr (default text)
       --log-level LEVEL     debug, info, warn or error (default info)
   -h, --help                print this help and exit
@@ -156,6 +164,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.tlsCA, "tls-ca", "", "CA bundle for client certificates")
 	fs.StringVar(&cfg.metricsHost, "metrics-host", "127.0.0.1", "metrics listener address")
 	fs.IntVar(&cfg.metricsPort, "metrics-port", metricsOff, "metrics listener port")
+	fs.StringVar(&cfg.readyFile, "ready-file", "", "file written with the addresses once listening")
 	return fs
 }
 

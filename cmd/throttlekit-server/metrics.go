@@ -125,6 +125,14 @@ func startMetrics(cfg *config, m *metrics, h *healthReporter, log *slog.Logger) 
 	return ms, nil
 }
 
+// addr is the metrics listener's host:port, or "" without one.
+func (ms *metricsServer) addr() string {
+	if ms == nil {
+		return ""
+	}
+	return ms.lis.Addr().String()
+}
+
 func (ms *metricsServer) stop() {
 	if ms == nil {
 		return

@@ -61,6 +61,7 @@ type app struct {
 	health  *healthReporter
 	metrics *metrics
 	httpSrv *metricsServer // nil without --metrics-port
+	ready   *readyFile     // nil without --ready-file
 }
 
 func start(cfg *config, log *slog.Logger) (*app, error) {
@@ -110,11 +111,31 @@ func start(cfg *config, log *slog.Logger) (*app, error) {
 	healthpb.RegisterHealthServer(a.grpc, a.health.srv)
 	m.policies.Set(float64(set.Len()))
 
+	// Once every listener is open, so that whoever waits for the file may connect at once;
+	// before the listening line, so that a reader of the log finds the file written.
+	if cfg.readyFile != "" {
+		if a.ready, err = writeReadyFile(cfg.readyFile, readyFileContent(lis.Addr().String(), a.httpSrv.addr())); err != nil {
+			a.httpSrv.stop()
+			_ = lis.Close()
+			_ = st.close()
+			return nil, err
+		}
+	}
 	attrs := append([]any{slog.String("addr", lis.Addr().String())}, st.logAttrs(cfg)...)
 	attrs = append(attrs, slog.Int("policies", set.Len()), slog.String("timeout", cfg.timeout.String()),
 		slog.String("fail", cfg.failMode), slog.String("tls", tlsMode(cfg)), slog.Bool("auth_token", token != ""))
+	if cfg.readyFile != "" {
+		attrs = append(attrs, slog.String("ready_file", cfg.readyFile))
+	}
 	log.Info("listening", attrs...)
 	return a, nil
+}
+
+// removeReadyFile withdraws the ready file as the server stops serving.
+func (a *app) removeReadyFile() {
+	if err := a.ready.remove(); err != nil {
+		a.log.Warn("cannot remove the ready file", "file", a.cfg.readyFile, "error", err.Error())
+	}
 }
 
 func tlsMode(cfg *config) string {
@@ -187,6 +208,7 @@ wait:
 		select {
 		case err := <-served:
 			a.log.Error("serving failed", "error", err.Error())
+			a.removeReadyFile()
 			a.grpc.Stop()
 			stopProbe()
 			<-probed
@@ -203,6 +225,7 @@ wait:
 	}
 
 	a.health.shutdown()
+	a.removeReadyFile() // no longer ready: new calls are refused from here on
 	stopProbe()
 	<-probed
 	drained := make(chan struct{})

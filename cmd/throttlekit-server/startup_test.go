@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,8 @@ func TestStartupErrors(t *testing.T) {
 	}
 	defer taken.Close()
 	takenPort := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)
+	readyNoDir := filepath.Join(t.TempDir(), "no-such-dir", "server.ready")
+	readyIsDir := t.TempDir()
 
 	cases := []struct {
 		name string
@@ -44,6 +47,10 @@ func TestStartupErrors(t *testing.T) {
 		{"missing token file", []string{"-c", good, "--auth-token-file", missing}, exitFailure, []string{missing}},
 		{"empty token", []string{"-c", good, "--auth-token-file", writeFile(t, "empty-token", " \n\t\n")}, exitFailure, []string{"empty"}},
 		{"stray argument", []string{"-c", good, "extra"}, exitUsage, []string{`"extra"`}},
+		{"ready file in a missing directory", []string{"-c", good, "--host", "127.0.0.1", "-p", "0", "--ready-file", readyNoDir},
+			exitFailure, []string{"cannot write the ready file " + readyNoDir, "no such file or directory"}},
+		{"ready file is a directory", []string{"-c", good, "--host", "127.0.0.1", "-p", "0", "--metrics-port", "0", "--ready-file", readyIsDir},
+			exitFailure, []string{"cannot write the ready file " + readyIsDir, "it is a directory"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

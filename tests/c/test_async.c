@@ -629,7 +629,7 @@ static void test_fork(tk_handle_t h) {
 /* ---- The service door --------------------------------------------------------------------- */
 
 static char tmp_dir[PATH_MAX];
-static char policy_path[PATH_MAX + 32], log_path[PATH_MAX + 32];
+static char policy_path[PATH_MAX + 32], log_path[PATH_MAX + 32], ready_path[PATH_MAX + 32];
 static pid_t server_pid;
 
 static void stop_server(void) {
@@ -645,11 +645,13 @@ static void cleanup(void) {
   if (tmp_dir[0]) {
     unlink(policy_path);
     unlink(log_path);
+    unlink(ready_path); /* left behind by a killed server */
     rmdir(tmp_dir);
   }
 }
 
-/* Starts the server on a free port; its address into addr. 0 when it could not (recorded). */
+/* Starts the server on a free port and waits for its ready file; its address into addr. 0
+   when it could not (recorded, with the server's log). */
 static int start_server(char *addr, size_t size) {
   const char *env = getenv("THROTTLEKIT_SERVER");
   char binary[PATH_MAX + 64], root[PATH_MAX];
@@ -674,6 +676,7 @@ static int start_server(char *addr, size_t size) {
   }
   snprintf(policy_path, sizeof policy_path, "%s/policies.yaml", tmp_dir);
   snprintf(log_path, sizeof log_path, "%s/server.log", tmp_dir);
+  snprintf(ready_path, sizeof ready_path, "%s/server.ready", tmp_dir);
   FILE *f = fopen(policy_path, "w");
   if (!CHECK(f && fputs(policies, f) >= 0 && fclose(f) == 0)) return 0;
   int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -685,42 +688,26 @@ static int start_server(char *addr, size_t size) {
   if (pid == 0) { /* async-signal-safe calls only until exec: the Go runtime runs here */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(126);
     if (dup2(log_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0) _exit(126);
-    execl(binary, binary, "-c", policy_path, "--host", "127.0.0.1", "--port", "0", (char *)NULL);
+    execl(binary, binary, "-c", policy_path, "--host", "127.0.0.1", "--port", "0", "--ready-file",
+          ready_path, (char *)NULL);
     _exit(127);
   }
   close(log_fd);
   if (!CHECK(pid > 0)) return 0;
   server_pid = pid;
-  int64_t deadline = tk_t_mono_ms() + 30000;
-  while (tk_t_mono_ms() < deadline) {
-    char log[16384];
-    int fd = open(log_path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, log, sizeof log - 1) : -1;
-    if (fd >= 0) close(fd);
-    if (n > 0) {
-      log[n] = '\0';
-      const char *line = strstr(log, "msg=listening");
-      const char *a = line ? strstr(line, " addr=") : NULL;
-      const char *eol = line ? strchr(line, '\n') : NULL;
-      if (a && eol && a < eol) {
-        a += 6;
-        if (*a == '"') a++;
-        size_t len = strcspn(a, " \"\n");
-        if (len > 0 && len < size) {
-          memcpy(addr, a, len);
-          addr[len] = '\0';
-          printf("service: throttlekit-server (pid %ld) listening on %s\n", (long)pid, addr);
-          return 1;
-        }
-      }
-    }
-    if (waitpid(pid, NULL, WNOHANG) == pid) {
-      server_pid = 0;
-      break;
-    }
-    tk_t_sleep_ms(10);
+  char why[PATH_MAX + 128];
+  int exited;
+  if (tk_t_wait_ready(ready_path, pid, 30000, addr, size, why, sizeof why, &exited)) {
+    printf("service: throttlekit-server (pid %ld) listening on %s\n", (long)pid, addr);
+    return 1;
   }
-  tk_t_failf(__FILE__, __LINE__, "the server did not start (log: %s)", log_path);
+  if (exited) server_pid = 0;
+  tk_t_failf(__FILE__, __LINE__, "%s (the server's log: %s)", why, log_path);
+  char log[8192];
+  int fd = open(log_path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, log, sizeof log - 1) : -1;
+  if (fd >= 0) close(fd);
+  if (n > 0) fprintf(stderr, "  --- %s ---\n%.*s", log_path, (int)n, log);
   stop_server();
   return 0;
 }

@@ -2,9 +2,9 @@
  * test_service.c - the service door: tk_open_service against a real throttlekit-server.
  *
  * The test writes a policy file into a temporary directory, starts the server binary itself
- * (fork + exec, `--host 127.0.0.1 --port 0`, its stderr into a file there), reads the address
- * from the `msg=listening ... addr=127.0.0.1:N` startup line, and drives it only through the
- * C ABI, once per store: the embedded store (the default) and Redis (`--redis
+ * (fork + exec, `--host 127.0.0.1 --port 0 --ready-file F`, its stderr into a file there),
+ * reads the address from the ready file F once the server has written it, and drives it only
+ * through the C ABI, once per store: the embedded store (the default) and Redis (`--redis
  * $THROTTLEKIT_REDIS_URL --redis-prefix <unique namespace>`). On each:
  *   - a cold gcra burst admits exactly `burst` (5), then denies with retry_after_ms and
  *     reset_at_ms > 0; keys are independent; peek consumes nothing; forecast; slidingWindowLog;
@@ -44,7 +44,7 @@
 #define CALL_TIMEOUT_MS 2000  /* the live server's handles: generous for ASan on a busy box */
 #define DOWN_TIMEOUT_MS 300   /* handles on a stopped or silent server */
 #define DOWN_BOUND_MS 1500    /* ... must answer within this (the timeout plus slack) */
-#define START_BOUND_MS 30000  /* the server's listening line must appear within this */
+#define START_BOUND_MS 30000  /* the server's ready file must appear within this */
 #define STOP_BOUND_MS 20000   /* SIGTERM to exit (the server's own grace is 10 s) */
 #define BURST_WINDOW_MS 150   /* a burst timed within this is exact (gcra T is 200 ms) */
 #define WINDOW_MS 3600000     /* fw and llm windows: 1 h, epoch-aligned */
@@ -61,6 +61,7 @@ static const char *policies =
 
 static char tmp_dir[PATH_MAX];      /* "" until created */
 static char policy_path[PATH_MAX + 32];
+static char ready_path[PATH_MAX + 32];
 static char log_paths[3][PATH_MAX + 32];
 static int n_logs;
 static pid_t server_pid;            /* 0: none running */
@@ -73,6 +74,7 @@ static void cleanup(void) {
   for (int i = 0; i < n_logs; i++) unlink(log_paths[i]);
   if (tmp_dir[0]) {
     unlink(policy_path);
+    unlink(ready_path); /* left behind by a killed server */
     rmdir(tmp_dir);
   }
 }
@@ -124,31 +126,10 @@ static void dump_log(const char *path) {
     fprintf(stderr, "  | %s\n", line);
 }
 
-/* The address of the `msg=listening` line of log text, into addr; 1 when found. */
-static int listening_addr(const char *log, char *addr, size_t size) {
-  for (const char *line = log; line && *line;) {
-    const char *end = strchr(line, '\n');
-    if (!end) return 0; /* a line still being written */
-    const char *msg = strstr(line, "msg=listening");
-    if (msg && msg < end) {
-      const char *a = strstr(line, " addr=");
-      if (!a || a > end) return 0;
-      a += 6;
-      if (*a == '"') a++;
-      size_t n = strcspn(a, " \"\n");
-      if (n == 0 || n >= size) return 0;
-      memcpy(addr, a, n);
-      addr[n] = '\0';
-      return 1;
-    }
-    line = end + 1;
-  }
-  return 0;
-}
-
 /* Starts the server with the policy file, on 127.0.0.1 and a free port, plus extra (NULL-
    terminated); its stdout and stderr go to the file log_name in the temporary directory.
-   Stores "127.0.0.1:N" in addr and returns 1, or records a failure and returns 0. */
+   Waits for its ready file, then stores "127.0.0.1:N" in addr and returns 1, or records a
+   failure (with the log) and returns 0. */
 static int start_server(const char *binary, const char *const *extra, const char *log_name,
                         char *addr, size_t addr_size) {
   const char *argv[32];
@@ -160,11 +141,15 @@ static int start_server(const char *binary, const char *const *extra, const char
   argv[argc++] = "127.0.0.1";
   argv[argc++] = "--port";
   argv[argc++] = "0";
+  argv[argc++] = "--ready-file";
+  argv[argc++] = ready_path;
   for (int i = 0; extra && extra[i] && argc < 31; i++) argv[argc++] = extra[i];
   argv[argc] = NULL;
 
   char *log_path = log_paths[n_logs++];
   snprintf(log_path, sizeof log_paths[0], "%s/%s", tmp_dir, log_name);
+  snprintf(ready_path, sizeof ready_path, "%s/server.ready", tmp_dir);
+  unlink(ready_path); /* the previous half's server was killed, or stopped: never read it */
   int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (!CHECKF(log_fd >= 0 && null_fd >= 0, "cannot open %s or /dev/null: %s", log_path,
@@ -194,27 +179,15 @@ static int start_server(const char *binary, const char *const *extra, const char
   if (!CHECKF(pid > 0, "fork: %s", strerror(errno))) return 0;
   server_pid = pid;
 
-  char log[16384];
-  int64_t deadline = tk_t_mono_ms() + START_BOUND_MS;
-  for (;;) {
-    if (read_file(log_path, log, sizeof log) >= 0 && listening_addr(log, addr, addr_size)) break;
-    int status;
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      server_pid = 0;
-      tk_t_failf(__FILE__, __LINE__, "[%s] the server exited before listening (%s %d)", store,
-                 WIFEXITED(status) ? "exit status" : "signal",
-                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-      dump_log(log_path);
-      return 0;
-    }
-    if (tk_t_mono_ms() > deadline) {
-      tk_t_failf(__FILE__, __LINE__, "[%s] no msg=listening line within %d ms", store,
-                 START_BOUND_MS);
-      dump_log(log_path);
-      kill_server();
-      return 0;
-    }
-    tk_t_sleep_ms(10);
+  char why[PATH_MAX + 128];
+  int exited;
+  if (!tk_t_wait_ready(ready_path, pid, START_BOUND_MS, addr, addr_size, why, sizeof why,
+                       &exited)) {
+    if (exited) server_pid = 0;
+    tk_t_failf(__FILE__, __LINE__, "[%s] %s (the server's log: %s)", store, why, log_path);
+    dump_log(log_path);
+    kill_server();
+    return 0;
   }
   const char *port = addr + strlen("127.0.0.1:");
   if (!CHECKF(strncmp(addr, "127.0.0.1:", 10) == 0 && atoi(port) > 0 && atoi(port) < 65536,

@@ -1,6 +1,7 @@
 /*
  * tk_test_net.h - stand-in servers for the C ABI tests: a dead port (nothing listens) and a
- * silent server (accepts connections, reads nothing, never answers).
+ * silent server (accepts connections, reads nothing, never answers); and the wait for a real
+ * throttlekit-server's ready file.
  */
 #ifndef TK_TEST_NET_H
 #define TK_TEST_NET_H
@@ -313,6 +314,52 @@ static TK_T_UNUSED int tk_t_redis(const char *url, char *reply, size_t size, ...
   }
   close(fd);
   return rc;
+}
+
+/* ---- throttlekit-server's ready file ------------------------------------------------------ *
+ * A test starts the server with `--ready-file PATH`, having removed PATH first (a killed run
+ * leaves its file behind), and waits here for the file: the server writes it atomically once
+ * it listens, the gRPC address as host:port on the first line (a second line, metrics=...,
+ * when its metrics listener is on).
+ *
+ * tk_t_wait_ready polls for the file until bound_ms pass or the process pid exits. Returns 1
+ * with the address in addr; otherwise 0 with the reason in why, and *exited set when pid has
+ * exited (it is then reaped: the caller must not wait for it again).
+ */
+static TK_T_UNUSED int tk_t_wait_ready(const char *path, pid_t pid, int bound_ms, char *addr,
+                                       size_t addr_size, char *why, size_t why_size,
+                                       int *exited) {
+  *exited = 0;
+  int64_t deadline = tk_t_mono_ms() + bound_ms;
+  for (;;) {
+    FILE *f = fopen(path, "re");
+    if (f) {
+      char line[256];
+      int got = fgets(line, sizeof line, f) != NULL;
+      fclose(f);
+      size_t n = got ? strcspn(line, "\n") : 0;
+      if (!got || line[n] != '\n' || n == 0 || n >= addr_size || !strchr(line, ':')) {
+        snprintf(why, why_size, "the ready file %s does not start with a host:port line", path);
+        return 0;
+      }
+      memcpy(addr, line, n);
+      addr[n] = '\0';
+      return 1;
+    }
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      *exited = 1;
+      snprintf(why, why_size, "the server exited (%s %d) before writing its ready file %s",
+               WIFEXITED(status) ? "exit status" : "signal",
+               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), path);
+      return 0;
+    }
+    if (tk_t_mono_ms() > deadline) {
+      snprintf(why, why_size, "no ready file %s within %d ms", path, bound_ms);
+      return 0;
+    }
+    tk_t_sleep_ms(10);
+  }
 }
 
 #endif /* TK_TEST_NET_H */

@@ -300,6 +300,7 @@ typedef struct {
   char binary[PATH_MAX + 64];
   char policy_path[PATH_MAX + 32];
   char log[PATH_MAX + 32];
+  char ready[PATH_MAX + 48]; /* its --ready-file, beside the log */
   const char *extra[16]; /* more flags, NULL-terminated */
   int port;             /* 0 until the first start; a restart uses it again */
   char addr[64];
@@ -330,65 +331,38 @@ static TK_T_UNUSED int ft_server_find(ft_server_t *s, const char *policies) {
   return 1;
 }
 
-/* Finds the address of the last `msg=listening` line of the log, into addr. */
-static int ft_listening_addr(const char *path, char *addr, size_t size) {
-  FILE *f = fopen(path, "re");
-  if (!f) return 0;
-  char line[2048];
-  int found = 0;
-  while (fgets(line, sizeof line, f)) {
-    if (!strstr(line, "msg=listening") || !strchr(line, '\n')) continue;
-    const char *a = strstr(line, " addr=");
-    if (!a) continue;
-    a += 6;
-    if (*a == '"') a++;
-    size_t n = strcspn(a, " \"\n");
-    if (n > 0 && n < size) {
-      memcpy(addr, a, n);
-      addr[n] = '\0';
-      found = 1;
-    }
-  }
-  fclose(f);
-  return found;
-}
-
-/* Starts (or restarts, on the same port) the server; waits for its listening line. */
+/* Starts (or restarts, on the same port) the server; waits for its ready file (the log's
+   name with .ready for .log). */
 static TK_T_UNUSED int ft_server_start(ft_server_t *s, const char *log_name) {
   char port[16];
   snprintf(port, sizeof port, "%d", s->port);
   snprintf(s->log, sizeof s->log, "%s/%s", ft_tmp, log_name);
   unlink(s->log);
-  const char *argv[24] = {s->binary, "-c", s->policy_path, "--host", "127.0.0.1", "--port", port};
-  int argc = 7;
+  size_t stem = strlen(log_name);
+  if (stem > 4 && strcmp(log_name + stem - 4, ".log") == 0) stem -= 4;
+  snprintf(s->ready, sizeof s->ready, "%s/%.*s.ready", ft_tmp, (int)stem, log_name);
+  const char *argv[24] = {s->binary, "-c", s->policy_path, "--host", "127.0.0.1", "--port", port,
+                          "--ready-file", s->ready};
+  int argc = 9;
   for (int i = 0; s->extra[i] && argc < 23; i++) argv[argc++] = s->extra[i];
   argv[argc] = NULL;
   for (int attempt = 0; attempt < 5; attempt++) {
+    unlink(s->ready); /* a killed server's file stays behind: never read it */
     s->pid = ft_spawn(argv, s->log);
     if (s->pid <= 0) break;
-    int64_t deadline = tk_t_mono_ms() + 30000;
-    char addr[64];
-    while (tk_t_mono_ms() < deadline) {
-      if (ft_listening_addr(s->log, addr, sizeof addr)) {
-        snprintf(s->addr, sizeof s->addr, "%s", addr);
-        const char *colon = strrchr(addr, ':');
-        s->port = colon ? atoi(colon + 1) : 0;
-        return s->port > 0;
-      }
-      int status;
-      if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-        fprintf(stderr, "throttlekit-server exited: %s %d\n",
-                WIFEXITED(status) ? "status" : "signal",
-                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-        ft_forget_child(s->pid);
-        s->pid = 0;
-        break;
-      }
-      tk_t_sleep_ms(10);
+    char addr[64], why[PATH_MAX + 128];
+    int exited;
+    if (tk_t_wait_ready(s->ready, s->pid, 30000, addr, sizeof addr, why, sizeof why, &exited)) {
+      snprintf(s->addr, sizeof s->addr, "%s", addr);
+      const char *colon = strrchr(addr, ':');
+      s->port = colon ? atoi(colon + 1) : 0;
+      return s->port > 0;
     }
-    if (s->pid > 0) ft_kill9(s->pid);
+    if (exited) ft_forget_child(s->pid);
+    else ft_kill9(s->pid);
     s->pid = 0;
-    fprintf(stderr, "throttlekit-server did not start (attempt %d)\n", attempt + 1);
+    fprintf(stderr, "throttlekit-server did not start (attempt %d): %s (its log: %s)\n",
+            attempt + 1, why, s->log);
     ft_dump_log(s->log);
     tk_t_sleep_ms(200);
   }

@@ -133,24 +133,26 @@ limiters:
 EOF
 
 server_pid=""
-start_server() { # on $server_port; a new port when unset or (first start only) taken
-  local attempt
-  for attempt in 1 2 3 4 5; do
-    [ -n "${server_port:-}" ] || server_port=$(free_port)
-    : > "$dir/server.log"
-    "$server_bin" -c "$dir/policies.yaml" --host 127.0.0.1 --port "$server_port" \
-      --store memory 2>>"$dir/server.log" &
-    server_pid=$!
-    pids+=("$server_pid")
-    wait_for 30 sh -c "grep -q msg=listening '$dir/server.log' || ! kill -0 $server_pid" \
-      && kill -0 "$server_pid" 2>/dev/null && return
-    [ -z "${server_started:-}" ] || break
-    server_port=""
-  done
-  echo "throttlekit-server did not start"; cat "$dir/server.log"; exit 1
+start_server() { # the first start picks a free port (--port 0); a restart uses it again
+  local ready=$dir/server.ready
+  rm -f "$ready" # a killed server leaves its file behind
+  : > "$dir/server.log"
+  "$server_bin" -c "$dir/policies.yaml" --host 127.0.0.1 --port "${server_port:-0}" \
+    --store memory --ready-file "$ready" 2>>"$dir/server.log" &
+  server_pid=$!
+  pids+=("$server_pid")
+  if wait_for 30 sh -c "[ -s '$ready' ] || ! kill -0 $server_pid" && [ -s "$ready" ]; then
+    local addr
+    read -r addr < "$ready"
+    server_port=${addr##*:}
+    return
+  fi
+  local why="wrote no ready file $ready within 30 s"
+  kill -0 "$server_pid" 2>/dev/null || why="exited before writing its ready file $ready"
+  echo "throttlekit-server $why; its log, $dir/server.log:"
+  cat "$dir/server.log"; exit 1
 }
 start_server
-server_started=1
 
 # ---- nginx --------------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ namespace ThrottleKit\Tests;
 
 /**
  * A throttlekit-server process for a test: a temporary policy file, `--host 127.0.0.1
- * --port 0`, the address read from its `msg=listening ... addr=` stderr line, SIGTERM to stop.
+ * --port 0 --ready-file F`, the address read from F once the server has written it (its
+ * stderr kept in stderr.log, shown when it does not start), SIGTERM to stop.
  */
 final class Server
 {
@@ -25,7 +26,9 @@ final class Server
             file_put_contents("$this->dir/$name", $content);
             $extraArgs = array_map(fn ($a) => str_replace("{{$name}}", "$this->dir/$name", $a), $extraArgs);
         }
-        $cmd = array_merge([$binary, '-c', "$this->dir/policies.yaml", '--host', '127.0.0.1', '--port', '0'], $extraArgs);
+        $ready = "$this->dir/server.ready";
+        $cmd = array_merge([$binary, '-c', "$this->dir/policies.yaml", '--host', '127.0.0.1', '--port', '0',
+            '--ready-file', $ready], $extraArgs);
         $proc = proc_open($cmd, [0 => ['file', '/dev/null', 'r'], 1 => ['file', "$this->dir/stdout.log", 'w'],
             2 => ['file', "$this->dir/stderr.log", 'w']], $pipes);
         if (!is_resource($proc)) {
@@ -33,20 +36,26 @@ final class Server
         }
         $this->proc = $proc;
         $deadline = microtime(true) + 30;
+        $why = "wrote no ready file $ready within 30 s";
         while (microtime(true) < $deadline) {
-            $log = (string) @file_get_contents("$this->dir/stderr.log");
-            if (preg_match('/msg=listening\b[^\n]*\baddr=(127\.0\.0\.1:\d+)/', $log, $m)) {
-                $this->addr = $m[1];
-                return;
+            $content = @file_get_contents($ready); // written atomically: absent, or whole
+            if ($content !== false) {
+                if (preg_match('/\A(127\.0\.0\.1:\d+)\n/', $content, $m)) {
+                    $this->addr = $m[1];
+                    return;
+                }
+                $why = "wrote a ready file $ready that does not start with 127.0.0.1:<port>: " . json_encode($content);
+                break;
             }
             if (!proc_get_status($proc)['running']) {
+                $why = "exited before writing its ready file $ready";
                 break;
             }
             usleep(20000);
         }
         $log = (string) @file_get_contents("$this->dir/stderr.log");
         $this->stop();
-        throw new \RuntimeException("throttlekit-server did not start listening:\n$log");
+        throw new \RuntimeException("throttlekit-server $why; its log ($this->dir/stderr.log):\n$log");
     }
 
     /** SIGTERM, then the exit status (-1 when it had to be killed). */

@@ -98,8 +98,9 @@ module TKTest
     end
   end
 
-  # A throttlekit-server run: a temporary policy file, --port 0, the address read from its
-  # `msg=listening ... addr=127.0.0.1:N` log line; stop sends SIGTERM and waits.
+  # A throttlekit-server run: a temporary policy file, --port 0, the address read from the
+  # file --ready-file names once the server has written it (its log kept in log_path, shown
+  # when it does not start); stop sends SIGTERM and waits.
   class Server
     attr_reader :addr, :log_path
 
@@ -108,32 +109,42 @@ module TKTest
       policy_path = File.join(@dir, "policies.yaml")
       File.write(policy_path, policies)
       @log_path = File.join(@dir, "server.log")
+      @ready_path = File.join(@dir, "server.ready")
       extra = args.map { |a| a.is_a?(Proc) ? a.call(@dir) : a }
       @pid = Process.spawn(binary, "-c", policy_path, "--host", "127.0.0.1", "--port", "0",
-                           *extra, in: File::NULL, out: File::NULL, err: @log_path)
-      @addr = wait_listening
+                           "--ready-file", @ready_path, *extra, in: File::NULL, out: File::NULL, err: @log_path)
+      @addr = wait_ready
     end
 
-    def wait_listening
+    # The first line of the ready file (written atomically: absent, or whole).
+    def wait_ready
       deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 30
       loop do
-        log = File.exist?(@log_path) ? File.read(@log_path) : ""
-        log.each_line do |line|
-          next unless line.include?(" msg=listening ") && line.end_with?("\n")
+        begin
+          first = File.read(@ready_path).lines.first.to_s
+          return first.chomp if first.end_with?("\n") && first.include?(":")
 
-          addr = line[/\baddr=(\S+)/, 1]
-          return addr if addr
+          raise_not_started("wrote a ready file #{@ready_path} that does not start with host:port: #{first.inspect}")
+        rescue Errno::ENOENT
+          nil
         end
         if Process.waitpid(@pid, Process::WNOHANG)
           @pid = nil
-          raise "throttlekit-server exited before listening:\n#{log}"
+          raise_not_started("exited before writing its ready file #{@ready_path}")
         end
         if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-          stop
-          raise "throttlekit-server did not log its address within 30 s:\n#{log}"
+          raise_not_started("wrote no ready file #{@ready_path} within 30 s")
         end
+
         sleep 0.02
       end
+    end
+
+    def raise_not_started(why)
+      log = File.exist?(@log_path) ? File.read(@log_path) : ""
+      msg = "throttlekit-server #{why}; its log (#{@log_path}):\n#{log}"
+      stop
+      raise msg
     end
 
     # SIGTERM; returns the exit status (nil when it was not running).
