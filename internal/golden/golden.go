@@ -1,9 +1,15 @@
-// Package golden loads the ThrottleKit 1.x golden vectors (../shared/contract beside the
-// project, or $THROTTLEKIT_GOLDEN_VECTORS) for the conformance tests.
+// Package golden loads the ThrottleKit 1.x golden vectors for the conformance tests: the copy
+// vendored at contract/golden-vectors.json (pinned by contract/golden-vectors.json.sha256), or
+// the file $THROTTLEKIT_GOLDEN_VECTORS names when that variable is set and not empty.
 package golden
 
 import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -12,8 +18,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // EnvPath overrides where the vectors are read from.
@@ -62,27 +66,127 @@ type File struct {
 	Suites          []Suite  `json:"suites"`
 }
 
-// Load reads the vectors, or stops the test (skip locally, fail under CI=true).
+// ModulePath is the module whose root holds contract/.
+const ModulePath = "github.com/throttlekit/throttlekit-go"
+
+// VendoredName is the vendored copy's file name, inside contract/; ChecksumName pins its bytes
+// (one sha256sum line: `sha256sum -c` in contract/ checks it).
+const (
+	VendoredName = "golden-vectors.json"
+	ChecksumName = VendoredName + ".sha256"
+)
+
+// RepoRoot is the root of this module's source tree: the directory three levels above this
+// file when the build recorded an absolute path for it, else the nearest directory at or above
+// the working directory whose go.mod declares ModulePath.
+func RepoRoot() (string, error) {
+	if _, here, _, ok := runtime.Caller(0); ok && filepath.IsAbs(here) {
+		root := filepath.Join(filepath.Dir(here), "..", "..")
+		if isModuleRoot(root) {
+			return filepath.Clean(root), nil
+		}
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if isModuleRoot(dir) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no directory at or above the working directory holds the go.mod of %s", ModulePath)
+		}
+		dir = parent
+	}
+}
+
+func isModuleRoot(dir string) bool {
+	raw, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" && strings.Trim(f[1], `"`) == ModulePath {
+			return true
+		}
+	}
+	return false
+}
+
+// VendoredPath is the vendored copy: <repo root>/contract/golden-vectors.json.
+func VendoredPath() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "contract", VendoredName), nil
+}
+
+// Path is where Load reads: $THROTTLEKIT_GOLDEN_VECTORS when set and not empty, else the
+// vendored copy.
+func Path() (string, error) {
+	if p := os.Getenv(EnvPath); p != "" {
+		return p, nil
+	}
+	return VendoredPath()
+}
+
+// Load reads and checks the vectors. Anything missing or malformed fails the test: the
+// vendored copy is part of the repository, so there is nothing to skip.
 func Load(tb testing.TB) *File {
 	tb.Helper()
-	path := os.Getenv(EnvPath)
-	if path == "" {
-		_, here, _, _ := runtime.Caller(0)
-		path = filepath.Join(filepath.Dir(here), "..", "..", "..", "shared", "contract", "golden-vectors.json")
+	path, err := Path()
+	if err != nil {
+		tb.Fatalf("golden vectors: %v", err)
+		return nil
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		testenv.Require(tb, "golden vectors not readable ("+err.Error()+"); set "+EnvPath)
+		tb.Fatalf("golden vectors: %v", err)
 		return nil
 	}
 	var f File
 	if err := json.Unmarshal(raw, &f); err != nil {
 		tb.Fatalf("%s: %v", path, err)
+		return nil
 	}
 	if f.ContractVersion != "1" || len(f.Suites) == 0 {
 		tb.Fatalf("%s: contract version %q with %d suites; expected version 1", path, f.ContractVersion, len(f.Suites))
+		return nil
 	}
 	return &f
+}
+
+// VerifyChecksum checks data against a sha256sum-format checksum file that must hold exactly
+// one line, for the file called name.
+func VerifyChecksum(data, sumFile []byte, name string) error {
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(sumFile))
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) != "" {
+			lines = append(lines, sc.Text())
+		}
+	}
+	if len(lines) != 1 {
+		return fmt.Errorf("checksum file: want one line, got %d", len(lines))
+	}
+	// sha256sum writes "<64 hex digits>  <name>" (text mode) or "<hex> *<name>" (binary mode).
+	sum, file, ok := strings.Cut(lines[0], " ")
+	file = strings.TrimPrefix(strings.TrimPrefix(file, " "), "*")
+	if !ok || file != name {
+		return fmt.Errorf("checksum file: line %q does not name %s", lines[0], name)
+	}
+	want, err := hex.DecodeString(sum)
+	if err != nil || len(want) != sha256.Size {
+		return fmt.Errorf("checksum file: %q is not a sha256 digest", sum)
+	}
+	got := sha256.Sum256(data)
+	if !bytes.Equal(got[:], want) {
+		return errors.New("sha256 " + hex.EncodeToString(got[:]) + ", but the checksum file pins " + sum)
+	}
+	return nil
 }
 
 // Of returns the suites of one primitive.

@@ -8,9 +8,10 @@
  * shifted by the same offset). All five decision fields are compared, and flags and reserved[]
  * must be zero.
  *
- * The vectors are read in place: $THROTTLEKIT_GOLDEN_VECTORS, else
- * <repo root>/../shared/contract/golden-vectors.json, the repo root found by walking up from
- * this executable to the directory holding include/throttlekit.h.
+ * The vectors: $THROTTLEKIT_GOLDEN_VECTORS when set and not empty, else the copy vendored in
+ * the repository, <repo root>/contract/golden-vectors.json, the repo root found by walking up
+ * from this executable to the directory holding include/throttlekit.h. A missing or unreadable
+ * file is a failure, never a skip.
  */
 #include "tk_test.h"
 
@@ -47,7 +48,8 @@ static char *read_file(const char *path, size_t *len) {
   return buf;
 }
 
-/* The golden-vectors path: the environment's, else found from this executable's location. */
+/* The golden-vectors path: the environment's, else the vendored copy, found from this
+ * executable's location. */
 static int vectors_path(char *out, size_t size) {
   const char *env = getenv("THROTTLEKIT_GOLDEN_VECTORS");
   if (env && *env) {
@@ -56,7 +58,7 @@ static int vectors_path(char *out, size_t size) {
   }
   char root[PATH_MAX];
   if (!tk_t_repo_root(root, sizeof root)) return 0;
-  snprintf(out, size, "%s/../shared/contract/golden-vectors.json", root);
+  snprintf(out, size, "%s/contract/golden-vectors.json", root);
   return 1;
 }
 
@@ -191,7 +193,8 @@ static long replay_suite(const char *url, const char *ns, const cJSON *suite, in
 int main(void) {
   char path[PATH_MAX + 64];
   if (!CHECKF(vectors_path(path, sizeof path),
-              "cannot locate the golden vectors: set THROTTLEKIT_GOLDEN_VECTORS"))
+              "no repository root (include/throttlekit.h) above this program, so no "
+              "contract/golden-vectors.json: set THROTTLEKIT_GOLDEN_VECTORS"))
     return tk_t_finish();
   size_t len = 0;
   char *text = read_file(path, &len);

@@ -4,8 +4,9 @@
 #   THROTTLEKIT_LIB             libthrottlekit.so (default: <repo>/build/lib/libthrottlekit.so)
 #   THROTTLEKIT_REDIS_URL       a Redis for the Redis-door tests (keys under a unique namespace)
 #   THROTTLEKIT_SERVER          throttlekit-server (default: <repo>/build/bin/throttlekit-server)
-#   THROTTLEKIT_GOLDEN_VECTORS  golden-vectors.json (default: <repo>/../shared/contract/...)
-#   CI=true                     what is missing fails instead of skipping
+#   THROTTLEKIT_GOLDEN_VECTORS  golden-vectors.json (default: <repo>/contract/golden-vectors.json,
+#                               the vendored copy; missing vectors always fail)
+#   CI=true                     what else is missing fails instead of skipping
 require "rbconfig"
 require "securerandom"
 require "tmpdir"
@@ -66,8 +67,8 @@ module TKTest
 
     def golden_vectors
       path = ENV["THROTTLEKIT_GOLDEN_VECTORS"].to_s
-      path = TKTest.repo_path("../shared/contract/golden-vectors.json").to_s if path.empty?
-      missing("the golden vectors #{path.inspect} are missing (THROTTLEKIT_GOLDEN_VECTORS)") unless File.file?(path)
+      path = TKTest.repo_path("contract/golden-vectors.json").to_s if path.empty?
+      flunk("the golden vectors #{path.inspect} are missing") unless File.file?(path)
       JSON.parse(File.read(path))
     end
 
