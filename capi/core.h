@@ -1,6 +1,6 @@
 /*
  * The private boundary between the shim (libthrottlekit.so) and the Go core
- * (libthrottlekit-core.so, built from export.go). Only the shim calls these; the shim has
+ * (libthrottlekit-core.so, built from export.go and internal/cabi). Only the shim calls these; the shim has
  * already checked every argument it can check without the core (see throttlekit.c), and
  * passes options normalised to the full, current tk_options_t.
  */
@@ -15,7 +15,7 @@
    TK_CORE_SLEEPING while the waiting thread sleeps (or is about to) in FUTEX_WAIT. A post adds
    one and calls FUTEX_WAKE only when the flag was set; the waiter clears the flag when it takes
    a post. Its own rather than sem_t so that the core can post it from Go with an atomic add
-   and a raw system call: no cgo call (see export_wait.go's postDone). A post may reach the
+   and a raw system call: no cgo call (see internal/cabi/wait.go's postDone). A post may reach the
    word after its waiter returned (the thread may reuse the memory): a spurious FUTEX_WAKE at
    worst, which every waiter tolerates. */
 #define TK_CORE_SLEEPING 0x80000000u
@@ -74,12 +74,12 @@ typedef struct tk_core {
   int (*debit)(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
                int64_t now_ms, tk_decision_t *out, tk_error_t *err);
   int64_t (*debug_goroutines)(void);
-  /* Asynchronous checks (export_async.go). tk_poll has no err: its statuses need no words. */
+  /* Asynchronous checks (internal/cabi/async.go). tk_poll has no err: its statuses need no words. */
   int (*check_async)(tk_handle_t h, const char *policy, const char *key, int64_t cost,
                      uint64_t cookie, tk_error_t *err);
   int (*completion_fd)(tk_handle_t h, int *fd_out, tk_error_t *err);
   int (*poll)(tk_handle_t h, tk_completion_t *out, size_t max, size_t *n_out);
-  /* Plain C, not Go: queues r for the core (core_queue.c). A thread that called into Go
+  /* Plain C, not Go: queues r for the core (internal/cabi/queue.c). A thread that called into Go
      keeps the P it used until the runtime's monitor takes it back, asleep or not; with more
      waiting threads than Ps, each call then waited for a P (measured: 0.67x the Go client's
      throughput from 16 threads). Submitted checks never enter Go from the caller's thread:

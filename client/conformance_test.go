@@ -18,52 +18,32 @@ var stores = []struct {
 	{"engine", func(t *testing.T, yaml string) client.Limiter { return openEngine(t, yaml, client.EngineOptions{}) }},
 }
 
-// Every golden-vector op through each store, all five fields compared.
+// Every golden-vector op through each store, all five fields compared: rateLimit suites
+// through CheckAt, tokenBudget suites through DebitAt.
 func TestGoldenVectors(t *testing.T) {
 	for _, store := range stores {
-		replayGolden(t, store.name+"/", func(t *testing.T, yaml string) client.Limiter { return store.open(t, yaml) })
+		replayGolden(t, store.name+"/", store.open)
 	}
 }
 
-// replayGolden runs every rateLimit and tokenBudget suite, each on a fresh limiter from open:
-// rateLimit suites at the contract's offset through CheckAt, tokenBudget suites through DebitAt.
+// replayGolden replays the vectors on limiters from open.
 func replayGolden(t *testing.T, prefix string, open func(t *testing.T, yaml string) client.Limiter) {
-	vectors := golden.Load(t)
-	for _, primitive := range []string{"rateLimit", "tokenBudget"} {
-		suites := vectors.Of(primitive)
-		if len(suites) == 0 {
-			t.Fatalf("no %s suites in the golden vectors", primitive)
+	golden.Replay(t, prefix, func(t *testing.T, s golden.Suite) golden.Step {
+		b := open(t, s.PolicyYAML("p"))
+		return func(op golden.Op, now int64) (golden.Expect, error) {
+			var d client.Decision
+			var err error
+			if s.Primitive == "tokenBudget" {
+				d, err = b.DebitAt(ctx, "p", s.KeyOrDefault(), op.Tokens, now)
+			} else {
+				d, err = b.CheckAt(ctx, "p", s.KeyOrDefault(), op.Cost, now)
+			}
+			if d.Synthesized {
+				t.Errorf("a synthesized decision: %+v", d)
+			}
+			return golden.Expect{Allowed: d.Allowed, Limit: d.Limit, Remaining: d.Remaining, ResetAt: d.ResetAt, RetryAfterMs: d.RetryAfterMs}, err
 		}
-		for _, s := range suites {
-			t.Run(prefix+s.Name, func(t *testing.T) {
-				b := open(t, s.PolicyYAML("p"))
-				for i, op := range s.Ops {
-					var got client.Decision
-					var err error
-					offset := int64(golden.RateLimitOffsetMs)
-					if primitive == "tokenBudget" {
-						offset = golden.TokenBudgetOffsetMs
-						got, err = b.DebitAt(ctx, "p", s.KeyOrDefault(), op.Tokens, op.Now+offset)
-					} else {
-						got, err = b.CheckAt(ctx, "p", s.KeyOrDefault(), op.Cost, op.Now+offset)
-					}
-					if err != nil {
-						t.Fatalf("op %d: %v", i, err)
-					}
-					compare(t, i, got, op.Expect, offset)
-				}
-			})
-		}
-	}
-}
-
-func compare(t *testing.T, i int, got client.Decision, want golden.Expect, offset int64) {
-	t.Helper()
-	w := client.Decision{Allowed: want.Allowed, Limit: want.Limit, Remaining: want.Remaining,
-		ResetAt: want.ResetAt + offset, RetryAfterMs: want.RetryAfterMs}
-	if got != w {
-		t.Errorf("op %d:\n got  %s\n want %s", i, show(got), show(w))
-	}
+	})
 }
 
 func show(d client.Decision) string {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,65 +182,12 @@ func TestStreamCloseCompletesPendingCalls(t *testing.T) {
 	}
 }
 
-// ownRedis starts a redis-server of the test's own on a free port, with extra arguments;
-// stop kills it (SIGKILL), start brings it back on the same port.
-type ownRedis struct {
-	t    *testing.T
-	port int
-	args []string
-	cmd  *exec.Cmd
-}
-
-func newOwnRedis(t *testing.T, args ...string) *ownRedis {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		testenv.Require(t, "redis-server is not on PATH")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	r := &ownRedis{t: t, port: port, args: args}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *ownRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-func (r *ownRedis) start() {
-	r.t.Helper()
-	argv := append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(r.port), "--save", "", "--appendonly", "no",
-		"--dir", r.t.TempDir()}, r.args...)
-	r.cmd = exec.Command("redis-server", argv...)
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatalf("redis-server: %v", err)
-	}
-	for range 200 {
-		if c, err := net.Dial("tcp", r.addr()); err == nil {
-			_ = c.Close()
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	r.t.Fatal("redis-server did not start")
-}
-
-func (r *ownRedis) stop() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
-	}
-}
-
 // The stream authenticates and selects the URL's database like the pool does, and a wrong
 // password is ErrAuth with no password in the message.
 func TestStreamAuthAndDatabase(t *testing.T) {
-	r := newOwnRedis(t, "--requirepass", "s3cret-pw")
+	r := testenv.StartRedis(t, "--requirepass", "s3cret-pw")
 	const now = 1_700_000_000_000
-	b, err := client.OpenRedis("redis://:s3cret-pw@"+r.addr()+"/5", []byte(streamPolicies), client.RedisOptions{},
+	b, err := client.OpenRedis("redis://:s3cret-pw@"+r.Addr()+"/5", []byte(streamPolicies), client.RedisOptions{},
 		client.ConnectOptions{Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -253,13 +199,13 @@ func TestStreamAuthAndDatabase(t *testing.T) {
 			t.Fatalf("call %d on an authenticated stream: %+v, %v", i, g.d, g.err)
 		}
 	}
-	db5 := redis.NewClient(&redis.Options{Addr: r.addr(), Password: "s3cret-pw", DB: 5})
+	db5 := redis.NewClient(&redis.Options{Addr: r.Addr(), Password: "s3cret-pw", DB: 5})
 	defer db5.Close()
 	if keys, err := db5.Keys(ctx, "*a*").Result(); err != nil || len(keys) == 0 {
 		t.Fatalf("the stream's state is not in database 5: %v, %v", keys, err)
 	}
 
-	bad, err := client.OpenRedis("redis://:wrong-pw@"+r.addr()+"/0", []byte(streamPolicies), client.RedisOptions{},
+	bad, err := client.OpenRedis("redis://:wrong-pw@"+r.Addr()+"/0", []byte(streamPolicies), client.RedisOptions{},
 		client.ConnectOptions{Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -274,9 +220,9 @@ func TestStreamAuthAndDatabase(t *testing.T) {
 // Redis killed and restarted under a stream: calls fail fast (ErrUnavailable) while it is
 // down, never hang, and the stream recovers by itself once it is back.
 func TestStreamRecoversFromARestart(t *testing.T) {
-	r := newOwnRedis(t)
+	r := testenv.StartRedis(t)
 	const timeout = time.Second
-	b, err := client.OpenRedis("redis://"+r.addr(), []byte(streamPolicies), client.RedisOptions{},
+	b, err := client.OpenRedis("redis://"+r.Addr(), []byte(streamPolicies), client.RedisOptions{},
 		client.ConnectOptions{Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +231,7 @@ func TestStreamRecoversFromARestart(t *testing.T) {
 	if got := startAll(t, b, ctx, "gcra", []string{"before"}, 0); got[0].err != nil {
 		t.Fatalf("before the kill: %v", got[0].err)
 	}
-	r.stop()
+	r.Kill()
 	for i := range 5 {
 		start := time.Now()
 		got := startAll(t, b, ctx, "gcra", repeat("down", 50), 0)
@@ -299,7 +245,7 @@ func TestStreamRecoversFromARestart(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	r.start()
+	r.Start()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		got := startAll(t, b, ctx, "gcra", []string{"after"}, 0)

@@ -8,6 +8,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/throttlekit/throttlekit-go/client"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // waitHealth polls until the server reports want, failing when it takes longer than within.
@@ -28,14 +29,14 @@ func waitHealth(t *testing.T, h healthpb.HealthClient, want healthpb.HealthCheck
 
 // Redis killed under three servers, one per fail mode; health follows the store both ways.
 func TestFailModesWithRedisKilled(t *testing.T) {
-	rd := startOwnRedis(t)
+	rd := testenv.StartRedis(t)
 	file := writeFile(t, "p.yaml", doorPolicies)
 	modes := []string{"open", "closed", "error"}
 	backends := map[string]*client.ServiceBackend{}
 	health := map[string]healthpb.HealthClient{}
 	procs := map[string]*proc{}
 	for _, mode := range modes {
-		p := launch(t, "-c", file, "--host", "127.0.0.1", "--port", "0", "--redis", rd.url(),
+		p := launch(t, "-c", file, "--host", "127.0.0.1", "--port", "0", "--redis", rd.URL(),
 			"--redis-prefix", "fm-"+mode, "--fail", mode, "--timeout", "300ms")
 		addr := p.waitListening(t)
 		b, err := client.OpenService(addr, client.ServiceOptions{Timeout: 5 * time.Second})
@@ -53,7 +54,7 @@ func TestFailModesWithRedisKilled(t *testing.T) {
 		waitHealth(t, health[mode], healthpb.HealthCheckResponse_SERVING, time.Second)
 	}
 
-	rd.kill()
+	rd.Kill()
 	for _, mode := range modes {
 		took := waitHealth(t, health[mode], healthpb.HealthCheckResponse_NOT_SERVING, 1500*time.Millisecond)
 		t.Logf("%s: NOT_SERVING %s after redis died", mode, took)
@@ -92,7 +93,7 @@ func TestFailModesWithRedisKilled(t *testing.T) {
 		}
 	}
 
-	rd.start(t)
+	rd.Start()
 	for _, mode := range modes {
 		took := waitHealth(t, health[mode], healthpb.HealthCheckResponse_SERVING, 1500*time.Millisecond)
 		t.Logf("%s: SERVING %s after redis returned", mode, took)

@@ -10,14 +10,10 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // testPKI is a CA with a server certificate for 127.0.0.1 and a client certificate, as PEM
@@ -91,60 +87,6 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// ownRedis is a redis-server of the test's own, on a fixed port so it can be killed and
-// started again in the same place. The shared one is never touched.
-type ownRedis struct {
-	port string
-	cmd  *exec.Cmd
-}
-
-func startOwnRedis(t *testing.T) *ownRedis {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not installed")
-		}
-		t.Skip("redis-server is not installed")
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(lis.Addr().(*net.TCPAddr).Port)
-	_ = lis.Close()
-	r := &ownRedis{port: port}
-	r.start(t)
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *ownRedis) url() string { return "redis://127.0.0.1:" + r.port + "/0" }
-
-func (r *ownRedis) start(t *testing.T) {
-	t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", r.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + r.port})
-	defer rdb.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for rdb.Ping(t.Context()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("our redis-server did not come up within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (r *ownRedis) kill() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
 	}
 }
 

@@ -3,13 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,7 +51,7 @@ type proc struct {
 	cmd    *exec.Cmd
 	stdout strings.Builder
 	stderr syncBuffer
-	addr   chan string   // the listening address, once logged
+	ready  string        // the --ready-file it writes once it listens
 	exited chan struct{} // closed once the process is reaped
 	err    error         // cmd.Wait's result, after exited
 }
@@ -73,10 +73,18 @@ func (b *syncBuffer) String() string {
 	return b.sb.String()
 }
 
-// launch starts the binary with args; the process is killed if the test ends first.
+// launch starts the binary with args, and --ready-file unless args name one; the process is
+// killed if the test ends first.
 func launch(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(binary, args...), addr: make(chan string, 1), exited: make(chan struct{})}
+	p := &proc{exited: make(chan struct{})}
+	if i := slices.Index(args, "--ready-file"); i >= 0 && i+1 < len(args) {
+		p.ready = args[i+1]
+	} else {
+		p.ready = filepath.Join(t.TempDir(), "server.ready")
+		args = append(args, "--ready-file", p.ready)
+	}
+	p.cmd = exec.Command(binary, args...)
 	// A race-enabled binary otherwise sleeps a second at exit, waiting for late reports.
 	p.cmd.Env = append(os.Environ(), "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
 	p.cmd.Stdout = &p.stdout
@@ -91,9 +99,6 @@ func launch(t *testing.T, args ...string) *proc {
 		sc := bufio.NewScanner(pipe)
 		for sc.Scan() {
 			p.stderr.add(sc.Text())
-			if addr, ok := listeningAddr(sc.Text()); ok {
-				p.addr <- addr
-			}
 		}
 		_, _ = io.Copy(io.Discard, pipe)
 		p.err = p.cmd.Wait()
@@ -110,38 +115,11 @@ func launch(t *testing.T, args ...string) *proc {
 	return p
 }
 
-// listeningAddr reads the address from the startup line, in either log format.
-func listeningAddr(line string) (string, bool) {
-	if strings.HasPrefix(line, "{") {
-		var rec struct{ Msg, Addr string }
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-			return rec.Addr, true
-		}
-		return "", false
-	}
-	if !strings.Contains(line, " msg=listening ") {
-		return "", false
-	}
-	for _, f := range strings.Fields(line) {
-		if v, ok := strings.CutPrefix(f, "addr="); ok {
-			return v, true
-		}
-	}
-	return "", false
-}
-
-// waitListening returns the address the server listens on, or fails with its log.
+// waitListening returns the address the server listens on, from its ready file, or fails
+// with its log.
 func (p *proc) waitListening(t *testing.T) string {
 	t.Helper()
-	select {
-	case addr := <-p.addr:
-		return addr
-	case <-p.exited:
-		t.Fatalf("the server exited before listening (%v):\n%s", p.err, p.stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no listening line within 30s:\n%s", p.stderr.String())
-	}
-	return ""
+	return waitReadyFile(t, p, p.ready)[0]
 }
 
 // wait returns the exit code once the process ends, failing the test after timeout.

@@ -118,7 +118,7 @@ func TestReadyFileStaleAndReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := launch(t, "-c", writeFile(t, "p.yaml", policies), "--host", "127.0.0.1", "--port", "0", "--ready-file", path)
-	addr := p.waitListening(t) // logged after the file is written
+	addr := logValue(t, p, "addr") // logged after the file is written; the stale file is there before
 	if b, err := os.ReadFile(path); err != nil || string(b) != addr+"\n" {
 		t.Fatalf("ready file %q (%v) once listening, want %q", b, err, addr+"\n")
 	}

@@ -1,15 +1,15 @@
 /*
  * The core's submission queue (see submit in capi/core.h): host threads push tk_check
  * requests here without entering the Go runtime; the Go side takes them in batches, on the
- * reader goroutine of a stream with calls out (client.Feeder) or on one goroutine of its own
- * (export_queue.go). The queue is a lock-free stack that a taker empties at once and reverses
+ * reader goroutine of a stream with calls out (stream.Feeder) or on one goroutine of its own
+ * (queue.go). The queue is a lock-free stack that a taker empties at once and reverses
  * into submission order; emptying it whole is what spares it the ABA problem of popping
  * nodes one by one.
  *
  * Waking the goroutine costs a system call and a thread switch, so it is done only when no
  * stream will take the request (queue_fed_by) or the queue has grown as long as the stream's
  * calls out (queue_out), and the goroutine said it is going to sleep: it publishes
- * `sleeping` and looks at the queue once more (export_queue.go's takeQueue), a pusher
+ * `sleeping` and looks at the queue once more (queue.go's takeQueue), a pusher
  * publishes its node and then looks at `sleeping` (both sequentially consistent), so at least
  * one of the two sees the other and no request is left unseen.
  */
@@ -26,7 +26,7 @@ static _Atomic(tk_core_request_t *) queue_head;
 static atomic_int queue_sleeping;
 static int queue_fd = -1;
 
-/* A handle whose stream has calls out and will feed the queue to them (client.Feeder): a
+/* A handle whose stream has calls out and will feed the queue to them (stream.Feeder): a
    submit for that handle needs no wake-up, except the one that makes the queue as long as
    the stream's calls out (queue_out): the stream writes such a queue at once, so that Redis
    has it before it finishes the batch it has (see client's stream.sendableLocked). One handle
@@ -60,7 +60,7 @@ void tkcore_submit(tk_core_request_t *r) {
     eventfd_write(queue_fd, 1);
 }
 
-/* The Go side takes the queue with its own atomics on these words (export_queue.go's
+/* The Go side takes the queue with its own atomics on these words (queue.go's
    takeQueue), not with a cgo call: each cgo call enters a system call as far as Go's
    scheduler knows, and wakes its monitor thread when it sleeps, once per batch. */
 __attribute__((visibility("hidden"))) void *tk_core_queue_head(void) { return (void *)&queue_head; }
@@ -80,7 +80,7 @@ __attribute__((visibility("hidden"))) void *tk_core_queue_len(void) { return (vo
 static _Atomic(tk_core_wait_t *) done_head;
 static atomic_int relaying;
 
-/* Posts a waiting thread's signal (see TK_CORE_SLEEPING in core.h; export_wait.go's
+/* Posts a waiting thread's signal (see TK_CORE_SLEEPING in core.h; wait.go's
    postSignal is the same from Go). */
 __attribute__((visibility("hidden"))) void tk_core_post(uint32_t *signal) {
   _Atomic uint32_t *word = (_Atomic uint32_t *)signal;
@@ -114,7 +114,7 @@ static tk_core_wait_t *take_done(void) { return atomic_exchange(&done_head, NULL
 
 /* The Go side pushes its completions onto done_head itself, with Go's atomics (sequentially
    consistent, like these), and when it finds relaying at 0 takes the stack and posts its top
-   wait, handing it the rest to relay (export_wait.go's postDone): no cgo call per batch. */
+   wait, handing it the rest to relay (wait.go's postDone): no cgo call per batch. */
 
 /* Where the words shared with the Go side are. */
 __attribute__((visibility("hidden"))) void *tk_core_done_head(void) { return (void *)&done_head; }

@@ -21,7 +21,7 @@ import (
 	"unsafe"
 )
 
-// The submitter starts the checks host threads queue with tkcore_submit (core_queue.c): those
+// The submitter starts the checks host threads queue with tkcore_submit (queue.c): those
 // threads wait in the shim without ever entering Go, so they hold none of the runtime's Ps
 // (see submit in capi/core.h). It runs from the core's start, like the runtime's own poller,
 // so that its eventfd and goroutine are there before any handle and outlive none.
@@ -44,7 +44,7 @@ func init() {
 // never told to submit (see startThreadCheck).
 var queueServed bool
 
-// The queue's shared words in core_queue.c (C memory, never moved), used with Go's atomics,
+// The queue's shared words in queue.c (C memory, never moved), used with Go's atomics,
 // which are sequentially consistent like the C side's: no cgo call per batch.
 var (
 	queueHead     = (*unsafe.Pointer)(C.tk_core_queue_head())
@@ -75,7 +75,7 @@ func serveQueue(wake syscall.RawConn) {
 }
 
 // takeQueue empties the queue. With maySleep, when it finds nothing, it announces sleep and
-// looks once more (see core_queue.c): nil then means a submit will write the eventfd.
+// looks once more (see queue.c): nil then means a submit will write the eventfd.
 func takeQueue(maySleep bool) *C.tk_core_request_t {
 	atomic.StoreInt32(queueLen, 0)
 	r := atomic.SwapPointer(queueHead, nil)

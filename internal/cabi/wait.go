@@ -69,7 +69,7 @@ func (w *threadWaiter) Done(d front.Decision, err error) {
 }
 
 // postDone tells w's thread its call's status: pushed onto the relay's stack of completions
-// (core_queue.c, "Relayed wake-ups") with Go's atomics; then, if no woken thread is relaying
+// (queue.c, "Relayed wake-ups") with Go's atomics; then, if no woken thread is relaying
 // at that moment, the stack is taken and its top thread posted, to wake the rest. w must not
 // be touched afterwards.
 func postDone(w *C.tk_core_wait_t, status C.int32_t) {
@@ -106,7 +106,7 @@ func postSignal(signal *C.uint32_t) {
 // futexWakePrivate is FUTEX_WAKE | FUTEX_PRIVATE_FLAG (linux/futex.h).
 const futexWakePrivate = 1 | 128
 
-// The relay's shared words in core_queue.c (C memory, never moved).
+// The relay's shared words in queue.c (C memory, never moved).
 var (
 	doneHead = (*unsafe.Pointer)(C.tk_core_done_head())
 	relaying = (*int32)(C.tk_core_relaying())
