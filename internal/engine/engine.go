@@ -9,7 +9,6 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
-	"github.com/throttlekit/throttlekit-go/internal/coalesce"
 	"github.com/throttlekit/throttlekit-go/internal/front"
 	"github.com/throttlekit/throttlekit-go/internal/rediserr"
 	"github.com/throttlekit/throttlekit-go/policy"
@@ -171,7 +170,9 @@ func (e *engine) Run(ctx context.Context, call *front.ScriptCall, key string, no
 
 // Start runs the script at once, on the calling goroutine: the engine never waits for I/O.
 func (e *engine) Start(ctx context.Context, call *front.ScriptCall, key string, nowMs, amount int64,
-	complete func(any, error), _ func(coalesce.Lead)) {
+	st front.Start, complete func(any, error)) {
+	ctx, cancel := st.Bound(ctx)
+	defer cancel()
 	complete(e.Run(ctx, call, key, nowMs, amount))
 }
 

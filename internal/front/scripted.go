@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/throttlekit/throttlekit-go/internal/coalesce"
 	"github.com/throttlekit/throttlekit-go/policy"
 )
 
@@ -14,10 +13,11 @@ import (
 type ScriptRunner interface {
 	// Run executes one script call on one full key; nowMs 0 means the store's clock.
 	Run(ctx context.Context, call *ScriptCall, key string, nowMs, amount int64) (any, error)
-	// Start executes one script call like Run and passes the outcome to complete, exactly
-	// once and by ctx's deadline: before start returns when lead is not nil and the store is
-	// free, otherwise later, from another goroutine, or through lead (see coalesce.Lead).
-	Start(ctx context.Context, call *ScriptCall, key string, nowMs, amount int64, complete func(any, error), lead func(coalesce.Lead))
+	// Start executes one script call like Run, bounded as st says, and passes the outcome to
+	// complete, exactly once and by the call's deadline: before Start returns when st.Lead is
+	// not nil and the store is free, otherwise later, from another goroutine, or through
+	// st.Lead (see coalesce.Lead). The runner alone chooses how the call travels.
+	Start(ctx context.Context, call *ScriptCall, key string, nowMs, amount int64, st Start, complete func(any, error))
 	// RunMany executes one call per key, in order, all at nowMs (> 0); all or nothing.
 	RunMany(ctx context.Context, call *ScriptCall, keys []string, nowMs, amount int64) ([]any, error)
 	// Now reads the store's clock in epoch ms, as the scripts do for ARGV now = 0.
@@ -176,22 +176,7 @@ func (b *Scripted) resolve(op Op, policyName string, amount, nowMs int64) (*prep
 
 // bound applies the backend's timeout to a context that has no deadline of its own.
 func (b *Scripted) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	return b.boundFrom(ctx, time.Time{})
-}
-
-// boundFrom is bound with the timeout counted from since (a QueuedWaiter's Queued), or from
-// now when since is zero.
-func (b *Scripted) boundFrom(ctx context.Context, since time.Time) (context.Context, context.CancelFunc) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if _, ok := ctx.Deadline(); ok || b.timeout <= 0 {
-		return ctx, func() {}
-	}
-	if since.IsZero() {
-		return context.WithTimeout(ctx, b.timeout)
-	}
-	return context.WithDeadline(ctx, since.Add(b.timeout))
+	return Start{Timeout: b.timeout}.Bound(ctx)
 }
 
 // scriptFor picks the script that serves op on pp.

@@ -60,30 +60,37 @@ func (b *Scripted) StartCheck(ctx context.Context, policy, key string, cost, now
 		}
 		w.Done(decisionFromReply(call.Script, reply))
 	}
-	redisKey := pp.p.RedisKey(b.namespace, key)
-	lead := LeadOf(w)
-	var queued time.Time
+	start := Start{Lead: LeadOf(w), Timeout: b.timeout}
 	if qw, ok := w.(QueuedWaiter); ok {
-		queued = qw.Queued()
+		start.Queued = qw.Queued()
 	}
-	if sr, ok := b.runner.(StreamRunner); ok &&
-		sr.StartStreamed(ctx, queued, b.timeout, call, redisKey, nowMs, cost, decode, lead != nil) {
-		return
-	}
-	ctx, cancel := b.boundFrom(ctx, queued)
-	b.runner.Start(ctx, call, redisKey, nowMs, cost, func(reply any, err error) {
-		cancel()
-		decode(reply, err)
-	}, lead)
+	b.runner.Start(ctx, call, pp.p.RedisKey(b.namespace, key), nowMs, cost, start, decode)
 }
 
-// A StreamRunner can run a started check on a stream (see stream), bounded by ctx's deadline,
-// else by timeout from queued (from now when queued is zero): false when it has none, or when
-// the caller lends its thread (canLead) and nothing else is in flight: a lone caller then
-// sends and reads its own call, one thread wake-up fewer than a reply passed on by the reader.
-type StreamRunner interface {
-	StartStreamed(ctx context.Context, queued time.Time, timeout time.Duration, call *ScriptCall, key string, nowMs, amount int64,
-		complete func(any, error), canLead bool) bool
+// Start is how a started call is to be bounded and who can send it.
+type Start struct {
+	// Lead is the caller's offer of its thread (nil when it has none to lend): see
+	// coalesce.Lead.
+	Lead func(coalesce.Lead)
+	// Timeout bounds a call whose context has no deadline (0: no bound), counted from Queued
+	// (a QueuedWaiter's time in its caller's queue is part of it), or from now when Queued is
+	// zero.
+	Timeout time.Duration
+	Queued  time.Time
+}
+
+// Bound applies st's timeout to a context without a deadline of its own.
+func (st Start) Bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if _, ok := ctx.Deadline(); ok || st.Timeout <= 0 {
+		return ctx, func() {}
+	}
+	if st.Queued.IsZero() {
+		return context.WithTimeout(ctx, st.Timeout)
+	}
+	return context.WithDeadline(ctx, st.Queued.Add(st.Timeout))
 }
 
 // LeadOf is w's Lead when its caller lends its thread (a ThreadWaiter), else nil.

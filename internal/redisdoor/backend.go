@@ -142,11 +142,44 @@ func (r *runner) Run(ctx context.Context, call *front.ScriptCall, redisKey strin
 	return reply, r.failure(ctx, err)
 }
 
-// Start is Run for a caller that hears back through complete (see ScriptRunner).
+// Start is Run for a caller that hears back through complete (see front.ScriptRunner). It is
+// where a started call's transport is chosen: the stream when the backend has one, except
+// for a lone caller that lends its thread (nothing else in flight: sending and reading its
+// own call saves the reader's hand-off), else the auto-pipeline.
 func (r *runner) Start(ctx context.Context, call *front.ScriptCall, redisKey string, nowMs, amount int64,
-	complete func(any, error), lead func(coalesce.Lead)) {
+	st front.Start, complete func(any, error)) {
+	if r.stream != nil && !(st.Lead != nil && r.stream.Idle() && r.pipe.Idle()) {
+		r.startStreamed(ctx, call, redisKey, nowMs, amount, st, complete)
+		return
+	}
+	ctx, cancel := st.Bound(ctx)
 	req := scriptReq{source: call.Script.Source, args: call.Args(redisKey, nowMs, amount)}
-	r.pipe.Submit(&coalesce.Pending[scriptReq]{Ctx: ctx, Req: req, Lead: lead, Complete: func(reply any, err error) { complete(reply, r.failure(ctx, err)) }})
+	r.pipe.Submit(&coalesce.Pending[scriptReq]{Ctx: ctx, Req: req, Lead: st.Lead, Complete: func(reply any, err error) {
+		cancel()
+		complete(reply, r.failure(ctx, err))
+	}})
+}
+
+// startStreamed starts the call on the stream, due at ctx's deadline or at st's bound (the
+// stream's own timeout when st has none), with no context made for it.
+func (r *runner) startStreamed(ctx context.Context, call *front.ScriptCall, redisKey string, nowMs, amount int64,
+	st front.Start, complete func(any, error)) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		timeout := st.Timeout
+		if timeout <= 0 {
+			timeout = r.stream.Timeout()
+		}
+		if st.Queued.IsZero() {
+			deadline = time.Now().Add(timeout)
+		} else if deadline = st.Queued.Add(timeout); !deadline.After(time.Now()) {
+			// Its whole time went by in the caller's queue: sent now, it would be due at
+			// once, and its missing reply would reset a healthy connection.
+			complete(nil, errQueuedTooLong)
+			return
+		}
+	}
+	r.stream.Start(ctx, deadline, call.Args(redisKey, nowMs, amount), call.Script.Source, complete)
 }
 
 // failure classifies a go-redis error for the caller and re-reads a cluster's slot map when
@@ -196,30 +229,6 @@ func (r *runner) refreshTopology(err error) {
 		return
 	}
 	cc.ReloadState(context.Background())
-}
-
-// StartStreamed is start on the stream, for the calls that take it (see StreamRunner).
-func (r *runner) StartStreamed(ctx context.Context, queued time.Time, timeout time.Duration, call *front.ScriptCall, redisKey string,
-	nowMs, amount int64, complete func(any, error), canLead bool) bool {
-	if r.stream == nil || (canLead && r.stream.Idle() && r.pipe.Idle()) {
-		return false
-	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		if timeout <= 0 {
-			timeout = r.stream.Timeout()
-		}
-		if queued.IsZero() {
-			deadline = time.Now().Add(timeout)
-		} else if deadline = queued.Add(timeout); !deadline.After(time.Now()) {
-			// Its whole time went by in the caller's queue: sent now, it would be due at
-			// once, and its missing reply would reset a healthy connection.
-			complete(nil, errQueuedTooLong)
-			return true
-		}
-	}
-	r.stream.Start(ctx, deadline, call.Args(redisKey, nowMs, amount), call.Script.Source, complete)
-	return true
 }
 
 func (r *runner) Close() error {
