@@ -2,6 +2,7 @@ package coalesce
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,9 @@ type Coalescer[R any] struct {
 	SendBatch func(ctx context.Context, reqs []R) []Outcome
 	// Joins reports whether req may travel in a batch led by head (nil: any may).
 	Joins func(head, req R) bool
+	// Panicked makes the error each caller hears when sending its call panicked with p
+	// (nil: a plain error).
+	Panicked func(p any) error
 
 	mu       sync.Mutex
 	queue    []*Pending[R]
@@ -68,9 +72,9 @@ func (l Lead) Run() { l.run() }
 func (q *Coalescer[R]) Submit(c *Pending[R]) {
 	if q.Off {
 		if c.Lead != nil {
-			c.Complete(q.SendOne(c.Ctx, c.Req))
+			c.Complete(q.one(c.Ctx, c.Req))
 		} else {
-			go func() { c.Complete(q.SendOne(c.Ctx, c.Req)) }()
+			go func() { c.Complete(q.one(c.Ctx, c.Req)) }()
 		}
 		return
 	}
@@ -80,7 +84,7 @@ func (q *Coalescer[R]) Submit(c *Pending[R]) {
 		c.claimed.Store(true)
 		if len(q.queue) == 0 {
 			q.mu.Unlock()
-			reply, err := q.SendOne(c.Ctx, c.Req)
+			reply, err := q.one(c.Ctx, c.Req)
 			q.passOn()
 			c.Complete(reply, err)
 			return
@@ -233,7 +237,7 @@ func (q *Coalescer[R]) send(batch []*Pending[R], self *Pending[R]) {
 	case 0:
 		return
 	case 1:
-		reply, err := q.SendOne(live[0].Ctx, live[0].Req)
+		reply, err := q.one(live[0].Ctx, live[0].Req)
 		done(live[0], reply, err)
 		return
 	}
@@ -243,17 +247,50 @@ func (q *Coalescer[R]) send(batch []*Pending[R], self *Pending[R]) {
 	for i, c := range live {
 		reqs[i] = c.Req
 	}
-	outs := q.SendBatch(ctx, reqs)
+	outs := q.batch(ctx, reqs)
 	for i, c := range live {
 		done(c, outs[i].Reply, outs[i].Err)
 	}
+}
+
+// one is SendOne, and batch SendBatch, with a panic turned into each call's error: a fault
+// while sending must not leave callers waiting (a C thread would wait forever), nor unwind
+// into a host's thread or end the process from a drainer goroutine.
+func (q *Coalescer[R]) one(ctx context.Context, req R) (reply any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			reply, err = nil, q.panicked(p)
+		}
+	}()
+	return q.SendOne(ctx, req)
+}
+
+func (q *Coalescer[R]) batch(ctx context.Context, reqs []R) (outs []Outcome) {
+	defer func() {
+		if p := recover(); p != nil {
+			err := q.panicked(p)
+			outs = make([]Outcome, len(reqs))
+			for i := range outs {
+				outs[i].Err = err
+			}
+		}
+	}()
+	return q.SendBatch(ctx, reqs)
+}
+
+// panicked is the error a call hears when sending it panicked with p.
+func (q *Coalescer[R]) panicked(p any) error {
+	if q.Panicked != nil {
+		return q.Panicked(p)
+	}
+	return fmt.Errorf("internal error while sending a batch: %v", p)
 }
 
 // Do makes one call for a goroutine that waits for it, lending the goroutine to send a batch
 // when offered.
 func (q *Coalescer[R]) Do(ctx context.Context, req R) (any, error) {
 	if q.Off {
-		return q.SendOne(ctx, req)
+		return q.one(ctx, req)
 	}
 	var reply any
 	var err error

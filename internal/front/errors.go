@@ -36,3 +36,9 @@ func (e *Error) Unwrap() error { return e.Cause }
 func NewError(kind error, format string, args ...any) *Error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
+
+// Internal is the error of a call whose sending panicked with p: an internal fault, never a
+// store's unavailability (no fail mode answers for it).
+func Internal(p any) error {
+	return &Error{Kind: ErrInternal, Msg: fmt.Sprintf("internal error in the ThrottleKit core: %v", p)}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/throttlekit/throttlekit-go/internal/coalesce"
+	"github.com/throttlekit/throttlekit-go/internal/front"
 	"github.com/throttlekit/throttlekit-go/internal/rediserr"
 )
 
@@ -35,6 +36,7 @@ type scriptReq struct {
 func newAutoPipeline(rdb redis.UniversalClient, off bool) *coalesce.Coalescer[scriptReq] {
 	return &coalesce.Coalescer[scriptReq]{
 		Off:      off,
+		Panicked: front.Internal,
 		Slots:    pipelineSlots,
 		MaxBatch: maxPipeline,
 		SendOne: func(ctx context.Context, r scriptReq) (any, error) {

@@ -28,6 +28,9 @@ func Classify(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
+	if e, ok := err.(*front.Error); ok {
+		return e // classified already (an internal fault while sending)
+	}
 	msg := "redis: " + err.Error()
 	kind := front.ErrUnavailable
 	var redisErr redis.Error

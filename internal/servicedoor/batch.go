@@ -30,6 +30,7 @@ type checkReq struct {
 func newServiceBatcher(rpc contract.RateLimiterClient, off bool) *coalesce.Coalescer[checkReq] {
 	return &coalesce.Coalescer[checkReq]{
 		Off:      off,
+		Panicked: front.Internal,
 		Slots:    serviceSlots,
 		MaxBatch: maxServiceBatch,
 		Joins:    func(head, r checkReq) bool { return r.policy == head.policy && r.cost == head.cost },
