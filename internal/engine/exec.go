@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/throttlekit/throttlekit-go/internal/engine/lua51"
 )
 
 // How the command shim runs a command for a script: the replies it produces, the state of
@@ -210,7 +212,7 @@ func parseLong(s string) (int64, bool) {
 	}
 	var v uint64
 	for ; i < len(s); i++ {
-		if !isDigit(s[i]) {
+		if !lua51.IsDigit(s[i]) {
 			return 0, false
 		}
 		if v > (math.MaxUint64-9)/10 {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/throttlekit/throttlekit-go/internal/engine/lua51"
 	"github.com/throttlekit/throttlekit-go/internal/front"
 )
 
@@ -17,7 +18,7 @@ import (
 // its shard is held for the run.
 func (b *Backend) EvalForTest(ctx context.Context, source string, keys []string, argv ...string) (any, error) {
 	e := b.engine
-	proto, err := compileScript("probe", source)
+	proto, err := lua51.CompileScript("probe", source)
 	if err != nil {
 		return nil, front.NewError(front.ErrInternal, "embedded engine: compiling probe: %v", err)
 	}

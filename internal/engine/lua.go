@@ -8,6 +8,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/throttlekit/throttlekit-go/internal/engine/lua51"
 	"github.com/throttlekit/throttlekit-go/internal/front"
 	"github.com/throttlekit/throttlekit-go/luascripts"
 )
@@ -28,7 +29,7 @@ type compiledScripts struct {
 var loadScripts = sync.OnceValues(func() (*compiledScripts, error) {
 	cs := &compiledScripts{index: map[*luascripts.Script]int{}}
 	for i, s := range luascripts.All() {
-		p, err := compileScript(s.Name, s.Source)
+		p, err := lua51.CompileScript(s.Name, s.Source)
 		if err != nil {
 			return nil, err
 		}
@@ -41,7 +42,6 @@ var loadScripts = sync.OnceValues(func() (*compiledScripts, error) {
 // luaState is one interpreter. It serves one script run at a time.
 type luaState struct {
 	L     *lua.LState
-	lib   luaLib
 	fns   []*lua.LFunction // the decision scripts, by compiledScripts index
 	mod   *lua.LFunction
 	cat   *lua.LFunction
@@ -120,15 +120,12 @@ func (st *luaState) openLibs() error {
 	}
 	// collectgarbage would run Go's collector for the whole process.
 	g.RawSetString("collectgarbage", L.NewFunction(func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 }))
-	g.RawSetString("tostring", L.NewFunction(luaToString))
-	g.RawSetString("tonumber", L.NewFunction(luaToNumber))
-	L.GetGlobal("string").(*lua.LTable).RawSetString("format", L.NewFunction(st.lib.format))
-	L.GetGlobal("table").(*lua.LTable).RawSetString("concat", L.NewFunction(luaTableConcat))
+	lua51.Install(L)
 	// Code compiled at run time gets the same Lua 5.1 operators as the scripts.
 	g.RawSetString("loadstring", L.NewFunction(st.loadString))
 	g.RawSetString("load", L.NewFunction(st.load))
-	st.mod = L.NewFunction(luaMod)
-	st.cat = L.NewFunction(luaConcat)
+	st.mod = L.NewFunction(lua51.Mod)
+	st.cat = L.NewFunction(lua51.Concat)
 
 	redis := L.NewTable()
 	redis.RawSetString("call", L.NewFunction(func(L *lua.LState) int { return st.redisCall(L, true) }))
@@ -155,7 +152,7 @@ func (st *luaState) openLibs() error {
 	return nil
 }
 
-// instantiate turns a compiled script into this state's function (see compileScript).
+// instantiate turns a compiled script into this state's function (see CompileScript).
 func (st *luaState) instantiate(p *lua.FunctionProto) (*lua.LFunction, error) {
 	L := st.L
 	L.Push(L.NewFunctionFromProto(p))
@@ -172,7 +169,7 @@ func (st *luaState) instantiate(p *lua.FunctionProto) (*lua.LFunction, error) {
 // loadString is loadstring(s [, chunkname]): the chunk compiled as the scripts are, or
 // nil and the message.
 func (st *luaState) loadString(L *lua.LState) int {
-	src := checkString(L, 1, "loadstring")
+	src := lua51.CheckString(L, 1, "loadstring")
 	return st.pushChunk(L, src, L.OptString(2, src))
 }
 
@@ -201,7 +198,7 @@ func (st *luaState) load(L *lua.LState) int {
 }
 
 func (st *luaState) pushChunk(L *lua.LState, src, name string) int {
-	p, err := compileChunk(name, src, true)
+	p, err := lua51.CompileChunk(name, src, true)
 	var fn *lua.LFunction
 	if err == nil {
 		fn, err = st.instantiate(p)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/throttlekit/throttlekit-go/internal/engine/lua51"
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -24,7 +25,7 @@ func (st *luaState) redisCall(L *lua.LState, raise bool) int {
 			args = append(args, string(v))
 		case lua.LNumber:
 			// Redis 7.0 writes a number argument with %.17g.
-			args = append(args, redisDoubleString(float64(v)))
+			args = append(args, lua51.RedisDoubleString(float64(v)))
 		default:
 			st.args = args
 			return st.fail(L, "ERR Lua redis lib command arguments must be strings or integers", raise)

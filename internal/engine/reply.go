@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/throttlekit/throttlekit-go/internal/engine/lua51"
 	"github.com/throttlekit/throttlekit-go/internal/front"
 	"github.com/throttlekit/throttlekit-go/internal/rediserr"
 	lua "github.com/yuin/gopher-lua"
@@ -46,7 +47,7 @@ func convertReply(v lua.LValue, depth int) any {
 	case lua.LString:
 		return string(v)
 	case lua.LNumber:
-		return cvttsd2si(float64(v))
+		return lua51.DoubleToInt64(float64(v))
 	case lua.LBool:
 		if v {
 			return int64(1)

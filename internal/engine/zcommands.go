@@ -2,6 +2,8 @@ package engine
 
 import (
 	"strings"
+
+	"github.com/throttlekit/throttlekit-go/internal/engine/lua51"
 )
 
 // The sorted-set commands the sliding-window log uses, with Redis 7.0's semantics,
@@ -126,7 +128,7 @@ func cmdZRange(x *scriptExec, args []string) reply {
 func appendZItem(arr []bulk, it zitem, withScores bool) []bulk {
 	arr = append(arr, bulk{s: it.member})
 	if withScores {
-		arr = append(arr, bulk{s: redisDoubleString(it.score)})
+		arr = append(arr, bulk{s: lua51.RedisDoubleString(it.score)})
 	}
 	return arr
 }

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"sort"
+
+	"github.com/throttlekit/throttlekit-go/internal/engine/lua51"
 )
 
 // zsetValue is a sorted set ordered as Redis orders one: by score, then by member bytes.
@@ -102,8 +104,8 @@ func parseScoreBound(s string) (v float64, exclusive, ok bool) {
 	if len(s) > 0 && s[0] == '(' {
 		s, exclusive = s[1:], true
 	}
-	v, n, _ := cStrtod(s)
-	if n != len(cStr(s)) || v != v {
+	v, n, _ := lua51.Strtod(s)
+	if n != len(lua51.CStr(s)) || v != v {
 		return 0, false, false
 	}
 	return v, exclusive, true
@@ -112,10 +114,10 @@ func parseScoreBound(s string) (v float64, exclusive, ok bool) {
 // parseScore is Redis's string2d for a ZADD score: the whole argument must be a strtod
 // number (no leading space, no NaN, no overflow or underflow to zero).
 func parseScore(s string) (float64, bool) {
-	if len(s) == 0 || cIsSpace(s[0]) {
+	if len(s) == 0 || lua51.IsSpace(s[0]) {
 		return 0, false
 	}
-	v, n, erange := cStrtod(s)
+	v, n, erange := lua51.Strtod(s)
 	if n != len(s) || v != v || erange {
 		return 0, false
 	}

@@ -1,4 +1,4 @@
-package engine
+package lua51
 
 import (
 	"math"
@@ -11,12 +11,12 @@ import (
 // exactly, ties to even) but not on the syntax they accept or print, and gopher-lua's own
 // conversions follow Go, so the embedded engine goes through these instead.
 
-// cIsSpace is C's isspace in the "C" locale.
-func cIsSpace(c byte) bool {
+// IsSpace is C's isspace in the "C" locale.
+func IsSpace(c byte) bool {
 	return c == ' ' || (c >= '\t' && c <= '\r')
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func IsDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func hexDigit(c byte) (int, bool) {
 	switch {
@@ -30,8 +30,8 @@ func hexDigit(c byte) (int, bool) {
 	return 36, false
 }
 
-// cStr cuts s at its first NUL: C functions see a Lua string only up to there.
-func cStr(s string) string {
+// CStr cuts s at its first NUL: C functions see a Lua string only up to there.
+func CStr(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] == 0 {
 			return s[:i]
@@ -56,13 +56,13 @@ func hasPrefixFold(s, lower string) bool {
 	return true
 }
 
-// cStrtod is glibc's strtod: the value of the longest numeric prefix of s and its length
+// Strtod is glibc's strtod: the value of the longest numeric prefix of s and its length
 // (0 when there is none). erange reports what strtod flags with ERANGE: a finite literal too
 // large for a double, or a nonzero one that underflowed to zero.
-func cStrtod(s string) (v float64, n int, erange bool) {
-	s = cStr(s)
+func Strtod(s string) (v float64, n int, erange bool) {
+	s = CStr(s)
 	i := 0
-	for i < len(s) && cIsSpace(s[i]) {
+	for i < len(s) && IsSpace(s[i]) {
 		i++
 	}
 	start := i
@@ -82,7 +82,7 @@ func cStrtod(s string) (v float64, n int, erange bool) {
 		// "nan(chars)" is consumed whole only when the parenthesis closes.
 		if j < len(s) && s[j] == '(' {
 			k := j + 1
-			for k < len(s) && (isDigit(s[k]) || s[k] == '_' || (s[k]|0x20 >= 'a' && s[k]|0x20 <= 'z')) {
+			for k < len(s) && (IsDigit(s[k]) || s[k] == '_' || (s[k]|0x20 >= 'a' && s[k]|0x20 <= 'z')) {
 				k++
 			}
 			if k < len(s) && s[k] == ')' {
@@ -100,14 +100,14 @@ func cStrtod(s string) (v float64, n int, erange bool) {
 	}
 	j := i
 	digits, nonzero := 0, false
-	for j < len(s) && isDigit(s[j]) {
+	for j < len(s) && IsDigit(s[j]) {
 		digits++
 		nonzero = nonzero || s[j] != '0'
 		j++
 	}
 	if j < len(s) && s[j] == '.' {
 		j++
-		for j < len(s) && isDigit(s[j]) {
+		for j < len(s) && IsDigit(s[j]) {
 			digits++
 			nonzero = nonzero || s[j] != '0'
 			j++
@@ -121,8 +121,8 @@ func cStrtod(s string) (v float64, n int, erange bool) {
 		if k < len(s) && (s[k] == '+' || s[k] == '-') {
 			k++
 		}
-		if k < len(s) && isDigit(s[k]) {
-			for k < len(s) && isDigit(s[k]) {
+		if k < len(s) && IsDigit(s[k]) {
+			for k < len(s) && IsDigit(s[k]) {
 				k++
 			}
 			j = k
@@ -174,8 +174,8 @@ func hexFloat(s string) (v float64, n int, ok bool) {
 		if k < len(s) && (s[k] == '+' || s[k] == '-') {
 			k++
 		}
-		if k < len(s) && isDigit(s[k]) {
-			for k < len(s) && isDigit(s[k]) {
+		if k < len(s) && IsDigit(s[k]) {
+			for k < len(s) && IsDigit(s[k]) {
 				k++
 			}
 			exp = s[j:k]
@@ -187,16 +187,16 @@ func hexFloat(s string) (v float64, n int, ok bool) {
 }
 
 func isHexChar(c byte) bool {
-	return isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'f')
+	return IsDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'f')
 }
 
 // cStrtoul is glibc's strtoul for base 2..36: whitespace, a sign, "0x" for base 16, digits;
 // a negative number wraps around as an unsigned long; overflow saturates. n is 0 when no
 // digit was read.
 func cStrtoul(s string, base int) (v uint64, n int) {
-	s = cStr(s)
+	s = CStr(s)
 	i := 0
-	for i < len(s) && cIsSpace(s[i]) {
+	for i < len(s) && IsSpace(s[i]) {
 		i++
 	}
 	neg := false
@@ -245,16 +245,16 @@ func luaStr2d(s string) (float64, bool) {
 	if v, ok := smallDecimal(s); ok {
 		return v, true
 	}
-	v, n, _ := cStrtod(s)
+	v, n, _ := Strtod(s)
 	if n == 0 {
 		return 0, false
 	}
-	c := cStr(s)
+	c := CStr(s)
 	if n < len(c) && (c[n] == 'x' || c[n] == 'X') {
 		u, m := cStrtoul(s, 16)
 		v, n = float64(u), m
 	}
-	for n < len(c) && cIsSpace(c[n]) {
+	for n < len(c) && IsSpace(c[n]) {
 		n++
 	}
 	return v, n == len(c)
@@ -285,10 +285,10 @@ func smallDecimal(s string) (float64, bool) {
 	return float64(v), true
 }
 
-// cvttsd2si is C's double to long long conversion as x86-64 performs it: truncation toward
+// DoubleToInt64 is C's double to long long conversion as x86-64 performs it: truncation toward
 // zero, and the "integer indefinite" value for NaN and anything out of range. Redis turns a
 // Lua number into an integer reply this way.
-func cvttsd2si(f float64) int64 {
+func DoubleToInt64(f float64) int64 {
 	if f != f || f >= 1<<63 || f < -(1<<63) {
 		return math.MinInt64
 	}
@@ -299,9 +299,9 @@ func cvttsd2si(f float64) int64 {
 func cDoubleToUlong(f float64) uint64 {
 	// The compare is unordered for NaN, which takes the signed path.
 	if !(f >= 1<<63) {
-		return uint64(cvttsd2si(f))
+		return uint64(DoubleToInt64(f))
 	}
-	return uint64(cvttsd2si(f-(1<<63))) ^ (1 << 63)
+	return uint64(DoubleToInt64(f-(1<<63))) ^ (1 << 63)
 }
 
 // cvttsd2si32 is C's double to int conversion on x86-64.

@@ -1,4 +1,4 @@
-package engine
+package lua51
 
 import (
 	"strconv"
@@ -16,22 +16,22 @@ const (
 	hiddenConcat = "(lua51 ..)"
 )
 
-// compileScript compiles a script once, for every Lua state of the engine to share.
+// CompileScript compiles a script once, for every Lua state of the engine to share.
 //
 // The source is compiled unchanged except for three points where gopher-lua departs from
-// Lua 5.1: the % and .. operators become calls to luaMod and luaConcat (Lua 5.1's
+// Lua 5.1: the % and .. operators become calls to Mod and Concat (Lua 5.1's
 // a - floor(a/b)*b, and "%.14g" for a number operand), and numeric literals are read with
 // Lua 5.1's rules (gopher-lua reads "010" as octal). The result is a factory: called once
-// per state with (luaMod, luaConcat), it returns the script's function, a closure holding
+// per state with (Mod, Concat), it returns the script's function, a closure holding
 // both as upvalues, so a call costs no global lookup. Like Redis, which wraps a script
 // body in a function of no parameters, the script sees no varargs.
-func compileScript(name, source string) (*lua.FunctionProto, error) {
-	return compileChunk(name, source, false)
+func CompileScript(name, source string) (*lua.FunctionProto, error) {
+	return CompileChunk(name, source, false)
 }
 
-// compileChunk compiles source as compileScript does; varargs gives the chunk a "...",
+// CompileChunk compiles source as CompileScript does; varargs gives the chunk a "...",
 // as loadstring's chunks have.
-func compileChunk(name, source string, varargs bool) (*lua.FunctionProto, error) {
+func CompileChunk(name, source string, varargs bool) (*lua.FunctionProto, error) {
 	chunk, err := parse.Parse(strings.NewReader(source), name)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,7 @@
-package engine
+// Package lua51 gives gopher-lua the Lua 5.1 that Redis runs scripts in: C's number parsing
+// and printing (strtod, printf), tostring, tonumber, string.format and table.concat as Lua 5.1
+// defines them, and the % and .. operators, which compiled scripts reach as hidden calls.
+package lua51
 
 import (
 	"math"
@@ -41,8 +44,8 @@ func checkNumber(L *lua.LState, n int, fname string) float64 {
 	return 0
 }
 
-// checkString is luaL_checklstring: a string, or a number printed as Lua 5.1 prints it.
-func checkString(L *lua.LState, n int, fname string) string {
+// CheckString is luaL_checklstring: a string, or a number printed as Lua 5.1 prints it.
+func CheckString(L *lua.LState, n int, fname string) string {
 	switch v := L.Get(n).(type) {
 	case lua.LString:
 		return string(v)
@@ -56,7 +59,7 @@ func checkString(L *lua.LState, n int, fname string) string {
 // format is Lua 5.1's string.format (lstrlib.c str_format) over C printf conversions.
 func (lib *luaLib) format(L *lua.LState) int {
 	top := L.GetTop()
-	f := checkString(L, 1, "format")
+	f := CheckString(L, 1, "format")
 	buf := lib.buf[:0]
 	arg := 1
 	for i := 0; i < len(f); {
@@ -87,20 +90,20 @@ func (lib *luaLib) format(L *lua.LState) int {
 		case 'c':
 			buf = pad(buf, "", []byte{byte(cvttsd2si32(checkNumber(L, arg, "format")))}, sp, false)
 		case 'd', 'i':
-			buf = appendCInt(buf, cvttsd2si(checkNumber(L, arg, "format")), sp)
+			buf = appendCInt(buf, DoubleToInt64(checkNumber(L, arg, "format")), sp)
 		case 'o', 'u', 'x', 'X':
 			buf = appendCUint(buf, cDoubleToUlong(checkNumber(L, arg, "format")), sp)
 		case 'e', 'E', 'f', 'g', 'G':
 			buf = appendCFloat(buf, checkNumber(L, arg, "format"), sp)
 		case 'q':
-			buf = appendQuoted(buf, checkString(L, arg, "format"))
+			buf = appendQuoted(buf, CheckString(L, arg, "format"))
 		case 's':
-			s := checkString(L, arg, "format")
+			s := CheckString(L, arg, "format")
 			if sp.prec < 0 && len(s) >= 100 {
 				// Lua 5.1 copies a long string whole, bypassing sprintf (and its width).
 				buf = append(buf, s...)
 			} else {
-				buf = appendCString(buf, cStr(s), sp)
+				buf = appendCString(buf, CStr(s), sp)
 			}
 		default:
 			L.RaiseError("invalid option '%%%c' to 'format'", verb)
@@ -139,7 +142,7 @@ width:
 	}
 	digits := func(max int) int {
 		v, n := 0, 0
-		for n < max && i < len(f) && isDigit(f[i]) {
+		for n < max && i < len(f) && IsDigit(f[i]) {
 			v = v*10 + int(f[i]-'0')
 			i++
 			n++
@@ -156,7 +159,7 @@ width:
 			sp.prec = 0
 		}
 	}
-	if i < len(f) && isDigit(f[i]) {
+	if i < len(f) && IsDigit(f[i]) {
 		L.RaiseError("invalid format (width or precision too long)")
 	}
 	return sp, i
@@ -221,13 +224,13 @@ func luaToNumber(L *lua.LState) int {
 		L.Push(lua.LNil)
 		return 1
 	}
-	s := checkString(L, 1, "tonumber")
+	s := CheckString(L, 1, "tonumber")
 	if base < 2 || base > 36 {
 		argError(L, 2, "tonumber", "base out of range")
 	}
 	if u, n := cStrtoul(s, base); n > 0 {
-		c := cStr(s)
-		for n < len(c) && cIsSpace(c[n]) {
+		c := CStr(s)
+		for n < len(c) && IsSpace(c[n]) {
 			n++
 		}
 		if n == len(c) {
@@ -245,7 +248,7 @@ func luaTableConcat(L *lua.LState) int {
 	t := L.CheckTable(1)
 	sep := ""
 	if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
-		sep = checkString(L, 2, "concat")
+		sep = CheckString(L, 2, "concat")
 	}
 	i := 1
 	if L.GetTop() >= 3 && L.Get(3) != lua.LNil {
@@ -282,10 +285,10 @@ func arithOperand(v lua.LValue) (float64, bool) {
 	return 0, false
 }
 
-// luaMod is Lua 5.1's % operator (luai_nummod: a - floor(a/b)*b, each step rounded to a
+// Mod is Lua 5.1's % operator (luai_nummod: a - floor(a/b)*b, each step rounded to a
 // double), which the compiler substitutes for gopher-lua's fmod-based opcode. They differ
 // for large or infinite operands: 1e17 % 3 is 0 in Lua 5.1 and 1 by fmod.
-func luaMod(L *lua.LState) int {
+func Mod(L *lua.LState) int {
 	a, b := L.Get(1), L.Get(2)
 	x, okx := arithOperand(a)
 	y, oky := arithOperand(b)
@@ -305,10 +308,10 @@ func luaMod(L *lua.LState) int {
 	return 0
 }
 
-// luaConcat is Lua 5.1's .. operator, which the compiler substitutes for gopher-lua's so
+// Concat is Lua 5.1's .. operator, which the compiler substitutes for gopher-lua's so
 // that a number operand is printed as "%.14g" (gopher-lua prints 1e15 as
 // "1000000000000000" and 1/3 with 16 digits).
-func luaConcat(L *lua.LState) int {
+func Concat(L *lua.LState) int {
 	a, b := L.Get(1), L.Get(2)
 	sa, oka := concatOperand(a)
 	sb, okb := concatOperand(b)
@@ -351,4 +354,15 @@ func callMetamethod(L *lua.LState, event string, a, b lua.LValue) bool {
 	L.Push(b)
 	L.Call(2, 1)
 	return true
+}
+
+// Install replaces gopher-lua's tostring, tonumber, string.format and table.concat in L with
+// their Lua 5.1 behaviour. The base, string and table libraries must be open.
+func Install(L *lua.LState) {
+	lib := &luaLib{}
+	g := L.G.Global
+	g.RawSetString("tostring", L.NewFunction(luaToString))
+	g.RawSetString("tonumber", L.NewFunction(luaToNumber))
+	L.GetGlobal("string").(*lua.LTable).RawSetString("format", L.NewFunction(lib.format))
+	L.GetGlobal("table").(*lua.LTable).RawSetString("concat", L.NewFunction(luaTableConcat))
 }

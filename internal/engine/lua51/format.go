@@ -1,4 +1,4 @@
-package engine
+package lua51
 
 import (
 	"math"
@@ -294,9 +294,9 @@ func luaNumberString(f float64) string {
 	return string(appendCFloat(b[:0], f, specLuaNumber))
 }
 
-// redisDoubleString is how Redis 7.0 writes a double as text: a number passed to
+// RedisDoubleString is how Redis 7.0 writes a double as text: a number passed to
 // redis.call, a sorted-set score in a reply.
-func redisDoubleString(f float64) string {
+func RedisDoubleString(f float64) string {
 	if f == math.Trunc(f) && math.Abs(f) < 1e17 {
 		// An integral value below 10^17 prints as its digits under %.17g: a faster path.
 		if f == 0 && math.Signbit(f) {
