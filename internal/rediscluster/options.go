@@ -1,21 +1,14 @@
 package rediscluster
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"time"
+
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // Options secure a topology. The zero value starts the plain topology StartCluster and
@@ -43,72 +36,25 @@ type pki struct {
 	roots                  *x509.CertPool
 }
 
-// newPKI writes ca.crt and two server certificates (data-*, sentinel-*) under dir.
+// newPKI makes a CA under dir (testenv.NewCA) and two server certificates for 127.0.0.1,
+// data and sentinel (the sentinels' also names localhost). Servers dial each other
+// (replication, the cluster bus) with the same certificate, so both are client
+// certificates too.
 func newPKI(dir string) (*pki, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testenv.NewCA(dir, "rediscluster")
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rediscluster test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
+	p := &pki{caFile: ca.File, roots: ca.Pool}
+	usages := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	loopback := []net.IP{net.IPv4(127, 0, 0, 1)}
+	if p.dataCert, p.dataKey, err = ca.Issue("data", usages, loopback, nil); err != nil {
 		return nil, err
 	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	p := &pki{caFile: filepath.Join(dir, "ca.crt"), roots: x509.NewCertPool()}
-	p.roots.AddCert(caCert)
-	if err := writePEM(p.caFile, "CERTIFICATE", caDER); err != nil {
-		return nil, err
-	}
-	issue := func(name string, serial int64, dns []string) (certFile, keyFile string, err error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return "", "", err
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "rediscluster " + name},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature,
-			// Servers dial each other (replication, the cluster bus) with the same certificate.
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: dns,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			return "", "", err
-		}
-		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return "", "", err
-		}
-		certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-		if err := writePEM(certFile, "CERTIFICATE", der); err != nil {
-			return "", "", err
-		}
-		return certFile, keyFile, writePEM(keyFile, "PRIVATE KEY", keyDER)
-	}
-	if p.dataCert, p.dataKey, err = issue("data", 2, nil); err != nil {
-		return nil, err
-	}
-	if p.sentinelCert, p.sentinel, err = issue("sentinel", 3, []string{"localhost"}); err != nil {
+	if p.sentinelCert, p.sentinel, err = ca.Issue("sentinel", usages, loopback, []string{"localhost"}); err != nil {
 		return nil, err
 	}
 	return p, nil
-}
-
-func writePEM(path, kind string, der []byte) error {
-	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600)
 }
 
 // clientTLS is the configuration the harness's own clients use: trust the CA, check the

@@ -309,9 +309,10 @@ static TK_T_UNUSED void tk_t_namespace(char *buf, size_t size, const char *tag) 
            ts.tv_nsec);
 }
 
-/* The number of threads of this process (entries of /proc/self/task), or -1. */
-static TK_T_UNUSED int tk_t_thread_count(void) {
-  DIR *d = opendir("/proc/self/task");
+/* The number of entries of directory path, not counting those whose names start with a dot
+   ("." and ".."), or -1 when it cannot be listed. */
+static TK_T_UNUSED int tk_t_dir_entries(const char *path) {
+  DIR *d = opendir(path);
   if (!d) return -1;
   int n = 0;
   struct dirent *e;
@@ -320,6 +321,16 @@ static TK_T_UNUSED int tk_t_thread_count(void) {
   closedir(d);
   return n;
 }
+
+/* The number of open descriptors of this process (entries of /proc/self/fd), not counting
+   the one opendir holds while listing them, or -1. */
+static TK_T_UNUSED int tk_t_fd_count(void) {
+  int n = tk_t_dir_entries("/proc/self/fd");
+  return n < 0 ? -1 : n - 1;
+}
+
+/* The number of threads of this process (entries of /proc/self/task), or -1. */
+static TK_T_UNUSED int tk_t_thread_count(void) { return tk_t_dir_entries("/proc/self/task"); }
 
 /* Whether a file whose path contains name is mapped into this process. */
 static TK_T_UNUSED int tk_t_is_mapped(const char *name) {

@@ -74,7 +74,7 @@ int main(void) {
   ft_start_core();
   const int have_g = ft_have_goroutines();
 
-  const int fd0 = ft_fd_count();
+  const int fd0 = tk_t_fd_count();
   const int64_t g0 = ft_goroutines();
   ft_group_t gr = {.name = "redis", .target = redis.url, .ops = FT_OPS_ALL, .nthreads = 8};
   ft_group_t gs = {.name = "service", .target = server.addr, .service = 1, .ops = FT_OPS_ALL,
@@ -90,7 +90,7 @@ int main(void) {
     CHECKF(rc == TK_OK, "[%s] first check: %s %s", groups[i]->name, tk_t_status_name(rc), err.message);
   }
   const int64_t g_idle = ft_goroutines();
-  const int fd_idle = ft_fd_count();
+  const int fd_idle = tk_t_fd_count();
   printf("soak start: %d s of load (warm-up %d s), 12 threads + churn; timeout %d ms, bound %d ms\n",
          soak_s, warm_s, SOAK_TIMEOUT_MS, SOAK_TIMEOUT_MS + ft_slack_ms());
   printf("soak start: before open: fds %d, goroutines %lld, RSS %ld kB; handles open and idle: "
@@ -117,19 +117,19 @@ int main(void) {
     long rss = ft_rss_kb();
     if (rss > rss_peak) rss_peak = rss;
     if (s == warm_s) {
-      rss_warm = rss, fd_warm = ft_fd_count(), g_warm = ft_goroutines();
+      rss_warm = rss, fd_warm = tk_t_fd_count(), g_warm = ft_goroutines();
       printf("soak %4d s: warm-up done: RSS %ld kB, fds %d, goroutines %lld (the baseline of "
              "the RSS check)\n", s, rss_warm, fd_warm, (long long)g_warm);
     } else if (s % PROGRESS_EVERY_S == 0 || s == soak_s) {
       long calls = total_calls(groups, 2);
       printf("soak %4d s: calls %ld (%ld/s), churn cycles %ld, RSS %ld kB, fds %d, goroutines "
              "%lld\n", s, calls, (calls - last_calls) / PROGRESS_EVERY_S,
-             atomic_load(&churn_cycles), rss, ft_fd_count(), (long long)ft_goroutines());
+             atomic_load(&churn_cycles), rss, tk_t_fd_count(), (long long)ft_goroutines());
       last_calls = calls;
     }
   }
   const long rss_end = ft_rss_kb();
-  const int fd_end_load = ft_fd_count();
+  const int fd_end_load = tk_t_fd_count();
   const int64_t g_end_load = ft_goroutines();
   ft_load_stop(&load);
   pthread_join(churner, NULL);

@@ -75,17 +75,9 @@ static TK_T_UNUSED long ft_rss_kb(void) {
   return kb;
 }
 
-/* Open descriptors of this process, not counting the one opendir uses to list them. */
-static TK_T_UNUSED int ft_fd_count(void) {
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n - 1;
-}
+/* Open descriptors are counted by tk_t_fd_count (tk_test.h). ft_fd_count is its former name,
+   still used by fault_script_flush.c. */
+#define ft_fd_count tk_t_fd_count
 
 /* The core's goroutines, -1 before the core started, -2 when the library lacks the call. */
 static TK_T_UNUSED int64_t ft_goroutines(void) {
@@ -107,10 +99,10 @@ static TK_T_UNUSED int64_t ft_goroutines_settle(int64_t baseline, int slack, int
 /* Descriptors may close a moment after tk_free (a transport's goroutine): polls for want. */
 static TK_T_UNUSED int ft_fds_settle(int want, int bound_ms) {
   int64_t t0 = tk_t_mono_ms();
-  int n = ft_fd_count();
+  int n = tk_t_fd_count();
   while (n != want && tk_t_mono_ms() - t0 < bound_ms) {
     tk_t_sleep_ms(50);
-    n = ft_fd_count();
+    n = tk_t_fd_count();
   }
   return n;
 }
@@ -712,7 +704,7 @@ static TK_T_UNUSED void ft_run_scenario(ft_scenario_t *s) {
   printf("  phases: up %d ms, down %d ms, recovery within %d ms, up again %d ms\n", s->up_ms,
          s->down_ms, s->recover_bound_ms, s->up_again_ms);
   const int have_g = tk_debug_goroutines != NULL;
-  const int fd0 = ft_fd_count();
+  const int fd0 = tk_t_fd_count();
   const int64_t g0 = ft_goroutines();
   const long rss0 = ft_rss_kb();
   for (int i = 0; i < s->ngroups; i++) {
@@ -731,7 +723,7 @@ static TK_T_UNUSED void ft_run_scenario(ft_scenario_t *s) {
            g->name, tk_t_status_name(rc), rc ? err.message : "(synthesized)");
   }
   const int64_t g_idle = ft_goroutines();
-  const int fd_idle = ft_fd_count();
+  const int fd_idle = tk_t_fd_count();
   printf("  before open: fds %d, goroutines %lld, RSS %ld kB; handles open and idle: fds %d, "
          "goroutines %lld\n", fd0, (long long)g0, rss0, fd_idle, (long long)g_idle);
 
@@ -747,7 +739,7 @@ static TK_T_UNUSED void ft_run_scenario(ft_scenario_t *s) {
          (long long)ft_bound_us / 1000);
   ft_set_phase(FT_UP);
   tk_t_sleep_ms(s->up_ms);
-  printf("  under load: fds %d, goroutines %lld, RSS %ld kB\n", ft_fd_count(),
+  printf("  under load: fds %d, goroutines %lld, RSS %ld kB\n", tk_t_fd_count(),
          (long long)ft_goroutines(), ft_rss_kb());
   ft_set_phase(FT_FAULTING);
   int injected = s->inject(s->ctx);
@@ -755,7 +747,7 @@ static TK_T_UNUSED void ft_run_scenario(ft_scenario_t *s) {
   if (injected) {
     ft_set_phase(FT_DOWN);
     tk_t_sleep_ms(s->down_ms);
-    printf("  fault in place: fds %d, goroutines %lld\n", ft_fd_count(), (long long)ft_goroutines());
+    printf("  fault in place: fds %d, goroutines %lld\n", tk_t_fd_count(), (long long)ft_goroutines());
   }
   ft_set_phase(FT_RECOVER);
   int healed = s->heal(s->ctx);
@@ -767,7 +759,7 @@ static TK_T_UNUSED void ft_run_scenario(ft_scenario_t *s) {
   }
   if (!healed) tk_t_sleep_ms(s->up_again_ms);
   ft_load_stop(&load);
-  printf("  load stopped: fds %d, goroutines %lld, RSS %ld kB\n", ft_fd_count(),
+  printf("  load stopped: fds %d, goroutines %lld, RSS %ld kB\n", tk_t_fd_count(),
          (long long)ft_goroutines(), ft_rss_kb());
 
   if (have_g) {
