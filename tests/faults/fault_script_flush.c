@@ -59,7 +59,7 @@ int main(void) {
   ft_group_t *groups[] = {&ga, &gm, &gs};
   int ngroups = have_server ? 3 : 2;
 
-  const int fd0 = ft_fd_count();
+  const int fd0 = tk_t_fd_count();
   const int64_t g0 = ft_goroutines();
   for (int i = 0; i < ngroups; i++) {
     ft_group_t *g = groups[i];
@@ -77,7 +77,7 @@ int main(void) {
   pthread_t ft;
   CHECK(pthread_create(&ft, NULL, flusher, NULL) == 0);
   tk_t_sleep_ms(LOAD_MS);
-  printf("under load: fds %d, goroutines %lld\n", ft_fd_count(), (long long)ft_goroutines());
+  printf("under load: fds %d, goroutines %lld\n", tk_t_fd_count(), (long long)ft_goroutines());
   ft_load_stop(&load);
   pthread_join(ft, NULL);
   printf("SCRIPT FLUSH sent %ld times in %d ms (%ld failed to send)\n", atomic_load(&flushes),

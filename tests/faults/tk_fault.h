@@ -75,10 +75,6 @@ static TK_T_UNUSED long ft_rss_kb(void) {
   return kb;
 }
 
-/* Open descriptors are counted by tk_t_fd_count (tk_test.h). ft_fd_count is its former name,
-   still used by fault_script_flush.c. */
-#define ft_fd_count tk_t_fd_count
-
 /* The core's goroutines, -1 before the core started, -2 when the library lacks the call. */
 static TK_T_UNUSED int64_t ft_goroutines(void) {
   if (!tk_debug_goroutines) return -2;
