@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/rediscluster"
+	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // These tests start their own Redis Cluster (3 masters, 3 replicas) and Sentinel set
-// (internal/rediscluster); THROTTLEKIT_REDIS_URL plays no part.
+// (internal/testenv/rediscluster); THROTTLEKIT_REDIS_URL plays no part.
 
 // openURL opens a backend on url with a fresh key namespace.
 func openURL(t *testing.T, url, yaml string, timeout time.Duration) (*client.RedisBackend, string) {

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/golden"
+	"github.com/throttlekit/throttlekit-go/internal/testenv/golden"
 )
 
 // The stores a decision can come from: Redis (the Lua in Redis) and the embedded engine (the

@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/rediscluster"
+	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 	"github.com/throttlekit/throttlekit-go/internal/redisdoor"
 	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/throttlekit/throttlekit-go/internal/rediscluster"
+	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 )
 
 // One master, one replica, three sentinels (quorum 2), through redis+sentinel://. First a

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/throttlekit/throttlekit-go/contract"
-	"github.com/throttlekit/throttlekit-go/internal/golden"
+	"github.com/throttlekit/throttlekit-go/internal/testenv/golden"
 	"github.com/throttlekit/throttlekit-go/server"
 )
 

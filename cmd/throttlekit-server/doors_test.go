@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/rediscluster"
+	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 

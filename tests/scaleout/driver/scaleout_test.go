@@ -1,5 +1,5 @@
 // Package driver runs the C ABI on a Redis Cluster and behind Sentinel: each test starts a
-// topology (internal/rediscluster), runs tests/scaleout/bin/test_scaleout (test_scaleout.c,
+// topology (internal/testenv/rediscluster), runs tests/scaleout/bin/test_scaleout (test_scaleout.c,
 // built with tests/scaleout/Makefile against build/lib) with the URL in its environment, and
 // then checks on the servers where the program's counts landed. (The Go test lives in a
 // directory of its own: Go refuses C sources in a package that does not use cgo.)
@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/throttlekit/throttlekit-go/internal/rediscluster"
+	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
