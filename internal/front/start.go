@@ -39,11 +39,8 @@ type QueuedWaiter interface {
 // concurrent started checks share round trips like concurrent Checks do. A plain Waiter's
 // call never blocks the calling goroutine (StartCheck returns at once, after at most one
 // non-blocking write: suitable for an event loop); a ThreadWaiter's may run on it. Input
-// errors reach w.Done before StartCheck returns. On a backend from OpenRedis for one Redis
-// over plain TCP, started checks travel on the backend's stream, a connection of their own on
-// which each batch is written while the previous one's replies are read (see stream), except
-// a lone ThreadWaiter's (nothing else in flight); cancelling ctx completes a streamed check at
-// once.
+// errors reach w.Done before StartCheck returns. How the call travels is the runner's choice
+// (the Redis door's: its stream or its auto-pipeline, see redisdoor's runner.Start).
 func (b *Scripted) StartCheck(ctx context.Context, policy, key string, cost, nowMs int64, w Waiter) {
 	pp, call, cost, err := b.resolve(OpCheck, policy, cost, nowMs)
 	if err == nil {
