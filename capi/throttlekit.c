@@ -209,6 +209,12 @@ static const size_t option_sizes[] = {
     sizeof(tk_options_t),
 };
 
+/* The largest struct_size accepted. A newer header's tk_options_t may be larger than ours,
+   and its tail is read to see that it is zero; a size beyond this cannot be a tk_options_t
+   (an uninitialised or corrupted struct_size) and is refused before anything past our own
+   sizeof is read, since those bytes may not be mapped. */
+#define TK_MAX_OPTIONS_SIZE 4096
+
 /* Copies the caller's options (of whatever header version) into the current layout. */
 static int normalize_options(const tk_options_t *in, tk_options_t *out, tk_error_t *err) {
   tk_options_init(out);
@@ -217,6 +223,11 @@ static int normalize_options(const tk_options_t *in, tk_options_t *out, tk_error
   if (n < offsetof(tk_options_t, timeout_ms))
     return fail(err, TK_E_INVALID,
                 "options struct_size is %zu: initialise options with tk_options_init", n);
+  if (n > TK_MAX_OPTIONS_SIZE)
+    return fail(err, TK_E_INVALID,
+                "options struct_size %zu is larger than %d bytes, the most a tk_options_t can "
+                "be: initialise options with tk_options_init",
+                n, TK_MAX_OPTIONS_SIZE);
   if (n < sizeof *out) {
     size_t i = 0;
     while (option_sizes[i] != n && option_sizes[i] != sizeof *out) i++;

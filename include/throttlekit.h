@@ -87,8 +87,10 @@ enum {
  * Options for tk_open_*. Initialise with tk_options_init, then set what you need. The struct
  * only ever grows by appending fields: the library reads struct_size bytes, so a program built
  * against an older header keeps working (missing fields take their defaults), and a newer
- * header's extra fields are refused (TK_E_INVALID) unless they are zero. Strings are copied
- * during tk_open_*; the caller may free them afterwards.
+ * header's extra fields are refused (TK_E_INVALID) unless they are zero. struct_size may be
+ * at most 4,096: a larger one cannot be a tk_options_t and is refused (TK_E_INVALID) before
+ * any byte past this library's sizeof(tk_options_t) is read. Strings are copied during
+ * tk_open_*; the caller may free them afterwards.
  */
 typedef struct tk_options {
   uint32_t struct_size;          /* sizeof(tk_options_t); tk_options_init sets it */
@@ -156,6 +158,12 @@ void tk_options_init(tk_options_t *opts);
  *   redis+cluster://host1:port,host2:port,...        Redis Cluster (any subset of the nodes;
  *                                                    rediss+cluster:// for TLS; ?addr=h:p too)
  *   redis+sentinel://host1:port,host2:port/master    Sentinel (rediss+sentinel:// for TLS)
+ * A host is a DNS name (at most 253 bytes of letters, digits, '-', '_' and '.'), an IPv4
+ * address, or an IPv6 address in brackets ([::1]:6379); a port is 1..65535 (default 6379,
+ * 26379 for sentinels). A cluster or sentinel URL names at most 64 seed nodes, the host
+ * list and ?addr= together (any few nodes of a cluster find the others; each seed tried
+ * costs the first call of a handle time). Anything else is TK_E_INVALID here, at open, with
+ * a message naming the problem (never the password).
  * opts may be NULL (defaults). Nothing is dialled: opening succeeds while Redis is down, and
  * reachability shows per call. On success *out is the new handle, to be released with tk_free.
  * Errors: TK_E_INVALID (NULL argument, malformed URL, bad options), TK_E_CONFIG (policies),

@@ -2,9 +2,11 @@ package redisdoor
 
 import (
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/throttlekit/throttlekit-go/internal/front"
 )
@@ -16,7 +18,10 @@ import (
 //	                                              rediss+cluster:// for TLS; ?addr=h:p adds seeds
 //	redis+sentinel://[user:password@]h1:p1,h2:p2/master-name   Sentinel; rediss+sentinel:// for TLS
 //
-// A port defaults to 6379 (26379 for sentinels). Errors never repeat the password.
+// A port defaults to 6379 (26379 for sentinels). A host is a DNS name (at most 253 bytes),
+// an IPv4 address or an IPv6 address in brackets; a cluster or sentinel URL lists at most 64
+// seeds. Everything is checked here, at open, so that a malformed URL is an invalid argument
+// rather than a failed lookup on every call. Errors never repeat the password.
 type redisTarget struct {
 	mode     redisMode
 	tls      bool
@@ -37,7 +42,7 @@ const (
 
 func parseRedisURL(raw string) (*redisTarget, error) {
 	bad := func(format string, args ...any) error {
-		return front.NewError(front.ErrInvalidArgument, "redis URL %q: "+format, append([]any{RedactURL(raw)}, args...)...)
+		return front.NewError(front.ErrInvalidArgument, "redis URL %s: "+format, append([]any{quote(RedactURL(raw))}, args...)...)
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
@@ -78,7 +83,11 @@ func parseRedisURL(raw string) (*redisTarget, error) {
 	if t.mode == modeSentinel {
 		defaultPort = "26379"
 	}
-	for _, h := range strings.Split(authority, ",") {
+	seeds := strings.Split(authority, ",")
+	if len(seeds) > maxSeeds {
+		return nil, bad("%d seed nodes, more than %d: list a few of the nodes (any %d find the others)", len(seeds), maxSeeds, maxSeeds)
+	}
+	for _, h := range seeds {
 		addr, err := normalizeAddr(h, defaultPort)
 		if err != nil {
 			return nil, bad("%s", err.Error())
@@ -102,6 +111,9 @@ func parseRedisURL(raw string) (*redisTarget, error) {
 				}
 				t.addrs = append(t.addrs, addr)
 			}
+		}
+		if len(t.addrs) > maxSeeds {
+			return nil, bad("%d seed nodes (the host list and ?addr= together), more than %d: list a few of the nodes (any %d find the others)", len(t.addrs), maxSeeds, maxSeeds)
 		}
 	}
 
@@ -130,24 +142,142 @@ func parseRedisURL(raw string) (*redisTarget, error) {
 	return t, nil
 }
 
-// normalizeAddr checks one host[:port] and adds the default port.
+// The limits of a URL's hosts. A host is a DNS name (RFC 1035's 253 characters, labels of
+// at most 63 of letters, digits, '-' and '_'), an IPv4 address, or an IPv6 address in
+// brackets; a seed list (cluster nodes or sentinels, ?addr= included) has at most maxSeeds
+// entries: a client tries the seeds one after another, so a long list only stretches the
+// first call of a handle, and a few nodes of a cluster are enough to find the others.
+const (
+	maxHostLen  = 253
+	maxLabelLen = 63
+	maxSeeds    = 64
+)
+
+// normalizeAddr checks one host[:port] and adds the default port. Its errors name the
+// problem; they quote the host (cut when long, control characters escaped), which never
+// holds the URL's password.
 func normalizeAddr(h, defaultPort string) (string, error) {
+	bad := func(format string, args ...any) (string, error) {
+		return "", front.NewError(front.ErrInvalidArgument, format, args...)
+	}
 	if h == "" {
-		return "", front.NewError(front.ErrInvalidArgument, "empty host")
+		return bad("empty host (expected host:port)")
 	}
-	host, port, err := net.SplitHostPort(h)
-	if err != nil {
-		// No port given (a bracketed IPv6 literal keeps its brackets in h).
-		host, port = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), defaultPort
+	var host, port string
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return bad("unclosed '[' in %s: no ']' (an IPv6 address is written [addr]:port, e.g. [::1]:6379)", quote(h))
+		}
+		host, port = h[1:end], defaultPort
+		switch after := h[end+1:]; {
+		case after == "":
+		case after[0] == ':':
+			port = after[1:]
+		default:
+			return bad("unexpected %s after ']' in %s (expected [addr]:port)", quote(after), quote(h))
+		}
+		if err := checkIPv6(host); err != nil {
+			return "", err
+		}
+	} else {
+		if i := strings.IndexAny(h, "[]"); i >= 0 {
+			return bad("'%c' in %s: brackets go only around a whole IPv6 address, e.g. [::1]:6379", h[i], quote(h))
+		}
+		if strings.Count(h, ":") > 1 {
+			return bad("too many ':' in %s (one separates the port; an IPv6 address goes in brackets, e.g. [::1]:6379)", quote(h))
+		}
+		var hasPort bool
+		host, port, hasPort = strings.Cut(h, ":")
+		if !hasPort {
+			port = defaultPort
+		}
+		if err := checkHostName(host); err != nil {
+			return "", err
+		}
 	}
-	if host == "" || strings.ContainsAny(host, " /@?#[]") {
-		return "", front.NewError(front.ErrInvalidArgument, "bad host %q", host)
+	if port == "" {
+		return bad("empty port in %s (expected a port 1..65535 after ':')", quote(h))
 	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return "", front.NewError(front.ErrInvalidArgument, "bad port %q in %q", port, h)
+	n := 0
+	for _, c := range []byte(port) {
+		if c < '0' || c > '9' || n > 65535 {
+			n = -1
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n < 1 || n > 65535 {
+		return bad("bad port %s in %s (expected a number 1..65535)", quote(port), quote(h))
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// checkHostName accepts a DNS name or an IPv4 address.
+func checkHostName(host string) error {
+	bad := func(format string, args ...any) error {
+		return front.NewError(front.ErrInvalidArgument, format, args...)
+	}
+	if host == "" {
+		return bad("empty host (expected host:port)")
+	}
+	if len(host) > maxHostLen {
+		return bad("host is %d bytes long, more than %d (a DNS name's limit): %s", len(host), maxHostLen, quote(host))
+	}
+	for _, r := range host {
+		switch {
+		case r < 0x20 || r == 0x7f:
+			return bad("control character %q in host %s", r, quote(host))
+		case !hostChar(r):
+			return bad("character %q is not allowed in host %s (a host is a DNS name of letters, digits, '-', '_' and '.', an IPv4 address, or an IPv6 address in brackets)", r, quote(host))
+		}
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	for _, l := range labels {
+		if l == "" {
+			return bad("empty label in host %s (a leading dot or two dots in a row)", quote(host))
+		}
+		if len(l) > maxLabelLen {
+			return bad("a label of host %s is %d bytes long, more than %d", quote(host), len(l), maxLabelLen)
+		}
+	}
+	return nil
+}
+
+// checkIPv6 accepts what may stand between brackets: an IPv6 address, with a zone (an
+// interface name) or not.
+func checkIPv6(host string) error {
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !addr.Is6() {
+		return front.NewError(front.ErrInvalidArgument,
+			"%s is not an IPv6 address: brackets are only for IPv6 addresses, e.g. [::1]:6379", quote("["+host+"]"))
+	}
+	for _, r := range addr.Zone() {
+		if !hostChar(r) {
+			return front.NewError(front.ErrInvalidArgument, "character %q is not allowed in the zone of %s", r, quote("["+host+"]"))
+		}
+	}
+	return nil
+}
+
+// hostChar reports whether r may appear in a DNS name (or an IPv4 address).
+func hostChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+}
+
+// quote quotes s for a message: Go syntax (control characters and invalid UTF-8 escaped),
+// cut to its first 64 bytes (on a character boundary) when longer, so that the message keeps
+// room for what it says about it.
+func quote(s string) string {
+	const most = 64
+	if len(s) <= most {
+		return strconv.Quote(s)
+	}
+	cut := most
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "..."
 }
 
 // RedactURL hides the password of a Redis URL so that it can appear in messages and logs.

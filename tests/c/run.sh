@@ -11,7 +11,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 [ $# -gt 0 ] || set -- test_golden test_threads test_fork test_status test_dead_redis \
-  test_free_race test_check_many test_signals test_service test_async
+  test_free_race test_check_many test_signals test_service test_async test_hostile
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 
 # AddressSanitizer settings for the -asan programs. The Go core is loaded into them by dlopen;
