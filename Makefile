@@ -10,51 +10,101 @@ VERSION     := $(shell sed -n 's/^\#define TK_VERSION_\(MAJOR\|MINOR\|PATCH\) \(
 LIB         := build/lib
 SHIM        := $(LIB)/libthrottlekit.so.0
 CORE        := $(LIB)/libthrottlekit-core.so
-GO_SOURCES  := $(shell find . -name '*.go' -not -path './bench/*' -not -name '*_test.go') $(wildcard luascripts/*.lua luascripts/manifest.json) $(wildcard *.c capi/core.h) go.mod go.sum
+SERVER_BIN  := build/bin/throttlekit-server
+# The Go packages the core and the server are built from (main packages).
+CORE_PKG    := .
+SERVER_PKG  := ./cmd/throttlekit-server
+# The C headers: the core's cgo code includes them from outside its package directory, where
+# Go's build cache does not look, so their checksum goes into the core's CGO_CFLAGS (below).
+C_HEADERS   := $(wildcard include/*.h capi/*.h)
+
+# Every file `go build` reads for a package, derived with `go list -deps` (scripts/go-files.sh)
+# when make first needs it; when go list fails, FORCE makes the build run and say why.
+go_files = $(shell GO='$(GO)' scripts/go-files.sh $(1) || echo FORCE) go.mod go.sum
+# Go's default CGO_CFLAGS (or the caller's) plus the headers' checksum: a changed header is
+# a new build cache key. Expanded when the recipe runs.
+CORE_CGO_CFLAGS = $(shell $(GO) env CGO_CFLAGS) -DTK_HEADERS_SUM=$(firstword $(shell sha256sum $(C_HEADERS) | sha256sum))
 
 # Pinned protobuf generators (protoc itself is Debian's protobuf-compiler).
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS              := build/tools
 
-.PHONY: all deps test test-ruby test-ruby-run bench demo demo-go lint clean lib install proto proto-check server
+.PHONY: all deps test bench demo demo-go lint lint-go lint-c lint-sh clean lib install proto proto-check server FORCE
+.SECONDEXPANSION:
 
 all: lint test
 
-## test: every test, Go and C, against a throwaway redis-server (or $THROTTLEKIT_REDIS_URL)
-test: deps lib server proto-check
-	$(WITH_REDIS) sh -c '$(GO) test -race -count=1 ./... \
-	  && THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C tests/c run \
-	  && THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C bindings/php test \
-	  && $(MAKE) test-ruby-run'
-	$(MAKE) test-faults
-	$(MAKE) test-nginx
+# The suites of `make test`, each runnable alone. TEST_SIDE_BY_SIDE run two at a time (make -j2
+# starts them in this order: test-go, the longest, first; the others follow one another beside
+# it); none keeps both cores busy for long. TEST_ALONE run afterwards, one at a time: the faults suite loads both
+# cores for two minutes and bounds every call to its timeout + 200 ms, so it gets the machine.
+TEST_SIDE_BY_SIDE := test-go test-nginx test-c test-build test-php test-ruby
+TEST_ALONE        := test-faults
+TEST_SUITES       := $(TEST_SIDE_BY_SIDE) $(TEST_ALONE)
+# Each suite has its own redis-server. One Redis given through THROTTLEKIT_REDIS_URL is shared
+# by every suite, and some tests send SCRIPT FLUSH: then one suite at a time.
+TEST_JOBS   ?= $(if $(THROTTLEKIT_REDIS_URL),1,2)
+TEST_LOGS   := build/test-logs
+SERVER_ENV  := THROTTLEKIT_SERVER=$(abspath $(SERVER_BIN))
+LIB_ENV     := THROTTLEKIT_LIB=$(abspath $(LIB))/libthrottlekit.so
+# Runs a suite: its output streams, or, under make test, goes to $(TEST_LOGS)/<suite>.log and
+# is printed in one piece when the suite ends (scripts/run-suite.sh).
+suite       = scripts/run-suite.sh $@
+TEST_MAKE   = SUITE_LOGS=$(abspath $(TEST_LOGS)) $(MAKE) --no-print-directory -k
+
+## test: every suite below: TEST_SIDE_BY_SIDE two at a time (TEST_JOBS), then TEST_ALONE;
+## each against its own throwaway redis-server (or all, one at a time, against
+## $THROTTLEKIT_REDIS_URL); every suite runs even when one fails; a summary line per suite
+.PHONY: $(TEST_SUITES)
+test: deps lib server nginx-module proto-check
+	@rm -rf $(TEST_LOGS) && mkdir -p $(TEST_LOGS)
+	@status=0; \
+	  $(TEST_MAKE) -j$(TEST_JOBS) $(TEST_SIDE_BY_SIDE) || status=1; \
+	  $(TEST_MAKE) -j1 $(TEST_ALONE) || status=1; \
+	  scripts/run-suite.sh --summary $(abspath $(TEST_LOGS)) $(TEST_SUITES) || status=1; \
+	  exit $$status
+
+## test-build: a header change reaches the core: in a scratch copy of the tree, TK_CORE_ABI
+## bumped, make lib, the shim refuses the old core and takes the new one; bumped again
+## without make clean, the core is rebuilt (tests/build)
+test-build: lib
+	$(suite) tests/build/run.sh
+
+## test-go: go test -race over the module (tests/scaleout needs make lib); go test runs the
+## packages' test binaries side by side, each through with-redis.sh: one Redis per package,
+## since some tests count Redis's own command statistics or send SCRIPT FLUSH
+test-go: lib
+	$(suite) env -u MAKEFLAGS -u MAKELEVEL $(GO) test -race -count=1 -exec $(abspath $(WITH_REDIS)) ./...
+
+## test-c: the C ABI's tests, plain and under AddressSanitizer (tests/c)
+test-c: lib server
+	$(suite) $(WITH_REDIS) $(MAKE) -C tests/c run $(SERVER_ENV)
+
+## test-php: the PHP package's phpunit tests (bindings/php)
+test-php: lib server
+	$(suite) $(WITH_REDIS) $(MAKE) -C bindings/php test $(SERVER_ENV)
+
+## test-ruby: the Ruby gem's tests (bindings/ruby)
+test-ruby: lib server
+	$(suite) $(WITH_REDIS) env -C bindings/ruby $(LIB_ENV) $(SERVER_ENV) ruby -Ilib -Itest test/run_all.rb
 
 ## test-faults: Redis and throttlekit-server killed, stalled and restarted mid-load, SCRIPT
 ## FLUSH, and a soak of SOAK_SECONDS (default 60), each with its own servers (tests/faults)
-.PHONY: test-faults
 test-faults: lib server
-	THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C tests/faults run
+	$(suite) $(MAKE) -C tests/faults run $(SERVER_ENV)
 
 ## nginx-module: build/nginx/ngx_http_throttlekit_module.so, built against Debian's nginx-dev
 ## sources; it dlopen()s libthrottlekit at run time (bindings/nginx)
-.PHONY: nginx-module test-nginx
+.PHONY: nginx-module
 nginx-module:
 	bindings/nginx/build.sh
 
 ## test-nginx: the module in a real nginx, against its own redis-server and throttlekit-server
 test-nginx: nginx-module lib server
-	THROTTLEKIT_LIB=$(abspath $(LIB))/libthrottlekit.so \
-	  THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) tests/nginx/run.sh
+	$(suite) env $(LIB_ENV) $(SERVER_ENV) tests/nginx/run.sh
 
-RUBY_ENV = THROTTLEKIT_LIB=$(abspath $(LIB))/libthrottlekit.so THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server)
-
-## test-ruby: the Ruby gem alone, against a real Redis and a real server
-test-ruby: lib server
-	$(WITH_REDIS) $(MAKE) test-ruby-run
-
-test-ruby-run:
-	cd bindings/ruby && $(RUBY_ENV) ruby -Ilib -Itest test/run_all.rb
+RUBY_ENV = $(LIB_ENV) $(SERVER_ENV)
 
 ## bench: Go benchmarks beside go-redis/redis_rate, then the C ABI beside the Go client,
 ## all on one local redis-server
@@ -63,7 +113,7 @@ bench: lib server build/capi_bench nginx-module
 	  && cd .. && $(MAKE) -C bindings/php bench \
 	  && $(RUBY_ENV) ruby -Ibindings/ruby/lib bindings/ruby/bench/bench.rb "$$THROTTLEKIT_REDIS_URL" 3 5 \
 	  && THROTTLEKIT_LIB=$(abspath $(LIB))/libthrottlekit.so bindings/nginx/bench.sh'
-	THROTTLEKIT_SERVER=$(abspath build/bin/throttlekit-server) $(MAKE) -C tests/faults run-soak SOAK_SECONDS=600
+	$(SERVER_ENV) $(MAKE) -C tests/faults run-soak SOAK_SECONDS=600
 
 build/capi_bench: bench/c/capi_bench.c $(SHIM)
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< -L$(LIB) -Wl,-rpath,$(abspath $(LIB)) -lthrottlekit -lpthread
@@ -78,9 +128,13 @@ demo: deps lib server
 	scripts/demo.sh
 
 ## server: build/bin/throttlekit-server, the gRPC service door
-server:
-	@mkdir -p build/bin
-	$(GO) build -o build/bin/throttlekit-server ./cmd/throttlekit-server
+server: $(SERVER_BIN)
+
+# go build leaves an up-to-date binary untouched: touch it so make sees it is.
+$(SERVER_BIN): $$(call go_files,$(SERVER_PKG))
+	@mkdir -p $(@D)
+	$(GO) build -o $@ $(SERVER_PKG)
+	@touch $@
 
 ## demo-go: the same kind of tour from Go
 demo-go:
@@ -114,12 +168,13 @@ $(TOOLS)/protoc-gen-go-grpc:
 ## lib: build/lib/libthrottlekit.so (the C shim) and libthrottlekit-core.so (the Go core)
 lib: $(SHIM) $(CORE) $(LIB)/libthrottlekit.so $(LIB)/pkgconfig/throttlekit.pc
 
-$(CORE): $(GO_SOURCES)
+$(CORE): $$(call go_files,$(CORE_PKG)) $(C_HEADERS)
 	@mkdir -p $(LIB)
-	$(GO) build -buildmode=c-shared -trimpath -o $@ .
+	CGO_CFLAGS="$(CORE_CGO_CFLAGS)" $(GO) build -buildmode=c-shared -trimpath -o $@ $(CORE_PKG)
 	@rm -f $(LIB)/libthrottlekit-core.h
+	@touch $@
 
-$(SHIM): capi/throttlekit.c capi/core.h capi/exports.map include/throttlekit.h
+$(SHIM): capi/throttlekit.c capi/exports.map $(C_HEADERS)
 	@mkdir -p $(LIB)
 	$(CC) $(CFLAGS_C) -Iinclude -Icapi -shared -Wl,-soname,libthrottlekit.so.0 \
 		-Wl,--version-script=capi/exports.map -o $@ capi/throttlekit.c -ldl -lpthread
@@ -140,13 +195,28 @@ install: $(SHIM) $(CORE)
 	ln -sf libthrottlekit.so.0 $(DESTDIR)$(PREFIX)/lib/libthrottlekit.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' capi/throttlekit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/throttlekit.pc
 
-## lint: go vet, gofmt and staticcheck over both modules
-lint:
+## lint: lint-go, lint-c and lint-sh
+lint: lint-go lint-c lint-sh
+
+## lint-go: go vet, gofmt and staticcheck over both modules
+lint-go:
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l found unformatted files:"; echo "$$out"; exit 1; fi
 	$(GO) run $(STATICCHECK) ./...
 	cd bench && $(GO) run $(STATICCHECK) ./...
+
+## lint-c: every tracked C file compiled (not linked) with -Wall -Wextra -Werror, but the nginx
+## module's (bindings/nginx/build.sh builds it with nginx's flags, -Werror among them)
+LINT_CFLAGS := -O2 -Wall -Wextra -Werror
+lint-c:
+	@scripts/lint-c.sh $(CC) -std=c11 $(LINT_CFLAGS)
+
+## lint-sh: bash -n or sh -n, by shebang, on every tracked shell script
+lint-sh:
+	@scripts/lint-sh.sh
+
+FORCE:
 
 clean:
 	rm -rf build bindings/php/build

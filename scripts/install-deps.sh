@@ -4,6 +4,7 @@
 set -euo pipefail
 
 packages=(
+  make gcc libc6-dev git   # the build, the C tests (ASan comes with gcc), make lint and test-build
   redis-server redis-tools # the Redis door's tests and demo
   pkgconf                  # the C example builds with pkg-config
   libcjson-dev             # the C conformance test reads the golden vectors

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command with a throwaway redis-server on a free loopback port, exported as
-# THROTTLEKIT_REDIS_URL, and stops the server afterwards. An existing THROTTLEKIT_REDIS_URL is
+# THROTTLEKIT_REDIS_URL, and stops the server afterwards. Each call has its own server, so
+# commands run side by side never share one. An existing THROTTLEKIT_REDIS_URL is
 # used as it is. A missing redis-server is installed with apt-get when running as root; if it
 # is still missing, that is an error under CI=true or REQUIRE_REDIS=1, and otherwise the
 # command runs without Redis (the tests that need it skip and say so).
@@ -34,7 +35,11 @@ for attempt in 1 2 3 4 5; do
     --dir "$dir" --logfile "$dir/redis.log" &
   pid=$!
   for _ in $(seq 1 100); do
-    if redis-cli -p "$port" ping >/dev/null 2>&1; then break 2; fi
+    # Ours, not another suite's server that took the port first (make test runs suites in
+    # parallel, each with its own redis-server): it must answer with our process id.
+    if redis-cli -p "$port" info server 2>/dev/null | tr -d '\r' | grep -qx "process_id:$pid"; then
+      break 2
+    fi
     if ! kill -0 "$pid" 2>/dev/null; then break; fi
     sleep 0.05
   done

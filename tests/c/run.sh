@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh - runs every C ABI test program, plain then AddressSanitizer, then test_symbols.sh;
 # prints each program's output and summary and a final "N passed, N failed" line; exits
-# non-zero if anything failed. Called by `make run` (which builds first) with the test names.
+# non-zero if anything failed. Called by `make run` (which builds first) with the test names;
+# without names it runs every program the Makefile builds (make print-tests).
 #
 # Environment: THROTTLEKIT_REDIS_URL (the Redis the tests use; unset = the Redis tests skip,
 # or fail when CI=true), THROTTLEKIT_SERVER (the server binary test_service starts; default
@@ -10,8 +11,8 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
-[ $# -gt 0 ] || set -- test_golden test_threads test_fork test_status test_dead_redis \
-  test_free_race test_check_many test_signals test_service test_async test_hostile
+# No names: every test program, as the Makefile lists them.
+[ $# -gt 0 ] || set -- $(make -s --no-print-directory -C "$here" print-tests)
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 
 # AddressSanitizer settings for the -asan programs. The Go core is loaded into them by dlopen;
