@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 	"github.com/throttlekit/throttlekit-go/internal/testenv"
+	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 )
 
 // These tests start their own Redis Cluster (3 masters, 3 replicas) and Sentinel set

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 	"github.com/throttlekit/throttlekit-go/internal/testenv"
+	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 )
 
 const doorPolicies = `

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 	"github.com/throttlekit/throttlekit-go/internal/testenv"
+	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 )
 
 // The server's Redis store on a Redis Cluster served over TLS only, with a password, its CA

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
-	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 	"github.com/throttlekit/throttlekit-go/internal/testenv"
+	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 )
 
 // The server's Redis store behind Sentinel (one master, one replica, three sentinels), the

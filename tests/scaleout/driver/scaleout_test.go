@@ -22,8 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 	"github.com/throttlekit/throttlekit-go/internal/testenv"
+	"github.com/throttlekit/throttlekit-go/internal/testenv/rediscluster"
 )
 
 var (
