@@ -10,7 +10,8 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
-[ $# -gt 0 ] || set -- fault_redis_kill fault_script_flush fault_redis_slow fault_server_kill soak
+# No names: every program, as the Makefile lists them.
+[ $# -gt 0 ] || set -- $(make -s --no-print-directory -C "$(dirname "$0")" print-tests)
 export SOAK_SECONDS=${SOAK_SECONDS:-60}
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 summary_re='^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?$'
