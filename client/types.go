@@ -8,13 +8,19 @@ import (
 )
 
 // Decision is the outcome of a Check, Peek or Debit. A denial is a Decision with Allowed
-// false, never an error.
+// false, never an error. Its fields: Allowed; Limit, the effective ceiling (burst for gcra,
+// capacity for tokenBucket); Remaining, units left after this call, never negative; ResetAt,
+// epoch ms at which the limiter is full again (0 when synthesized); RetryAfterMs (0 when
+// allowed); Synthesized, made by a fail mode rather than by the limiter.
 type Decision = front.Decision
 
-// Forecast tells what a limiter can still give without consuming anything.
+// Forecast tells what a limiter can still give without consuming anything: SpendableNow, how
+// many requests of the asked size would pass now; NextReplenishAt and FullAt, the epoch ms of
+// the next replenishment and of a full limiter.
 type Forecast = front.Forecast
 
-// Error is a failure of one kind (one of the Err* values) with its own message.
+// Error is a failure of one kind (one of the Err* values) with its own message: Kind, Msg, and
+// Cause, the underlying error if any. errors.Is(err, ErrTimeout) and the like match its kind.
 type Error = front.Error
 
 // The kinds of failure a caller can act on. Every error a backend returns matches exactly one
