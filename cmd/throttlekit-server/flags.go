@@ -175,8 +175,9 @@ NOT_SERVING while it does not; /healthz on the metrics port answers 200 or 503 a
 
 Metrics: throttlekit_decisions_total{policy,result} (result allowed, denied or synthesized;
 Check, CheckMany per key, Debit), throttlekit_decision_seconds{policy} (a histogram of those
-calls), throttlekit_store_errors_total{kind} (unavailable, timeout, auth, internal) and
-throttlekit_policies; policy is a configured name, or "unknown".
+calls), throttlekit_store_errors_total{kind} (unavailable, timeout, auth, internal),
+throttlekit_policies, throttlekit_connections and throttlekit_connections_refused_total;
+policy is a configured name, or "unknown".
 
 Signals: SIGHUP reloads the policy file (a file with errors is logged and the policies in
 force stay; calls in flight finish with the policies they started with). SIGINT or SIGTERM
