@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -17,12 +18,20 @@ var synthesizedHeader = metadata.Pairs(client.SynthesizedHeader, "1")
 // place the server's fail mode (--fail open|closed|error) belongs: open and closed answer n
 // decisions from client.FailMode.Apply over the policy (the whole batch alike: CheckMany
 // is all or nothing) and set the `throttlekit-synthesized: 1` response header on ctx. Only a
-// store that is unavailable or timed out qualifies (Apply decides); bad input, unknown
+// store that is unavailable or timed out qualifies (Apply decides), and never a timeout of the
+// in-process store (Options.InProcessStore); bad input, unknown
 // policies and logic faults pass through, and so does everything under --fail error. A caller
 // that gave up gets no synthesized answer: its own deadline or cancellation is reported.
 // Peek, Forecast and Debit never come here: the contract lets only checks synthesize.
 func (s *Service) checkFailed(ctx context.Context, policyName string, n int, err error) ([]client.Decision, error) {
 	if ctx.Err() != nil {
+		return nil, err
+	}
+	if s.local && errors.Is(err, client.ErrTimeout) {
+		// The store runs in this process and timed out: the server's own CPU did not finish
+		// the work in time. That is no outage to paper over: admitting by the fail mode would
+		// answer for work nobody did, and let a caller buy admission with a batch too big to
+		// finish. The caller gets UNAVAILABLE.
 		return nil, err
 	}
 	d, ok := s.failMode.Apply(s.Policies(), policyName, err)

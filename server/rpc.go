@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
@@ -31,6 +32,11 @@ func (s *Service) Check(ctx context.Context, req *contract.CheckRequest) (_ *con
 // apply in order, and an empty list answers an empty list.
 func (s *Service) CheckMany(ctx context.Context, req *contract.CheckManyRequest) (_ *contract.CheckManyResponse, err error) {
 	defer s.guard(ctx, "CheckMany", req.GetPolicy(), &err)
+	if n := len(req.GetKeys()); s.maxKeys > 0 && n > s.maxKeys {
+		// Refused before the store sees it: nothing is charged, and no fail mode answers.
+		return nil, &client.Error{Kind: client.ErrInvalidArgument, Msg: fmt.Sprintf(
+			"CheckMany takes at most %d keys per call (the server's --max-keys-per-call), got %d: split the batch", s.maxKeys, n)}
+	}
 	start := time.Now()
 	ds, err := s.checkMany(ctx, req.GetPolicy(), req.GetKeys(), amount(req.GetCost()))
 	if err != nil {

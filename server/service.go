@@ -29,7 +29,18 @@ type Options struct {
 	FailMode client.FailMode
 	// Observer, when non-nil, receives decisions and store failures (metrics).
 	Observer Observer
+	// MaxKeysPerCall caps the keys of one CheckMany: a longer list answers INVALID_ARGUMENT
+	// naming the cap, and nothing is charged. 0 means DefaultMaxKeysPerCall; negative, no cap.
+	MaxKeysPerCall int
+	// InProcessStore says that the backend computes in this process (the embedded engine;
+	// a *client.EngineBackend is recognised without it): its timeouts are this server's own
+	// work not finishing within Timeout, not a store outage, so no fail mode answers for
+	// them and the caller gets UNAVAILABLE.
+	InProcessStore bool
 }
+
+// DefaultMaxKeysPerCall is the CheckMany cap when Options leave it 0 (wire-contract.md).
+const DefaultMaxKeysPerCall = 1000
 
 // Service implements contract.RateLimiterServer over a client.Limiter. It is safe for
 // concurrent use; register it with contract.RegisterRateLimiterServer.
@@ -44,6 +55,8 @@ type Service struct {
 	storeLog *rateLimitedLog
 	failMode client.FailMode
 	observer Observer
+	maxKeys  int  // 0: no cap
+	local    bool // the store computes in this process: its timeouts are ours
 }
 
 var _ contract.RateLimiterServer = (*Service)(nil)
@@ -59,6 +72,14 @@ func New(backend client.Limiter, opts Options) *Service {
 	if opts.Clock != nil {
 		calls = atClock{backend, opts.Clock}
 	}
+	maxKeys := opts.MaxKeysPerCall
+	switch {
+	case maxKeys == 0:
+		maxKeys = DefaultMaxKeysPerCall
+	case maxKeys < 0:
+		maxKeys = 0
+	}
+	_, engine := backend.(*client.EngineBackend)
 	return &Service{
 		backend:  backend,
 		calls:    calls,
@@ -67,6 +88,8 @@ func New(backend client.Limiter, opts Options) *Service {
 		storeLog: newRateLimitedLog(log, time.Second),
 		failMode: opts.FailMode,
 		observer: opts.Observer,
+		maxKeys:  maxKeys,
+		local:    opts.InProcessStore || engine,
 	}
 }
 

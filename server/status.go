@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -34,7 +35,7 @@ func (s *Service) guard(ctx context.Context, method, policyName string, errp *er
 func (s *Service) toStatus(ctx context.Context, method, policyName string, err error) error {
 	switch {
 	case errors.Is(err, client.ErrPolicyNotFound), errors.Is(err, client.ErrUnsupported), errors.Is(err, client.ErrInvalidArgument):
-		return status.Error(client.WireCode(err), err.Error())
+		return status.Error(client.WireCode(err), boundMessage(err.Error()))
 	case errors.Is(err, client.ErrUnavailable), errors.Is(err, client.ErrTimeout):
 		if cerr := ctx.Err(); cerr != nil {
 			// The caller's deadline passed or it hung up: that is not the store's fault, and
@@ -43,6 +44,9 @@ func (s *Service) toStatus(ctx context.Context, method, policyName string, err e
 		}
 		s.storeLog.Warn("the store failed a call", "method", method, "policy", policyName, "error", err.Error())
 		if errors.Is(err, client.ErrTimeout) {
+			if s.local {
+				return status.Error(codes.Unavailable, "the server could not finish the call within its timeout")
+			}
 			return status.Error(codes.Unavailable, "the rate-limit store did not answer in time")
 		}
 		return status.Error(codes.Unavailable, "the rate-limit store is unavailable")
@@ -53,4 +57,23 @@ func (s *Service) toStatus(ctx context.Context, method, policyName string, err e
 	}
 	s.log.Error("internal error", "method", method, "policy", policyName, "error", err.Error())
 	return status.Error(codes.Internal, "internal error (details are in the server log)")
+}
+
+// MaxMessageBytes bounds the message of every status the service answers
+// (wire-contract.md): a caller's name or a long policy list must not make the trailer too
+// large for the client, which would then see INTERNAL instead of the answer.
+const MaxMessageBytes = 1024
+
+// boundMessage cuts msg to MaxMessageBytes, at a character boundary, ending it with "…".
+// The client's messages are bounded where they are built; this is the backstop.
+func boundMessage(msg string) string {
+	if len(msg) <= MaxMessageBytes {
+		return msg
+	}
+	const ellipsis = "…"
+	i := MaxMessageBytes - len(ellipsis)
+	for i > 0 && !utf8.RuneStart(msg[i]) {
+		i--
+	}
+	return msg[:i] + ellipsis
 }

@@ -14,6 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 )
 
 // readToken reads the shared token: the file's content with surrounding whitespace trimmed.
@@ -45,10 +46,14 @@ var errUnauthenticated = status.Error(codes.Unauthenticated,
 type tokenAuth struct{ want []byte }
 
 func (a tokenAuth) allowed(ctx context.Context, method string) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return a.allowedMD(md, method)
+}
+
+func (a tokenAuth) allowedMD(md metadata.MD, method string) bool {
 	if strings.HasPrefix(method, healthPrefix) {
 		return true
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
 	values := md.Get("authorization")
 	if len(values) != 1 {
 		return false
@@ -59,6 +64,16 @@ func (a tokenAuth) allowed(ctx context.Context, method string) bool {
 	}
 	// Constant time in the token's content (its length is no secret worth the complexity).
 	return subtle.ConstantTimeCompare([]byte(strings.TrimLeft(token, " ")), a.want) == 1
+}
+
+// tap runs on the transport as a stream's headers arrive: a call without the token is
+// refused UNAUTHENTICATED there, before its body is read or decoded and before any handler
+// or interceptor runs. (The interceptors below stay, as a second line.)
+func (a tokenAuth) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if !a.allowedMD(info.Header, info.FullMethodName) {
+		return ctx, errUnauthenticated
+	}
+	return ctx, nil
 }
 
 func (a tokenAuth) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

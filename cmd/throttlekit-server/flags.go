@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
+	"github.com/throttlekit/throttlekit-go/server"
 )
 
 const progName = "throttlekit-server"
@@ -33,7 +35,29 @@ type config struct {
 	metricsHost string
 	metricsPort int    // metricsOff: no metrics server
 	readyFile   string // --ready-file: written once listening, removed on a stop signal; "" none
+
+	// The bounds of a public port (wire-contract.md, "Limits a public server keeps").
+	maxConnections   int           // open gRPC connections; more are closed at accept
+	maxStreams       int           // concurrent streams (calls) per connection
+	connIdle         time.Duration // a connection without calls this long is closed
+	connAge          time.Duration // any connection is closed after this long...
+	connAgeGrace     time.Duration // ...its calls in flight given this long to finish
+	keepaliveMinTime time.Duration // clients pinging more often are disconnected
+	handshakeTimeout time.Duration // TLS and HTTP/2 handshake of a new connection
+	maxKeysPerCall   int           // keys in one CheckMany
 }
+
+// The defaults of the public-port bounds: safe for a port anyone may reach, generous for a
+// fleet of application servers each holding a few long-lived connections.
+const (
+	defaultMaxConnections   = 1000
+	defaultMaxStreams       = 100
+	defaultConnIdle         = 5 * time.Minute
+	defaultConnAge          = 30 * time.Minute
+	defaultConnAgeGrace     = 10 * time.Second
+	defaultKeepaliveMinTime = 10 * time.Second
+	defaultHandshakeTimeout = 10 * time.Second
+)
 
 // redisTLSFiles are the --redis-tls-* files, for a rediss:// store.
 type redisTLSFiles struct{ ca, cert, key string }
@@ -104,7 +128,35 @@ Flags:
       --tls-key FILE        the certificate's PEM private key
       --tls-ca FILE         mutual TLS: require client certificates signed by a CA of this
                             PEM bundle (needs --tls-cert)
-      --metrics-host HOST   address of the metrics listener (default 127.0.0.1)
+      --max-connections N   open gRPC connections at most; a connection beyond is closed as
+                            soon as it is accepted (default 1000)
+      --max-concurrent-streams N
+                            calls in progress at once on one connection; a client that opens
+                            more has the extra streams refused (default 100)
+      --max-connection-idle DURATION
+                            close a connection that has had no call in progress this long
+                            (default 5m)
+      --max-connection-age DURATION
+                            close any connection this long after it opened (the client
+                            reconnects), so that no connection holds resources for ever
+                            (default 30m)
+      --max-connection-age-grace DURATION
+                            the calls in flight on such a connection get this long to finish
+                            before it is cut (default 10s)
+      --keepalive-min-time DURATION
+                            a client sending HTTP/2 pings more often than this is disconnected
+                            (default 10s); the server pings an idle-looking peer after 1m and
+                            closes the connection when it does not answer within 20s
+      --handshake-timeout DURATION
+                            a new connection must complete its TLS and HTTP/2 handshake (the
+                            client preface and SETTINGS) within this, or it is closed
+                            (default 10s)
+      --max-keys-per-call N keys in one CheckMany at most: a longer list answers
+                            INVALID_ARGUMENT naming the cap, and nothing is charged
+                            (default 1000)
+      --metrics-host HOST   address of the metrics listener (default 127.0.0.1; a warning is
+                            logged for any non-loopback address, as the listener is plain HTTP
+                            without authentication)
       --metrics-port PORT   serve Prometheus /metrics and /healthz over HTTP on this port; 0
                             picks a free one (logged); default: no metrics listener
       --ready-file PATH     once every listener is open, write PATH (atomically: a temporary
@@ -123,8 +175,9 @@ NOT_SERVING while it does not; /healthz on the metrics port answers 200 or 503 a
 
 Metrics: throttlekit_decisions_total{policy,result} (result allowed, denied or synthesized;
 Check, CheckMany per key, Debit), throttlekit_decision_seconds{policy} (a histogram of those
-calls), throttlekit_store_errors_total{kind} (unavailable, timeout, auth, internal) and
-throttlekit_policies; policy is a configured name, or "unknown".
+calls), throttlekit_store_errors_total{kind} (unavailable, timeout, auth, internal),
+throttlekit_policies, throttlekit_connections and throttlekit_connections_refused_total;
+policy is a configured name, or "unknown".
 
 Signals: SIGHUP reloads the policy file (a file with errors is logged and the policies in
 force stay; calls in flight finish with the policies they started with). SIGINT or SIGTERM
@@ -165,6 +218,14 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.metricsHost, "metrics-host", "127.0.0.1", "metrics listener address")
 	fs.IntVar(&cfg.metricsPort, "metrics-port", metricsOff, "metrics listener port")
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "file written with the addresses once listening")
+	fs.IntVar(&cfg.maxConnections, "max-connections", defaultMaxConnections, "open connections at most")
+	fs.IntVar(&cfg.maxStreams, "max-concurrent-streams", defaultMaxStreams, "concurrent calls per connection")
+	fs.DurationVar(&cfg.connIdle, "max-connection-idle", defaultConnIdle, "idle connection timeout")
+	fs.DurationVar(&cfg.connAge, "max-connection-age", defaultConnAge, "maximum connection age")
+	fs.DurationVar(&cfg.connAgeGrace, "max-connection-age-grace", defaultConnAgeGrace, "grace after the maximum age")
+	fs.DurationVar(&cfg.keepaliveMinTime, "keepalive-min-time", defaultKeepaliveMinTime, "least interval between client pings")
+	fs.DurationVar(&cfg.handshakeTimeout, "handshake-timeout", defaultHandshakeTimeout, "bound on a new connection's handshake")
+	fs.IntVar(&cfg.maxKeysPerCall, "max-keys-per-call", server.DefaultMaxKeysPerCall, "keys in one CheckMany at most")
 	return fs
 }
 
@@ -221,6 +282,23 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if cfg.metricsHost == "" {
 		return nil, usageError("--metrics-host must not be empty")
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"--max-connections", cfg.maxConnections}, {"--max-concurrent-streams", cfg.maxStreams}, {"--max-keys-per-call", cfg.maxKeysPerCall}} {
+		if n.v < 1 || n.v > math.MaxInt32 {
+			return nil, usageError("%s must be 1 to %d, got %d", n.name, math.MaxInt32, n.v)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--max-connection-idle", cfg.connIdle}, {"--max-connection-age", cfg.connAge}, {"--max-connection-age-grace", cfg.connAgeGrace},
+		{"--keepalive-min-time", cfg.keepaliveMinTime}, {"--handshake-timeout", cfg.handshakeTimeout}} {
+		if d.v <= 0 {
+			return nil, usageError("%s must be positive, got %s", d.name, d.v)
+		}
 	}
 	return cfg, resolveStore(cfg)
 }

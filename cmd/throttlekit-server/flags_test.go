@@ -27,7 +27,10 @@ func TestParseFlagsDefaults(t *testing.T) {
 	}
 	want := config{configPath: "x.yaml", host: "0.0.0.0", port: 50051, store: storeMemory,
 		timeout: 500 * time.Millisecond, logFormat: "text", logLevel: "info", failMode: "open",
-		metricsHost: "127.0.0.1", metricsPort: metricsOff}
+		metricsHost: "127.0.0.1", metricsPort: metricsOff,
+		maxConnections: 1000, maxStreams: 100, connIdle: 5 * time.Minute, connAge: 30 * time.Minute,
+		connAgeGrace: 10 * time.Second, keepaliveMinTime: 10 * time.Second, handshakeTimeout: 10 * time.Second,
+		maxKeysPerCall: 1000}
 	if *cfg != want {
 		t.Fatalf("got %+v\nwant %+v", *cfg, want)
 	}
@@ -70,6 +73,14 @@ func TestFlagRefusals(t *testing.T) {
 		{[]string{"-c", "x", "--log-level", "loud"}, "--log-level"},
 		{[]string{"-c", "x", "--host", ""}, "--host"},
 		{[]string{"-c", "x", "-p", "-1"}, "--port"},
+		{[]string{"-c", "x", "--max-connections", "0"}, "--max-connections"},
+		{[]string{"-c", "x", "--max-concurrent-streams", "0"}, "--max-concurrent-streams"},
+		{[]string{"-c", "x", "--max-keys-per-call", "-1"}, "--max-keys-per-call"},
+		{[]string{"-c", "x", "--max-connection-idle", "0s"}, "--max-connection-idle"},
+		{[]string{"-c", "x", "--max-connection-age", "-1s"}, "--max-connection-age"},
+		{[]string{"-c", "x", "--max-connection-age-grace", "0s"}, "--max-connection-age-grace"},
+		{[]string{"-c", "x", "--keepalive-min-time", "0s"}, "--keepalive-min-time"},
+		{[]string{"-c", "x", "--handshake-timeout", "0s"}, "--handshake-timeout"},
 	} {
 		if _, err := parseFlags(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want an error naming %s", tc.args, err, tc.want)

@@ -41,9 +41,41 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(dir)
 		os.Exit(1)
 	}
+	plainDir = dir
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// plainDir is TestMain's directory, where plainBinary builds.
+var plainDir string
+
+var plainBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// plainBinary is the server built without the race detector, for the tests that measure its
+// memory: the detector's shadow memory would be counted as the server's. Without -race it is
+// binary itself; with it, a second build, made once.
+func plainBinary(t *testing.T) string {
+	t.Helper()
+	if !raceEnabled {
+		return binary
+	}
+	plainBuild.once.Do(func() {
+		plainBuild.path = filepath.Join(plainDir, progName+"-plain")
+		build := exec.Command("go", "build", "-o", plainBuild.path, ".")
+		out, err := build.CombinedOutput()
+		if err != nil {
+			plainBuild.err = fmt.Errorf("%v: %s", err, out)
+		}
+	})
+	if plainBuild.err != nil {
+		t.Fatalf("building the server without -race: %v", plainBuild.err)
+	}
+	return plainBuild.path
 }
 
 // proc is one run of the server binary.
@@ -77,6 +109,12 @@ func (b *syncBuffer) String() string {
 // killed if the test ends first.
 func launch(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return launchBinary(t, binary, args...)
+}
+
+// launchBinary is launch of the server built at bin.
+func launchBinary(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{exited: make(chan struct{})}
 	if i := slices.Index(args, "--ready-file"); i >= 0 && i+1 < len(args) {
 		p.ready = args[i+1]
@@ -84,7 +122,7 @@ func launch(t *testing.T, args ...string) *proc {
 		p.ready = filepath.Join(t.TempDir(), "server.ready")
 		args = append(args, "--ready-file", p.ready)
 	}
-	p.cmd = exec.Command(binary, args...)
+	p.cmd = exec.Command(bin, args...)
 	// A race-enabled binary otherwise sleeps a second at exit, waiting for late reports.
 	p.cmd.Env = append(os.Environ(), "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
 	p.cmd.Stdout = &p.stdout

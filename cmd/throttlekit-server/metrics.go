@@ -26,6 +26,9 @@ type metrics struct {
 	seconds     *prometheus.HistogramVec
 	storeErrors *prometheus.CounterVec
 	policies    prometheus.Gauge
+
+	connections        prometheus.Gauge   // open gRPC connections
+	refusedConnections prometheus.Counter // closed at accept: --max-connections were open
 }
 
 var _ server.Observer = (*metrics)(nil)
@@ -54,11 +57,19 @@ func newMetrics() *metrics {
 			Name: "throttlekit_policies",
 			Help: "Policies in force (after the last successful load or reload).",
 		}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "throttlekit_connections",
+			Help: "Open gRPC connections (at most --max-connections).",
+		}),
+		refusedConnections: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "throttlekit_connections_refused_total",
+			Help: "gRPC connections closed as soon as accepted, because --max-connections were open.",
+		}),
 	}
 	for _, k := range storeErrorKinds {
 		m.storeErrors.WithLabelValues(k)
 	}
-	m.reg.MustRegister(m.decisions, m.seconds, m.storeErrors, m.policies,
+	m.reg.MustRegister(m.decisions, m.seconds, m.storeErrors, m.policies, m.connections, m.refusedConnections,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -98,6 +109,10 @@ func startMetrics(cfg *config, m *metrics, h *healthReporter, log *slog.Logger) 
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen for metrics on %s (pick another with --metrics-port): %w", addr, err)
+	}
+	if !isLoopback(cfg.metricsHost) {
+		log.Warn("metrics listening beyond loopback: /metrics and /healthz are plain HTTP without authentication, readable by anyone who can reach this address",
+			"metrics_host", cfg.metricsHost)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))

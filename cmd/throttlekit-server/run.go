@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/throttlekit/throttlekit-go/contract"
 	"github.com/throttlekit/throttlekit-go/server"
@@ -94,6 +95,7 @@ func start(cfg *config, log *slog.Logger) (*app, error) {
 		_ = st.close()
 		return nil, err
 	}
+	lis = limitConnections(lis, cfg.maxConnections, m, log)
 	if !isLoopback(cfg.host) && !cfg.tlsOn() {
 		log.Warn("listening beyond loopback without TLS: anyone who can reach this address can make and watch calls unencrypted",
 			"host", cfg.host)
@@ -106,7 +108,8 @@ func start(cfg *config, log *slog.Logger) (*app, error) {
 			return nil, err
 		}
 	}
-	a.svc = server.New(st.backend, server.Options{Logger: log, Timeout: cfg.timeout, FailMode: cfg.failModeValue(), Observer: m})
+	a.svc = server.New(st.backend, server.Options{Logger: log, Timeout: cfg.timeout, FailMode: cfg.failModeValue(), Observer: m,
+		MaxKeysPerCall: cfg.maxKeysPerCall, InProcessStore: cfg.store == storeMemory})
 	contract.RegisterRateLimiterServer(a.grpc, a.svc)
 	healthpb.RegisterHealthServer(a.grpc, a.health.srv)
 	m.policies.Set(float64(set.Len()))
@@ -148,17 +151,51 @@ func tlsMode(cfg *config) string {
 	return "off"
 }
 
-// serverOptions gathers the transport's options: TLS credentials and the token check.
-// (Metrics come from the service itself, which sees decisions and store errors.)
+// The server's own keepalive pings (fixed; documented with --keepalive-min-time): a peer
+// that looks idle is pinged after keepaliveTime and dropped when it does not answer within
+// keepaliveTimeout, so a vanished client does not hold its connection and calls.
+const (
+	keepaliveTime    = time.Minute
+	keepaliveTimeout = 20 * time.Second
+)
+
+// maxHeaderListBytes bounds the request headers (metadata) of one call; gRPC's own default is
+// 16 MiB, which a caller could make the server hold on every stream.
+const maxHeaderListBytes = 64 << 10
+
+// serverOptions gathers the transport's options: the bounds of a public port, the request
+// decoding, TLS credentials and the token check. (Metrics come from the service itself,
+// which sees decisions and store errors, and from the listener, which counts connections.)
 func serverOptions(cfg *config, token string) ([]grpc.ServerOption, error) {
-	var opts []grpc.ServerOption
+	opts := []grpc.ServerOption{
+		grpc.MaxConcurrentStreams(uint32(cfg.maxStreams)),
+		grpc.ConnectionTimeout(cfg.handshakeTimeout),
+		grpc.MaxHeaderListSize(maxHeaderListBytes),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle:     cfg.connIdle,
+			MaxConnectionAge:      cfg.connAge,
+			MaxConnectionAgeGrace: cfg.connAgeGrace,
+			Time:                  keepaliveTime,
+			Timeout:               keepaliveTimeout,
+		}),
+		// Pings without a call in progress are allowed (at that rate): the idle timeout closes
+		// such a connection anyway.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.keepaliveMinTime, PermitWithoutStream: true}),
+	}
+	if token != "" {
+		// Before anything else sees the call: a stream without the token is refused as its
+		// headers arrive, before its body is read or decoded and before a handler runs.
+		opts = append(opts, grpc.InTapHandle(tokenAuth{want: []byte(token)}.tap))
+	}
+	// Its interceptor first: it must see every call, to answer a body that did not decode.
+	opts = append(opts, server.RequestDecoding()...)
 	if cfg.tlsOn() {
 		creds, certCheck, err := serverTLS(cfg)
 		if err != nil {
 			return nil, err
 		}
 		opts = append(opts, grpc.Creds(creds))
-		if certCheck != nil { // mutual TLS: first of all
+		if certCheck != nil { // mutual TLS: before the token check
 			opts = append(opts, grpc.ChainUnaryInterceptor(certCheck.unary), grpc.ChainStreamInterceptor(certCheck.stream))
 		}
 	}

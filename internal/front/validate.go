@@ -2,6 +2,8 @@ package front
 
 import (
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/throttlekit/throttlekit-go/policy"
 )
@@ -47,14 +49,78 @@ func (ps *preparedSet) lookup(name string) (*preparedPolicy, error) {
 	}
 	pp, ok := ps.policies[name]
 	if !ok {
-		// Built by hand, in one allocation when the name needs no escaping: a caller probing
-		// unknown names (a typo in a hot loop, a bench of the C boundary) should not pay for fmt.
-		return nil, &Error{Kind: ErrPolicyNotFound, Msg: "unknown policy " + quoted(name) + " (configured: " + ps.names + ")"}
+		// Built by hand, without fmt: a caller probing unknown names (a typo in a hot loop, a
+		// bench of the C boundary) should not pay for it. Bounded whatever the name and the
+		// number of policies (wire-contract.md: an error message is at most 1,024 bytes).
+		return nil, &Error{Kind: ErrPolicyNotFound, Msg: "unknown policy " + quotedCut(name, maxQuotedName) +
+			" (configured: " + ps.someNames() + ")"}
 	}
 	if pp.p.Unsupported != "" {
-		return nil, NewError(ErrUnsupported, "policy %q uses %q, a feature this version does not support", name, pp.p.Unsupported)
+		return nil, &Error{Kind: ErrUnsupported, Msg: "policy " + quotedCut(name, maxQuotedName) + " uses " +
+			quotedCut(pp.p.Unsupported, maxQuotedName) + ", a feature this version does not support"}
 	}
 	return pp, nil
+}
+
+// The bounds of the messages lookup builds. Worst case (every byte of a quoted name escaped
+// as \xNN, every listed name cut) they stay under 600 bytes, well within the contract's 1,024
+// and short enough that the C ABI's 256-byte message buffer still shows the caller's name.
+const (
+	maxQuotedName = 64 // bytes of a caller's name shown before the cut
+	maxListedName = 32 // bytes of a configured name shown before the cut
+	maxListed     = 5  // configured names listed before "and N more"
+)
+
+// quotedCut is quoted(s) when s has at most max bytes; otherwise its first max bytes (cut at
+// a character boundary) quoted, then "…" and the full length, e.g. "aaaa"… (8192 bytes).
+// The ellipsis stays outside the quotes, so it cannot be mistaken for part of the name.
+func quotedCut(s string, max int) string {
+	if len(s) <= max {
+		return quoted(s)
+	}
+	return quoted(s[:cutAt(s, max)]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// cutAt is the largest i <= max at which s can be cut without splitting a UTF-8 character.
+func cutAt(s string, max int) int {
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	if i == 0 { // not UTF-8 at all: cut at the byte
+		i = max
+	}
+	return i
+}
+
+// someNames lists the first configured names (sorted), each cut to maxListedName bytes, then
+// how many more there are: "a, b, c, d, e, and 99995 more". It reads ps.names, the names
+// joined by ", ", rather than copying the whole set on every miss. (A configured name that
+// itself holds ", " shows as two; the list is a hint for a human, and the count stays right
+// but for that.)
+func (ps *preparedSet) someNames() string {
+	var b strings.Builder
+	rest, shown := ps.names, 0
+	for rest != "" && shown < maxListed {
+		name := rest
+		if i := strings.Index(rest, ", "); i >= 0 {
+			name, rest = rest[:i], rest[i+2:]
+		} else {
+			rest = ""
+		}
+		if shown > 0 {
+			b.WriteString(", ")
+		}
+		if len(name) > maxListedName {
+			name = name[:cutAt(name, maxListedName)] + "…"
+		}
+		b.WriteString(name)
+		shown++
+	}
+	if more := ps.set.Len() - shown; more > 0 && rest != "" {
+		b.WriteString(", and " + strconv.Itoa(more) + " more")
+	}
+	return b.String()
 }
 
 // quoted is strconv.Quote(s), without its work when s is printable ASCII with nothing to
