@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -15,6 +16,10 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("limiters:\n  q: { strategy: quota }\n  x: { concurrency: 1, prefix: x }\ncapture: {}\n"))
 	f.Add([]byte("limiters: { a: { strategy: gcra, limit: -3, burst: .nan, period: 1.0005s } }\n"))
 	f.Add([]byte("a: &a [*a]\nlimiters: *a\n"))
+	f.Add([]byte("limiters:\n  x: { strategy: gcra, limit: 1, period: 1s }\n  y: { strategy: fixedWindow, limit: 1, period: 1s, prefix: \"x:y\" }\n"))
+	f.Add([]byte("limiters:\n  a: { strategy: gcra, limit: 1, period: 1s, prefix: auth }\n  r: { prefix: \"\", tokenBudget: { budget: 9007199254740991, windowMs: 9007199254740991 } }\n"))
+	f.Add([]byte("limiters:\n  u: { strategy: tokenBucket, capacity: 9007199254740991, refillPerSec: 2000, prefix: \"u:\" }\n  v: { strategy: slidingWindow, limit: 1, windowMs: 2251799813685248, buckets: 1, prefix: \"u::\" }\n"))
+	f.Add([]byte("limiters:\n  g: { strategy: gcra, limit: 2, period: 1ms, burst: 9007199254740991 }\n  l: { strategy: slidingWindowLog, limit: 10000, windowMs: 4503599627370496 }\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		s, err := Parse(src)
 		if err != nil {
@@ -36,7 +41,7 @@ func checkSet(s *Set) error {
 	if len(names) == 0 || len(names) != s.Len() || !slices.IsSorted(names) {
 		return fmt.Errorf("names %q, Len %d", names, s.Len())
 	}
-	prefixes := make(map[string]string)
+	var live []*Policy
 	for _, name := range names {
 		p, ok := s.Lookup(name)
 		if !ok || p.Name != name || name == "" {
@@ -48,10 +53,95 @@ func checkSet(s *Set) error {
 		if p.Unsupported != "" {
 			continue
 		}
-		if other, taken := prefixes[p.Prefix]; taken {
-			return fmt.Errorf("policies %q and %q share prefix %q", other, name, p.Prefix)
+		if err := checkFormulas(p); err != nil {
+			return fmt.Errorf("policy %q %+v: %v", name, *p, err)
 		}
-		prefixes[p.Prefix] = name
+		live = append(live, p)
+	}
+	return checkKeys(live)
+}
+
+// checkKeys verifies that every key a policy builds belongs to that policy alone: no other
+// policy of the set builds the same Redis key from any key of its own (a key is any byte
+// string of at most MaxKeyBytes bytes without NUL). The keys tried are those that would
+// reach into another policy's space: each tail of another prefix after a ":".
+func checkKeys(live []*Policy) error {
+	const ns = "ns"
+	probes := []string{"", "K"}
+	if len(live) <= 40 {
+		for _, q := range live {
+			if len(q.Prefix) > 200 {
+				continue
+			}
+			space := q.Prefix + ":"
+			for i := 0; i < len(space); i++ {
+				if i == 0 || space[i-1] == ':' {
+					probes = append(probes, space[i:]+"K")
+				}
+			}
+		}
+	}
+	for _, p := range live {
+		for _, key := range probes {
+			full := p.RedisKey(ns, key)
+			for _, q := range live {
+				head := ns + ":"
+				if q.Prefix != "" {
+					head += q.Prefix + ":"
+				}
+				rest, ok := strings.CutPrefix(full, head)
+				if !ok || len(rest) > MaxKeyBytes || strings.IndexByte(rest, 0) >= 0 {
+					continue
+				}
+				if q != p {
+					return fmt.Errorf("policy %q's key %q is policy %q's key %q (Redis key %q)", p.Name, key, q.Name, rest, full)
+				}
+				if rest != key {
+					return fmt.Errorf("policy %q: Redis key %q does not give back key %q", p.Name, full, key)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkFormulas evaluates, in doubles as the Lua scripts do, the largest values a policy's
+// decisions, TTLs and stored integers can take at a clock of up to ClockHorizonMs, and
+// requires each to be a finite number in [0, MaxSafeInteger]; for gcra, it also requires
+// that one emission interval is not lost when added to a clock just below the horizon.
+func checkFormulas(p *Policy) error {
+	const now = float64(ClockHorizonMs)
+	type value struct {
+		name string
+		v    float64
+	}
+	var vals []value
+	switch p.Strategy {
+	case GCRA:
+		t := float64(p.PeriodMs) / float64(p.Limit)
+		tau := t * float64(p.Burst)
+		if (now-1)+t == now-1 {
+			return fmt.Errorf("interval %g ms vanishes at the clock horizon", t)
+		}
+		vals = []value{{"tat", math.Ceil(now + tau + t)}, {"remaining", math.Floor(tau / t)}, {"retry", math.Ceil(tau + t)}}
+	case TokenBucket:
+		r := p.RefillPerSec / 1000
+		full := math.Ceil(float64(p.Capacity) / r)
+		vals = []value{{"ttl", full}, {"resetAt", now + full}, {"retry", math.Ceil(1 / r)}}
+	case SlidingWindow:
+		w := float64(p.WindowMs) / float64(p.Buckets)
+		c := math.Floor(now / w)
+		vals = []value{{"bucket index", c + 1}, {"resetAt", math.Ceil((c+1)*w + float64(p.WindowMs))}, {"ttl", math.Ceil(float64(p.WindowMs) + w)}}
+	case SlidingWindowLog:
+		vals = []value{{"resetAt", math.Ceil(now + float64(p.WindowMs))}}
+	case FixedWindow, TokenBudget:
+		w := float64(p.WindowMs)
+		vals = []value{{"resetAt", math.Floor(now/w)*w + w}}
+	}
+	for _, v := range vals {
+		if !(v.v >= 0 && v.v <= MaxSafeInteger) {
+			return fmt.Errorf("%s reaches %g", v.name, v.v)
+		}
 	}
 	return nil
 }

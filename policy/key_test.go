@@ -10,8 +10,9 @@ func TestRedisKeySpecExamples(t *testing.T) {
 	s := mustParse(t, `limiters:
   api: { strategy: gcra, limit: 1, period: 1s }
   login: { strategy: gcra, limit: 1, period: 1s, prefix: auth }
-  raw: { strategy: gcra, limit: 1, period: 1s, prefix: "" }
 `)
+	// prefix: "" takes raw keys, so it clashes with any other policy: it stands alone.
+	raw := mustParse(t, "limiters:\n  raw: { strategy: gcra, limit: 1, period: 1s, prefix: \"\" }\n")
 	cases := []struct{ policy, namespace, want string }{
 		{"api", "", "api:K"},
 		{"login", "", "auth:K"},
@@ -21,7 +22,11 @@ func TestRedisKeySpecExamples(t *testing.T) {
 		{"raw", "ns", "ns:K"},
 	}
 	for _, c := range cases {
-		if got := lookup(t, s, c.policy).RedisKey(c.namespace, "K"); got != c.want {
+		set := s
+		if c.policy == "raw" {
+			set = raw
+		}
+		if got := lookup(t, set, c.policy).RedisKey(c.namespace, "K"); got != c.want {
 			t.Errorf("%s with namespace %q: %q, want %q", c.policy, c.namespace, got, c.want)
 		}
 	}

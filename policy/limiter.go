@@ -128,6 +128,7 @@ func (ps *parser) limiter(p *Policy, path string, list []entry, strategy *entry)
 		return
 	}
 	allowed := "strategy, " + strings.Join(sh.fields, ", ") + ", prefix"
+	before := ps.failures
 	given := make(map[string]bool)
 	period := ""
 	for _, e := range list {
@@ -161,6 +162,16 @@ func (ps *parser) limiter(p *Policy, path string, list []entry, strategy *entry)
 	}
 	if p.Strategy == SlidingWindow && !given["buckets"] {
 		p.Buckets = defaultBucket
+	}
+	if ps.failures != before {
+		return
+	}
+	if f := checkBounds(p, given["burst"]); f != nil {
+		field := f.field
+		if field == "period" {
+			field = period // the spelling the file used
+		}
+		ps.fail(fieldPath(path, field), "%s", f.problem)
 	}
 }
 

@@ -187,7 +187,7 @@ func (ps *parser) limiters(v *yaml.Node) {
 // finish applies the file-wide rules once every policy is read: effective prefixes, then
 // prefix clashes, which would let two policies corrupt each other's Redis state.
 func (ps *parser) finish() {
-	owner := make(map[string]string)
+	var live []*Policy // the policies that touch Redis, in file order
 	for _, l := range ps.policies {
 		if !l.ownPrefix {
 			if ps.defaultPrefix != nil {
@@ -196,16 +196,15 @@ func (ps *parser) finish() {
 				l.p.Prefix = l.p.Name
 			}
 		}
-		if l.p.Unsupported != "" {
-			continue // never touches Redis
+		if l.p.Unsupported == "" {
+			live = append(live, l.p)
 		}
-		if first, taken := owner[l.p.Prefix]; taken {
-			ps.fail(fieldPath(policyPath(l.p.Name), "prefix"),
-				"policies %s and %s share the key prefix %s; give one of them its own prefix",
-				quote(first), quote(l.p.Name), quote(l.p.Prefix))
-			continue
+	}
+	partner := clashPartners(live)
+	for i, p := range live {
+		if j := partner[i]; j < i {
+			ps.fail(fieldPath(policyPath(p.Name), "prefix"), "%s", clashProblem(live[j], p))
 		}
-		owner[l.p.Prefix] = l.p.Name
 	}
 }
 
