@@ -35,6 +35,9 @@ func FuzzParseRedisURL(f *testing.F) {
 		"redis+cluster://a:1?addr=%5B::1%5D:7",
 		"redis:// h:1",
 		"redis://[a]b:1",
+		// Accepted before the host rules (control characters, signed ports, decoded escapes):
+		"redis://0\x00", "redis://h\t:1", "redis://\u0085h:1", "redis+cluster://a:1?addr=b%0a:2",
+		"redis://h:+1", "redis://h:1:2",
 	} {
 		f.Add(seed)
 	}
