@@ -206,6 +206,11 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 			}
 		}()
 	}
+	// The load is on once calls are being answered (a busy machine may take a while to get
+	// there), and goes on for a moment more.
+	for deadline := time.Now().Add(10 * time.Second); answered.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	time.Sleep(300 * time.Millisecond)
 	before := answered.Load()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
