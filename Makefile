@@ -39,7 +39,7 @@ all: lint test
 # starts them in this order: test-go, the longest, first; the others follow one another beside
 # it); none keeps both cores busy for long. TEST_ALONE run afterwards, one at a time: the faults suite loads both
 # cores for two minutes and bounds every call to its timeout + 200 ms, so it gets the machine.
-TEST_SIDE_BY_SIDE := test-go test-nginx test-c test-build test-php test-ruby
+TEST_SIDE_BY_SIDE := test-go test-nginx test-c test-build test-php test-ruby test-fuzz
 TEST_ALONE        := test-faults
 TEST_SUITES       := $(TEST_SIDE_BY_SIDE) $(TEST_ALONE)
 # Each suite has its own redis-server. One Redis given through THROTTLEKIT_REDIS_URL is shared
@@ -76,6 +76,14 @@ test-build: lib
 ## since some tests count Redis's own command statistics or send SCRIPT FLUSH
 test-go: lib
 	$(suite) env -u MAKEFLAGS -u MAKELEVEL $(GO) test -race -count=1 -exec $(abspath $(WITH_REDIS)) ./...
+
+## test-fuzz: each fuzz target over outside bytes (the policy YAML parser, Redis URLs, the
+## server's request bodies) for FUZZ_TIME, one worker each, from its committed corpus
+FUZZ_TIME    ?= 15s
+FUZZ_TARGETS := ./policy:FuzzParse ./internal/redisdoor:FuzzParseRedisURL ./server:FuzzRequestBody
+test-fuzz:
+	$(suite) sh -c 'for t in $(FUZZ_TARGETS); do \
+	  $(GO) test -run "^$$" -fuzz "^$${t#*:}$$" -fuzztime $(FUZZ_TIME) -parallel 1 "$${t%%:*}" || exit 1; done'
 
 ## test-c: the C ABI's tests, plain and under AddressSanitizer (tests/c)
 test-c: lib server

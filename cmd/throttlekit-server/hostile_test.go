@@ -17,11 +17,11 @@ import (
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/throttlekit/throttlekit-go/contract"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 )
 
 // rawConn is an HTTP/2 client written frame by frame, to behave as no gRPC library would.
@@ -272,7 +272,7 @@ func TestUnauthenticatedStreamRefusedBeforeItsBody(t *testing.T) {
 	// decoding error.
 	body := []byte{0x0a, 0x05, 'a'}
 	err := dial(t, addr).Invoke(callCtx(t), "/throttlekit.v1.RateLimiter/Check", &body, new([]byte),
-		grpc.ForceCodecV2(rawCodec{}))
+		grpc.ForceCodecV2(testenv.RawCodec{}))
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("a malformed body without the token: %v, want UNAUTHENTICATED", err)
 	}
@@ -281,20 +281,6 @@ func TestUnauthenticatedStreamRefusedBeforeItsBody(t *testing.T) {
 		t.Fatalf("with the token: %v", err)
 	}
 }
-
-// rawCodec sends and receives message bodies as they are.
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(*v.(*[]byte))}, nil
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	*v.(*[]byte) = data.Materialize()
-	return nil
-}
-
-func (rawCodec) Name() string { return "proto" }
 
 // A request body that does not decode is INVALID_ARGUMENT, and the server serves on.
 func TestMalformedBodyIsInvalidArgument(t *testing.T) {
@@ -307,7 +293,7 @@ func TestMalformedBodyIsInvalidArgument(t *testing.T) {
 	} {
 		for _, method := range []string{"Check", "CheckMany", "Peek", "Forecast", "Debit"} {
 			b := body
-			err := conn.Invoke(callCtx(t), "/throttlekit.v1.RateLimiter/"+method, &b, new([]byte), grpc.ForceCodecV2(rawCodec{}))
+			err := conn.Invoke(callCtx(t), "/throttlekit.v1.RateLimiter/"+method, &b, new([]byte), grpc.ForceCodecV2(testenv.RawCodec{}))
 			if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "malformed request") {
 				t.Errorf("%s, %s: %v, want INVALID_ARGUMENT", name, method, err)
 			}
