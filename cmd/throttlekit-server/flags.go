@@ -21,6 +21,7 @@ type config struct {
 	host        string
 	port        int
 	store       string // storeMemory or storeRedis, resolved
+	memoryBytes int64  // --memory-max-bytes: the embedded engine's byte cap; 0 the default
 	redisURL    string
 	redisPrefix string
 	redisTLS    redisTLSFiles
@@ -103,6 +104,9 @@ Flags:
       --store memory|redis  where limiter state lives: memory is the embedded engine, in this
                             process only; redis is shared by every server on the same Redis
                             (default memory, or redis when --redis is given)
+      --memory-max-bytes N  memory store only: the most bytes its keys may hold (an estimate of
+                            their heap); past it the keys closest to expiry are evicted
+                            (default 536870912, 512 MiB)
       --redis URL           the Redis to use: redis://[user:password@]host:port[/db],
                             rediss:// for TLS, redis+cluster://h1:p1,h2:p2,
                             redis+sentinel://h1:p1,h2:p2/master-name
@@ -202,6 +206,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.port, "p", 50051, "TCP port")
 	fs.IntVar(&cfg.port, "port", 50051, "TCP port")
 	fs.StringVar(&cfg.store, "store", "", "memory or redis")
+	fs.Int64Var(&cfg.memoryBytes, "memory-max-bytes", 0, "the memory store's byte cap")
 	fs.StringVar(&cfg.redisURL, "redis", "", "the Redis URL")
 	fs.StringVar(&cfg.redisPrefix, "redis-prefix", "", "key namespace")
 	fs.StringVar(&cfg.redisTLS.ca, "redis-tls-ca", "", "CA bundle for the Redis servers")
@@ -251,6 +256,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if cfg.host == "" {
 		return nil, usageError("--host must not be empty (0.0.0.0 listens on every interface)")
+	}
+	if cfg.memoryBytes < 0 {
+		return nil, usageError("--memory-max-bytes must not be negative, got %d", cfg.memoryBytes)
 	}
 	if cfg.timeout <= 0 {
 		return nil, usageError("--timeout must be positive, got %s", cfg.timeout)
@@ -322,6 +330,9 @@ func resolveStore(cfg *config) error {
 		}
 	default:
 		return usageError("--store must be memory or redis, got %q", cfg.store)
+	}
+	if cfg.memoryBytes != 0 && cfg.store != storeMemory {
+		return usageError("--memory-max-bytes bounds the memory store, but the store is redis")
 	}
 	if t := cfg.redisTLS; (t.ca != "" || t.cert != "" || t.key != "") && cfg.store != storeRedis {
 		return usageError("--redis-tls-* configure a rediss:// store, but the store is memory")

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/throttlekit/throttlekit-go/client"
+	"github.com/throttlekit/throttlekit-go/policy"
 )
 
 // flagNames lists every defined flag as the help text spells it: -c, --config, ...
@@ -63,6 +67,32 @@ func TestStoreIsInferredFromRedis(t *testing.T) {
 	}
 }
 
+// --memory-max-bytes reaches the embedded engine: a cap under two small keys keeps one.
+func TestMemoryMaxBytesReachesTheEngine(t *testing.T) {
+	cfg, err := parseFlags([]string{"-c", "x", "--memory-max-bytes", "500"})
+	if err != nil || cfg.memoryBytes != 500 {
+		t.Fatalf("--memory-max-bytes 500: %+v, %v", cfg, err)
+	}
+	set, err := policy.Parse([]byte("limiters:\n  p: { strategy: fixedWindow, limit: 5, windowMs: 60000 }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(cfg, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	eng := st.backend.(*client.EngineBackend)
+	for _, k := range []string{"a", "b", "c"} {
+		if _, err := eng.Check(context.Background(), "p", k, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := eng.Stats(); s.LiveKeys != 1 || s.Evictions != 2 || s.Bytes > 500 {
+		t.Fatalf("three keys under a 500-byte cap: %+v, want one held and two evicted", s)
+	}
+}
+
 func TestFlagRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -81,6 +111,8 @@ func TestFlagRefusals(t *testing.T) {
 		{[]string{"-c", "x", "--max-connection-age-grace", "0s"}, "--max-connection-age-grace"},
 		{[]string{"-c", "x", "--keepalive-min-time", "0s"}, "--keepalive-min-time"},
 		{[]string{"-c", "x", "--handshake-timeout", "0s"}, "--handshake-timeout"},
+		{[]string{"-c", "x", "--memory-max-bytes", "-1"}, "--memory-max-bytes"},
+		{[]string{"-c", "x", "--redis", "redis://h", "--memory-max-bytes", "1000"}, "--memory-max-bytes"},
 	} {
 		if _, err := parseFlags(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want an error naming %s", tc.args, err, tc.want)

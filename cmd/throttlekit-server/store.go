@@ -22,7 +22,7 @@ type store struct {
 // is down yet does not stop the server from starting (calls fail until it answers).
 func openStore(cfg *config, set *policy.Set) (*store, error) {
 	if cfg.store == storeMemory {
-		b, err := client.NewEngineBackend(set, client.EngineOptions{Namespace: cfg.redisPrefix})
+		b, err := client.NewEngineBackend(set, client.EngineOptions{Namespace: cfg.redisPrefix, MaxBytes: cfg.memoryBytes})
 		if err != nil {
 			return nil, err
 		}

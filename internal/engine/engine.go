@@ -21,6 +21,11 @@ type Options struct {
 	// MaxKeys caps the keys held at once (default 1,000,000). Past it, the engine evicts,
 	// from a small sample, the key closest to expiry, and counts it in Stats.Evictions.
 	MaxKeys int
+	// MaxBytes caps the bytes the keys hold at once (default DefaultMaxBytes), counted as
+	// an estimate of the heap each key takes: its name, its value, hash fields and sorted
+	// set members, and a fixed overhead. Past it, the engine evicts as past MaxKeys. Stats
+	// report the count in Bytes.
+	MaxBytes int64
 	// SweepInterval is how often the background sweep reclaims expired keys nobody
 	// touches again (default 1s). It spends at most a quarter of each interval.
 	SweepInterval time.Duration
@@ -31,14 +36,20 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultMaxKeys       = 1_000_000
+	DefaultMaxKeys = 1_000_000
+	// DefaultMaxBytes holds the default MaxKeys of short keys of any two-field state (a
+	// 15-byte key counts 160 bytes for gcra, 320 for fixedWindow or tokenBucket), so the key
+	// cap binds first for ordinary traffic, while long keys stay bounded to about 110,000
+	// of 4 KiB instead of the ~6 GB a million of them took.
+	DefaultMaxBytes      = 512 << 20
 	DefaultSweepInterval = time.Second
 )
 
 // Stats are an engine's counters.
 type Stats struct {
 	LiveKeys  int64 // keys held now, expired ones not yet reclaimed included
-	Evictions int64 // keys removed to stay within MaxKeys
+	Bytes     int64 // bytes the held keys take, as MaxBytes counts them
+	Evictions int64 // keys removed to stay within MaxKeys and MaxBytes
 	Expired   int64 // keys reclaimed after their TTL, on access or by the sweep
 }
 
@@ -60,8 +71,8 @@ func New(policies *policy.Set, opts Options) (*Backend, error) {
 	if policies == nil {
 		return nil, front.NewError(front.ErrInvalidArgument, "New needs a policy set")
 	}
-	if opts.MaxKeys < 0 || opts.SweepInterval < 0 {
-		return nil, front.NewError(front.ErrInvalidArgument, "Options: MaxKeys and SweepInterval must not be negative (0 means the default)")
+	if opts.MaxKeys < 0 || opts.MaxBytes < 0 || opts.SweepInterval < 0 {
+		return nil, front.NewError(front.ErrInvalidArgument, "Options: MaxKeys, MaxBytes and SweepInterval must not be negative (0 means the default)")
 	}
 	e, err := newEngine(opts)
 	if err != nil {
@@ -89,7 +100,7 @@ func Open(policiesYAML []byte, opts Options) (*Backend, error) {
 // Stats returns the engine's counters.
 func (b *Backend) Stats() Stats {
 	ks := b.engine.ks
-	return Stats{LiveKeys: ks.live.Load(), Evictions: ks.evictions.Load(), Expired: ks.expired.Load()}
+	return Stats{LiveKeys: ks.live.Load(), Bytes: ks.bytes.Load(), Evictions: ks.evictions.Load(), Expired: ks.expired.Load()}
 }
 
 // engine is the ScriptRunner of an Backend.
@@ -112,6 +123,9 @@ func newEngine(opts Options) (*engine, error) {
 	if opts.MaxKeys == 0 {
 		opts.MaxKeys = DefaultMaxKeys
 	}
+	if opts.MaxBytes == 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
 	if opts.SweepInterval == 0 {
 		opts.SweepInterval = DefaultSweepInterval
 	}
@@ -119,7 +133,7 @@ func newEngine(opts Options) (*engine, error) {
 		opts.Clock = time.Now
 	}
 	e := &engine{
-		ks: newKeyspace(int64(opts.MaxKeys)), clock: opts.Clock, scripts: cs,
+		ks: newKeyspace(int64(opts.MaxKeys), opts.MaxBytes), clock: opts.Clock, scripts: cs,
 		stopSweep: make(chan struct{}), swept: make(chan struct{}),
 	}
 	// Fail now, not on the first call, if an interpreter cannot be prepared.
@@ -217,7 +231,7 @@ func (e *engine) exec(ctx context.Context, st *luaState, fn *lua.LFunction, name
 	if sh != nil {
 		sh.mu.Unlock()
 	}
-	if wrote && e.ks.live.Load() > e.ks.maxKeys {
+	if wrote && e.ks.overCap() {
 		e.ks.enforceCap(nowMs)
 	}
 	if runErr != nil {

@@ -80,8 +80,12 @@ func (x *scriptExec) begin(ks *keyspace, sh *shard, key string, clock time.Time)
 	*x = scriptExec{ks: ks, sh: sh, key: key, clock: clock, nowMs: clock.UnixMilli(), arr: x.arr[:0]}
 }
 
-// end drops the references a finished run holds (push already cleared the array buffer).
+// end counts the key's new size, if the run left it held, and drops the references a
+// finished run holds (push already cleared the array buffer). The shard is still locked.
 func (x *scriptExec) end() {
+	if x.e != nil {
+		x.ks.resize(x.key, x.e)
+	}
 	*x = scriptExec{arr: x.arr[:0]}
 }
 
@@ -108,8 +112,8 @@ func (x *scriptExec) create(kind valueKind) *entry {
 }
 
 func (x *scriptExec) drop() {
-	if x.entry() != nil {
-		x.ks.remove(x.sh, x.key)
+	if e := x.entry(); e != nil {
+		x.ks.remove(x.sh, x.key, e)
 		x.e = nil
 	}
 }

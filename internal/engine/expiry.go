@@ -62,7 +62,7 @@ func (ks *keyspace) sweepShard(sh *shard, nowMs int64, start time.Time, budget t
 		sampled, expired := 0, 0
 		for k, e := range sh.keys {
 			if e.expired(nowMs) {
-				ks.remove(sh, k)
+				ks.remove(sh, k, e)
 				expired++
 			}
 			if sampled++; sampled == sweepSample {

@@ -132,3 +132,37 @@ func (b *Backend) FillForTest(prefix string, n int, ttl time.Duration) error {
 func (b *Backend) SweepForTest(budget time.Duration) {
 	b.engine.ks.sweep(0, b.engine.clock().UnixMilli(), budget, nil)
 }
+
+// RecountForTest counts every held key's size from scratch (every field, value and member,
+// not the running sums the engine keeps) and returns the total with the engine's own count,
+// and the first key whose recorded size differs from its recount ("" if none).
+func (b *Backend) RecountForTest() (recount, counted int64, drifted string) {
+	ks := b.engine.ks
+	for i := range ks.shards {
+		sh := &ks.shards[i]
+		sh.mu.Lock()
+		for k, e := range sh.keys {
+			n := entryOverhead + stringBytes(len(k))
+			switch e.kind {
+			case kindString:
+				n += stringBytes(len(e.str))
+			case kindHash:
+				n += hashOverhead + int64(cap(e.hash.pairs))*stringHeader + int64(len(e.hash.index))*indexEntrySize
+				for _, s := range e.hash.pairs {
+					n += stringBytes(len(s))
+				}
+			case kindZset:
+				n += zsetOverhead + int64(cap(e.zset.items))*zitemBytes + int64(len(e.zset.index))*indexEntrySize
+				for _, it := range e.zset.items {
+					n += stringBytes(len(it.member))
+				}
+			}
+			if n != e.size && drifted == "" {
+				drifted = k
+			}
+			recount += n
+		}
+		sh.mu.Unlock()
+	}
+	return recount, ks.bytes.Load(), drifted
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 )
@@ -36,10 +37,54 @@ func (k valueKind) String() string {
 // entry is one key's value. Only the field of its kind is set.
 type entry struct {
 	expireAt int64 // engine-clock epoch ms after which the key is gone; 0 = no TTL
+	size     int64 // the bytes keyspace.bytes counts for this key (see footprint)
 	kind     valueKind
 	str      string
 	hash     *hashValue
 	zset     *zsetValue
+}
+
+// What an entry holds, in heap bytes, for the byte cap. The constants were measured once
+// with runtime.MemStats on amd64 (TestEngineByteEstimateMatchesTheHeap logs the heap's
+// growth against the count: 0.87 to 1.06 for strings, hashes and sorted sets): a key's map
+// slot (string header, pointer, control byte, at a Swiss map's load) and its entry
+// (64-byte size class) come to about 110 bytes; a hash or a sorted set adds its header and
+// its slice's capacity; an index map costs about 80 bytes per field or member.
+const (
+	entryOverhead  = 112
+	stringHeader   = 16 // one element of hashValue.pairs
+	hashOverhead   = 48 // hashValue (pairs slice, index pointer) in its size class
+	zsetOverhead   = 48 // zsetValue
+	zitemBytes     = 24 // one element of zsetValue.items: score and member header
+	indexEntrySize = 80 // one key of a hash's or a sorted set's index map
+)
+
+// stringBytes is what a string of n bytes occupies on the heap: n rounded up as Go's
+// size classes round an allocation (to 16 bytes up to 128, then to an eighth of the power
+// of two above n, never below the class Go picks and at most 12.5% over it).
+func stringBytes(n int) int64 {
+	if n <= 128 {
+		return int64((n + 15) &^ 15)
+	}
+	step := 1<<(bits.Len(uint(n-1))-3) - 1
+	return int64((n + step) &^ step)
+}
+
+// footprint is the bytes an entry stored under a key of keyLen bytes holds. It is O(1):
+// hashes and sorted sets keep the sum of their strings' sizes as they change.
+func (e *entry) footprint(keyLen int) int64 {
+	n := entryOverhead + stringBytes(keyLen)
+	switch e.kind {
+	case kindString:
+		n += stringBytes(len(e.str))
+	case kindHash:
+		h := e.hash
+		n += hashOverhead + int64(cap(h.pairs))*stringHeader + h.strBytes + int64(len(h.index))*indexEntrySize
+	case kindZset:
+		z := e.zset
+		n += zsetOverhead + int64(cap(z.items))*zitemBytes + z.memberBytes + int64(len(z.index))*indexEntrySize
+	}
+	return n
 }
 
 // expired is Redis's rule: a key lives through the millisecond its TTL names.
@@ -51,8 +96,9 @@ func (e *entry) expired(nowMs int64) bool {
 // does). The scripts' hashes have 2 fields, or buckets+1 for the sliding window, so a scan
 // is the fast path; past hashIndexAt fields a map takes over the lookups.
 type hashValue struct {
-	pairs []string // field, value, field, value, ...
-	index map[string]int
+	pairs    []string // field, value, field, value, ...
+	index    map[string]int
+	strBytes int64 // stringBytes of every field and value in pairs
 }
 
 const hashIndexAt = 16
@@ -82,10 +128,12 @@ func (h *hashValue) get(field string) (string, bool) {
 // set stores a field and reports whether it is new.
 func (h *hashValue) set(field, value string) bool {
 	if i := h.find(field); i >= 0 {
+		h.strBytes += stringBytes(len(value)) - stringBytes(len(h.pairs[i+1]))
 		h.pairs[i+1] = value
 		return false
 	}
 	h.pairs = append(h.pairs, field, value)
+	h.strBytes += stringBytes(len(field)) + stringBytes(len(value))
 	switch {
 	case h.index != nil:
 		h.index[field] = len(h.pairs) - 2
@@ -110,20 +158,22 @@ type shard struct {
 
 // keyspace is every key of one engine, with the counters Stats reports.
 type keyspace struct {
-	shards  [engineShards]shard
-	seed    maphash.Seed
-	maxKeys int64
-	closed  atomic.Bool
+	shards   [engineShards]shard
+	seed     maphash.Seed
+	maxKeys  int64
+	maxBytes int64
+	closed   atomic.Bool
 
 	live      atomic.Int64
+	bytes     atomic.Int64 // the sum of the held entries' sizes
 	expired   atomic.Int64
 	evictions atomic.Int64
 
 	evictCursor atomic.Uint32
 }
 
-func newKeyspace(maxKeys int64) *keyspace {
-	ks := &keyspace{seed: maphash.MakeSeed(), maxKeys: maxKeys}
+func newKeyspace(maxKeys, maxBytes int64) *keyspace {
+	ks := &keyspace{seed: maphash.MakeSeed(), maxKeys: maxKeys, maxBytes: maxBytes}
 	for i := range ks.shards {
 		ks.shards[i].keys = make(map[string]*entry)
 	}
@@ -139,24 +189,43 @@ func (ks *keyspace) shardFor(key string) *shard {
 func (ks *keyspace) lookup(sh *shard, key string, nowMs int64) *entry {
 	e := sh.keys[key]
 	if e != nil && e.expired(nowMs) {
-		ks.remove(sh, key)
+		ks.remove(sh, key, e)
 		ks.expired.Add(1)
 		return nil
 	}
 	return e
 }
 
+// insert adds a new key; the shard must be locked. Its size is counted now and kept
+// current by resize.
 func (ks *keyspace) insert(sh *shard, key string, e *entry) {
 	sh.keys[key] = e
 	ks.live.Add(1)
+	e.size = e.footprint(len(key))
+	ks.bytes.Add(e.size)
 	if n := len(sh.keys); n > sh.peak {
 		sh.peak = n
 	}
 }
 
-func (ks *keyspace) remove(sh *shard, key string) {
+// resize counts the change in a held entry's size after a write; the shard must be locked.
+func (ks *keyspace) resize(key string, e *entry) {
+	if n := e.footprint(len(key)); n != e.size {
+		ks.bytes.Add(n - e.size)
+		e.size = n
+	}
+}
+
+// remove drops key, whose entry is e; the shard must be locked.
+func (ks *keyspace) remove(sh *shard, key string, e *entry) {
 	delete(sh.keys, key)
 	ks.live.Add(-1)
+	ks.bytes.Add(-e.size)
+}
+
+// overCap tells whether the keyspace holds more keys or bytes than its caps allow.
+func (ks *keyspace) overCap() bool {
+	return ks.live.Load() > ks.maxKeys || ks.bytes.Load() > ks.maxBytes
 }
 
 // maybeShrink rebuilds a shard's map once it holds a quarter of its peak: deleting from a
@@ -179,11 +248,11 @@ func (sh *shard) maybeShrink() {
 // evictionSample is how many keys one eviction compares, like Redis's maxmemory-samples.
 const evictionSample = 5
 
-// enforceCap evicts until at most maxKeys keys remain. It runs after a script, with no
-// lock held, so the count can pass the cap by the number of scripts creating keys at
-// that instant, and comes back under it as each finishes.
+// enforceCap evicts until at most maxKeys keys and maxBytes bytes remain. It runs after a
+// script, with no lock held, so the counts can pass the caps by what the scripts writing
+// at that instant add, and come back under them as each finishes.
 func (ks *keyspace) enforceCap(nowMs int64) {
-	for ks.live.Load() > ks.maxKeys {
+	for ks.overCap() {
 		if !ks.evictOne(nowMs) {
 			return
 		}
@@ -201,10 +270,10 @@ func (ks *keyspace) evictOne(nowMs int64) bool {
 			sh.mu.Unlock()
 			return false
 		}
-		victim, best, n := "", int64(math.MaxInt64), 0
+		victim, victimEntry, best, n := "", (*entry)(nil), int64(math.MaxInt64), 0
 		for k, e := range sh.keys {
 			if e.expired(nowMs) {
-				ks.remove(sh, k)
+				ks.remove(sh, k, e)
 				ks.expired.Add(1)
 				sh.mu.Unlock()
 				return true
@@ -214,14 +283,14 @@ func (ks *keyspace) evictOne(nowMs int64) bool {
 				at = math.MaxInt64
 			}
 			if n == 0 || at < best {
-				victim, best = k, at
+				victim, victimEntry, best = k, e, at
 			}
 			if n++; n == evictionSample {
 				break
 			}
 		}
 		if n > 0 {
-			ks.remove(sh, victim)
+			ks.remove(sh, victim, victimEntry)
 			ks.evictions.Add(1)
 			sh.mu.Unlock()
 			return true
@@ -238,6 +307,9 @@ func (ks *keyspace) free() {
 		sh := &ks.shards[i]
 		sh.mu.Lock()
 		ks.live.Add(-int64(len(sh.keys)))
+		for _, e := range sh.keys {
+			ks.bytes.Add(-e.size)
+		}
 		sh.keys, sh.peak = nil, 0
 		sh.mu.Unlock()
 	}

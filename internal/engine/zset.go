@@ -12,8 +12,9 @@ import (
 // mostly appends (new entries carry the newest score). Past zsetIndexAt members, a map
 // finds a member's score without a scan.
 type zsetValue struct {
-	items []zitem
-	index map[string]float64
+	items       []zitem
+	index       map[string]float64
+	memberBytes int64 // stringBytes of every member
 }
 
 type zitem struct {
@@ -68,6 +69,9 @@ func (z *zsetValue) add(score float64, member string) bool {
 	z.items = append(z.items, zitem{})
 	copy(z.items[i+1:], z.items[i:])
 	z.items[i] = it
+	if !exists {
+		z.memberBytes += stringBytes(len(member))
+	}
 	switch {
 	case z.index != nil:
 		z.index[member] = score
@@ -153,8 +157,9 @@ func (z *zsetValue) removeRange(r scoreRange) int {
 	if lo == hi {
 		return 0
 	}
-	if z.index != nil {
-		for _, it := range z.items[lo:hi] {
+	for _, it := range z.items[lo:hi] {
+		z.memberBytes -= stringBytes(len(it.member))
+		if z.index != nil {
 			delete(z.index, it.member)
 		}
 	}
