@@ -6,17 +6,20 @@ import (
 )
 
 // EngineOptions configure an EngineBackend: Namespace prefixes every key; MaxKeys caps the
-// keys held at once (default DefaultEngineMaxKeys; past it the key closest to expiry, from a
-// small sample, is evicted); SweepInterval is how often expired keys are reclaimed (default
+// keys held at once (default DefaultEngineMaxKeys) and MaxBytes their estimated memory
+// (default DefaultEngineMaxBytes; past either, the key closest to expiry, from a small
+// sample, is evicted); SweepInterval is how often expired keys are reclaimed (default
 // DefaultEngineSweepInterval); Clock is the engine's clock (default time.Now).
 type EngineOptions = engine.Options
 
-// EngineStats are an engine's counters: live keys, evictions, expired keys reclaimed.
+// EngineStats are an engine's counters: live keys and their estimated bytes, evictions,
+// expired keys reclaimed.
 type EngineStats = engine.Stats
 
 // Defaults of EngineOptions.
 const (
 	DefaultEngineMaxKeys       = engine.DefaultMaxKeys
+	DefaultEngineMaxBytes      = engine.DefaultMaxBytes
 	DefaultEngineSweepInterval = engine.DefaultSweepInterval
 )
 
