@@ -11,18 +11,19 @@ set -uo pipefail
 
 if [ "${1:-}" = --summary ]; then
   dir=$2; shift 2
-  bad=0
+  bad=0 passed=0
   echo
   echo "==== make test: one line per suite (logs in $dir)"
   for name in "$@"; do
     if read -r rc secs 2>/dev/null < "$dir/$name.result"; then
-      if [ "$rc" -eq 0 ]; then verdict=PASS; else verdict="FAIL (exit status $rc)"; bad=1; fi
+      if [ "$rc" -eq 0 ]; then verdict=PASS; passed=$((passed + 1)); else verdict="FAIL (exit status $rc)"; bad=$((bad + 1)); fi
       printf '  %-12s %5ss  %s\n' "$name" "$secs" "$verdict"
     else
-      printf '  %-12s %5s   %s\n' "$name" - "FAIL (did not run)"; bad=1
+      printf '  %-12s %5s   %s\n' "$name" - "FAIL (did not run)"; bad=$((bad + 1))
     fi
   done
-  exit "$bad"
+  echo "suites: $passed passed, $bad failed"
+  exit $((bad > 0))
 fi
 
 [ $# -ge 2 ] || { echo "usage: $0 NAME COMMAND... | $0 --summary DIR NAME..." >&2; exit 2; }
