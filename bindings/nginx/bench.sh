@@ -60,7 +60,7 @@ fi
 # Never reached: a billion per second. A prefix of its own keeps clear of other keys.
 cat > "$dir/policies.yaml" <<'EOF'
 limiters:
-  bench: { strategy: gcra, limit: 1000000000, period: 1s, burst: 1000000000, prefix: nginx-bench }
+  bench: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: nginx-bench }
 EOF
 
 port=$(free_port)
