@@ -57,7 +57,7 @@ if [ -z "$redis_url" ]; then
   redis_url="redis://127.0.0.1:$rport/0"
 fi
 
-# Never reached: a billion per second. A prefix of its own keeps clear of other keys.
+# Never reached: a million per second, as in every bench. A prefix of its own keeps clear of other keys.
 cat > "$dir/policies.yaml" <<'EOF'
 limiters:
   bench: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: nginx-bench }
