@@ -2,7 +2,6 @@ package front
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/throttlekit/throttlekit-go/luascripts"
 	"github.com/throttlekit/throttlekit-go/policy"
@@ -28,12 +27,12 @@ type preparedPolicy struct {
 type preparedSet struct {
 	set      *policy.Set
 	policies map[string]*preparedPolicy
-	names    string // "a, b, c": for the message of an unknown policy
+	names    string // "a, b, c" (bounded: see listNames): for the message of an unknown policy
 }
 
 func prepareSet(set *policy.Set) (*preparedSet, error) {
 	ps := &preparedSet{set: set, policies: make(map[string]*preparedPolicy, set.Len()),
-		names: strings.Join(set.Names(), ", ")}
+		names: listNames(set.Names())}
 	for _, name := range set.Names() {
 		p, _ := set.Lookup(name)
 		pp := &preparedPolicy{p: p}

@@ -53,7 +53,7 @@ func (ps *preparedSet) lookup(name string) (*preparedPolicy, error) {
 		// bench of the C boundary) should not pay for it. Bounded whatever the name and the
 		// number of policies (wire-contract.md: an error message is at most 1,024 bytes).
 		return nil, &Error{Kind: ErrPolicyNotFound, Msg: "unknown policy " + quotedCut(name, maxQuotedName) +
-			" (configured: " + ps.someNames() + ")"}
+			" (configured: " + ps.names + ")"}
 	}
 	if pp.p.Unsupported != "" {
 		return nil, &Error{Kind: ErrUnsupported, Msg: "policy " + quotedCut(name, maxQuotedName) + " uses " +
@@ -93,31 +93,21 @@ func cutAt(s string, max int) int {
 	return i
 }
 
-// someNames lists the first configured names (sorted), each cut to maxListedName bytes, then
-// how many more there are: "a, b, c, d, e, and 99995 more". It reads ps.names, the names
-// joined by ", ", rather than copying the whole set on every miss. (A configured name that
-// itself holds ", " shows as two; the list is a hint for a human, and the count stays right
-// but for that.)
-func (ps *preparedSet) someNames() string {
+// listNames lists the first configured names (sorted), each cut to maxListedName bytes, then
+// how many more there are: "a, b, c, d, e, and 99995 more". Built once per policy set, so that
+// a miss costs one concatenation however many policies there are.
+func listNames(names []string) string {
 	var b strings.Builder
-	rest, shown := ps.names, 0
-	for rest != "" && shown < maxListed {
-		name := rest
-		if i := strings.Index(rest, ", "); i >= 0 {
-			name, rest = rest[:i], rest[i+2:]
-		} else {
-			rest = ""
-		}
-		if shown > 0 {
+	for i, name := range names[:min(len(names), maxListed)] {
+		if i > 0 {
 			b.WriteString(", ")
 		}
 		if len(name) > maxListedName {
 			name = name[:cutAt(name, maxListedName)] + "…"
 		}
 		b.WriteString(name)
-		shown++
 	}
-	if more := ps.set.Len() - shown; more > 0 && rest != "" {
+	if more := len(names) - maxListed; more > 0 {
 		b.WriteString(", and " + strconv.Itoa(more) + " more")
 	}
 	return b.String()
