@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// A coalescer turns concurrent calls into batches: calls that arrive while every slot is
+// A Coalescer turns concurrent calls into batches: calls that arrive while every slot is
 // busy wait in a queue, and whoever frees a slot sends what is queued as one batch (a Redis
 // pipeline, a CheckMany RPC). A lone caller finds a free slot and sends its call at once, as
 // if there were no coalescer: batching only ever happens to calls that would otherwise have
