@@ -50,17 +50,7 @@ func TestPrefixClash(t *testing.T) {
 			[]string{`config.limiters[m].prefix: policies "a" and "m" share the key prefix ""; give one of them its own prefix`}},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got := mustFail(t, c.src)
-			if len(got) != len(c.want) {
-				t.Fatalf("got %v, want %q", got, c.want)
-			}
-			for i := range got {
-				if got[i].Error() != c.want[i] {
-					t.Errorf("problem %d:\n got %q\nwant %q", i, got[i].Error(), c.want[i])
-				}
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { expectProblems(t, c.src, c.want) })
 	}
 }
 
@@ -83,17 +73,7 @@ func TestPrefixClashRules(t *testing.T) {
 			[]string{`config.limiters[a].prefix: policies "a:b" and "a" clash: prefix "a" is a ":"-prefix of prefix "a:b", so policy "a"'s key "b:K" is policy "a:b"'s key "K"; give one of them its own prefix`}},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got := mustFail(t, c.src)
-			if len(got) != len(c.want) {
-				t.Fatalf("got %v, want %q", got, c.want)
-			}
-			for i := range got {
-				if got[i].Error() != c.want[i] {
-					t.Errorf("problem %d:\n got %q\nwant %q", i, got[i].Error(), c.want[i])
-				}
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { expectProblems(t, c.src, c.want) })
 	}
 }
 
@@ -181,6 +161,20 @@ func TestPrefixClashMatchesKeys(t *testing.T) {
 			if (err != nil) != (shared != "") {
 				t.Errorf("prefixes %q and %q: Parse error %v, shared key %q", x, y, err, shared)
 			}
+		}
+	}
+}
+
+// expectProblems checks that src fails to load with exactly the messages want, in order.
+func expectProblems(t *testing.T, src string, want []string) {
+	t.Helper()
+	got := mustFail(t, src)
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %q", got, want)
+	}
+	for i := range got {
+		if got[i].Error() != want[i] {
+			t.Errorf("problem %d:\n got %q\nwant %q", i, got[i].Error(), want[i])
 		}
 	}
 }
