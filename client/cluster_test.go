@@ -119,6 +119,30 @@ func TestClusterBasics(t *testing.T) {
 		}
 	})
 
+	t.Run("FailedCheckManyOnSlots", func(t *testing.T) {
+		// A batch runs as one script per slot: a failure leaves every key of its slot as it
+		// was; the runs of the other slots commit (docs/redis-keys.md, "Batches").
+		b, ns := openURL(t, c.URL(), bigWindowYAML, 5*time.Second)
+		full := func(k string) string { return ns + ":p:" + k }
+		if rediscluster.Slot(full("{a}x")) == rediscluster.Slot(full("{b}x")) {
+			t.Fatal("the tags {a} and {b} share a slot")
+		}
+		bad := full("{a}bad")
+		if err := c.Owner(t, rediscluster.Slot(bad)).Client().SAdd(ctx, bad, "x").Err(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := b.CheckMany(ctx, "p", []string{"{a}1", "{b}1", "{a}2", "{a}bad", "{b}2", "{a}3"}, 1)
+		if !errors.Is(err, client.ErrInternal) {
+			t.Fatalf("CheckMany over a key of the wrong type: %v, want ErrInternal", err)
+		}
+		for k, charged := range map[string]bool{"{a}1": false, "{a}2": false, "{a}3": false, "{b}1": true, "{b}2": true} {
+			n, err := c.Owner(t, rediscluster.Slot(full(k))).Client().Exists(ctx, full(k)).Result()
+			if err != nil || (n == 1) != charged {
+				t.Errorf("%s: exists %d (%v); want charged %v", k, n, err, charged)
+			}
+		}
+	})
+
 	t.Run("ReshardDuringTraffic", func(t *testing.T) {
 		b, ns := openURL(t, c.URL(), bigWindowYAML, 2*time.Second)
 		masters := c.Masters(t)

@@ -197,7 +197,7 @@ func cmdType(x *scriptExec, args []string) reply {
 }
 
 func cmdDel(x *scriptExec, args []string) reply {
-	// Every argument is KEYS[1] (check enforced it): at most one deletion.
+	// Every argument names the same key (check enforced it): at most one deletion.
 	if x.entry() == nil {
 		return intReply(0)
 	}

@@ -179,7 +179,7 @@ func (e *engine) Run(ctx context.Context, call *front.ScriptCall, key string, no
 		return nil, err
 	}
 	st.setCall(call, key, nowMs, amount)
-	return e.exec(ctx, st, st.fns[idx], call.Script.Name, key, true)
+	return e.exec(ctx, st, st.fns[idx], call.Script.Name, st.keyList(key))
 }
 
 // Start runs the script at once, on the calling goroutine: the engine never waits for I/O.
@@ -190,47 +190,40 @@ func (e *engine) Start(ctx context.Context, call *front.ScriptCall, key string, 
 	complete(e.Run(ctx, call, key, nowMs, amount))
 }
 
-// RunMany runs the calls one by one, in order; the first failure fails the batch (the
-// calls before it keep their effects, as in a Redis pipeline).
-func (e *engine) RunMany(ctx context.Context, call *front.ScriptCall, keys []string, nowMs, amount int64) ([]any, error) {
-	out := make([]any, len(keys))
-	for i, k := range keys {
-		r, err := e.Run(ctx, call, k, nowMs, amount)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = r
+// RunBatch runs the batch script over the items' keys, as Redis runs it on one node.
+func (e *engine) RunBatch(ctx context.Context, items []front.BatchItem, nowMs int64, mode string) ([]any, error) {
+	st, err := e.state()
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	keys, argv := front.BatchArgs(items, nowMs, mode)
+	st.setBatch(keys, argv)
+	reply, err := e.exec(ctx, st, st.fns[e.scripts.index[front.BatchScript]], front.BatchScript.Name, keys)
+	if err != nil {
+		return nil, err
+	}
+	return front.SplitBatchReply(reply, len(items))
 }
 
-// exec runs fn on st under the lock of key's shard (no lock for a script without a key)
+// exec runs fn on st under the locks of its keys' shards (none for a script without a key)
 // and converts its return value into the reply go-redis would give for it. st goes back
 // to the pool afterwards, unless the run left it in doubt.
-func (e *engine) exec(ctx context.Context, st *luaState, fn *lua.LFunction, name, key string, hasKey bool) (any, error) {
+func (e *engine) exec(ctx context.Context, st *luaState, fn *lua.LFunction, name string, keys []string) (any, error) {
 	if err := engineCtxErr(ctx, name); err != nil {
 		e.states.Put(st)
 		return nil, err
 	}
-	var sh *shard
-	if hasKey {
-		sh = e.ks.shardFor(key)
-		sh.mu.Lock()
-	}
+	locked := st.lockShards(e.ks, keys)
 	if e.ks.closed.Load() {
-		if sh != nil {
-			sh.mu.Unlock()
-		}
+		unlock(locked)
 		e.states.Put(st)
 		return nil, errEngineClosed()
 	}
-	st.exec.begin(e.ks, sh, key, e.clock())
+	st.exec.begin(e.ks, keys, e.clock())
 	ret, runErr := st.invoke(ctx, fn)
 	nowMs, wrote := st.exec.nowMs, st.exec.wrote
 	st.exec.end()
-	if sh != nil {
-		sh.mu.Unlock()
-	}
+	unlock(locked)
 	if wrote && e.ks.overCap() {
 		e.ks.enforceCap(nowMs)
 	}

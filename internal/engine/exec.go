@@ -61,32 +61,75 @@ var (
 	wrongArityScript = errReply("ERR Wrong number of args calling Redis command from script")
 )
 
-// scriptExec is one script run: the only key it may touch (KEYS[1]), whose shard it holds
-// locked for the whole run, and the engine's clock frozen at the run's start, as Redis
-// freezes time for a script (TTLs are real time, never the script's explicit now).
+// scriptExec is one script run: the keys it may touch (its KEYS), whose shards it holds
+// locked for the whole run, the key the current command names, and the engine's clock
+// frozen at the run's start, as Redis freezes time for a script (TTLs are real time, never
+// the script's explicit now).
 type scriptExec struct {
-	ks     *keyspace
-	sh     *shard // nil when the script has no key
-	key    string
-	clock  time.Time
-	nowMs  int64
-	e      *entry // the key's entry once looked up; nil when absent
-	looked bool
-	wrote  bool // a write happened: from then on the run must not be interrupted
-	arr    []bulk
+	ks      *keyspace
+	keys    []string
+	keySet  map[string]bool // the keys of a run with many, for declared
+	sh      *shard          // the current key's shard; nil when the script has no key
+	key     string
+	clock   time.Time
+	nowMs   int64
+	e       *entry // the current key's entry once looked up; nil when absent
+	looked  bool
+	wrote   bool // a write happened: from then on the run must not be interrupted
+	arr     []bulk
+	dumps   []*entry // the values DUMP saved in this run (see cmdDump)
+	dumpRun uint64   // the number of this run's payloads
 }
 
-func (x *scriptExec) begin(ks *keyspace, sh *shard, key string, clock time.Time) {
-	*x = scriptExec{ks: ks, sh: sh, key: key, clock: clock, nowMs: clock.UnixMilli(), arr: x.arr[:0]}
+// keySetFrom is the number of keys from which a run finds its keys in a map, not a scan.
+const keySetFrom = 8
+
+func (x *scriptExec) begin(ks *keyspace, keys []string, clock time.Time) {
+	*x = scriptExec{ks: ks, keys: keys, clock: clock, nowMs: clock.UnixMilli(), arr: x.arr[:0], dumps: x.dumps[:0]}
+	if len(keys) >= keySetFrom {
+		x.keySet = make(map[string]bool, len(keys))
+		for _, k := range keys {
+			x.keySet[k] = true
+		}
+	}
+	if len(keys) > 0 {
+		x.focus(keys[0])
+	}
 }
 
-// end counts the key's new size, if the run left it held, and drops the references a
-// finished run holds (push already cleared the array buffer). The shard is still locked.
+// focus makes key the current key, counting the previous one's new size.
+func (x *scriptExec) focus(key string) {
+	if x.sh != nil && key == x.key {
+		return
+	}
+	if x.e != nil {
+		x.ks.resize(x.key, x.e)
+	}
+	x.key, x.sh, x.e, x.looked = key, x.ks.shardFor(key), nil, false
+}
+
+// declared tells whether key is one of the run's KEYS.
+func (x *scriptExec) declared(key string) bool {
+	if x.keySet != nil {
+		return x.keySet[key]
+	}
+	for _, k := range x.keys {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// end counts the current key's new size, if the run left it held, and drops the
+// references a finished run holds (push already cleared the array buffer). The shards are
+// still locked.
 func (x *scriptExec) end() {
 	if x.e != nil {
 		x.ks.resize(x.key, x.e)
 	}
-	*x = scriptExec{arr: x.arr[:0]}
+	clear(x.dumps)
+	*x = scriptExec{arr: x.arr[:0], dumps: x.dumps[:0]}
 }
 
 // entry looks the key up once per run (later commands reuse the result, kept current by
@@ -109,6 +152,12 @@ func (x *scriptExec) create(kind valueKind) *entry {
 	x.ks.insert(x.sh, x.key, e)
 	x.e, x.looked = e, true
 	return e
+}
+
+// put stores e as the current key, which must be absent.
+func (x *scriptExec) put(e *entry) {
+	x.ks.insert(x.sh, x.key, e)
+	x.e, x.looked = e, true
 }
 
 func (x *scriptExec) drop() {
@@ -161,6 +210,8 @@ func init() {
 		{name: "zrangebyscore", arity: -4, firstKey: 1, run: func(x *scriptExec, a []string) reply { return zrangeByScore(x, a, false) }},
 		{name: "zrevrangebyscore", arity: -4, firstKey: 1, run: func(x *scriptExec, a []string) reply { return zrangeByScore(x, a, true) }},
 		{name: "zremrangebyscore", arity: 4, firstKey: 1, write: true, run: cmdZRemRangeByScore},
+		{name: "dump", arity: 2, firstKey: 1, run: cmdDump},
+		{name: "restore", arity: -4, firstKey: 1, write: true, run: cmdRestore},
 	} {
 		engineCommands[strings.ToUpper(c.name)] = c
 	}
@@ -173,7 +224,8 @@ func lookupCommand(name string) *command {
 	return engineCommands[strings.ToUpper(name)]
 }
 
-// check validates a call's shape before it runs: arity, then the single-key rule.
+// check validates a call's shape before it runs: arity, then the key rule (a command names
+// one of the run's KEYS, one key per command), and makes that key the current one.
 func (c *command) check(x *scriptExec, args []string) *reply {
 	if (c.arity > 0 && len(args) != c.arity) || (c.arity < 0 && len(args) < -c.arity) {
 		return &wrongArityScript
@@ -185,13 +237,15 @@ func (c *command) check(x *scriptExec, args []string) *reply {
 	if c.allKeys {
 		last = len(args) - 1
 	}
+	key := args[c.firstKey]
 	for i := c.firstKey; i <= last; i++ {
-		if x.sh == nil || args[i] != x.key {
-			r := errReply("ERR embedded engine: a script may only touch its KEYS[1]; " +
+		if args[i] != key || !x.declared(key) {
+			r := errReply("ERR embedded engine: a script may only touch its KEYS, one per command; " +
 				strings.ToUpper(c.name) + " named " + strconv.Quote(args[i]))
 			return &r
 		}
 	}
+	x.focus(key)
 	return nil
 }
 

@@ -33,11 +33,7 @@ func (b *Backend) EvalForTest(ctx context.Context, source string, keys []string,
 	}
 	st.setKeys(keys...)
 	st.setArgv(argv)
-	key := ""
-	if len(keys) > 0 {
-		key = keys[0]
-	}
-	return e.exec(ctx, st, fn, "probe", key, len(keys) > 0)
+	return e.exec(ctx, st, fn, "probe", keys)
 }
 
 // ZEntry is one member of a sorted set with its score.
@@ -117,7 +113,7 @@ func (b *Backend) FillForTest(prefix string, n int, ttl time.Duration) error {
 		key := prefix + strconv.Itoa(i)
 		sh := ks.shardFor(key)
 		sh.mu.Lock()
-		x.begin(ks, sh, key, b.engine.clock())
+		x.begin(ks, []string{key}, b.engine.clock())
 		r := cmdSet(&x, []string{"SET", key, "1", "PX", px})
 		x.end()
 		sh.mu.Unlock()

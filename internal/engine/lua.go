@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +52,10 @@ type luaState struct {
 	nargv int
 	exec  scriptExec
 	args  []string // redis.call arguments, reused
+
+	oneKey   [1]string // the KEYS of a one-key run (see keyList)
+	shardIdx []int     // lockShards' buffers
+	locked   []*shard
 
 	// argvCache holds the ARGV values of the script calls this state has served: the static
 	// parameters as Lua strings, built once instead of on every call. A policy reload makes
@@ -252,6 +257,32 @@ func (st *luaState) setCall(call *front.ScriptCall, key string, nowMs, amount in
 		st.argv.RawSetInt(call.AmountAt+1, intArg(amount))
 	}
 	st.truncate(st.argv, len(vals), &st.nargv)
+}
+
+// keyList is the list of one key, without an allocation.
+func (st *luaState) keyList(key string) []string {
+	st.oneKey[0] = key
+	return st.oneKey[:]
+}
+
+// setBatch fills KEYS and ARGV for a run of the batch script (see front.BatchArgs).
+func (st *luaState) setBatch(keys []string, argv []any) {
+	st.setKeys(keys...)
+	for i, a := range argv {
+		var v lua.LValue
+		switch a := a.(type) {
+		case string:
+			v = lua.LString(a)
+		case int:
+			v = intArg(int64(a))
+		case int64:
+			v = intArg(a)
+		default:
+			v = lua.LString(fmt.Sprint(a))
+		}
+		st.argv.RawSetInt(i+1, v)
+	}
+	st.truncate(st.argv, len(argv), &st.nargv)
 }
 
 // setKeys makes KEYS a list of exactly the given keys.

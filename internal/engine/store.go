@@ -181,7 +181,11 @@ func newKeyspace(maxKeys, maxBytes int64) *keyspace {
 }
 
 func (ks *keyspace) shardFor(key string) *shard {
-	return &ks.shards[maphash.String(ks.seed, key)%engineShards]
+	return &ks.shards[ks.shardIndex(key)]
+}
+
+func (ks *keyspace) shardIndex(key string) int {
+	return int(maphash.String(ks.seed, key) % engineShards)
 }
 
 // lookup returns key's live entry (nil if absent), reclaiming it if it expired: Redis's

@@ -18,8 +18,12 @@ type ScriptRunner interface {
 	// not nil and the store is free, otherwise later, from another goroutine, or through
 	// st.Lead (see coalesce.Lead). The runner alone chooses how the call travels.
 	Start(ctx context.Context, call *ScriptCall, key string, nowMs, amount int64, st Start, complete func(any, error))
-	// RunMany executes one call per key, in order, all at nowMs (> 0); all or nothing.
-	RunMany(ctx context.Context, call *ScriptCall, keys []string, nowMs, amount int64) ([]any, error)
+	// RunBatch runs the items' checks in order at one instant nowMs (0: the store's clock,
+	// read once) through the batch script (see BatchArgs for mode), and returns one reply
+	// per item. A failure undoes every item of the failed run; where the store cannot run
+	// all items in one script (keys in several Cluster slots), mode each runs one script per
+	// slot and mode all is refused.
+	RunBatch(ctx context.Context, items []BatchItem, nowMs int64, mode string) ([]any, error)
 	// Now reads the store's clock in epoch ms, as the scripts do for ARGV now = 0.
 	Now(ctx context.Context) (int64, error)
 	Close() error
@@ -118,25 +122,19 @@ func (b *Scripted) DecideMany(ctx context.Context, policyName string, keys []str
 	if err != nil {
 		return nil, err
 	}
-	redisKeys := make([]string, len(keys))
+	items := make([]BatchItem, len(keys))
 	for i, k := range keys {
 		if err := ValidateKey(k); err != nil {
 			return nil, NewError(ErrInvalidArgument, "keys[%d]: %s", i, err.Error())
 		}
-		redisKeys[i] = pp.p.RedisKey(b.namespace, k)
+		items[i] = BatchItem{Call: call, Key: pp.p.RedisKey(b.namespace, k), Amount: cost}
 	}
 	if len(keys) == 0 {
 		return []Decision{}, nil
 	}
 	ctx, cancel := b.bound(ctx)
 	defer cancel()
-	if nowMs == 0 {
-		// One instant for the whole batch: read the store's clock once and pass it explicitly.
-		if nowMs, err = b.runner.Now(ctx); err != nil {
-			return nil, err
-		}
-	}
-	replies, err := b.runner.RunMany(ctx, call, redisKeys, nowMs, cost)
+	replies, err := b.runner.RunBatch(ctx, items, nowMs, BatchEach)
 	if err != nil {
 		return nil, err
 	}

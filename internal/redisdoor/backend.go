@@ -192,27 +192,6 @@ func (r *runner) failure(ctx context.Context, err error) error {
 	return rediserr.Classify(ctx, err)
 }
 
-// RunMany pipelines one script call per key, in order, in a single round trip.
-func (r *runner) RunMany(ctx context.Context, call *front.ScriptCall, redisKeys []string, nowMs, amount int64) ([]any, error) {
-	args := make([][]any, len(redisKeys))
-	for i, k := range redisKeys {
-		args[i] = call.Args(k, nowMs, amount)
-	}
-	cmds := pipelineScripts(ctx, r.rdb, args, func(int) string { return call.Script.Source })
-
-	replies := make([]any, len(cmds))
-	for i, c := range cmds {
-		reply, err := c.Result()
-		if err != nil {
-			// All or nothing: one failed key fails the batch.
-			r.refreshTopology(err)
-			return nil, rediserr.Classify(ctx, err)
-		}
-		replies[i] = reply
-	}
-	return replies, nil
-}
-
 // refreshTopology makes a cluster client re-read the slot map (in the background, at most
 // once per 200 ms) after a failure that may mean the topology changed. A killed master sends
 // no MOVED to learn from: without this, go-redis kept sending its slots to the dead address

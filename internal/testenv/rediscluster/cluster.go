@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/throttlekit/throttlekit-go/internal/keyslot"
 )
 
 // NodeTimeout is the clusters' cluster-node-timeout: a master unreachable this long is
@@ -423,24 +425,5 @@ func (m *Migration) Finish(tb testing.TB) {
 	m.c.WaitHealthy(tb, 20*time.Second)
 }
 
-// Slot is the cluster hash slot of key: CRC16 (XMODEM) of the key, or of its {hash tag},
-// modulo 16384.
-func Slot(key string) int {
-	if open := strings.IndexByte(key, '{'); open >= 0 {
-		if end := strings.IndexByte(key[open+1:], '}'); end > 0 {
-			key = key[open+1 : open+1+end]
-		}
-	}
-	var crc uint16
-	for i := 0; i < len(key); i++ {
-		crc ^= uint16(key[i]) << 8
-		for b := 0; b < 8; b++ {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return int(crc) % 16384
-}
+// Slot is the cluster hash slot of key (see keyslot.Of).
+func Slot(key string) int { return keyslot.Of(key) }

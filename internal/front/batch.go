@@ -1,0 +1,86 @@
+package front
+
+import (
+	"strconv"
+
+	"github.com/throttlekit/throttlekit-go/luascripts"
+)
+
+// BatchItem is one check of a batch: a prepared check script on one full key.
+type BatchItem struct {
+	Call   *ScriptCall
+	Key    string
+	Amount int64
+}
+
+// Batch modes of the batch script: in "each" every item is decided on its own and only a
+// failure undoes the run; in "all" a denial undoes it too (all or nothing).
+const (
+	BatchEach = "each"
+	BatchAll  = "all"
+)
+
+// BatchScript is the script that runs a batch in one atomic run (luascripts.composeBatch).
+var BatchScript = mustLookup("all", luascripts.RoleBatch)
+
+func mustLookup(strategy, role string) *luascripts.Script {
+	s, ok := luascripts.Lookup(strategy, role)
+	if !ok {
+		panic("front: no script " + strategy + "." + role + " in the manifest")
+	}
+	return s
+}
+
+// BatchArgs builds the batch script's KEYS and ARGV for items, all at nowMs (0: the store's
+// clock, read once by the script). Items with the same call and amount share one spec, so a
+// CheckMany of a thousand keys sends its policy's parameters once.
+func BatchArgs(items []BatchItem, nowMs int64, mode string) (keys []string, argv []any) {
+	type specKey struct {
+		call   *ScriptCall
+		amount int64
+	}
+	keys = make([]string, len(items))
+	specOf := make(map[specKey]int, 1)
+	argv = append(make([]any, 0, 3+len(items)+8), nowMs, mode, 0)
+	numbers := make([]any, len(items))
+	for i, it := range items {
+		keys[i] = it.Key
+		k := specKey{it.Call, it.Amount}
+		n, ok := specOf[k]
+		if !ok {
+			n = len(specOf) + 1
+			specOf[k] = n
+			argv = it.Call.appendSpec(argv, it.Amount)
+		}
+		numbers[i] = n
+	}
+	argv[2] = len(specOf)
+	return keys, append(argv, numbers...)
+}
+
+// appendSpec appends the call's spec: its strategy, how many ARGV follow, and its ARGV
+// after now, with the amount in its slot.
+func (c *ScriptCall) appendSpec(argv []any, amount int64) []any {
+	argv = append(argv, c.Script.Strategy, len(c.Argv)-1)
+	for i, v := range c.Argv[1:] {
+		if i+1 == c.AmountAt {
+			v = amount
+		}
+		argv = append(argv, v)
+	}
+	return argv
+}
+
+// SplitBatchReply cuts the batch script's flat reply into one five-integer reply per item.
+func SplitBatchReply(reply any, n int) ([]any, error) {
+	flat, ok := reply.([]any)
+	if !ok || len(flat) != 5*n {
+		return nil, NewError(ErrInternal, "script %s returned %T of length %d, want %s integers",
+			BatchScript.Name, reply, len(flat), strconv.Itoa(5*n))
+	}
+	out := make([]any, n)
+	for i := range out {
+		out[i] = flat[5*i : 5*i+5 : 5*i+5]
+	}
+	return out, nil
+}

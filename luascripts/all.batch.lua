@@ -1,0 +1,306 @@
+-- all.batch: several checks in one atomic run, each computed by its strategy's check script.
+-- Generated from the *.check.lua files (go test ./luascripts -run TestBatchIsComposed -update);
+-- do not edit.
+-- KEYS: the items' state keys, in order (on a Cluster, all in one slot).
+-- ARGV: now (0 = Redis clock), mode ("each" or "all"), the number of specs, the specs (each:
+-- strategy, argc, then the check's ARGV after now), then one spec number per key.
+-- Returns five integers per item, as its check script returns them. When an item fails, and
+-- in mode "all" when one is denied, every key the run wrote is restored as it was before.
+local real = redis
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = real.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Commands that cannot change a key; any other command saves its key first.
+local function reads(cmd)
+  return cmd == 'HMGET' or cmd == 'GET' or cmd == 'ZRANGE' or cmd == 'ZCARD' or cmd == 'TIME' or
+    cmd == 'HGET' or cmd == 'HGETALL' or cmd == 'PTTL' or cmd == 'EXISTS' or cmd == 'TYPE' or
+    cmd == 'ZCOUNT' or cmd == 'ZRANGEBYSCORE'
+end
+
+-- Each item saves its key before its first write, in saved as (key, DUMP, PTTL); restoring
+-- the saved values newest first brings a key checked twice back to its value before the run.
+local saved, nsaved, itemSaved = {}, 0, false
+local redis = {call = function(cmd, key, ...)
+  if not itemSaved and not reads(cmd) then
+    itemSaved = true
+    saved[nsaved + 1], saved[nsaved + 2], saved[nsaved + 3] = key, real.call('DUMP', key), real.call('PTTL', key)
+    nsaved = nsaved + 3
+  end
+  return real.call(cmd, key, ...)
+end}
+
+local function restore()
+  for i = nsaved - 2, 1, -3 do
+    if saved[i + 1] then
+      real.call('RESTORE', saved[i], math.max(0, saved[i + 2]), saved[i + 1], 'REPLACE')
+    else
+      real.call('DEL', saved[i])
+    end
+  end
+end
+-- gcra.check.lua, unchanged
+local function check_gcra(KEYS, ARGV)
+-- gcra.check: admit `cost` cells of a GCRA limiter or deny without writing.
+-- KEYS[1] state key (STRING: the theoretical arrival time, '%.17g').
+-- ARGV: now (0 = Redis clock), periodMs, limit, burst, cost.
+-- Formulas and operation order follow lua-contract.md literally: float results depend on them.
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local periodMs = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local burst = tonumber(ARGV[4])
+local cost = tonumber(ARGV[5])
+
+local T = periodMs / limit
+local tau = T * burst
+local inc = T * cost
+
+local tat = now
+local stored = redis.call('GET', key)
+if stored then tat = tonumber(stored) end
+tat = math.max(tat, now)
+
+local newTat = tat + inc
+local allowAt = newTat - tau
+if now < allowAt then
+  return {0, burst, math.max(0, math.floor((tau - (tat - now)) / T)), math.ceil(tat), math.ceil(allowAt - now)}
+end
+
+redis.call('SET', key, string.format('%.17g', newTat), 'PX', string.format('%.0f', math.max(1, math.ceil(newTat - now))))
+return {1, burst, math.max(0, math.floor((tau - (newTat - now)) / T)), math.ceil(newTat), 0}
+end
+
+-- tokenBucket.check.lua, unchanged
+local function check_tokenBucket(KEYS, ARGV)
+-- tokenBucket.check: take `cost` tokens from a refilling bucket or deny without writing.
+-- KEYS[1] state key (HASH: t = tokens, l = time of last write, both '%.17g').
+-- ARGV: now (0 = Redis clock), capacity, refillPerSec, cost.
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local capacity = tonumber(ARGV[2])
+local refillPerSec = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+
+local r = refillPerSec / 1000
+local state = redis.call('HMGET', key, 't', 'l')
+local tokens = capacity
+if state[1] then tokens = tonumber(state[1]) end
+local last = now
+if state[2] then last = tonumber(state[2]) end
+tokens = math.min(capacity, tokens + math.max(0, now - last) * r)
+local ttl = math.max(1, math.ceil(capacity / r))
+
+if tokens >= cost then
+  local left = tokens - cost
+  redis.call('HSET', key, 't', string.format('%.17g', left), 'l', string.format('%.17g', now))
+  redis.call('PEXPIRE', key, string.format('%.0f', ttl))
+  return {1, capacity, math.max(0, math.floor(left)), now + math.ceil((capacity - left) / r), 0}
+end
+return {0, capacity, math.max(0, math.floor(tokens)), now + math.ceil((capacity - tokens) / r), math.ceil((cost - tokens) / r)}
+end
+
+-- fixedWindow.check.lua, unchanged
+local function check_fixedWindow(KEYS, ARGV)
+-- fixedWindow.check: count `cost` units in the current epoch-aligned window or deny without writing.
+-- KEYS[1] state key (HASH: s = window start, c = count, plain integers).
+-- ARGV: now (0 = Redis clock), limit, windowMs, cost.
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local limit = tonumber(ARGV[2])
+local windowMs = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+
+local ws = math.floor(now / windowMs) * windowMs
+local resetAt = ws + windowMs
+local state = redis.call('HMGET', key, 's', 'c')
+local count = 0
+if state[1] and tonumber(state[1]) == ws then count = tonumber(state[2]) or 0 end
+
+if count + cost <= limit then
+  redis.call('HSET', key, 's', string.format('%.0f', ws), 'c', string.format('%.0f', count + cost))
+  redis.call('PEXPIRE', key, string.format('%.0f', math.max(1, math.ceil(resetAt - now))))
+  return {1, limit, limit - (count + cost), resetAt, 0}
+end
+return {0, limit, math.max(0, limit - count), resetAt, math.ceil(resetAt - now)}
+end
+
+-- slidingWindow.check.lua, unchanged
+local function check_slidingWindow(KEYS, ARGV)
+-- slidingWindow.check: admit `cost` units against a bucketed estimate of the trailing window,
+-- or deny without writing.
+-- KEYS[1] state key (HASH used as a ring of buckets+1 slots: field "idx mod (buckets+1)",
+-- value "idx:count", both plain integers; a slot holding another idx counts 0).
+-- ARGV: now (0 = Redis clock), windowMs, limit, cost, buckets.
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local windowMs = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local buckets = tonumber(ARGV[5])
+
+local function int(x) return string.format('%.0f', x) end
+
+-- The count stored in a slot, if the slot still belongs to bucket idx.
+local function countOf(value, idx)
+  if not value then return 0 end
+  local sep = string.find(value, ':', 1, true)
+  if not sep or tonumber(string.sub(value, 1, sep - 1)) ~= idx then return 0 end
+  return tonumber(string.sub(value, sep + 1)) or 0
+end
+
+local slots = buckets + 1
+local w = windowMs / buckets
+local c = math.floor(now / w)
+local e = math.max(0, now - c * w)
+local weight = math.min(1, math.max(0, (w - e) / w))
+
+-- Slots for buckets c-S .. c, in that order: vals[1] is the oldest, vals[slots] the current.
+local fields = {}
+for j = c - buckets, c do fields[#fields + 1] = int(j % slots) end
+local vals = redis.call('HMGET', key, unpack(fields))
+
+local oldest = countOf(vals[1], c - buckets)
+local full = 0
+for i = 2, slots do full = full + countOf(vals[i], c - buckets + i - 1) end
+local est = full + oldest * weight
+local proj = est + cost
+local resetAt = math.ceil((c + 1) * w + windowMs)
+
+if proj <= limit then
+  local current = countOf(vals[slots], c)
+  redis.call('HSET', key, int(c % slots), int(c) .. ':' .. int(current + cost))
+  redis.call('PEXPIRE', key, int(math.ceil(windowMs + w)))
+  return {1, limit, math.max(0, math.floor(limit - proj)), resetAt, 0}
+end
+
+local D = proj - limit
+local retry
+if oldest > 0 and D <= oldest * weight then
+  retry = math.ceil(D * w / oldest)
+else
+  retry = math.ceil((c + 1) * w - now)
+end
+retry = math.max(1, retry)
+return {0, limit, math.max(0, math.floor(limit - est)), resetAt, retry}
+end
+
+-- slidingWindowLog.check.lua, unchanged
+local function check_slidingWindowLog(KEYS, ARGV)
+-- slidingWindowLog.check: admit `cost` units against an exact log of the trailing window,
+-- or deny (the only write on a deny is the prune of expired entries).
+-- KEYS[1] state key (ZSET: one member "<now>-<n>" per admitted unit, score = its admission time).
+-- ARGV: now (0 = Redis clock), windowMs, limit, cost.
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local windowMs = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+
+local function int(x) return string.format('%.0f', x) end
+
+-- A score equal to now - windowMs has expired, hence no '(' on the bound.
+redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', now - windowMs))
+local count = redis.call('ZCARD', key)
+
+if count + cost <= limit then
+  -- ZADD in slices: Lua's unpack has a bounded stack and cost may reach the 10,000 cap.
+  local score = string.format('%.17g', now)
+  local prefix = int(now) .. '-'
+  local args = {}
+  for i = 1, cost do
+    args[#args + 1] = score
+    args[#args + 1] = prefix .. int(count + i)
+    if #args >= 1000 then
+      redis.call('ZADD', key, unpack(args))
+      args = {}
+    end
+  end
+  if #args > 0 then redis.call('ZADD', key, unpack(args)) end
+  redis.call('PEXPIRE', key, int(math.max(1, math.ceil(windowMs))))
+  local oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+  return {1, limit, math.max(0, limit - count - cost), math.ceil(oldest + windowMs), 0}
+end
+
+local retry
+if count == 0 then
+  retry = windowMs
+else
+  local k = math.min(math.max(count + cost - limit, 1), count)
+  local ref = tonumber(redis.call('ZRANGE', key, k - 1, k - 1, 'WITHSCORES')[2])
+  retry = math.max(1, math.ceil(ref + windowMs - now))
+end
+local oldest = now
+if count > 0 then oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]) end
+return {0, limit, math.max(0, limit - count), math.ceil(oldest + windowMs), retry}
+end
+
+local function checkFor(strategy)
+  if strategy == "gcra" then return check_gcra end
+  if strategy == "tokenBucket" then return check_tokenBucket end
+  if strategy == "fixedWindow" then return check_fixedWindow end
+  if strategy == "slidingWindow" then return check_slidingWindow end
+  if strategy == "slidingWindowLog" then return check_slidingWindowLog end
+end
+
+local mode = ARGV[2]
+-- specs holds (check function, ARGV) per spec.
+local specs, nspecs, pos = {}, tonumber(ARGV[3]), 4
+for s = 1, nspecs do
+  local fn = checkFor(ARGV[pos])
+  if fn == nil then
+    return real.error_reply('ERR all.batch: no check script for strategy ' .. tostring(ARGV[pos]))
+  end
+  local argv = {now}
+  local argc = tonumber(ARGV[pos + 1])
+  for j = 1, argc do argv[j + 1] = ARGV[pos + 1 + j] end
+  specs[2 * s - 1], specs[2 * s] = fn, argv
+  pos = pos + 2 + argc
+end
+for i = 1, #KEYS do
+  local s = tonumber(ARGV[pos + i - 1])
+  if s == nil or s < 1 or s > nspecs or s % 1 ~= 0 then
+    return real.error_reply('ERR all.batch: key ' .. i .. ' names no spec')
+  end
+end
+
+local out, denied, key = {}, false, {}
+local ok, err = pcall(function()
+  for i = 1, #KEYS do
+    local s = 2 * tonumber(ARGV[pos + i - 1])
+    itemSaved, key[1] = false, KEYS[i]
+    local r = specs[s - 1](key, specs[s])
+    local base = 5 * (i - 1)
+    for j = 1, 5 do out[base + j] = r[j] end
+    if r[1] == 0 then denied = true end
+  end
+end)
+if not ok then
+  restore()
+  if type(err) == 'table' and err.err then err = err.err end
+  return real.error_reply(tostring(err))
+end
+if denied and mode == 'all' then restore() end
+return out

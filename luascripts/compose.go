@@ -1,0 +1,123 @@
+package luascripts
+
+import (
+	"fmt"
+	"strings"
+)
+
+// RoleBatch is the role of the batch script: several checks in one atomic run.
+const RoleBatch = "batch"
+
+// BatchName is the manifest name of the batch script.
+const BatchName = "all.batch"
+
+// composeBatch builds the batch script from every strategy's check script, so that a batch
+// decides with the very bytes a single check runs (lua-contract.md: composed, never a
+// hand-kept copy). Each check body becomes a local function of (KEYS, ARGV) whose `redis` is
+// a shim that saves the key (DUMP and PTTL) before the item's first write, so that the run
+// can restore every key it wrote when an item fails or, in mode "all", is denied.
+func composeBatch(scripts []*Script) string {
+	var b, lookup strings.Builder
+	b.WriteString(batchHead)
+	lookup.WriteString("\nlocal function checkFor(strategy)\n")
+	for _, s := range scripts {
+		if s.Role != RoleCheck {
+			continue
+		}
+		fn := "check_" + s.Strategy
+		fmt.Fprintf(&b, "\n-- %s, unchanged\nlocal function %s(KEYS, ARGV)\n%s\nend\n", s.File, fn, strings.TrimRight(s.Source, "\n"))
+		fmt.Fprintf(&lookup, "  if strategy == %q then return %s end\n", s.Strategy, fn)
+	}
+	lookup.WriteString("end\n")
+	b.WriteString(lookup.String())
+	b.WriteString(batchTail)
+	return b.String()
+}
+
+// The script avoids tables keyed by strings where it can (a hash per run is what a run of
+// few keys spends most on in the embedded engine).
+const batchHead = `-- all.batch: several checks in one atomic run, each computed by its strategy's check script.
+-- Generated from the *.check.lua files (go test ./luascripts -run TestBatchIsComposed -update);
+-- do not edit.
+-- KEYS: the items' state keys, in order (on a Cluster, all in one slot).
+-- ARGV: now (0 = Redis clock), mode ("each" or "all"), the number of specs, the specs (each:
+-- strategy, argc, then the check's ARGV after now), then one spec number per key.
+-- Returns five integers per item, as its check script returns them. When an item fails, and
+-- in mode "all" when one is denied, every key the run wrote is restored as it was before.
+local real = redis
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = real.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Commands that cannot change a key; any other command saves its key first.
+local function reads(cmd)
+  return cmd == 'HMGET' or cmd == 'GET' or cmd == 'ZRANGE' or cmd == 'ZCARD' or cmd == 'TIME' or
+    cmd == 'HGET' or cmd == 'HGETALL' or cmd == 'PTTL' or cmd == 'EXISTS' or cmd == 'TYPE' or
+    cmd == 'ZCOUNT' or cmd == 'ZRANGEBYSCORE'
+end
+
+-- Each item saves its key before its first write, in saved as (key, DUMP, PTTL); restoring
+-- the saved values newest first brings a key checked twice back to its value before the run.
+local saved, nsaved, itemSaved = {}, 0, false
+local redis = {call = function(cmd, key, ...)
+  if not itemSaved and not reads(cmd) then
+    itemSaved = true
+    saved[nsaved + 1], saved[nsaved + 2], saved[nsaved + 3] = key, real.call('DUMP', key), real.call('PTTL', key)
+    nsaved = nsaved + 3
+  end
+  return real.call(cmd, key, ...)
+end}
+
+local function restore()
+  for i = nsaved - 2, 1, -3 do
+    if saved[i + 1] then
+      real.call('RESTORE', saved[i], math.max(0, saved[i + 2]), saved[i + 1], 'REPLACE')
+    else
+      real.call('DEL', saved[i])
+    end
+  end
+end`
+
+const batchTail = `
+local mode = ARGV[2]
+-- specs holds (check function, ARGV) per spec.
+local specs, nspecs, pos = {}, tonumber(ARGV[3]), 4
+for s = 1, nspecs do
+  local fn = checkFor(ARGV[pos])
+  if fn == nil then
+    return real.error_reply('ERR all.batch: no check script for strategy ' .. tostring(ARGV[pos]))
+  end
+  local argv = {now}
+  local argc = tonumber(ARGV[pos + 1])
+  for j = 1, argc do argv[j + 1] = ARGV[pos + 1 + j] end
+  specs[2 * s - 1], specs[2 * s] = fn, argv
+  pos = pos + 2 + argc
+end
+for i = 1, #KEYS do
+  local s = tonumber(ARGV[pos + i - 1])
+  if s == nil or s < 1 or s > nspecs or s % 1 ~= 0 then
+    return real.error_reply('ERR all.batch: key ' .. i .. ' names no spec')
+  end
+end
+
+local out, denied, key = {}, false, {}
+local ok, err = pcall(function()
+  for i = 1, #KEYS do
+    local s = 2 * tonumber(ARGV[pos + i - 1])
+    itemSaved, key[1] = false, KEYS[i]
+    local r = specs[s - 1](key, specs[s])
+    local base = 5 * (i - 1)
+    for j = 1, 5 do out[base + j] = r[j] end
+    if r[1] == 0 then denied = true end
+  end
+end)
+if not ok then
+  restore()
+  if type(err) == 'table' and err.err then err = err.err end
+  return real.error_reply(tostring(err))
+end
+if denied and mode == 'all' then restore() end
+return out
+`
