@@ -33,13 +33,18 @@ func NewMonitorService(mon *monitor.Monitor, svc *Service) *MonitorService {
 
 // GetSnapshot reports the analytics window of every configured policy, in name order.
 func (m *MonitorService) GetSnapshot(context.Context, *contract.GetSnapshotRequest) (*contract.GetSnapshotResponse, error) {
+	return &contract.GetSnapshotResponse{Snapshot: snapshotMessage(m.Snapshot())}, nil
+}
+
+// Snapshot is the monitor's state for the policies in force (also what metrics export).
+func (m *MonitorService) Snapshot() monitor.Snapshot {
 	set := m.svc.Policies()
-	var infos []monitor.PolicyInfo
+	infos := make([]monitor.PolicyInfo, 0, set.Len())
 	for _, name := range set.Names() {
 		p, _ := set.Lookup(name)
 		infos = append(infos, monitor.PolicyInfo{Name: name, Strategy: string(p.Strategy), Limit: p.ReportedLimit()})
 	}
-	return &contract.GetSnapshotResponse{Snapshot: snapshotMessage(m.mon.Snapshot(infos))}, nil
+	return m.mon.Snapshot(infos)
 }
 
 // Watch streams the denials of req.policy ("" for all) as they happen, until the caller
