@@ -101,7 +101,8 @@ const (
 const usage = `Usage: throttlekit-server -c FILE [flags]
        throttlekit-server --check -c FILE
 
-Serves the ThrottleKit rate-limiting contract throttlekit.v1 over gRPC, with the standard
+Serves the ThrottleKit rate-limiting contract throttlekit.v1 over gRPC (RateLimiter, and the
+read-only Monitor: a snapshot of the last 60s and a live denial stream), with the standard
 grpc.health.v1 health service on the same port. Decisions come from the policy file's
 limiters, evaluated by the embedded engine (one process) or by a Redis a fleet shares.
 
@@ -135,7 +136,7 @@ Flags:
                             UNAVAILABLE; logic faults are INTERNAL whatever the mode; Peek,
                             Forecast and Debit always answer UNAVAILABLE (default open)
       --auth-token-file FILE
-                            require every RateLimiter call to carry the metadata
+                            require every RateLimiter and Monitor call to carry the metadata
                             "authorization: Bearer TOKEN", TOKEN being the file's content with
                             surrounding whitespace trimmed; otherwise UNAUTHENTICATED. Health
                             needs no token. Default: $THROTTLEKIT_AUTH_TOKEN_FILE, else none
