@@ -3,32 +3,26 @@ package monitor
 import (
 	"math"
 	"slices"
-	"sync/atomic"
 )
 
-// latencyRingSize is how many recent call latencies a policy keeps for its summary.
-const latencyRingSize = 256
+// latencyPerShard is how many recent call latencies each shard of a policy keeps: the
+// policy's summary covers up to shardCount times as many. Kept per shard, under the lock
+// the call takes anyway, so that concurrent calls never contend on one shared counter.
+const latencyPerShard = 32
 
-// latencyRing keeps the most recent call latencies of a policy without a lock: each sample
-// is one word, the epoch second it was taken in the high 32 bits and the latency in
-// microseconds in the low 32, so a reader never sees half a sample.
-type latencyRing struct {
-	next    atomic.Uint64
-	samples [latencyRingSize]atomic.Uint64
-}
-
-func (r *latencyRing) add(nowMs int64, micros int64) {
+// latencySample packs a sample in one word: the epoch second it was taken in the high 32
+// bits (so old samples can be left out of the window), the latency in microseconds in the
+// low 32; 0 is no sample.
+func latencySample(nowMs, micros int64) uint64 {
 	micros = max(0, min(micros, math.MaxUint32))
-	i := r.next.Add(1) - 1
-	r.samples[i%latencyRingSize].Store(uint64(nowMs/1000)<<32 | uint64(micros))
+	return uint64(nowMs/1000)<<32 | uint64(micros)
 }
 
-// summary covers the samples taken within the window ending at nowMs.
-func (r *latencyRing) summary(nowMs int64) Latency {
+// latencySummary summarises the samples taken within the window ending at nowMs.
+func latencySummary(samples []uint64, nowMs int64) Latency {
 	oldest := nowMs/1000 - int64(slotCount)
-	ms := make([]float64, 0, latencyRingSize)
-	for i := range r.samples {
-		v := r.samples[i].Load()
+	ms := make([]float64, 0, len(samples))
+	for _, v := range samples {
 		if v == 0 || int64(v>>32) <= oldest {
 			continue
 		}

@@ -51,7 +51,6 @@ type Monitor struct {
 // policyStats is what one policy's decisions leave behind.
 type policyStats struct {
 	shards    [shardCount]*shard
-	latency   latencyRing
 	lastLimit atomic.Int64
 }
 
@@ -71,23 +70,25 @@ func New(opts Options) *Monitor {
 // Close ends every open Watch stream and refuses new ones; recording goes on.
 func (m *Monitor) Close() { m.closeWatchers() }
 
-// Record notes the decisions one call gave for policy: keys[i] got ds[i] (a single key for
-// Check and Debit), and the call took elapsed. policy must be a configured name, so that the
+// Record notes the decisions one call gave for policy at the instant at: keys[i] got ds[i] (a
+// single key for Check and Debit), and the call took elapsed. The caller passes the instant
+// it has already read, sparing a clock read. policy must be a configured name, so that the
 // set of names held stays bounded by the policy file.
-func (m *Monitor) Record(policy string, keys []string, ds []client.Decision, elapsed time.Duration) {
+func (m *Monitor) Record(policy string, keys []string, ds []client.Decision, at time.Time, elapsed time.Duration) {
 	if len(ds) == 0 || len(keys) != len(ds) {
 		return
 	}
-	now := m.now()
-	nowMs := now.UnixMilli()
+	nowMs := at.UnixMilli()
 	ps := m.stats(policy)
-	ps.latency.add(nowMs, elapsed.Microseconds())
+	micros := elapsed.Microseconds()
 	if l := ds[len(ds)-1].Limit; ps.lastLimit.Load() != l {
 		ps.lastLimit.Store(l)
 	}
 	for i, d := range ds {
 		key := clipKey(keys[i])
-		ps.shards[maphash.String(m.seed, key)%shardCount].record(nowMs, key, d.Allowed)
+		h := maphash.String(m.seed, key)
+		ps.shards[h%shardCount].record(nowMs, h, key, d.Allowed, micros)
+		micros = -1 // one latency per call
 		if !d.Allowed {
 			m.denied(&Denial{At: nowMs, Policy: policy, Key: key, Limit: d.Limit, Remaining: d.Remaining, RetryAfterMs: d.RetryAfterMs})
 		}

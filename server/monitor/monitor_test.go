@@ -38,10 +38,10 @@ func TestWindowCountersAndExpiry(t *testing.T) {
 	c := newClock()
 	m := New(Options{Now: c.now, NodeID: "n1"})
 	infos := []PolicyInfo{{Name: "api", Strategy: "gcra", Limit: 5}, {Name: "idle", Strategy: "fixedWindow", Limit: 7}}
-	m.Record("api", []string{"a"}, []client.Decision{allow(5, 4)}, 2*time.Millisecond)
-	m.Record("api", []string{"a", "b", "a"}, []client.Decision{allow(5, 3), allow(5, 4), deny(5, 900)}, 4*time.Millisecond)
+	m.Record("api", []string{"a"}, []client.Decision{allow(5, 4)}, m.now(), 2*time.Millisecond)
+	m.Record("api", []string{"a", "b", "a"}, []client.Decision{allow(5, 3), allow(5, 4), deny(5, 900)}, m.now(), 4*time.Millisecond)
 	c.add(30 * time.Second)
-	m.Record("api", []string{"b"}, []client.Decision{deny(6, 100)}, 6*time.Millisecond)
+	m.Record("api", []string{"b"}, []client.Decision{deny(6, 100)}, m.now(), 6*time.Millisecond)
 
 	s := m.Snapshot(infos)
 	if s.Meta != (Meta{GeneratedAt: c.now().UnixMilli(), WindowMs: 60_000, Mode: "process", LensVersion: Version, NodeID: "n1"}) {
@@ -87,9 +87,9 @@ func TestTopListsBounded(t *testing.T) {
 		if i%2 == 0 {
 			d = deny(10, 5)
 		}
-		m.Record("api", []string{key}, []client.Decision{d}, time.Microsecond)
+		m.Record("api", []string{key}, []client.Decision{d}, m.now(), time.Microsecond)
 		if i%100 == 0 {
-			m.Record("api", []string{"hot"}, []client.Decision{deny(10, 5)}, time.Microsecond)
+			m.Record("api", []string{"hot"}, []client.Decision{deny(10, 5)}, m.now(), time.Microsecond)
 		}
 		if i%1000 == 0 {
 			c.add(100 * time.Millisecond) // 10 s over the run: two segments
@@ -110,8 +110,8 @@ func TestTopListsBounded(t *testing.T) {
 	for _, sh := range (*m.policies.Load())["api"].shards {
 		for _, sg := range sh.segs {
 			held += len(sg.requested.items) + len(sg.deniedK.items)
-			if len(sg.requested.idx) > sketchCap || len(sg.deniedK.idx) > sketchCap {
-				t.Fatalf("a sketch holds %d keys", len(sg.requested.idx))
+			if len(sg.requested.items) > sketchCap || len(sg.deniedK.items) > sketchCap {
+				t.Fatalf("a sketch holds %d keys", len(sg.requested.items))
 			}
 		}
 	}
@@ -126,7 +126,7 @@ func TestTopListsBounded(t *testing.T) {
 func TestLongKeysClipped(t *testing.T) {
 	m := New(Options{})
 	long := strings.Repeat("é", 3000)
-	m.Record("api", []string{long}, []client.Decision{deny(1, 1)}, 0)
+	m.Record("api", []string{long}, []client.Decision{deny(1, 1)}, m.now(), 0)
 	s := m.Snapshot([]PolicyInfo{{Name: "api"}})
 	k := s.Policies[0].TopDenied[0].Key
 	if len(k) > MaxKeyBytes || !strings.HasSuffix(k, "…") || !strings.HasPrefix(long, strings.TrimSuffix(k, "…")) {
@@ -149,9 +149,9 @@ func TestWatchFilterAndSlowReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer one.Close()
-	m.Record("a", []string{"k1"}, []client.Decision{deny(1, 1)}, 0)
-	m.Record("b", []string{"k2"}, []client.Decision{deny(2, 2)}, 0)
-	m.Record("b", []string{"k3"}, []client.Decision{allow(2, 1)}, 0)
+	m.Record("a", []string{"k1"}, []client.Decision{deny(1, 1)}, m.now(), 0)
+	m.Record("b", []string{"k2"}, []client.Decision{deny(2, 2)}, m.now(), 0)
+	m.Record("b", []string{"k3"}, []client.Decision{allow(2, 1)}, m.now(), 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, want := range []string{"a/k1", "b/k2"} {
@@ -165,7 +165,7 @@ func TestWatchFilterAndSlowReader(t *testing.T) {
 	}
 	// Nobody reads: the buffer fills, the rest is dropped, and recording never waits.
 	for range watchBuffer + 100 {
-		m.Record("b", []string{"x"}, []client.Decision{deny(1, 1)}, 0)
+		m.Record("b", []string{"x"}, []client.Decision{deny(1, 1)}, m.now(), 0)
 	}
 	if one.Dropped() != 100 || all.Dropped() != 100 {
 		t.Errorf("dropped %d and %d, want 100 each", one.Dropped(), all.Dropped())
@@ -199,7 +199,7 @@ func TestWatchRateCap(t *testing.T) {
 	got := 0
 	for range 1000 {
 		for range 50 {
-			m.Record("api", []string{"k"}, []client.Decision{deny(1, 1)}, 0)
+			m.Record("api", []string{"k"}, []client.Decision{deny(1, 1)}, m.now(), 0)
 		}
 		c.add(10 * time.Millisecond)
 		for len(w.ch) > 0 {
@@ -254,7 +254,7 @@ func TestRetainAndConcurrentRecording(t *testing.T) {
 				if i%3 == 0 {
 					d = deny(3, 1)
 				}
-				m.Record(fmt.Sprint("p", g%2), []string{fmt.Sprint("k", i%50)}, []client.Decision{d}, time.Microsecond)
+				m.Record(fmt.Sprint("p", g%2), []string{fmt.Sprint("k", i%50)}, []client.Decision{d}, m.now(), time.Microsecond)
 			}
 		}()
 	}

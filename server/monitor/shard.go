@@ -31,9 +31,11 @@ type segment struct {
 // shard holds one slice of a policy's keys: its counts per second and its top lists per
 // segment, each ring entry reused once its time has passed out of the window.
 type shard struct {
-	mu    sync.Mutex
-	slots [slotCount]slot
-	segs  [segmentCount]segment
+	mu      sync.Mutex
+	slots   [slotCount]slot
+	segs    [segmentCount]segment
+	latency [latencyPerShard]uint64 // latencySample values, a ring
+	latNext int
 }
 
 func newShard() *shard {
@@ -47,10 +49,16 @@ func newShard() *shard {
 	return s
 }
 
-func (s *shard) record(nowMs int64, key string, allowed bool) {
+// record counts one decision for key (hash h); a call's latency, when micros >= 0, is kept
+// with its first key.
+func (s *shard) record(nowMs int64, h uint64, key string, allowed bool, micros int64) {
 	sec, seg := nowMs/slotMs, nowMs/segmentMs
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if micros >= 0 {
+		s.latency[s.latNext] = latencySample(nowMs, micros)
+		s.latNext = (s.latNext + 1) % latencyPerShard
+	}
 	sl := &s.slots[sec%int64(slotCount)]
 	if sl.sec != sec {
 		*sl = slot{sec: sec}
@@ -61,20 +69,22 @@ func (s *shard) record(nowMs int64, key string, allowed bool) {
 		sg.requested.reset()
 		sg.deniedK.reset()
 	}
-	sg.requested.add(key)
+	sg.requested.add(h, key)
 	if allowed {
 		sl.allowed++
 	} else {
 		sl.denied++
-		sg.deniedK.add(key)
+		sg.deniedK.add(h, key)
 	}
 }
 
-// collect adds the shard's in-window counts and top-list counts to the accumulators.
-func (s *shard) collect(nowMs int64, allowed, denied *int64, requestedK, deniedK map[string]int64) {
+// collect adds the shard's in-window counts, top-list counts and latency samples to the
+// accumulators.
+func (s *shard) collect(nowMs int64, allowed, denied *int64, requestedK, deniedK map[string]int64, latency *[]uint64) {
 	sec, seg := nowMs/slotMs, nowMs/segmentMs
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	*latency = append(*latency, s.latency[:]...)
 	for i := range s.slots {
 		if sl := &s.slots[i]; sl.sec > sec-int64(slotCount) && sl.sec <= sec {
 			*allowed += sl.allowed

@@ -96,11 +96,12 @@ func (m *Monitor) Snapshot(policies []PolicyInfo) Snapshot {
 			TopDenied: []KeyCount{}, TopRequested: []KeyCount{}}
 		if ps, ok := held[p.Name]; ok {
 			requested, denied := map[string]int64{}, map[string]int64{}
+			latency := make([]uint64, 0, shardCount*latencyPerShard)
 			for _, sh := range ps.shards {
-				sh.collect(nowMs, &s.Allowed, &s.Denied, requested, denied)
+				sh.collect(nowMs, &s.Allowed, &s.Denied, requested, denied, &latency)
 			}
 			s.TopRequested, s.TopDenied = top(requested), top(denied)
-			s.Latency = ps.latency.summary(nowMs)
+			s.Latency = latencySummary(latency, nowMs)
 			if l := ps.lastLimit.Load(); l > 0 {
 				s.Limit = l
 			}
