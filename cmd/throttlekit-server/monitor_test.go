@@ -6,9 +6,11 @@ import (
 	"errors"
 	"net"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -475,4 +477,51 @@ limiters:
 	if code != 0 || !strings.Contains(out, "is valid: 1 policies, 1 warning(s)") || !strings.Contains(errs, ": warning: ") {
 		t.Errorf("a file with a warning: %d\nstdout %q\nstderr %q", code, out, errs)
 	}
+}
+
+// A reload changes the policies the snapshot lists: a new one appears, a removed one goes
+// with its records, and one kept keeps its window.
+func TestMonitorFollowsReload(t *testing.T) {
+	file := writeFile(t, "p.yaml", doorPolicies)
+	p := launch(t, "-c", file, "--host", "127.0.0.1", "--port", "0")
+	conn := dial(t, p.waitListening(t))
+	rl, mon := contract.NewRateLimiterClient(conn), contract.NewMonitorClient(conn)
+	ctx := callCtx(t)
+	for _, pol := range []string{"api", "slow"} {
+		if _, err := rl.Check(ctx, &contract.CheckRequest{Policy: pol, Key: "k"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload := func(content string, n int) []string {
+		t.Helper()
+		if err := writeTo(file, content); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); strings.Count(p.stderr.String(), "policies reloaded") < n; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no reload %d in the log:\n%s", n, p.stderr.String())
+			}
+		}
+		r, err := mon.GetSnapshot(ctx, &contract.GetSnapshotRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, ps := range r.GetSnapshot().GetPolicies() {
+			got = append(got, ps.GetName()+":"+ps.GetStrategy()+":"+strconv.FormatInt(ps.GetAllowed(), 10))
+		}
+		return got
+	}
+	const apiWeb = "limiters:\n  api: { strategy: gcra, limit: 5, period: 1m, burst: 5 }\n  web: { strategy: fixedWindow, limit: 2, period: 1m }\n"
+	if got := reload(apiWeb, 1); strings.Join(got, " ") != "api:gcra:1 web:fixedWindow:0" {
+		t.Errorf("policies after the reload: %v", got)
+	}
+	// slow back, within the same window: its check before was forgotten with it.
+	if got := reload(apiWeb+"  slow: { strategy: fixedWindow, limit: 6, windowMs: 1h }\n", 2); strings.Join(got, " ") != "api:gcra:1 slow:fixedWindow:0 web:fixedWindow:0" {
+		t.Errorf("policies after slow came back: %v", got)
+	}
+	p.stop(t)
 }
