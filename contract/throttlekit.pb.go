@@ -673,6 +673,748 @@ func (x *DebitResponse) GetDecision() *Decision {
 	return nil
 }
 
+type GetSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSnapshotRequest) Reset() {
+	*x = GetSnapshotRequest{}
+	mi := &file_throttlekit_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSnapshotRequest) ProtoMessage() {}
+
+func (x *GetSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*GetSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{12}
+}
+
+type MonitorMeta struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GeneratedAt   int64                  `protobuf:"varint,1,opt,name=generated_at,json=generatedAt,proto3" json:"generated_at,omitempty"` // epoch ms the snapshot was taken
+	WindowMs      int64                  `protobuf:"varint,2,opt,name=window_ms,json=windowMs,proto3" json:"window_ms,omitempty"`          // width of the analytics window the counters cover
+	Mode          string                 `protobuf:"bytes,3,opt,name=mode,proto3" json:"mode,omitempty"`                                   // "process": one server's own traffic
+	LensVersion   string                 `protobuf:"bytes,4,opt,name=lens_version,json=lensVersion,proto3" json:"lens_version,omitempty"`  // version of the monitor that produced it
+	NodeId        string                 `protobuf:"bytes,5,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`                 // this server's id (host:port), or ""
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MonitorMeta) Reset() {
+	*x = MonitorMeta{}
+	mi := &file_throttlekit_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MonitorMeta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MonitorMeta) ProtoMessage() {}
+
+func (x *MonitorMeta) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MonitorMeta.ProtoReflect.Descriptor instead.
+func (*MonitorMeta) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *MonitorMeta) GetGeneratedAt() int64 {
+	if x != nil {
+		return x.GeneratedAt
+	}
+	return 0
+}
+
+func (x *MonitorMeta) GetWindowMs() int64 {
+	if x != nil {
+		return x.WindowMs
+	}
+	return 0
+}
+
+func (x *MonitorMeta) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *MonitorMeta) GetLensVersion() string {
+	if x != nil {
+		return x.LensVersion
+	}
+	return ""
+}
+
+func (x *MonitorMeta) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+type KeyCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Count         int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyCount) Reset() {
+	*x = KeyCount{}
+	mi := &file_throttlekit_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyCount) ProtoMessage() {}
+
+func (x *KeyCount) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyCount.ProtoReflect.Descriptor instead.
+func (*KeyCount) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *KeyCount) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KeyCount) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// Recent call latency of a policy, in ms (nearest-rank percentiles); n = 0 before any traffic.
+type LatencySummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AvgMs         float64                `protobuf:"fixed64,1,opt,name=avg_ms,json=avgMs,proto3" json:"avg_ms,omitempty"`
+	P50Ms         float64                `protobuf:"fixed64,2,opt,name=p50_ms,json=p50Ms,proto3" json:"p50_ms,omitempty"`
+	P99Ms         float64                `protobuf:"fixed64,3,opt,name=p99_ms,json=p99Ms,proto3" json:"p99_ms,omitempty"`
+	MaxMs         float64                `protobuf:"fixed64,4,opt,name=max_ms,json=maxMs,proto3" json:"max_ms,omitempty"`
+	N             int64                  `protobuf:"varint,5,opt,name=n,proto3" json:"n,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LatencySummary) Reset() {
+	*x = LatencySummary{}
+	mi := &file_throttlekit_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LatencySummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LatencySummary) ProtoMessage() {}
+
+func (x *LatencySummary) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LatencySummary.ProtoReflect.Descriptor instead.
+func (*LatencySummary) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *LatencySummary) GetAvgMs() float64 {
+	if x != nil {
+		return x.AvgMs
+	}
+	return 0
+}
+
+func (x *LatencySummary) GetP50Ms() float64 {
+	if x != nil {
+		return x.P50Ms
+	}
+	return 0
+}
+
+func (x *LatencySummary) GetP99Ms() float64 {
+	if x != nil {
+		return x.P99Ms
+	}
+	return 0
+}
+
+func (x *LatencySummary) GetMaxMs() float64 {
+	if x != nil {
+		return x.MaxMs
+	}
+	return 0
+}
+
+func (x *LatencySummary) GetN() int64 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+type PolicySummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`         // "limiter" | "admitter"
+	Strategy      string                 `protobuf:"bytes,3,opt,name=strategy,proto3" json:"strategy,omitempty"` // e.g. "gcra"; "" for an admitter
+	Allowed       int64                  `protobuf:"varint,4,opt,name=allowed,proto3" json:"allowed,omitempty"`  // in the window
+	Denied        int64                  `protobuf:"varint,5,opt,name=denied,proto3" json:"denied,omitempty"`    // in the window
+	Limit         int64                  `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"`      // the most recent ceiling seen; 0 if unknown
+	Latency       *LatencySummary        `protobuf:"bytes,7,opt,name=latency,proto3" json:"latency,omitempty"`
+	TopDenied     []*KeyCount            `protobuf:"bytes,8,rep,name=top_denied,json=topDenied,proto3" json:"top_denied,omitempty"`
+	TopRequested  []*KeyCount            `protobuf:"bytes,9,rep,name=top_requested,json=topRequested,proto3" json:"top_requested,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicySummary) Reset() {
+	*x = PolicySummary{}
+	mi := &file_throttlekit_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicySummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicySummary) ProtoMessage() {}
+
+func (x *PolicySummary) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicySummary.ProtoReflect.Descriptor instead.
+func (*PolicySummary) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *PolicySummary) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PolicySummary) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PolicySummary) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *PolicySummary) GetAllowed() int64 {
+	if x != nil {
+		return x.Allowed
+	}
+	return 0
+}
+
+func (x *PolicySummary) GetDenied() int64 {
+	if x != nil {
+		return x.Denied
+	}
+	return 0
+}
+
+func (x *PolicySummary) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *PolicySummary) GetLatency() *LatencySummary {
+	if x != nil {
+		return x.Latency
+	}
+	return nil
+}
+
+func (x *PolicySummary) GetTopDenied() []*KeyCount {
+	if x != nil {
+		return x.TopDenied
+	}
+	return nil
+}
+
+func (x *PolicySummary) GetTopRequested() []*KeyCount {
+	if x != nil {
+		return x.TopRequested
+	}
+	return nil
+}
+
+// A concurrency guard's health (upstream's admission guards; none on this server yet).
+type GuardSummary struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Limit         int64                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Inflight      int64                  `protobuf:"varint,3,opt,name=inflight,proto3" json:"inflight,omitempty"`
+	Share         float64                `protobuf:"fixed64,4,opt,name=share,proto3" json:"share,omitempty"`
+	LGlobal       int64                  `protobuf:"varint,5,opt,name=l_global,json=lGlobal,proto3" json:"l_global,omitempty"`
+	Nodes         int64                  `protobuf:"varint,6,opt,name=nodes,proto3" json:"nodes,omitempty"`
+	Fenced        bool                   `protobuf:"varint,7,opt,name=fenced,proto3" json:"fenced,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GuardSummary) Reset() {
+	*x = GuardSummary{}
+	mi := &file_throttlekit_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GuardSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GuardSummary) ProtoMessage() {}
+
+func (x *GuardSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GuardSummary.ProtoReflect.Descriptor instead.
+func (*GuardSummary) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GuardSummary) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GuardSummary) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *GuardSummary) GetInflight() int64 {
+	if x != nil {
+		return x.Inflight
+	}
+	return 0
+}
+
+func (x *GuardSummary) GetShare() float64 {
+	if x != nil {
+		return x.Share
+	}
+	return 0
+}
+
+func (x *GuardSummary) GetLGlobal() int64 {
+	if x != nil {
+		return x.LGlobal
+	}
+	return 0
+}
+
+func (x *GuardSummary) GetNodes() int64 {
+	if x != nil {
+		return x.Nodes
+	}
+	return 0
+}
+
+func (x *GuardSummary) GetFenced() bool {
+	if x != nil {
+		return x.Fenced
+	}
+	return false
+}
+
+type DenialEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	At            int64                  `protobuf:"varint,1,opt,name=at,proto3" json:"at,omitempty"` // epoch ms
+	Policy        string                 `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	Key           string                 `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`   // the limited identity: personal data
+	Axis          string                 `protobuf:"bytes,4,opt,name=axis,proto3" json:"axis,omitempty"` // the binding axis of an admitter's denial, else ""
+	Limit         int64                  `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	Remaining     int64                  `protobuf:"varint,6,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	RetryAfterMs  int64                  `protobuf:"varint,7,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DenialEvent) Reset() {
+	*x = DenialEvent{}
+	mi := &file_throttlekit_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DenialEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DenialEvent) ProtoMessage() {}
+
+func (x *DenialEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DenialEvent.ProtoReflect.Descriptor instead.
+func (*DenialEvent) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DenialEvent) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *DenialEvent) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *DenialEvent) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *DenialEvent) GetAxis() string {
+	if x != nil {
+		return x.Axis
+	}
+	return ""
+}
+
+func (x *DenialEvent) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *DenialEvent) GetRemaining() int64 {
+	if x != nil {
+		return x.Remaining
+	}
+	return 0
+}
+
+func (x *DenialEvent) GetRetryAfterMs() int64 {
+	if x != nil {
+		return x.RetryAfterMs
+	}
+	return 0
+}
+
+type Snapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Meta          *MonitorMeta           `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	Policies      []*PolicySummary       `protobuf:"bytes,2,rep,name=policies,proto3" json:"policies,omitempty"`
+	Guards        []*GuardSummary        `protobuf:"bytes,3,rep,name=guards,proto3" json:"guards,omitempty"`
+	RecentDenials []*DenialEvent         `protobuf:"bytes,4,rep,name=recent_denials,json=recentDenials,proto3" json:"recent_denials,omitempty"`
+	RawJson       string                 `protobuf:"bytes,5,opt,name=raw_json,json=rawJson,proto3" json:"raw_json,omitempty"` // the whole snapshot as JSON, for readers wanting more than the typed fields
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Snapshot) Reset() {
+	*x = Snapshot{}
+	mi := &file_throttlekit_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Snapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Snapshot) ProtoMessage() {}
+
+func (x *Snapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
+func (*Snapshot) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Snapshot) GetMeta() *MonitorMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *Snapshot) GetPolicies() []*PolicySummary {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *Snapshot) GetGuards() []*GuardSummary {
+	if x != nil {
+		return x.Guards
+	}
+	return nil
+}
+
+func (x *Snapshot) GetRecentDenials() []*DenialEvent {
+	if x != nil {
+		return x.RecentDenials
+	}
+	return nil
+}
+
+func (x *Snapshot) GetRawJson() string {
+	if x != nil {
+		return x.RawJson
+	}
+	return ""
+}
+
+type GetSnapshotResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Snapshot      *Snapshot              `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSnapshotResponse) Reset() {
+	*x = GetSnapshotResponse{}
+	mi := &file_throttlekit_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSnapshotResponse) ProtoMessage() {}
+
+func (x *GetSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*GetSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetSnapshotResponse) GetSnapshot() *Snapshot {
+	if x != nil {
+		return x.Snapshot
+	}
+	return nil
+}
+
+type WatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        string                 `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"` // "" = every policy
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_throttlekit_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *WatchRequest) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+type WatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Denial        *DenialEvent           `protobuf:"bytes,1,opt,name=denial,proto3" json:"denial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchResponse) Reset() {
+	*x = WatchResponse{}
+	mi := &file_throttlekit_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchResponse) ProtoMessage() {}
+
+func (x *WatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
+func (*WatchResponse) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *WatchResponse) GetDenial() *DenialEvent {
+	if x != nil {
+		return x.Denial
+	}
+	return nil
+}
+
 var File_throttlekit_proto protoreflect.FileDescriptor
 
 const file_throttlekit_proto_rawDesc = "" +
@@ -716,13 +1458,71 @@ const file_throttlekit_proto_rawDesc = "" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
 	"\x06tokens\x18\x03 \x01(\x03R\x06tokens\"E\n" +
 	"\rDebitResponse\x124\n" +
-	"\bdecision\x18\x01 \x01(\v2\x18.throttlekit.v1.DecisionR\bdecision2\xfd\x02\n" +
+	"\bdecision\x18\x01 \x01(\v2\x18.throttlekit.v1.DecisionR\bdecision\"\x14\n" +
+	"\x12GetSnapshotRequest\"\x9d\x01\n" +
+	"\vMonitorMeta\x12!\n" +
+	"\fgenerated_at\x18\x01 \x01(\x03R\vgeneratedAt\x12\x1b\n" +
+	"\twindow_ms\x18\x02 \x01(\x03R\bwindowMs\x12\x12\n" +
+	"\x04mode\x18\x03 \x01(\tR\x04mode\x12!\n" +
+	"\flens_version\x18\x04 \x01(\tR\vlensVersion\x12\x17\n" +
+	"\anode_id\x18\x05 \x01(\tR\x06nodeId\"2\n" +
+	"\bKeyCount\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"z\n" +
+	"\x0eLatencySummary\x12\x15\n" +
+	"\x06avg_ms\x18\x01 \x01(\x01R\x05avgMs\x12\x15\n" +
+	"\x06p50_ms\x18\x02 \x01(\x01R\x05p50Ms\x12\x15\n" +
+	"\x06p99_ms\x18\x03 \x01(\x01R\x05p99Ms\x12\x15\n" +
+	"\x06max_ms\x18\x04 \x01(\x01R\x05maxMs\x12\f\n" +
+	"\x01n\x18\x05 \x01(\x03R\x01n\"\xcd\x02\n" +
+	"\rPolicySummary\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
+	"\bstrategy\x18\x03 \x01(\tR\bstrategy\x12\x18\n" +
+	"\aallowed\x18\x04 \x01(\x03R\aallowed\x12\x16\n" +
+	"\x06denied\x18\x05 \x01(\x03R\x06denied\x12\x14\n" +
+	"\x05limit\x18\x06 \x01(\x03R\x05limit\x128\n" +
+	"\alatency\x18\a \x01(\v2\x1e.throttlekit.v1.LatencySummaryR\alatency\x127\n" +
+	"\n" +
+	"top_denied\x18\b \x03(\v2\x18.throttlekit.v1.KeyCountR\ttopDenied\x12=\n" +
+	"\rtop_requested\x18\t \x03(\v2\x18.throttlekit.v1.KeyCountR\ftopRequested\"\xb3\x01\n" +
+	"\fGuardSummary\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x03R\x05limit\x12\x1a\n" +
+	"\binflight\x18\x03 \x01(\x03R\binflight\x12\x14\n" +
+	"\x05share\x18\x04 \x01(\x01R\x05share\x12\x19\n" +
+	"\bl_global\x18\x05 \x01(\x03R\alGlobal\x12\x14\n" +
+	"\x05nodes\x18\x06 \x01(\x03R\x05nodes\x12\x16\n" +
+	"\x06fenced\x18\a \x01(\bR\x06fenced\"\xb5\x01\n" +
+	"\vDenialEvent\x12\x0e\n" +
+	"\x02at\x18\x01 \x01(\x03R\x02at\x12\x16\n" +
+	"\x06policy\x18\x02 \x01(\tR\x06policy\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\x12\x12\n" +
+	"\x04axis\x18\x04 \x01(\tR\x04axis\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\x03R\x05limit\x12\x1c\n" +
+	"\tremaining\x18\x06 \x01(\x03R\tremaining\x12$\n" +
+	"\x0eretry_after_ms\x18\a \x01(\x03R\fretryAfterMs\"\x8b\x02\n" +
+	"\bSnapshot\x12/\n" +
+	"\x04meta\x18\x01 \x01(\v2\x1b.throttlekit.v1.MonitorMetaR\x04meta\x129\n" +
+	"\bpolicies\x18\x02 \x03(\v2\x1d.throttlekit.v1.PolicySummaryR\bpolicies\x124\n" +
+	"\x06guards\x18\x03 \x03(\v2\x1c.throttlekit.v1.GuardSummaryR\x06guards\x12B\n" +
+	"\x0erecent_denials\x18\x04 \x03(\v2\x1b.throttlekit.v1.DenialEventR\rrecentDenials\x12\x19\n" +
+	"\braw_json\x18\x05 \x01(\tR\arawJson\"K\n" +
+	"\x13GetSnapshotResponse\x124\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x18.throttlekit.v1.SnapshotR\bsnapshot\"&\n" +
+	"\fWatchRequest\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\"D\n" +
+	"\rWatchResponse\x123\n" +
+	"\x06denial\x18\x01 \x01(\v2\x1b.throttlekit.v1.DenialEventR\x06denial2\xfd\x02\n" +
 	"\vRateLimiter\x12D\n" +
 	"\x05Check\x12\x1c.throttlekit.v1.CheckRequest\x1a\x1d.throttlekit.v1.CheckResponse\x12P\n" +
 	"\tCheckMany\x12 .throttlekit.v1.CheckManyRequest\x1a!.throttlekit.v1.CheckManyResponse\x12A\n" +
 	"\x04Peek\x12\x1b.throttlekit.v1.PeekRequest\x1a\x1c.throttlekit.v1.PeekResponse\x12M\n" +
 	"\bForecast\x12\x1f.throttlekit.v1.ForecastRequest\x1a .throttlekit.v1.ForecastResponse\x12D\n" +
-	"\x05Debit\x12\x1c.throttlekit.v1.DebitRequest\x1a\x1d.throttlekit.v1.DebitResponseB9Z7github.com/throttlekit/throttlekit-go/contract;contractb\x06proto3"
+	"\x05Debit\x12\x1c.throttlekit.v1.DebitRequest\x1a\x1d.throttlekit.v1.DebitResponse2\xa9\x01\n" +
+	"\aMonitor\x12V\n" +
+	"\vGetSnapshot\x12\".throttlekit.v1.GetSnapshotRequest\x1a#.throttlekit.v1.GetSnapshotResponse\x12F\n" +
+	"\x05Watch\x12\x1c.throttlekit.v1.WatchRequest\x1a\x1d.throttlekit.v1.WatchResponse0\x01B9Z7github.com/throttlekit/throttlekit-go/contract;contractb\x06proto3"
 
 var (
 	file_throttlekit_proto_rawDescOnce sync.Once
@@ -736,20 +1536,31 @@ func file_throttlekit_proto_rawDescGZIP() []byte {
 	return file_throttlekit_proto_rawDescData
 }
 
-var file_throttlekit_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_throttlekit_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_throttlekit_proto_goTypes = []any{
-	(*Decision)(nil),          // 0: throttlekit.v1.Decision
-	(*CheckRequest)(nil),      // 1: throttlekit.v1.CheckRequest
-	(*CheckResponse)(nil),     // 2: throttlekit.v1.CheckResponse
-	(*CheckManyRequest)(nil),  // 3: throttlekit.v1.CheckManyRequest
-	(*CheckManyResponse)(nil), // 4: throttlekit.v1.CheckManyResponse
-	(*PeekRequest)(nil),       // 5: throttlekit.v1.PeekRequest
-	(*PeekResponse)(nil),      // 6: throttlekit.v1.PeekResponse
-	(*ForecastRequest)(nil),   // 7: throttlekit.v1.ForecastRequest
-	(*Forecast)(nil),          // 8: throttlekit.v1.Forecast
-	(*ForecastResponse)(nil),  // 9: throttlekit.v1.ForecastResponse
-	(*DebitRequest)(nil),      // 10: throttlekit.v1.DebitRequest
-	(*DebitResponse)(nil),     // 11: throttlekit.v1.DebitResponse
+	(*Decision)(nil),            // 0: throttlekit.v1.Decision
+	(*CheckRequest)(nil),        // 1: throttlekit.v1.CheckRequest
+	(*CheckResponse)(nil),       // 2: throttlekit.v1.CheckResponse
+	(*CheckManyRequest)(nil),    // 3: throttlekit.v1.CheckManyRequest
+	(*CheckManyResponse)(nil),   // 4: throttlekit.v1.CheckManyResponse
+	(*PeekRequest)(nil),         // 5: throttlekit.v1.PeekRequest
+	(*PeekResponse)(nil),        // 6: throttlekit.v1.PeekResponse
+	(*ForecastRequest)(nil),     // 7: throttlekit.v1.ForecastRequest
+	(*Forecast)(nil),            // 8: throttlekit.v1.Forecast
+	(*ForecastResponse)(nil),    // 9: throttlekit.v1.ForecastResponse
+	(*DebitRequest)(nil),        // 10: throttlekit.v1.DebitRequest
+	(*DebitResponse)(nil),       // 11: throttlekit.v1.DebitResponse
+	(*GetSnapshotRequest)(nil),  // 12: throttlekit.v1.GetSnapshotRequest
+	(*MonitorMeta)(nil),         // 13: throttlekit.v1.MonitorMeta
+	(*KeyCount)(nil),            // 14: throttlekit.v1.KeyCount
+	(*LatencySummary)(nil),      // 15: throttlekit.v1.LatencySummary
+	(*PolicySummary)(nil),       // 16: throttlekit.v1.PolicySummary
+	(*GuardSummary)(nil),        // 17: throttlekit.v1.GuardSummary
+	(*DenialEvent)(nil),         // 18: throttlekit.v1.DenialEvent
+	(*Snapshot)(nil),            // 19: throttlekit.v1.Snapshot
+	(*GetSnapshotResponse)(nil), // 20: throttlekit.v1.GetSnapshotResponse
+	(*WatchRequest)(nil),        // 21: throttlekit.v1.WatchRequest
+	(*WatchResponse)(nil),       // 22: throttlekit.v1.WatchResponse
 }
 var file_throttlekit_proto_depIdxs = []int32{
 	0,  // 0: throttlekit.v1.CheckResponse.decision:type_name -> throttlekit.v1.Decision
@@ -757,21 +1568,34 @@ var file_throttlekit_proto_depIdxs = []int32{
 	0,  // 2: throttlekit.v1.PeekResponse.decision:type_name -> throttlekit.v1.Decision
 	8,  // 3: throttlekit.v1.ForecastResponse.forecast:type_name -> throttlekit.v1.Forecast
 	0,  // 4: throttlekit.v1.DebitResponse.decision:type_name -> throttlekit.v1.Decision
-	1,  // 5: throttlekit.v1.RateLimiter.Check:input_type -> throttlekit.v1.CheckRequest
-	3,  // 6: throttlekit.v1.RateLimiter.CheckMany:input_type -> throttlekit.v1.CheckManyRequest
-	5,  // 7: throttlekit.v1.RateLimiter.Peek:input_type -> throttlekit.v1.PeekRequest
-	7,  // 8: throttlekit.v1.RateLimiter.Forecast:input_type -> throttlekit.v1.ForecastRequest
-	10, // 9: throttlekit.v1.RateLimiter.Debit:input_type -> throttlekit.v1.DebitRequest
-	2,  // 10: throttlekit.v1.RateLimiter.Check:output_type -> throttlekit.v1.CheckResponse
-	4,  // 11: throttlekit.v1.RateLimiter.CheckMany:output_type -> throttlekit.v1.CheckManyResponse
-	6,  // 12: throttlekit.v1.RateLimiter.Peek:output_type -> throttlekit.v1.PeekResponse
-	9,  // 13: throttlekit.v1.RateLimiter.Forecast:output_type -> throttlekit.v1.ForecastResponse
-	11, // 14: throttlekit.v1.RateLimiter.Debit:output_type -> throttlekit.v1.DebitResponse
-	10, // [10:15] is the sub-list for method output_type
-	5,  // [5:10] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	15, // 5: throttlekit.v1.PolicySummary.latency:type_name -> throttlekit.v1.LatencySummary
+	14, // 6: throttlekit.v1.PolicySummary.top_denied:type_name -> throttlekit.v1.KeyCount
+	14, // 7: throttlekit.v1.PolicySummary.top_requested:type_name -> throttlekit.v1.KeyCount
+	13, // 8: throttlekit.v1.Snapshot.meta:type_name -> throttlekit.v1.MonitorMeta
+	16, // 9: throttlekit.v1.Snapshot.policies:type_name -> throttlekit.v1.PolicySummary
+	17, // 10: throttlekit.v1.Snapshot.guards:type_name -> throttlekit.v1.GuardSummary
+	18, // 11: throttlekit.v1.Snapshot.recent_denials:type_name -> throttlekit.v1.DenialEvent
+	19, // 12: throttlekit.v1.GetSnapshotResponse.snapshot:type_name -> throttlekit.v1.Snapshot
+	18, // 13: throttlekit.v1.WatchResponse.denial:type_name -> throttlekit.v1.DenialEvent
+	1,  // 14: throttlekit.v1.RateLimiter.Check:input_type -> throttlekit.v1.CheckRequest
+	3,  // 15: throttlekit.v1.RateLimiter.CheckMany:input_type -> throttlekit.v1.CheckManyRequest
+	5,  // 16: throttlekit.v1.RateLimiter.Peek:input_type -> throttlekit.v1.PeekRequest
+	7,  // 17: throttlekit.v1.RateLimiter.Forecast:input_type -> throttlekit.v1.ForecastRequest
+	10, // 18: throttlekit.v1.RateLimiter.Debit:input_type -> throttlekit.v1.DebitRequest
+	12, // 19: throttlekit.v1.Monitor.GetSnapshot:input_type -> throttlekit.v1.GetSnapshotRequest
+	21, // 20: throttlekit.v1.Monitor.Watch:input_type -> throttlekit.v1.WatchRequest
+	2,  // 21: throttlekit.v1.RateLimiter.Check:output_type -> throttlekit.v1.CheckResponse
+	4,  // 22: throttlekit.v1.RateLimiter.CheckMany:output_type -> throttlekit.v1.CheckManyResponse
+	6,  // 23: throttlekit.v1.RateLimiter.Peek:output_type -> throttlekit.v1.PeekResponse
+	9,  // 24: throttlekit.v1.RateLimiter.Forecast:output_type -> throttlekit.v1.ForecastResponse
+	11, // 25: throttlekit.v1.RateLimiter.Debit:output_type -> throttlekit.v1.DebitResponse
+	20, // 26: throttlekit.v1.Monitor.GetSnapshot:output_type -> throttlekit.v1.GetSnapshotResponse
+	22, // 27: throttlekit.v1.Monitor.Watch:output_type -> throttlekit.v1.WatchResponse
+	21, // [21:28] is the sub-list for method output_type
+	14, // [14:21] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_throttlekit_proto_init() }
@@ -785,9 +1609,9 @@ func file_throttlekit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_throttlekit_proto_rawDesc), len(file_throttlekit_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   23,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_throttlekit_proto_goTypes,
 		DependencyIndexes: file_throttlekit_proto_depIdxs,

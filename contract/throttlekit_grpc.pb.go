@@ -284,3 +284,151 @@ var RateLimiter_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "throttlekit.proto",
 }
+
+const (
+	Monitor_GetSnapshot_FullMethodName = "/throttlekit.v1.Monitor/GetSnapshot"
+	Monitor_Watch_FullMethodName       = "/throttlekit.v1.Monitor/Watch"
+)
+
+// MonitorClient is the client API for Monitor service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+type MonitorClient interface {
+	// The counters of the analytics window, top keys and recent denials, at one instant.
+	GetSnapshot(ctx context.Context, in *GetSnapshotRequest, opts ...grpc.CallOption) (*GetSnapshotResponse, error)
+	// Denials as they happen; best effort: rate-capped per stream, a slow reader loses events.
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
+}
+
+type monitorClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewMonitorClient(cc grpc.ClientConnInterface) MonitorClient {
+	return &monitorClient{cc}
+}
+
+func (c *monitorClient) GetSnapshot(ctx context.Context, in *GetSnapshotRequest, opts ...grpc.CallOption) (*GetSnapshotResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSnapshotResponse)
+	err := c.cc.Invoke(ctx, Monitor_GetSnapshot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *monitorClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Monitor_ServiceDesc.Streams[0], Monitor_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, WatchResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Monitor_WatchClient = grpc.ServerStreamingClient[WatchResponse]
+
+// MonitorServer is the server API for Monitor service.
+// All implementations must embed UnimplementedMonitorServer
+// for forward compatibility.
+type MonitorServer interface {
+	// The counters of the analytics window, top keys and recent denials, at one instant.
+	GetSnapshot(context.Context, *GetSnapshotRequest) (*GetSnapshotResponse, error)
+	// Denials as they happen; best effort: rate-capped per stream, a slow reader loses events.
+	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
+	mustEmbedUnimplementedMonitorServer()
+}
+
+// UnimplementedMonitorServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedMonitorServer struct{}
+
+func (UnimplementedMonitorServer) GetSnapshot(context.Context, *GetSnapshotRequest) (*GetSnapshotResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSnapshot not implemented")
+}
+func (UnimplementedMonitorServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedMonitorServer) mustEmbedUnimplementedMonitorServer() {}
+func (UnimplementedMonitorServer) testEmbeddedByValue()                 {}
+
+// UnsafeMonitorServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to MonitorServer will
+// result in compilation errors.
+type UnsafeMonitorServer interface {
+	mustEmbedUnimplementedMonitorServer()
+}
+
+func RegisterMonitorServer(s grpc.ServiceRegistrar, srv MonitorServer) {
+	// If the following call panics, it indicates UnimplementedMonitorServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Monitor_ServiceDesc, srv)
+}
+
+func _Monitor_GetSnapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MonitorServer).GetSnapshot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Monitor_GetSnapshot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MonitorServer).GetSnapshot(ctx, req.(*GetSnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Monitor_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MonitorServer).Watch(m, &grpc.GenericServerStream[WatchRequest, WatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Monitor_WatchServer = grpc.ServerStreamingServer[WatchResponse]
+
+// Monitor_ServiceDesc is the grpc.ServiceDesc for Monitor service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Monitor_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "throttlekit.v1.Monitor",
+	HandlerType: (*MonitorServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetSnapshot",
+			Handler:    _Monitor_GetSnapshot_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Watch",
+			Handler:       _Monitor_Watch_Handler,
+			ServerStreams: true,
+		},
+	},
+	Metadata: "throttlekit.proto",
+}

@@ -24,7 +24,7 @@ func (s *Service) Check(ctx context.Context, req *contract.CheckRequest) (_ *con
 		}
 		d = ds[0]
 	}
-	s.decided(req.GetPolicy(), start, d)
+	s.decided(req.GetPolicy(), []string{req.GetKey()}, start, d)
 	return &contract.CheckResponse{Decision: decisionMessage(d)}, nil
 }
 
@@ -44,7 +44,7 @@ func (s *Service) CheckMany(ctx context.Context, req *contract.CheckManyRequest)
 			return nil, err
 		}
 	}
-	s.decided(req.GetPolicy(), start, ds...)
+	s.decided(req.GetPolicy(), req.GetKeys(), start, ds...)
 	out := make([]*contract.Decision, len(ds))
 	for i, d := range ds {
 		out[i] = decisionMessage(d)
@@ -81,7 +81,7 @@ func (s *Service) Debit(ctx context.Context, req *contract.DebitRequest) (_ *con
 	if err != nil {
 		return nil, err
 	}
-	s.decided(req.GetPolicy(), start, d)
+	s.decided(req.GetPolicy(), []string{req.GetKey()}, start, d)
 	return &contract.DebitResponse{Decision: decisionMessage(d)}, nil
 }
 

@@ -29,6 +29,8 @@ type Options struct {
 	FailMode client.FailMode
 	// Observer, when non-nil, receives decisions and store failures (metrics).
 	Observer Observer
+	// Recorder, when non-nil, receives every decision with its key (the Monitor service).
+	Recorder Recorder
 	// MaxKeysPerCall caps the keys of one CheckMany: a longer list answers INVALID_ARGUMENT
 	// naming the cap, and nothing is charged. 0 means DefaultMaxKeysPerCall; negative, no cap.
 	MaxKeysPerCall int
@@ -55,6 +57,7 @@ type Service struct {
 	storeLog *rateLimitedLog
 	failMode client.FailMode
 	observer Observer
+	recorder Recorder
 	maxKeys  int  // 0: no cap
 	local    bool // the store computes in this process: its timeouts are ours
 }
@@ -88,6 +91,7 @@ func New(backend client.Limiter, opts Options) *Service {
 		storeLog: newRateLimitedLog(log, time.Second),
 		failMode: opts.FailMode,
 		observer: opts.Observer,
+		recorder: opts.Recorder,
 		maxKeys:  maxKeys,
 		local:    opts.InProcessStore || engine,
 	}

@@ -30,12 +30,16 @@ type config struct {
 	logLevel    string
 	failMode    string // open, closed or error
 	authFile    string // --auth-token-file, or $THROTTLEKIT_AUTH_TOKEN_FILE
-	tlsCert     string
-	tlsKey      string
-	tlsCA       string
-	metricsHost string
-	metricsPort int    // metricsOff: no metrics server
-	readyFile   string // --ready-file: written once listening, removed on a stop signal; "" none
+	// monitorSecret (--monitor-secret, or $THROTTLEKIT_MONITOR_SECRET) opens the Monitor
+	// service to callers presenting it; without it and without a token, loopback only.
+	monitorSecret string
+	check         bool // --check: validate the policy file, print what is wrong, exit
+	tlsCert       string
+	tlsKey        string
+	tlsCA         string
+	metricsHost   string
+	metricsPort   int    // metricsOff: no metrics server
+	readyFile     string // --ready-file: written once listening, removed on a stop signal; "" none
 
 	// The bounds of a public port (wire-contract.md, "Limits a public server keeps").
 	maxConnections   int           // open gRPC connections; more are closed at accept
@@ -69,6 +73,10 @@ const metricsOff = -1
 // authTokenEnv names the file holding the shared token when --auth-token-file is not given.
 const authTokenEnv = "THROTTLEKIT_AUTH_TOKEN_FILE"
 
+// monitorSecretEnv holds the monitor secret when --monitor-secret is not given: a value in
+// the environment is not shown to every user by ps, as a command-line argument is.
+const monitorSecretEnv = "THROTTLEKIT_MONITOR_SECRET"
+
 // tlsOn tells whether the gRPC port serves TLS.
 func (c *config) tlsOn() bool { return c.tlsCert != "" }
 
@@ -91,13 +99,17 @@ const (
 // usage is written by hand so that it reads as documentation; a test checks that it names
 // every flag the FlagSet defines.
 const usage = `Usage: throttlekit-server -c FILE [flags]
+       throttlekit-server --check -c FILE
 
-Serves the ThrottleKit rate-limiting contract throttlekit.v1 over gRPC, with the standard
+Serves the ThrottleKit rate-limiting contract throttlekit.v1 over gRPC (RateLimiter, and the
+read-only Monitor: a snapshot of the last 60s and a live denial stream), with the standard
 grpc.health.v1 health service on the same port. Decisions come from the policy file's
 limiters, evaluated by the embedded engine (one process) or by a Redis a fleet shares.
 
 Flags:
   -c, --config FILE         the policy file (ThrottleKit YAML: limiters, defaults); required
+      --check               validate the policy file and exit, without serving: status 0 when
+                            it loads (its warnings on stderr), 1 with every problem on stderr
       --host HOST           address to listen on (default 0.0.0.0, every interface; a warning
                             is logged for any non-loopback address, as traffic is not encrypted)
   -p, --port PORT           TCP port to listen on; 0 picks a free one (default 50051)
@@ -124,10 +136,18 @@ Flags:
                             UNAVAILABLE; logic faults are INTERNAL whatever the mode; Peek,
                             Forecast and Debit always answer UNAVAILABLE (default open)
       --auth-token-file FILE
-                            require every RateLimiter call to carry the metadata
+                            require every RateLimiter and Monitor call to carry the metadata
                             "authorization: Bearer TOKEN", TOKEN being the file's content with
                             surrounding whitespace trimmed; otherwise UNAUTHENTICATED. Health
                             needs no token. Default: $THROTTLEKIT_AUTH_TOKEN_FILE, else none
+      --monitor-secret SECRET
+                            let callers beyond loopback use the Monitor service (GetSnapshot,
+                            Watch: traffic keys, which are personal data) when they send the
+                            metadata "x-monitor-secret: SECRET" (or "authorization: Bearer
+                            SECRET"); with it, every Monitor call needs it. Without it, only
+                            loopback callers may. With --auth-token-file, Monitor calls need
+                            the token instead, like every call. Refusals are UNAUTHENTICATED.
+                            Default: $THROTTLEKIT_MONITOR_SECRET, else none
       --tls-cert FILE       serve TLS with this PEM certificate (chain); needs --tls-key
       --tls-key FILE        the certificate's PEM private key
       --tls-ca FILE         mutual TLS: require client certificates signed by a CA of this
@@ -181,7 +201,12 @@ Metrics: throttlekit_decisions_total{policy,result} (result allowed, denied or s
 Check, CheckMany per key, Debit), throttlekit_decision_seconds{policy} (a histogram of those
 calls), throttlekit_store_errors_total{kind} (unavailable, timeout, auth, internal),
 throttlekit_policies, throttlekit_connections and throttlekit_connections_refused_total;
-policy is a configured name, or "unknown".
+policy is a configured name, or "unknown". The Monitor's window (60s), read at each scrape:
+throttlekit_monitor_window_allowed{policy}, throttlekit_monitor_window_denied{policy},
+throttlekit_monitor_limit{policy}, throttlekit_monitor_latency_ms{policy,stat} (stat avg,
+p50, p99, max), throttlekit_monitor_latency_samples{policy}, and for Watch streams
+throttlekit_monitor_watch_streams and throttlekit_monitor_watch_dropped_total{reason}
+(buffer_full, over_rate).
 
 Signals: SIGHUP reloads the policy file (a file with errors is logged and the policies in
 force stay; calls in flight finish with the policies they started with). SIGINT or SIGTERM
@@ -217,6 +242,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.failMode, "fail", "open", "open, closed or error")
 	fs.StringVar(&cfg.authFile, "auth-token-file", "", "file holding the shared token")
+	fs.StringVar(&cfg.monitorSecret, "monitor-secret", "", "secret opening the Monitor service beyond loopback")
+	fs.BoolVar(&cfg.check, "check", false, "validate the policy file and exit")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key")
 	fs.StringVar(&cfg.tlsCA, "tls-ca", "", "CA bundle for client certificates")
@@ -278,6 +305,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if cfg.authFile == "" {
 		cfg.authFile = os.Getenv(authTokenEnv)
+	}
+	if cfg.monitorSecret == "" {
+		cfg.monitorSecret = os.Getenv(monitorSecretEnv)
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return nil, usageError("--tls-cert and --tls-key go together")

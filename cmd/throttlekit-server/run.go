@@ -18,6 +18,7 @@ import (
 
 	"github.com/throttlekit/throttlekit-go/contract"
 	"github.com/throttlekit/throttlekit-go/server"
+	"github.com/throttlekit/throttlekit-go/server/monitor"
 )
 
 // shutdownGrace bounds how long calls in flight may take to finish after a stop signal.
@@ -42,6 +43,9 @@ func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int 
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", progName, err, progName)
 		return exitUsage
 	}
+	if cfg.check {
+		return checkPolicyFile(cfg.configPath, stdout, stderr)
+	}
 	log := newLogger(cfg, stderr)
 	a, err := start(cfg, log)
 	if err != nil {
@@ -57,6 +61,7 @@ type app struct {
 	log     *slog.Logger
 	store   *store
 	svc     *server.Service
+	monitor *monitor.Monitor // the Monitor service's records; closed first on a stop
 	lis     net.Listener
 	grpc    *grpc.Server
 	health  *healthReporter
@@ -108,9 +113,13 @@ func start(cfg *config, log *slog.Logger) (*app, error) {
 			return nil, err
 		}
 	}
+	a.monitor = monitor.New(monitor.Options{NodeID: lis.Addr().String()})
 	a.svc = server.New(st.backend, server.Options{Logger: log, Timeout: cfg.timeout, FailMode: cfg.failModeValue(), Observer: m,
-		MaxKeysPerCall: cfg.maxKeysPerCall, InProcessStore: cfg.store == storeMemory})
+		Recorder: a.monitor, MaxKeysPerCall: cfg.maxKeysPerCall, InProcessStore: cfg.store == storeMemory})
 	contract.RegisterRateLimiterServer(a.grpc, a.svc)
+	monSvc := server.NewMonitorService(a.monitor, a.svc)
+	contract.RegisterMonitorServer(a.grpc, monSvc)
+	m.reg.MustRegister(newMonitorCollector(monSvc.Snapshot))
 	healthpb.RegisterHealthServer(a.grpc, a.health.srv)
 	m.policies.Set(float64(set.Len()))
 
@@ -131,6 +140,11 @@ func start(cfg *config, log *slog.Logger) (*app, error) {
 		attrs = append(attrs, slog.String("ready_file", cfg.readyFile))
 	}
 	log.Info("listening", attrs...)
+	if token != "" && cfg.monitorSecret != "" {
+		log.Warn("the monitor secret is not used: with a shared token, Monitor calls need the token, like every call")
+	} else if token == "" && cfg.monitorSecret == "" && !isLoopback(cfg.host) {
+		log.Info("the Monitor service answers loopback callers only (no --monitor-secret and no token)")
+	}
 	return a, nil
 }
 
@@ -182,10 +196,14 @@ func serverOptions(cfg *config, token string) ([]grpc.ServerOption, error) {
 		// such a connection anyway.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.keepaliveMinTime, PermitWithoutStream: true}),
 	}
+	// Before anything else sees the call: a stream without the token (or, with none, a
+	// Monitor call its rules refuse) is refused as its headers arrive, before its body is
+	// read or decoded and before a handler runs. gRPC takes one tap: it is either.
+	mon := monitorAuth{secret: []byte(cfg.monitorSecret)}
 	if token != "" {
-		// Before anything else sees the call: a stream without the token is refused as its
-		// headers arrive, before its body is read or decoded and before a handler runs.
 		opts = append(opts, grpc.InTapHandle(tokenAuth{want: []byte(token)}.tap))
+	} else {
+		opts = append(opts, grpc.InTapHandle(mon.tap))
 	}
 	// Its interceptor first: it must see every call, to answer a body that did not decode.
 	opts = append(opts, server.RequestDecoding()...)
@@ -202,6 +220,8 @@ func serverOptions(cfg *config, token string) ([]grpc.ServerOption, error) {
 	if token != "" {
 		auth := tokenAuth{want: []byte(token)}
 		opts = append(opts, grpc.ChainUnaryInterceptor(auth.unary), grpc.ChainStreamInterceptor(auth.stream))
+	} else {
+		opts = append(opts, grpc.ChainUnaryInterceptor(mon.unary), grpc.ChainStreamInterceptor(mon.stream))
 	}
 	return opts, nil
 }
@@ -219,6 +239,7 @@ func (a *app) reload() {
 		return
 	}
 	a.metrics.policies.Set(float64(set.Len()))
+	a.monitor.Retain(set.Names())
 	a.log.Info("policies reloaded", "file", path, "policies", set.Len())
 }
 
@@ -263,6 +284,8 @@ wait:
 
 	a.health.shutdown()
 	a.removeReadyFile() // no longer ready: new calls are refused from here on
+	// Watch streams never end by themselves: end them, or the drain would wait its grace out.
+	a.monitor.Close()
 	stopProbe()
 	<-probed
 	drained := make(chan struct{})

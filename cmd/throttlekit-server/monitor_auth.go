@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"net"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
+
+	"github.com/throttlekit/throttlekit-go/contract"
+)
+
+// monitorPrefix is the method prefix of the Monitor service, whose answers carry the keys
+// callers are limited by: personal data, so it is not open to whoever reaches the port.
+var monitorPrefix = "/" + contract.Monitor_ServiceDesc.ServiceName + "/"
+
+// monitorAuth guards the Monitor service when no shared token is configured (with one,
+// tokenAuth requires it of Monitor calls as of every other). With a secret, every Monitor
+// call must present it, as upstream's server requires; without one, only loopback callers
+// may call. Refusals are UNAUTHENTICATED, the status upstream's server answers (its client
+// turns any status but NOT_FOUND, UNIMPLEMENTED and UNAVAILABLE into a plain error).
+type monitorAuth struct{ secret []byte }
+
+var (
+	errMonitorSecret = status.Error(codes.Unauthenticated,
+		`the Monitor service needs the monitor secret: send the metadata "x-monitor-secret: <secret>" (or "authorization: Bearer <secret>")`)
+	errMonitorLoopback = status.Error(codes.Unauthenticated,
+		"the Monitor service answers loopback callers only: the server needs --monitor-secret to open it beyond loopback")
+)
+
+// check returns nil when a call to method from p with md may proceed.
+func (a monitorAuth) check(method string, p *peer.Peer, md metadata.MD) error {
+	if !strings.HasPrefix(method, monitorPrefix) {
+		return nil
+	}
+	if len(a.secret) > 0 {
+		if a.secretGiven(md) {
+			return nil
+		}
+		return errMonitorSecret
+	}
+	if p == nil || !loopbackAddr(p.Addr) {
+		return errMonitorLoopback
+	}
+	return nil
+}
+
+// secretGiven compares, in constant time, what the call presents in either header.
+func (a monitorAuth) secretGiven(md metadata.MD) bool {
+	ok := false
+	if v := md.Get("x-monitor-secret"); len(v) == 1 {
+		ok = subtle.ConstantTimeCompare([]byte(v[0]), a.secret) == 1
+	}
+	if v := md.Get("authorization"); len(v) == 1 {
+		if scheme, s, found := strings.Cut(v[0], " "); found && strings.EqualFold(scheme, "Bearer") {
+			ok = subtle.ConstantTimeCompare([]byte(strings.TrimLeft(s, " ")), a.secret) == 1 || ok
+		}
+	}
+	return ok
+}
+
+// loopbackAddr tells whether a peer's address is this machine's loopback (or a Unix socket).
+func loopbackAddr(addr net.Addr) bool {
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case *net.UnixAddr:
+		return true
+	}
+	return false
+}
+
+// tap refuses a Monitor call as its headers arrive, before its body is read.
+func (a monitorAuth) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	p, _ := peer.FromContext(ctx)
+	return ctx, a.check(info.FullMethodName, p, info.Header)
+}
+
+func (a monitorAuth) callCheck(ctx context.Context, method string) error {
+	p, _ := peer.FromContext(ctx)
+	md, _ := metadata.FromIncomingContext(ctx)
+	return a.check(method, p, md)
+}
+
+// The interceptors are a second line behind the tap, as for the token.
+func (a monitorAuth) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := a.callCheck(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (a monitorAuth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := a.callCheck(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return handler(srv, ss)
+}
