@@ -47,3 +47,31 @@ func addQuotaCalls(t *testing.T, r *golden.QuotaRunner, l client.Limiter, at fun
 		return golden.ForecastExpect{SpendableNow: f.SpendableNow, NextReplenishAt: f.NextReplenishAt, FullAt: f.FullAt}, err
 	}
 }
+
+// Without an explicit clock the scripts read Redis's (ARGV now = 0): a calendar-day quota
+// resets at the next UTC midnight by the test's clock (either side of a midnight that passes
+// during the call), and the stored period start is that day's midnight.
+func TestQuotaOnTheStoreClock(t *testing.T) {
+	const yaml = "limiters:\n  q: { strategy: quota, limit: 3, resetCadence: calendar-day }\n"
+	midnight := func(t time.Time) int64 {
+		y, m, d := t.UTC().Date()
+		return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	}
+	b, ns := openBackend(t, yaml)
+	e := openEngine(t, yaml, client.EngineOptions{})
+	for name, l := range map[string]client.Limiter{"redis": b, "engine": e} {
+		before := midnight(time.Now())
+		d, err := l.Check(ctx, "q", "k", 2)
+		after := midnight(time.Now())
+		if err != nil || !d.Allowed || d.Remaining != 1 || d.Limit != 3 || (d.ResetAt != before && d.ResetAt != after) {
+			t.Errorf("%s: %s, %v; want allowed, remaining 1, resetAt %d", name, show(d), err, before)
+		}
+		f, err := l.Forecast(ctx, "q", "k", 1)
+		if err != nil || f.SpendableNow != 1 || f.FullAt != d.ResetAt || f.NextReplenishAt != d.ResetAt {
+			t.Errorf("%s: forecast %+v, %v", name, f, err)
+		}
+	}
+	if s, err := testenv.Client(t).HGet(ctx, ns+":q:k", "s").Int64(); err != nil || s%86_400_000 != 0 {
+		t.Errorf("stored period start %d, %v; want a UTC midnight", s, err)
+	}
+}
