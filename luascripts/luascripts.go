@@ -26,7 +26,7 @@ const (
 // Script is one decision script with its manifest entry.
 type Script struct {
 	Name     string   `json:"name"`     // "<strategy>.<role>", e.g. "gcra.check"
-	Strategy string   `json:"strategy"` // gcra, tokenBucket, fixedWindow, slidingWindow, slidingWindowLog, tokenBudget
+	Strategy string   `json:"strategy"` // gcra, tokenBucket, fixedWindow, slidingWindow, slidingWindowLog, tokenBudget, quota
 	Role     string   `json:"role"`     // check, peek, forecast, debit
 	File     string   `json:"file"`     // relative to luascripts/
 	Keys     []string `json:"keys"`     // KEYS names, in order

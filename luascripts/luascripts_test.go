@@ -60,6 +60,10 @@ func TestManifestEntries(t *testing.T) {
 	}
 	want["tokenBudget.debit"] = []string{"now", "budget", "windowMs", "tokens"}
 	want["tokenBudget.peek"] = []string{"now", "budget", "windowMs"}
+	quota := []string{"now", "limit", "cost", "mode", "periodMs", "anchor", "offsetMs", "weekStartsOn"}
+	want["quota.check"] = quota
+	want["quota.forecast"] = quota
+	want["quota.peek"] = slices.DeleteFunc(slices.Clone(quota), func(n string) bool { return n == "cost" })
 
 	// The batch script is the composition of these (TestBatchIsComposed).
 	if len(All()) != len(want)+1 {

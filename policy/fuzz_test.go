@@ -13,12 +13,15 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(exampleFile))
 	f.Add([]byte("defaults: { prefix: p }\nlimiters:\n  a: { strategy: gcra, limit: 1.0, periodMs: \"1.5s\", prefix: \"\" }\n"))
 	f.Add([]byte("limiters:\n  b: &b { strategy: slidingWindow, limit: 9, windowMs: 2m, buckets: 1000 }\n  c: { <<: *b, prefix: c2 }\n"))
-	f.Add([]byte("limiters:\n  q: { strategy: quota }\n  x: { concurrency: 1, prefix: x }\ncapture: {}\n"))
+	f.Add([]byte("limiters:\n  q: { federated: {} }\n  x: { concurrency: 1, prefix: x }\ncapture: {}\n"))
 	f.Add([]byte("limiters: { a: { strategy: gcra, limit: -3, burst: .nan, period: 1.0005s } }\n"))
 	f.Add([]byte("a: &a [*a]\nlimiters: *a\n"))
 	f.Add([]byte("limiters:\n  x: { strategy: gcra, limit: 1, period: 1s }\n  y: { strategy: fixedWindow, limit: 1, period: 1s, prefix: \"x:y\" }\n"))
 	f.Add([]byte("limiters:\n  a: { strategy: gcra, limit: 1, period: 1s, prefix: auth }\n  r: { prefix: \"\", tokenBudget: { budget: 9007199254740991, windowMs: 9007199254740991 } }\n"))
 	f.Add([]byte("limiters:\n  u: { strategy: tokenBucket, capacity: 9007199254740991, refillPerSec: 2000, prefix: \"u:\" }\n  v: { strategy: slidingWindow, limit: 1, windowMs: 2251799813685248, buckets: 1, prefix: \"u::\" }\n"))
+	f.Add([]byte("limiters:\n  m: { strategy: quota, limit: 5, resetCadence: calendar-week, offsetMinutes: -840, weekStartsOn: 0 }\n" +
+		"  f: { strategy: quota, limit: 9, resetCadence: fixed, period: 1h, anchor: -4503599627370496, windowMs: 1 }\n" +
+		"  r: { strategy: quota, limit: 9, resetCadence: rolling, periodMs: 2251799813685248, buckets: 1 }\n"))
 	f.Add([]byte("limiters:\n  g: { strategy: gcra, limit: 2, period: 1ms, burst: 9007199254740991 }\n  l: { strategy: slidingWindowLog, limit: 10000, windowMs: 4503599627370496 }\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		s, err := Parse(src)
@@ -109,12 +112,14 @@ func checkKeys(live []*Policy) error {
 // decisions, TTLs and stored integers can take at a clock of up to ClockHorizonMs, and
 // requires each to be a finite number in [0, MaxSafeInteger]; for gcra, it also requires
 // that one emission interval is not lost when added to a clock just below the horizon.
+// value is one quantity checkFormulas bounds.
+type value struct {
+	name string
+	v    float64
+}
+
 func checkFormulas(p *Policy) error {
 	const now = float64(ClockHorizonMs)
-	type value struct {
-		name string
-		v    float64
-	}
 	var vals []value
 	switch p.Strategy {
 	case GCRA:
@@ -137,6 +142,8 @@ func checkFormulas(p *Policy) error {
 	case FixedWindow, TokenBudget:
 		w := float64(p.WindowMs)
 		vals = []value{{"resetAt", math.Floor(now/w)*w + w}}
+	case Quota:
+		vals = quotaFormulas(p, now)
 	}
 	for _, v := range vals {
 		if !(v.v >= 0 && v.v <= MaxSafeInteger) {
@@ -152,6 +159,9 @@ func checkPolicy(p *Policy) error {
 			return fmt.Errorf("unsupported policy with strategy %q", p.Strategy)
 		}
 		return nil
+	}
+	if p.Strategy == Quota {
+		return checkQuota(p)
 	}
 	want := map[Strategy][]string{
 		GCRA:             {"periodMs", "limit", "burst"},

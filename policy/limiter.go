@@ -9,7 +9,7 @@ import (
 
 // laterCore lists features of later core versions: a policy using one still loads (so the
 // rest of an existing file keeps working) but answers "unsupported".
-var laterCore = map[string]bool{"quota": true, "twoTier": true, "concurrency": true, "federated": true}
+var laterCore = map[string]bool{"twoTier": true, "concurrency": true, "federated": true}
 
 // shape is what one strategy accepts besides `strategy` and `prefix`.
 type shape struct {
@@ -122,6 +122,10 @@ func (ps *parser) limiter(p *Policy, path string, list []entry, strategy *entry)
 		return
 	}
 	p.Strategy = Strategy(resolve(strategy.val).Value)
+	if p.Strategy == Quota {
+		ps.quota(p, path, list)
+		return
+	}
 	sh, known := shapes[p.Strategy]
 	if !known {
 		ps.fail(sp, "unknown strategy %s; want one of %s", describe(strategy.val), strategyList)
@@ -250,7 +254,7 @@ func (ps *parser) meter(p *Policy, path string, list []entry, budget *entry) {
 	}
 }
 
-const strategyList = "gcra, tokenBucket, fixedWindow, slidingWindow, slidingWindowLog"
+const strategyList = "gcra, tokenBucket, fixedWindow, slidingWindow, slidingWindowLog, quota"
 
 // orList renders ["a","b","c"] as "a, b or c".
 func orList(list []string) string {

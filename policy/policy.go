@@ -8,7 +8,8 @@ import "strconv"
 // Strategy names a rate-limiting algorithm, spelled as in the policy file.
 type Strategy string
 
-// The five rate-limit strategies, plus the token-budget meter (a `tokenBudget:` block).
+// The five rate-limit strategies of the 1.x core, plus the token-budget meter (a
+// `tokenBudget:` block); Quota (quota.go) is a later core's.
 const (
 	GCRA             Strategy = "gcra"
 	TokenBucket      Strategy = "tokenBucket"
@@ -27,16 +28,22 @@ const MaxSafeInteger = 1<<53 - 1
 type Policy struct {
 	Name         string
 	Strategy     Strategy // TokenBudget for a meter; "" only when Unsupported != ""
-	Unsupported  string   // the later-core feature used (quota, twoTier, concurrency, federated)
-	Limit        int64    // gcra, fixedWindow, slidingWindow, slidingWindowLog
+	Unsupported  string   // the later-core feature used (twoTier, concurrency, federated)
+	Limit        int64    // gcra, fixedWindow, slidingWindow, slidingWindowLog, quota
 	Burst        int64    // gcra (default Limit)
-	PeriodMs     int64    // gcra: from period / periodMs / windowMs
+	PeriodMs     int64    // gcra: from period / periodMs / windowMs; quota: fixed, rolling
 	WindowMs     int64    // fixedWindow, slidingWindow, slidingWindowLog, tokenBudget
 	Capacity     int64    // tokenBucket
 	RefillPerSec float64  // tokenBucket
 	Buckets      int64    // slidingWindow (default 10)
 	Budget       int64    // tokenBudget
 	Prefix       string   // own prefix (may be ""), else defaults.prefix, else Name
+
+	// quota (Limit and PeriodMs as well; Buckets for a rolling quota)
+	Cadence       string // CadenceMonth, CadenceWeek, CadenceDay, CadenceFixed or CadenceRolling
+	Anchor        int64  // fixed: epoch ms where periods are counted from
+	OffsetMinutes int64  // calendar cadences: the fixed UTC offset of the local midnight
+	WeekStartsOn  int64  // calendar-week: 0 = Sunday ... 6 = Saturday (default 1)
 }
 
 // IsMeter reports whether the policy is a token-budget meter rather than a rate limiter.
@@ -58,7 +65,8 @@ func (p *Policy) ReportedLimit() int64 {
 }
 
 // Arg returns the ARGV text of a static script parameter by its contract name ("periodMs",
-// "limit", "burst", "capacity", "refillPerSec", "windowMs", "buckets", "budget"). The text is
+// "limit", "burst", "capacity", "refillPerSec", "windowMs", "buckets", "budget", and a quota's
+// "mode", "anchor", "offsetMs", "weekStartsOn", which may be 0 or negative). The text is
 // chosen so that Lua's tonumber yields exactly the validated value: plain decimal for
 // integers, the shortest round-tripping form for refillPerSec. ok is false for a name the
 // policy's strategy does not take, so a caller marshalling from a script manifest notices a
@@ -68,6 +76,8 @@ func (p *Policy) Arg(name string) (string, bool) {
 		return "", false
 	}
 	switch p.Strategy {
+	case Quota:
+		return p.quotaArg(name)
 	case GCRA:
 		switch name {
 		case "periodMs":

@@ -43,6 +43,8 @@ limiters:
   sw7:     { strategy: slidingWindow, limit: 6, windowMs: 1000, buckets: 7 }
   swl:     { strategy: slidingWindowLog, limit: 4, windowMs: 1000 }
   swl12:   { strategy: slidingWindowLog, limit: 12, windowMs: 250 }
+  qfix:    { strategy: quota, limit: 5, resetCadence: fixed, periodMs: 1000, anchor: 333 }
+  qday:    { strategy: quota, limit: 40, resetCadence: calendar-day, offsetMinutes: 330 }
   budget:
     tokenBudget: { budget: 100, windowMs: 1000 }
   budget7:
@@ -52,7 +54,7 @@ limiters:
 // diffLimits is each policy's limit, to draw costs around it.
 var diffLimits = map[string]int64{
 	"gcra3": 3, "gcra7": 10, "tb05": 5, "tb3": 10, "fw": 5, "fw7": 20, "sw3": 10, "sw7": 6,
-	"swl": 4, "swl12": 12, "budget": 100, "budget7": 37,
+	"swl": 4, "swl12": 12, "budget": 100, "budget7": 37, "qfix": 5, "qday": 40,
 }
 
 const diffSteps = 4000

@@ -56,7 +56,7 @@ func prepareSet(set *policy.Set) (*preparedSet, error) {
 // prepareCall renders the static ARGV of a policy's script for role, or returns nil when the
 // strategy has no script for that role (e.g. forecast on a token budget).
 func prepareCall(p *policy.Policy, role string) (*ScriptCall, error) {
-	s, ok := luascripts.Lookup(string(p.Strategy), role)
+	s, ok := luascripts.Lookup(string(p.ScriptStrategy()), role)
 	if !ok {
 		return nil, nil
 	}

@@ -89,6 +89,24 @@ final class RedisDoorTest extends TestCase
         $this->assertSame(5, $c->peek('api', 'never-seen')->remaining);
     }
 
+    /** A quota (spec quota.md, example 4): a calendar day at UTC-5, through the policy file alone. */
+    public function testQuotaCalendarDay(): void
+    {
+        $yaml = "limiters:\n  nightly: { strategy: quota, limit: 2, resetCadence: calendar-day, offsetMinutes: -300 }\n";
+        $c = Client::redis(TestEnv::redisUrl($this), $yaml, ['lib' => TestEnv::lib($this),
+            'key_namespace' => TestEnv::namespace('quota'), 'timeout_ms' => 2000]);
+        $d = $c->check('nightly', 'k', 1, 1_710_045_000_000);
+        $this->assertSame([true, 2, 1, 1_710_046_800_000, 0], [$d->allowed, $d->limit, $d->remaining, $d->resetAtMs, $d->retryAfterMs]);
+        $c->check('nightly', 'k', 1, 1_710_045_900_000);
+        $d = $c->check('nightly', 'k', 1, 1_710_046_200_000);
+        $this->assertSame([false, 0, 1_710_046_800_000, 600_000], [$d->allowed, $d->remaining, $d->resetAtMs, $d->retryAfterMs]);
+        $this->assertSame(0, $c->peek('nightly', 'k', 1_710_046_200_000)->remaining);
+        $this->assertSame(1_710_046_800_000, $c->forecast('nightly', 'k', 1, 1_710_046_200_000)->fullAtMs);
+        $d = $c->check('nightly', 'k', 1, 1_710_046_800_000); // local midnight: a new day
+        $this->assertSame([true, 1, 1_710_133_200_000], [$d->allowed, $d->remaining, $d->resetAtMs]);
+        $c->close();
+    }
+
     public function testForecast(): void
     {
         $c = $this->client();

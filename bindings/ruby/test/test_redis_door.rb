@@ -156,6 +156,23 @@ class TestRedisDoor < Minitest::Test
     end
   end
 
+  # A quota (spec quota.md, example 4): a calendar day at UTC-5, through the policy file alone.
+  def test_quota_calendar_day
+    yaml = "limiters:\n  nightly: { strategy: quota, limit: 2, resetCadence: calendar-day, offsetMinutes: -300 }\n"
+    ThrottleKit::Client.redis(redis_url, policies: yaml, namespace: TKTest.namespace("quota")) do |c|
+      k = key("quota")
+      d = c.check("nightly", k, now_ms: 1_710_045_000_000)
+      assert_equal [true, 2, 1, 1_710_046_800_000, 0], [d.allowed?, d.limit, d.remaining, d.reset_at_ms, d.retry_after_ms]
+      c.check("nightly", k, now_ms: 1_710_045_900_000)
+      d = c.check("nightly", k, now_ms: 1_710_046_200_000)
+      assert_equal [false, 0, 1_710_046_800_000, 600_000], [d.allowed?, d.remaining, d.reset_at_ms, d.retry_after_ms]
+      assert_equal 0, c.peek("nightly", k, now_ms: 1_710_046_200_000).remaining
+      assert_equal 1_710_046_800_000, c.forecast("nightly", k, now_ms: 1_710_046_200_000).full_at_ms
+      d = c.check("nightly", k, now_ms: 1_710_046_800_000) # local midnight: a new day
+      assert_equal [true, 1, 1_710_133_200_000], [d.allowed?, d.remaining, d.reset_at_ms]
+    end
+  end
+
   def test_debit_and_peek_on_a_budget
     client do |c|
       k = key("llm")
