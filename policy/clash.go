@@ -12,12 +12,12 @@ import (
 // is a string prefix of the other. Nothing else can clash: otherwise the two spaces differ
 // at some byte both contain, and so do all their keys.
 
-// keySpace is the common beginning of all the keys of a policy with prefix p.
-func keySpace(prefix string) string {
-	if prefix == "" {
+// keySpace is the common beginning of all the keys of policy p.
+func keySpace(p *Policy) string {
+	if p.Prefix == "" && !p.JoinAlways {
 		return ""
 	}
-	return prefix + ":"
+	return p.Prefix + ":"
 }
 
 // clashPartners returns, for each policy of list (in file order), the index of the first
@@ -32,7 +32,7 @@ func clashPartners(list []*Policy) []int {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool {
-		return keySpace(list[order[a]].Prefix) < keySpace(list[order[b]].Prefix)
+		return keySpace(list[order[a]]) < keySpace(list[order[b]])
 	})
 	partner := make([]int, n)
 	for i := range partner {
@@ -55,7 +55,7 @@ func clashPartners(list []*Policy) []int {
 		}
 	}
 	for _, i := range order {
-		space := keySpace(list[i].Prefix)
+		space := keySpace(list[i])
 		for len(stack) > 0 && !strings.HasPrefix(space, stack[len(stack)-1].space) {
 			pop()
 		}

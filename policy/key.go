@@ -30,7 +30,7 @@ func (p *Policy) RedisKey(namespace, key string) string {
 		b.WriteString(namespace)
 		b.WriteByte(':')
 	}
-	if p.Prefix != "" {
+	if p.Prefix != "" || p.JoinAlways {
 		b.WriteString(p.Prefix)
 		b.WriteByte(':')
 	}

@@ -9,7 +9,8 @@ import (
 
 // laterCore lists features of later core versions: a policy using one still loads (so the
 // rest of an existing file keeps working) but answers "unsupported".
-var laterCore = map[string]bool{"twoTier": true, "concurrency": true, "federated": true}
+var laterCore = map[string]bool{"twoTier": true, "concurrency": true, "federated": true,
+	"fairEscrow": true, "federatedFairEscrow": true, "distributedConcurrency": true}
 
 // shape is what one strategy accepts besides `strategy` and `prefix`.
 type shape struct {
@@ -64,7 +65,11 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 	before := ps.failures
 	list := ps.entries(m, path, func(k string) string { return fieldPath(path, k) })
 	p := &Policy{Name: name}
-	var strategy, budget, prefix *entry
+	if found := kindBlocksIn(list); len(found) > 1 {
+		ps.fail(path, "%s", kindProblem(found))
+		return
+	}
+	var strategy, budget, fleet, prefix *entry
 	for i := range list {
 		e := &list[i]
 		if !e.named {
@@ -82,6 +87,8 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 			strategy = e
 		case "tokenBudget":
 			budget = e
+		case "fleetBudget":
+			fleet = e
 		case "prefix":
 			prefix = e
 		}
@@ -96,14 +103,16 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 		for _, e := range list {
 			ps.checkDuplicates(e.val, fieldPath(path, e.key.Value))
 		}
-	case strategy != nil && budget != nil:
-		ps.fail(path, "is both a limiter (strategy) and a meter (tokenBudget); give only one")
+	case strategy != nil && (budget != nil || fleet != nil):
+		ps.fail(path, "is both a limiter (strategy) and a meter (%s); give only one", kindBlocksIn(list)[0])
+	case fleet != nil:
+		ownPrefix = ps.fleetMeter(p, path, list, fleet)
 	case budget != nil:
 		ps.meter(p, path, list, budget)
 	case strategy != nil:
 		ps.limiter(p, path, list, strategy)
 	default:
-		ps.fail(path, "needs a strategy (a rate limiter) or a tokenBudget block (a meter)")
+		ps.fail(path, "needs a strategy (a rate limiter) or a tokenBudget or fleetBudget block (a meter)")
 	}
 	if ps.failures != before {
 		return
@@ -216,7 +225,7 @@ func (ps *parser) limiterField(p *Policy, fp string, e entry) {
 // meter reads a token-budget meter: a tokenBudget block with budget and windowMs, and at
 // most a prefix beside it.
 func (ps *parser) meter(p *Policy, path string, list []entry, budget *entry) {
-	p.Strategy = TokenBudget
+	p.Strategy, p.MaxKeys = TokenBudget, defaultMaxKeys
 	for _, e := range list {
 		if !e.named || (e.name != "tokenBudget" && e.name != "prefix") {
 			ps.fail(fieldPath(path, e.key.Value), "unknown field beside a tokenBudget block; allowed: tokenBudget, prefix")
@@ -239,8 +248,10 @@ func (ps *parser) meter(p *Policy, path string, list []entry, budget *entry) {
 		case e.named && e.name == "windowMs":
 			haveWindow = true
 			p.WindowMs, problem = duration(e.val)
+		case e.named && e.name == "maxKeys":
+			p.MaxKeys, problem = count(e.val)
 		default:
-			problem = "unknown field in a tokenBudget block; allowed: budget, windowMs"
+			problem = "unknown field in a tokenBudget block; allowed: budget, windowMs, maxKeys"
 		}
 		if problem != "" {
 			ps.fail(fp, "%s", problem)

@@ -28,7 +28,7 @@ func TestParseSpecExample(t *testing.T) {
 		{Name: "upload", Strategy: TokenBucket, Capacity: 10, RefillPerSec: 2, Prefix: "upload"},
 		{Name: "hourly", Strategy: FixedWindow, Limit: 1000, WindowMs: 3600000, Prefix: "hourly"},
 		{Name: "search", Strategy: SlidingWindow, Limit: 50, WindowMs: 10000, Buckets: 10, Prefix: "search"},
-		{Name: "llm", Strategy: TokenBudget, Budget: 100000, WindowMs: 3600000, Prefix: "llm"},
+		{Name: "llm", Strategy: TokenBudget, Budget: 100000, WindowMs: 3600000, MaxKeys: 100000, Prefix: "llm"},
 	}
 	for _, w := range want {
 		if got := lookup(t, s, w.Name); *got != w {

@@ -28,7 +28,7 @@ const MaxSafeInteger = 1<<53 - 1
 type Policy struct {
 	Name         string
 	Strategy     Strategy // TokenBudget for a meter; "" only when Unsupported != ""
-	Unsupported  string   // the later-core feature used (twoTier, concurrency, federated)
+	Unsupported  string   // the later-core feature used (twoTier, concurrency, fairEscrow, ...)
 	Limit        int64    // gcra, fixedWindow, slidingWindow, slidingWindowLog, quota
 	Burst        int64    // gcra (default Limit)
 	PeriodMs     int64    // gcra: from period / periodMs / windowMs; quota: fixed, rolling
@@ -36,8 +36,10 @@ type Policy struct {
 	Capacity     int64    // tokenBucket
 	RefillPerSec float64  // tokenBucket
 	Buckets      int64    // slidingWindow (default 10)
-	Budget       int64    // tokenBudget
+	Budget       int64    // tokenBudget, fleetBudget
+	MaxKeys      int64    // tokenBudget, fleetBudget: the per-key meters a process keeps (default 100,000)
 	Prefix       string   // own prefix (may be ""), else defaults.prefix, else Name
+	JoinAlways   bool     // a fleetBudget's prefix: joined with ":" even when empty, as upstream does
 
 	// quota (Limit and PeriodMs as well; Buckets for a rolling quota)
 	Cadence       string // CadenceMonth, CadenceWeek, CadenceDay, CadenceFixed or CadenceRolling

@@ -23,31 +23,6 @@
 #define RATE_LIMIT_OFFSET_MS ((int64_t)1000)
 #define TOKEN_BUDGET_OFFSET_MS ((int64_t)3600000)
 
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 1 << 16, n = 0;
-  char *buf = malloc(cap + 1);
-  size_t got;
-  while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-    n += got;
-    if (n == cap) {
-      char *bigger = realloc(buf, cap * 2 + 1);
-      if (!bigger) {
-        free(buf);
-        buf = NULL;
-        break;
-      }
-      buf = bigger;
-      cap *= 2;
-    }
-  }
-  fclose(f);
-  if (buf) buf[n] = '\0';
-  *len = n;
-  return buf;
-}
-
 /* The golden-vectors path: the environment's, else the vendored copy, found from this
  * executable's location. */
 static int vectors_path(char *out, size_t size) {
@@ -197,7 +172,7 @@ int main(void) {
               "contract/golden-vectors.json: set THROTTLEKIT_GOLDEN_VECTORS"))
     return tk_t_finish();
   size_t len = 0;
-  char *text = read_file(path, &len);
+  char *text = tk_t_read_file(path, &len);
   if (!CHECKF(text != NULL, "cannot read %s: %s", path, strerror(errno))) return tk_t_finish();
   cJSON *root = cJSON_ParseWithLength(text, len);
   free(text);

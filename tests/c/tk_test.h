@@ -389,6 +389,33 @@ static TK_T_UNUSED int tk_t_run_self(const char *arg1, const char *arg2, char *o
   return status;
 }
 
+/* tk_t_read_file reads a whole file into a NUL-terminated buffer the caller frees (NULL if it
+ * cannot), its length in *len. */
+static TK_T_UNUSED char *tk_t_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap + 1);
+  size_t got;
+  while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+    n += got;
+    if (n == cap) {
+      char *bigger = realloc(buf, cap * 2 + 1);
+      if (!bigger) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = bigger;
+      cap *= 2;
+    }
+  }
+  fclose(f);
+  if (buf) buf[n] = '\0';
+  *len = n;
+  return buf;
+}
+
 /* The repository root: the first ancestor of this executable holding include/throttlekit.h. */
 static TK_T_UNUSED int tk_t_repo_root(char *out, size_t size) {
   char dir[PATH_MAX];

@@ -1,0 +1,62 @@
+/*
+ * test_upstream_blocks.c - a policy file holding every block of the later upstream cores
+ * (contract/upstream-blocks.yaml) opens through tk_open_redis: the served policies answer, and
+ * each unserved one answers TK_E_UNSUPPORTED with a message naming its feature.
+ */
+#include "tk_test.h"
+
+static char *policies(void) {
+  char root[PATH_MAX], path[PATH_MAX + 64];
+  if (!tk_t_repo_root(root, sizeof root)) return NULL;
+  snprintf(path, sizeof path, "%s/contract/upstream-blocks.yaml", root);
+  size_t len;
+  return tk_t_read_file(path, &len);
+}
+
+static void test_blocks(tk_handle_t h) {
+  tk_decision_t d;
+  tk_error_t err;
+  const char *served[] = {"api", "monthly", "trailing"};
+  for (size_t i = 0; i < sizeof served / sizeof *served; i++) {
+    if (EXPECT_STATUS_CTX(served[i], tk_check(h, served[i], "k", 1, &d, &err), TK_OK))
+      EXPECT_EQ_CTX(served[i], d.allowed, 1);
+  }
+  if (EXPECT_OK(tk_debit(h, "completions", "k", 40, &d, &err))) {
+    EXPECT_EQ(d.limit, 1000000);
+    EXPECT_EQ(d.remaining, 1000000 - 40);
+  }
+  static const struct {
+    const char *policy, *feature;
+  } unserved[] = {{"leased", "twoTier"},     {"global-api", "federated"},
+                  {"checkout", "concurrency"}, {"fleet-pool", "distributedConcurrency"},
+                  {"tenants", "fairEscrow"},   {"regions", "federatedFairEscrow"}};
+  for (size_t i = 0; i < sizeof unserved / sizeof *unserved; i++) {
+    EXPECT_STATUS_CTX(unserved[i].policy, tk_check(h, unserved[i].policy, "k", 1, &d, &err), TK_E_UNSUPPORTED);
+    CHECKF(strstr(err.message, unserved[i].feature) != NULL, "%s: message %s does not name %s",
+           unserved[i].policy, err.message, unserved[i].feature);
+  }
+}
+
+int main(void) {
+  const char *url = tk_t_redis_url("the upstream-blocks test");
+  char *yaml = policies();
+  CHECKF(yaml != NULL, "cannot read contract/upstream-blocks.yaml");
+  if (url && yaml) {
+    char ns[128];
+    tk_t_namespace(ns, sizeof ns, "blocks");
+    tk_options_t o;
+    tk_options_init(&o);
+    o.key_namespace = ns;
+    o.timeout_ms = 5000;
+    tk_handle_t h = 0;
+    tk_error_t err;
+    if (EXPECT_OK(tk_open_redis(url, yaml, &o, &h, &err))) {
+      test_blocks(h);
+      EXPECT_OK(tk_free(h));
+    } else {
+      fprintf(stderr, "  open: %s\n", err.message);
+    }
+  }
+  free(yaml);
+  return tk_t_finish();
+}
