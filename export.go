@@ -51,6 +51,11 @@ func tkcore_check_many(id C.tk_handle_t, policy *C.char, keys **C.char, n C.size
 		unsafe.Pointer(out), unsafe.Pointer(cerr)))
 }
 
+//export tkcore_check_all
+func tkcore_check_all(id C.tk_handle_t, items *C.tk_check_item_t, n C.size_t, now C.int64_t, out *C.tk_decision_t, all *C.int32_t, cerr *C.tk_error_t) C.int {
+	return C.int(cabi.CheckAll(uint64(id), unsafe.Pointer(items), uint(n), int64(now), unsafe.Pointer(out), unsafe.Pointer(all), unsafe.Pointer(cerr)))
+}
+
 //export tkcore_peek
 func tkcore_peek(id C.tk_handle_t, policy, key *C.char, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) C.int {
 	return C.int(cabi.Peek(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), int64(now), unsafe.Pointer(out), unsafe.Pointer(cerr)))

@@ -431,6 +431,41 @@ int tk_check_many_at(tk_handle_t h, const char *policy, const char *const *keys,
   return check_many_impl(h, policy, keys, n, cost, now_ms, out, err);
 }
 
+static int check_all_impl(tk_handle_t h, const tk_check_item_t *items, size_t n, int64_t now_ms,
+                          tk_decision_t *out, int32_t *all_allowed, tk_error_t *err) {
+  int rc;
+  if ((rc = check_fork(err))) return rc;
+  if (n > 0 && !items) return fail(err, TK_E_INVALID, "items is NULL but n is %zu", n);
+  if (n > 0 && !out) return fail(err, TK_E_INVALID, "out is NULL but n is %zu", n);
+  for (size_t i = 0; i < n; i++) {
+    const tk_check_item_t *it = &items[i];
+    if (!it->policy) return fail(err, TK_E_INVALID, "items[%zu]: policy is NULL", i);
+    if (!*it->policy) return fail(err, TK_E_INVALID, "items[%zu]: policy name is empty", i);
+    if (!it->key) return fail(err, TK_E_INVALID, "items[%zu]: key is NULL", i);
+    if (strnlen(it->key, TK_MAX_KEY_BYTES + 1) > TK_MAX_KEY_BYTES)
+      return fail(err, TK_E_INVALID, "items[%zu]: key is longer than %d bytes", i, TK_MAX_KEY_BYTES);
+    if (it->cost < 0 || it->cost > TK_MAX_AMOUNT)
+      return fail(err, TK_E_INVALID, "items[%zu]: cost must be 0 to 2^53-1, got %lld", i, (long long)it->cost);
+  }
+  if ((rc = core_for(h, err))) return rc;
+  int32_t all = 1;
+  rc = core.check_all(h, items, n, now_ms, out, &all, err);
+  if (rc == TK_OK && all_allowed) *all_allowed = all;
+  return rc;
+}
+
+int tk_check_all(tk_handle_t h, const tk_check_item_t *items, size_t n, tk_decision_t *out,
+                 int32_t *all_allowed, tk_error_t *err) {
+  return check_all_impl(h, items, n, 0, out, all_allowed, err);
+}
+
+int tk_check_all_at(tk_handle_t h, const tk_check_item_t *items, size_t n, int64_t now_ms,
+                    tk_decision_t *out, int32_t *all_allowed, tk_error_t *err) {
+  int rc = check_fork(err);
+  if (rc || (rc = check_now(now_ms, err))) return rc;
+  return check_all_impl(h, items, n, now_ms, out, all_allowed, err);
+}
+
 static int peek_impl(tk_handle_t h, const char *policy, const char *key, int64_t now_ms,
                      tk_decision_t *out, tk_error_t *err) {
   int rc = check_one_key(h, policy, key, 1, out, NULL, 0, err);

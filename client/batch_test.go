@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +21,16 @@ type keyState struct {
 // exactly as it was (value and TTL), and the ones after it are never touched.
 func TestFailedCheckManyChargesNoKey(t *testing.T) {
 	const now = 1_700_000_000_000
-	b, ns := openBackend(t, allPolicies)
+	// Long periods: a key's TTL runs in real time from what the explicit clock gives it, and
+	// must outlive the test on a loaded machine.
+	const policies = `limiters:
+  gcra:   { strategy: gcra, limit: 10, period: 1h, burst: 5 }
+  bucket: { strategy: tokenBucket, capacity: 10, refillPerSec: 0.001 }
+  fixed:  { strategy: fixedWindow, limit: 1000, windowMs: 1h }
+  slide:  { strategy: slidingWindow, limit: 10, windowMs: 1h, buckets: 10 }
+  log:    { strategy: slidingWindowLog, limit: 5, windowMs: 1h }
+`
+	b, ns := openBackend(t, policies)
 	rdb := testenv.Client(t)
 	wrongType := func(key string) error { return rdb.SAdd(ctx, key, "x").Err() }
 	cases := []struct {
@@ -76,4 +86,50 @@ func rawState(t *testing.T, key string) keyState {
 		t.Fatalf("PTTL %s: %v", key, err)
 	}
 	return keyState{dump, pttl}
+}
+
+// CheckAll consumes every item or none, on the Redis door and the embedded engine alike: the
+// state of a refused call's allowed items is left exactly as it was.
+func TestCheckAllIsAllOrNothing(t *testing.T) {
+	const now = 1_700_000_000_000
+	const yaml = "limiters:\n  ip: { strategy: slidingWindowLog, limit: 100, windowMs: 1h }\n  day: { strategy: tokenBucket, capacity: 2, refillPerSec: 0.001 }\n"
+	redisDoor, ns := openBackend(t, yaml)
+	engineDoor, err := client.OpenEngine([]byte(yaml), client.EngineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = engineDoor.Close() })
+	for name, l := range map[string]client.Limiter{"redis": redisDoor, "engine": engineDoor} {
+		t.Run(name, func(t *testing.T) {
+			items := []client.CheckItem{{Policy: "ip", Key: "1.2.3.4", Cost: 1}, {Policy: "day", Key: "alice", Cost: 1}}
+			for i := range 2 {
+				ds, all, err := l.CheckAllAt(ctx, items, now)
+				if err != nil || !all || !ds[0].Allowed || !ds[1].Allowed || ds[1].Remaining != int64(1-i) {
+					t.Fatalf("call %d: %v, %v, %v; want both allowed", i, ds, all, err)
+				}
+			}
+			var before keyState
+			if name == "redis" {
+				before = rawState(t, ns+":ip:1.2.3.4")
+			}
+			ds, all, err := l.CheckAllAt(ctx, items, now)
+			if err != nil || all || !ds[0].Allowed || ds[1].Allowed || ds[1].RetryAfterMs <= 0 {
+				t.Fatalf("the third call: %v, %v, %v; want ip allowed, day denied, nothing consumed", ds, all, err)
+			}
+			if d, err := l.PeekAt(ctx, "ip", "1.2.3.4", now); err != nil || d.Remaining != 98 {
+				t.Errorf("ip after a refused CheckAll: %v, %v; want 98 left", d, err)
+			}
+			if name == "redis" {
+				if after := rawState(t, ns+":ip:1.2.3.4"); after.dump != before.dump {
+					t.Errorf("ip's log changed under a refused CheckAll")
+				}
+			}
+			if _, _, err := l.CheckAll(ctx, []client.CheckItem{{Policy: "ip", Key: "k"}, {Policy: "nope", Key: "k"}}); !errors.Is(err, client.ErrPolicyNotFound) || !strings.Contains(err.Error(), "items[1]") {
+				t.Errorf("an unknown policy in items[1]: %v", err)
+			}
+			if ds, all, err := l.CheckAll(ctx, nil); err != nil || !all || len(ds) != 0 {
+				t.Errorf("no items: %v, %v, %v", ds, all, err)
+			}
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,6 +141,18 @@ func TestClusterBasics(t *testing.T) {
 			if err != nil || (n == 1) != charged {
 				t.Errorf("%s: exists %d (%v); want charged %v", k, n, err, charged)
 			}
+		}
+	})
+
+	t.Run("CheckAllNeedsOneSlot", func(t *testing.T) {
+		b, _ := openURL(t, c.URL(), bigWindowYAML, 5*time.Second)
+		_, _, err := b.CheckAll(ctx, []client.CheckItem{{Policy: "p", Key: "{a}ip"}, {Policy: "p", Key: "{b}day"}})
+		if !errors.Is(err, client.ErrInvalidArgument) || !strings.Contains(err.Error(), "hash tag") {
+			t.Fatalf("CheckAll over two slots: %v; want ErrInvalidArgument naming the hash-tag rule", err)
+		}
+		ds, all, err := b.CheckAll(ctx, []client.CheckItem{{Policy: "p", Key: "{u1}ip"}, {Policy: "p", Key: "{u1}day"}})
+		if err != nil || !all || len(ds) != 2 {
+			t.Fatalf("CheckAll over one hash tag: %v, %v, %v", ds, all, err)
 		}
 	})
 

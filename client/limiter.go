@@ -19,6 +19,11 @@ type Limiter interface {
 	ForecastAt(ctx context.Context, policy, key string, cost, nowMs int64) (Forecast, error)
 	DebitAt(ctx context.Context, policy, key string, tokens, nowMs int64) (Decision, error)
 
+	// CheckAll checks every item at one instant: when all allow, all are consumed
+	// (allAllowed true); when any denies, none is, and the decisions say which denied.
+	CheckAll(ctx context.Context, items []CheckItem) (ds []Decision, allAllowed bool, err error)
+	CheckAllAt(ctx context.Context, items []CheckItem, nowMs int64) (ds []Decision, allAllowed bool, err error)
+
 	// Close releases the backend's connections. Calls after Close fail with ErrUnavailable.
 	Close() error
 }

@@ -19,6 +19,12 @@ type Decision = front.Decision
 // the next replenishment and of a full limiter.
 type Forecast = front.Forecast
 
+// CheckItem is one entry of CheckAll: Policy, Key and Cost (0 means 1).
+type CheckItem = front.CheckItem
+
+// AllAllowed reports whether every decision allows.
+func AllAllowed(ds []Decision) bool { return front.AllAllowed(ds) }
+
 // Error is a failure of one kind (one of the Err* values) with its own message: Kind, Msg, and
 // Cause, the underlying error if any. errors.Is(err, ErrTimeout) and the like match its kind.
 type Error = front.Error

@@ -673,6 +673,162 @@ func (x *DebitResponse) GetDecision() *Decision {
 	return nil
 }
 
+type CheckAllItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        string                 `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Cost          int64                  `protobuf:"varint,3,opt,name=cost,proto3" json:"cost,omitempty"` // 0 or less means 1
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckAllItem) Reset() {
+	*x = CheckAllItem{}
+	mi := &file_throttlekit_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckAllItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckAllItem) ProtoMessage() {}
+
+func (x *CheckAllItem) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckAllItem.ProtoReflect.Descriptor instead.
+func (*CheckAllItem) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CheckAllItem) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *CheckAllItem) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *CheckAllItem) GetCost() int64 {
+	if x != nil {
+		return x.Cost
+	}
+	return 0
+}
+
+type CheckAllRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*CheckAllItem        `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckAllRequest) Reset() {
+	*x = CheckAllRequest{}
+	mi := &file_throttlekit_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckAllRequest) ProtoMessage() {}
+
+func (x *CheckAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckAllRequest.ProtoReflect.Descriptor instead.
+func (*CheckAllRequest) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CheckAllRequest) GetItems() []*CheckAllItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type CheckAllResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Decisions     []*Decision            `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`                      // in the order of items
+	AllAllowed    bool                   `protobuf:"varint,2,opt,name=all_allowed,json=allAllowed,proto3" json:"all_allowed,omitempty"` // true when every item was allowed and consumed
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckAllResponse) Reset() {
+	*x = CheckAllResponse{}
+	mi := &file_throttlekit_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckAllResponse) ProtoMessage() {}
+
+func (x *CheckAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckAllResponse.ProtoReflect.Descriptor instead.
+func (*CheckAllResponse) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CheckAllResponse) GetDecisions() []*Decision {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
+func (x *CheckAllResponse) GetAllAllowed() bool {
+	if x != nil {
+		return x.AllAllowed
+	}
+	return false
+}
+
 type GetSnapshotRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -681,7 +837,7 @@ type GetSnapshotRequest struct {
 
 func (x *GetSnapshotRequest) Reset() {
 	*x = GetSnapshotRequest{}
-	mi := &file_throttlekit_proto_msgTypes[12]
+	mi := &file_throttlekit_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +849,7 @@ func (x *GetSnapshotRequest) String() string {
 func (*GetSnapshotRequest) ProtoMessage() {}
 
 func (x *GetSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[12]
+	mi := &file_throttlekit_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +862,7 @@ func (x *GetSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*GetSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{12}
+	return file_throttlekit_proto_rawDescGZIP(), []int{15}
 }
 
 type MonitorMeta struct {
@@ -722,7 +878,7 @@ type MonitorMeta struct {
 
 func (x *MonitorMeta) Reset() {
 	*x = MonitorMeta{}
-	mi := &file_throttlekit_proto_msgTypes[13]
+	mi := &file_throttlekit_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +890,7 @@ func (x *MonitorMeta) String() string {
 func (*MonitorMeta) ProtoMessage() {}
 
 func (x *MonitorMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[13]
+	mi := &file_throttlekit_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +903,7 @@ func (x *MonitorMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitorMeta.ProtoReflect.Descriptor instead.
 func (*MonitorMeta) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{13}
+	return file_throttlekit_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MonitorMeta) GetGeneratedAt() int64 {
@@ -795,7 +951,7 @@ type KeyCount struct {
 
 func (x *KeyCount) Reset() {
 	*x = KeyCount{}
-	mi := &file_throttlekit_proto_msgTypes[14]
+	mi := &file_throttlekit_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +963,7 @@ func (x *KeyCount) String() string {
 func (*KeyCount) ProtoMessage() {}
 
 func (x *KeyCount) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[14]
+	mi := &file_throttlekit_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +976,7 @@ func (x *KeyCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyCount.ProtoReflect.Descriptor instead.
 func (*KeyCount) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{14}
+	return file_throttlekit_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *KeyCount) GetKey() string {
@@ -851,7 +1007,7 @@ type LatencySummary struct {
 
 func (x *LatencySummary) Reset() {
 	*x = LatencySummary{}
-	mi := &file_throttlekit_proto_msgTypes[15]
+	mi := &file_throttlekit_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +1019,7 @@ func (x *LatencySummary) String() string {
 func (*LatencySummary) ProtoMessage() {}
 
 func (x *LatencySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[15]
+	mi := &file_throttlekit_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +1032,7 @@ func (x *LatencySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencySummary.ProtoReflect.Descriptor instead.
 func (*LatencySummary) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{15}
+	return file_throttlekit_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LatencySummary) GetAvgMs() float64 {
@@ -931,7 +1087,7 @@ type PolicySummary struct {
 
 func (x *PolicySummary) Reset() {
 	*x = PolicySummary{}
-	mi := &file_throttlekit_proto_msgTypes[16]
+	mi := &file_throttlekit_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1099,7 @@ func (x *PolicySummary) String() string {
 func (*PolicySummary) ProtoMessage() {}
 
 func (x *PolicySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[16]
+	mi := &file_throttlekit_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1112,7 @@ func (x *PolicySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicySummary.ProtoReflect.Descriptor instead.
 func (*PolicySummary) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{16}
+	return file_throttlekit_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PolicySummary) GetName() string {
@@ -1038,7 +1194,7 @@ type GuardSummary struct {
 
 func (x *GuardSummary) Reset() {
 	*x = GuardSummary{}
-	mi := &file_throttlekit_proto_msgTypes[17]
+	mi := &file_throttlekit_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1206,7 @@ func (x *GuardSummary) String() string {
 func (*GuardSummary) ProtoMessage() {}
 
 func (x *GuardSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[17]
+	mi := &file_throttlekit_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1219,7 @@ func (x *GuardSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardSummary.ProtoReflect.Descriptor instead.
 func (*GuardSummary) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{17}
+	return file_throttlekit_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GuardSummary) GetName() string {
@@ -1130,7 +1286,7 @@ type DenialEvent struct {
 
 func (x *DenialEvent) Reset() {
 	*x = DenialEvent{}
-	mi := &file_throttlekit_proto_msgTypes[18]
+	mi := &file_throttlekit_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1298,7 @@ func (x *DenialEvent) String() string {
 func (*DenialEvent) ProtoMessage() {}
 
 func (x *DenialEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[18]
+	mi := &file_throttlekit_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1311,7 @@ func (x *DenialEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DenialEvent.ProtoReflect.Descriptor instead.
 func (*DenialEvent) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{18}
+	return file_throttlekit_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DenialEvent) GetAt() int64 {
@@ -1220,7 +1376,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_throttlekit_proto_msgTypes[19]
+	mi := &file_throttlekit_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1388,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[19]
+	mi := &file_throttlekit_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1401,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{19}
+	return file_throttlekit_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Snapshot) GetMeta() *MonitorMeta {
@@ -1292,7 +1448,7 @@ type GetSnapshotResponse struct {
 
 func (x *GetSnapshotResponse) Reset() {
 	*x = GetSnapshotResponse{}
-	mi := &file_throttlekit_proto_msgTypes[20]
+	mi := &file_throttlekit_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1304,7 +1460,7 @@ func (x *GetSnapshotResponse) String() string {
 func (*GetSnapshotResponse) ProtoMessage() {}
 
 func (x *GetSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[20]
+	mi := &file_throttlekit_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1317,7 +1473,7 @@ func (x *GetSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*GetSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{20}
+	return file_throttlekit_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetSnapshotResponse) GetSnapshot() *Snapshot {
@@ -1336,7 +1492,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_throttlekit_proto_msgTypes[21]
+	mi := &file_throttlekit_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1504,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[21]
+	mi := &file_throttlekit_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1517,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{21}
+	return file_throttlekit_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WatchRequest) GetPolicy() string {
@@ -1380,7 +1536,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_throttlekit_proto_msgTypes[22]
+	mi := &file_throttlekit_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1548,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[22]
+	mi := &file_throttlekit_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1561,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{22}
+	return file_throttlekit_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WatchResponse) GetDenial() *DenialEvent {
@@ -1458,7 +1614,17 @@ const file_throttlekit_proto_rawDesc = "" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
 	"\x06tokens\x18\x03 \x01(\x03R\x06tokens\"E\n" +
 	"\rDebitResponse\x124\n" +
-	"\bdecision\x18\x01 \x01(\v2\x18.throttlekit.v1.DecisionR\bdecision\"\x14\n" +
+	"\bdecision\x18\x01 \x01(\v2\x18.throttlekit.v1.DecisionR\bdecision\"L\n" +
+	"\fCheckAllItem\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x12\n" +
+	"\x04cost\x18\x03 \x01(\x03R\x04cost\"E\n" +
+	"\x0fCheckAllRequest\x122\n" +
+	"\x05items\x18\x01 \x03(\v2\x1c.throttlekit.v1.CheckAllItemR\x05items\"k\n" +
+	"\x10CheckAllResponse\x126\n" +
+	"\tdecisions\x18\x01 \x03(\v2\x18.throttlekit.v1.DecisionR\tdecisions\x12\x1f\n" +
+	"\vall_allowed\x18\x02 \x01(\bR\n" +
+	"allAllowed\"\x14\n" +
 	"\x12GetSnapshotRequest\"\x9d\x01\n" +
 	"\vMonitorMeta\x12!\n" +
 	"\fgenerated_at\x18\x01 \x01(\x03R\vgeneratedAt\x12\x1b\n" +
@@ -1513,13 +1679,14 @@ const file_throttlekit_proto_rawDesc = "" +
 	"\fWatchRequest\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\"D\n" +
 	"\rWatchResponse\x123\n" +
-	"\x06denial\x18\x01 \x01(\v2\x1b.throttlekit.v1.DenialEventR\x06denial2\xfd\x02\n" +
+	"\x06denial\x18\x01 \x01(\v2\x1b.throttlekit.v1.DenialEventR\x06denial2\xcc\x03\n" +
 	"\vRateLimiter\x12D\n" +
 	"\x05Check\x12\x1c.throttlekit.v1.CheckRequest\x1a\x1d.throttlekit.v1.CheckResponse\x12P\n" +
 	"\tCheckMany\x12 .throttlekit.v1.CheckManyRequest\x1a!.throttlekit.v1.CheckManyResponse\x12A\n" +
 	"\x04Peek\x12\x1b.throttlekit.v1.PeekRequest\x1a\x1c.throttlekit.v1.PeekResponse\x12M\n" +
 	"\bForecast\x12\x1f.throttlekit.v1.ForecastRequest\x1a .throttlekit.v1.ForecastResponse\x12D\n" +
-	"\x05Debit\x12\x1c.throttlekit.v1.DebitRequest\x1a\x1d.throttlekit.v1.DebitResponse2\xa9\x01\n" +
+	"\x05Debit\x12\x1c.throttlekit.v1.DebitRequest\x1a\x1d.throttlekit.v1.DebitResponse\x12M\n" +
+	"\bCheckAll\x12\x1f.throttlekit.v1.CheckAllRequest\x1a .throttlekit.v1.CheckAllResponse2\xa9\x01\n" +
 	"\aMonitor\x12V\n" +
 	"\vGetSnapshot\x12\".throttlekit.v1.GetSnapshotRequest\x1a#.throttlekit.v1.GetSnapshotResponse\x12F\n" +
 	"\x05Watch\x12\x1c.throttlekit.v1.WatchRequest\x1a\x1d.throttlekit.v1.WatchResponse0\x01B9Z7github.com/throttlekit/throttlekit-go/contract;contractb\x06proto3"
@@ -1536,7 +1703,7 @@ func file_throttlekit_proto_rawDescGZIP() []byte {
 	return file_throttlekit_proto_rawDescData
 }
 
-var file_throttlekit_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_throttlekit_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_throttlekit_proto_goTypes = []any{
 	(*Decision)(nil),            // 0: throttlekit.v1.Decision
 	(*CheckRequest)(nil),        // 1: throttlekit.v1.CheckRequest
@@ -1550,17 +1717,20 @@ var file_throttlekit_proto_goTypes = []any{
 	(*ForecastResponse)(nil),    // 9: throttlekit.v1.ForecastResponse
 	(*DebitRequest)(nil),        // 10: throttlekit.v1.DebitRequest
 	(*DebitResponse)(nil),       // 11: throttlekit.v1.DebitResponse
-	(*GetSnapshotRequest)(nil),  // 12: throttlekit.v1.GetSnapshotRequest
-	(*MonitorMeta)(nil),         // 13: throttlekit.v1.MonitorMeta
-	(*KeyCount)(nil),            // 14: throttlekit.v1.KeyCount
-	(*LatencySummary)(nil),      // 15: throttlekit.v1.LatencySummary
-	(*PolicySummary)(nil),       // 16: throttlekit.v1.PolicySummary
-	(*GuardSummary)(nil),        // 17: throttlekit.v1.GuardSummary
-	(*DenialEvent)(nil),         // 18: throttlekit.v1.DenialEvent
-	(*Snapshot)(nil),            // 19: throttlekit.v1.Snapshot
-	(*GetSnapshotResponse)(nil), // 20: throttlekit.v1.GetSnapshotResponse
-	(*WatchRequest)(nil),        // 21: throttlekit.v1.WatchRequest
-	(*WatchResponse)(nil),       // 22: throttlekit.v1.WatchResponse
+	(*CheckAllItem)(nil),        // 12: throttlekit.v1.CheckAllItem
+	(*CheckAllRequest)(nil),     // 13: throttlekit.v1.CheckAllRequest
+	(*CheckAllResponse)(nil),    // 14: throttlekit.v1.CheckAllResponse
+	(*GetSnapshotRequest)(nil),  // 15: throttlekit.v1.GetSnapshotRequest
+	(*MonitorMeta)(nil),         // 16: throttlekit.v1.MonitorMeta
+	(*KeyCount)(nil),            // 17: throttlekit.v1.KeyCount
+	(*LatencySummary)(nil),      // 18: throttlekit.v1.LatencySummary
+	(*PolicySummary)(nil),       // 19: throttlekit.v1.PolicySummary
+	(*GuardSummary)(nil),        // 20: throttlekit.v1.GuardSummary
+	(*DenialEvent)(nil),         // 21: throttlekit.v1.DenialEvent
+	(*Snapshot)(nil),            // 22: throttlekit.v1.Snapshot
+	(*GetSnapshotResponse)(nil), // 23: throttlekit.v1.GetSnapshotResponse
+	(*WatchRequest)(nil),        // 24: throttlekit.v1.WatchRequest
+	(*WatchResponse)(nil),       // 25: throttlekit.v1.WatchResponse
 }
 var file_throttlekit_proto_depIdxs = []int32{
 	0,  // 0: throttlekit.v1.CheckResponse.decision:type_name -> throttlekit.v1.Decision
@@ -1568,34 +1738,38 @@ var file_throttlekit_proto_depIdxs = []int32{
 	0,  // 2: throttlekit.v1.PeekResponse.decision:type_name -> throttlekit.v1.Decision
 	8,  // 3: throttlekit.v1.ForecastResponse.forecast:type_name -> throttlekit.v1.Forecast
 	0,  // 4: throttlekit.v1.DebitResponse.decision:type_name -> throttlekit.v1.Decision
-	15, // 5: throttlekit.v1.PolicySummary.latency:type_name -> throttlekit.v1.LatencySummary
-	14, // 6: throttlekit.v1.PolicySummary.top_denied:type_name -> throttlekit.v1.KeyCount
-	14, // 7: throttlekit.v1.PolicySummary.top_requested:type_name -> throttlekit.v1.KeyCount
-	13, // 8: throttlekit.v1.Snapshot.meta:type_name -> throttlekit.v1.MonitorMeta
-	16, // 9: throttlekit.v1.Snapshot.policies:type_name -> throttlekit.v1.PolicySummary
-	17, // 10: throttlekit.v1.Snapshot.guards:type_name -> throttlekit.v1.GuardSummary
-	18, // 11: throttlekit.v1.Snapshot.recent_denials:type_name -> throttlekit.v1.DenialEvent
-	19, // 12: throttlekit.v1.GetSnapshotResponse.snapshot:type_name -> throttlekit.v1.Snapshot
-	18, // 13: throttlekit.v1.WatchResponse.denial:type_name -> throttlekit.v1.DenialEvent
-	1,  // 14: throttlekit.v1.RateLimiter.Check:input_type -> throttlekit.v1.CheckRequest
-	3,  // 15: throttlekit.v1.RateLimiter.CheckMany:input_type -> throttlekit.v1.CheckManyRequest
-	5,  // 16: throttlekit.v1.RateLimiter.Peek:input_type -> throttlekit.v1.PeekRequest
-	7,  // 17: throttlekit.v1.RateLimiter.Forecast:input_type -> throttlekit.v1.ForecastRequest
-	10, // 18: throttlekit.v1.RateLimiter.Debit:input_type -> throttlekit.v1.DebitRequest
-	12, // 19: throttlekit.v1.Monitor.GetSnapshot:input_type -> throttlekit.v1.GetSnapshotRequest
-	21, // 20: throttlekit.v1.Monitor.Watch:input_type -> throttlekit.v1.WatchRequest
-	2,  // 21: throttlekit.v1.RateLimiter.Check:output_type -> throttlekit.v1.CheckResponse
-	4,  // 22: throttlekit.v1.RateLimiter.CheckMany:output_type -> throttlekit.v1.CheckManyResponse
-	6,  // 23: throttlekit.v1.RateLimiter.Peek:output_type -> throttlekit.v1.PeekResponse
-	9,  // 24: throttlekit.v1.RateLimiter.Forecast:output_type -> throttlekit.v1.ForecastResponse
-	11, // 25: throttlekit.v1.RateLimiter.Debit:output_type -> throttlekit.v1.DebitResponse
-	20, // 26: throttlekit.v1.Monitor.GetSnapshot:output_type -> throttlekit.v1.GetSnapshotResponse
-	22, // 27: throttlekit.v1.Monitor.Watch:output_type -> throttlekit.v1.WatchResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	12, // 5: throttlekit.v1.CheckAllRequest.items:type_name -> throttlekit.v1.CheckAllItem
+	0,  // 6: throttlekit.v1.CheckAllResponse.decisions:type_name -> throttlekit.v1.Decision
+	18, // 7: throttlekit.v1.PolicySummary.latency:type_name -> throttlekit.v1.LatencySummary
+	17, // 8: throttlekit.v1.PolicySummary.top_denied:type_name -> throttlekit.v1.KeyCount
+	17, // 9: throttlekit.v1.PolicySummary.top_requested:type_name -> throttlekit.v1.KeyCount
+	16, // 10: throttlekit.v1.Snapshot.meta:type_name -> throttlekit.v1.MonitorMeta
+	19, // 11: throttlekit.v1.Snapshot.policies:type_name -> throttlekit.v1.PolicySummary
+	20, // 12: throttlekit.v1.Snapshot.guards:type_name -> throttlekit.v1.GuardSummary
+	21, // 13: throttlekit.v1.Snapshot.recent_denials:type_name -> throttlekit.v1.DenialEvent
+	22, // 14: throttlekit.v1.GetSnapshotResponse.snapshot:type_name -> throttlekit.v1.Snapshot
+	21, // 15: throttlekit.v1.WatchResponse.denial:type_name -> throttlekit.v1.DenialEvent
+	1,  // 16: throttlekit.v1.RateLimiter.Check:input_type -> throttlekit.v1.CheckRequest
+	3,  // 17: throttlekit.v1.RateLimiter.CheckMany:input_type -> throttlekit.v1.CheckManyRequest
+	5,  // 18: throttlekit.v1.RateLimiter.Peek:input_type -> throttlekit.v1.PeekRequest
+	7,  // 19: throttlekit.v1.RateLimiter.Forecast:input_type -> throttlekit.v1.ForecastRequest
+	10, // 20: throttlekit.v1.RateLimiter.Debit:input_type -> throttlekit.v1.DebitRequest
+	13, // 21: throttlekit.v1.RateLimiter.CheckAll:input_type -> throttlekit.v1.CheckAllRequest
+	15, // 22: throttlekit.v1.Monitor.GetSnapshot:input_type -> throttlekit.v1.GetSnapshotRequest
+	24, // 23: throttlekit.v1.Monitor.Watch:input_type -> throttlekit.v1.WatchRequest
+	2,  // 24: throttlekit.v1.RateLimiter.Check:output_type -> throttlekit.v1.CheckResponse
+	4,  // 25: throttlekit.v1.RateLimiter.CheckMany:output_type -> throttlekit.v1.CheckManyResponse
+	6,  // 26: throttlekit.v1.RateLimiter.Peek:output_type -> throttlekit.v1.PeekResponse
+	9,  // 27: throttlekit.v1.RateLimiter.Forecast:output_type -> throttlekit.v1.ForecastResponse
+	11, // 28: throttlekit.v1.RateLimiter.Debit:output_type -> throttlekit.v1.DebitResponse
+	14, // 29: throttlekit.v1.RateLimiter.CheckAll:output_type -> throttlekit.v1.CheckAllResponse
+	23, // 30: throttlekit.v1.Monitor.GetSnapshot:output_type -> throttlekit.v1.GetSnapshotResponse
+	25, // 31: throttlekit.v1.Monitor.Watch:output_type -> throttlekit.v1.WatchResponse
+	24, // [24:32] is the sub-list for method output_type
+	16, // [16:24] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_throttlekit_proto_init() }
@@ -1609,7 +1783,7 @@ func file_throttlekit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_throttlekit_proto_rawDesc), len(file_throttlekit_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -27,6 +27,7 @@ const (
 	RateLimiter_Peek_FullMethodName      = "/throttlekit.v1.RateLimiter/Peek"
 	RateLimiter_Forecast_FullMethodName  = "/throttlekit.v1.RateLimiter/Forecast"
 	RateLimiter_Debit_FullMethodName     = "/throttlekit.v1.RateLimiter/Debit"
+	RateLimiter_CheckAll_FullMethodName  = "/throttlekit.v1.RateLimiter/CheckAll"
 )
 
 // RateLimiterClient is the client API for RateLimiter service.
@@ -43,6 +44,8 @@ type RateLimiterClient interface {
 	Forecast(ctx context.Context, in *ForecastRequest, opts ...grpc.CallOption) (*ForecastResponse, error)
 	// Debit post-hoc tokens against a token-budget policy.
 	Debit(ctx context.Context, in *DebitRequest, opts ...grpc.CallOption) (*DebitResponse, error)
+	// Ours: several checks at one instant, all consumed or none (CheckAllRequest).
+	CheckAll(ctx context.Context, in *CheckAllRequest, opts ...grpc.CallOption) (*CheckAllResponse, error)
 }
 
 type rateLimiterClient struct {
@@ -103,6 +106,16 @@ func (c *rateLimiterClient) Debit(ctx context.Context, in *DebitRequest, opts ..
 	return out, nil
 }
 
+func (c *rateLimiterClient) CheckAll(ctx context.Context, in *CheckAllRequest, opts ...grpc.CallOption) (*CheckAllResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckAllResponse)
+	err := c.cc.Invoke(ctx, RateLimiter_CheckAll_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RateLimiterServer is the server API for RateLimiter service.
 // All implementations must embed UnimplementedRateLimiterServer
 // for forward compatibility.
@@ -117,6 +130,8 @@ type RateLimiterServer interface {
 	Forecast(context.Context, *ForecastRequest) (*ForecastResponse, error)
 	// Debit post-hoc tokens against a token-budget policy.
 	Debit(context.Context, *DebitRequest) (*DebitResponse, error)
+	// Ours: several checks at one instant, all consumed or none (CheckAllRequest).
+	CheckAll(context.Context, *CheckAllRequest) (*CheckAllResponse, error)
 	mustEmbedUnimplementedRateLimiterServer()
 }
 
@@ -141,6 +156,9 @@ func (UnimplementedRateLimiterServer) Forecast(context.Context, *ForecastRequest
 }
 func (UnimplementedRateLimiterServer) Debit(context.Context, *DebitRequest) (*DebitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Debit not implemented")
+}
+func (UnimplementedRateLimiterServer) CheckAll(context.Context, *CheckAllRequest) (*CheckAllResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckAll not implemented")
 }
 func (UnimplementedRateLimiterServer) mustEmbedUnimplementedRateLimiterServer() {}
 func (UnimplementedRateLimiterServer) testEmbeddedByValue()                     {}
@@ -253,6 +271,24 @@ func _RateLimiter_Debit_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RateLimiter_CheckAll_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckAllRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RateLimiterServer).CheckAll(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RateLimiter_CheckAll_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RateLimiterServer).CheckAll(ctx, req.(*CheckAllRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RateLimiter_ServiceDesc is the grpc.ServiceDesc for RateLimiter service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -279,6 +315,10 @@ var RateLimiter_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Debit",
 			Handler:    _RateLimiter_Debit_Handler,
+		},
+		{
+			MethodName: "CheckAll",
+			Handler:    _RateLimiter_CheckAll_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

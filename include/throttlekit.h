@@ -208,8 +208,9 @@ int tk_check(tk_handle_t h, const char *policy, const char *key, int64_t cost,
 
 /*
  * tk_check for n keys at one single instant: out receives n decisions, in the order of keys
- * (duplicates apply in order). All or nothing: on an error no decision is valid. n == 0 is
- * TK_OK (keys and out may then be NULL).
+ * (duplicates apply in order). Each key is decided on its own (see tk_check_all for all or
+ * nothing). On an error no decision is valid and no key is charged (on a Redis Cluster, per
+ * slot: docs/redis-keys.md, "Batches"). n == 0 is TK_OK (keys and out may then be NULL).
  */
 int tk_check_many(tk_handle_t h, const char *policy, const char *const *keys, size_t n,
                   int64_t cost, tk_decision_t *out, tk_error_t *err);
@@ -231,6 +232,30 @@ int tk_forecast(tk_handle_t h, const char *policy, const char *key, int64_t cost
 int tk_debit(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
              tk_decision_t *out, tk_error_t *err);
 
+/* One entry of tk_check_all: a policy, a key and a cost (0 means 1). The strings are read during
+   the call only. */
+typedef struct tk_check_item {
+  const char *policy;
+  const char *key;
+  int64_t cost;
+} tk_check_item_t;
+
+/*
+ * Several limits, all or nothing ("10 per second per IP and 1,000 per day per account"): every
+ * item is checked at one instant; when all allow, all are consumed and *all_allowed is 1; when
+ * any denies, none is consumed, *all_allowed is 0, and out[i].allowed says which denied (an
+ * entry that allowed reports the remaining it would have left). out receives n decisions in the
+ * order of items; an item may repeat a key (applied in order). One atomic run on the Redis door
+ * and the embedded engine, one CheckAll RPC on the service door. On a Cluster URL the keys of
+ * one call must map to one slot, so give them one hash tag ({user42}:ip and {user42}:day; only
+ * the part in braces is hashed): otherwise TK_E_INVALID naming the rule. A single node or
+ * Sentinel takes any keys. A failed call consumes nothing; under the fail mode each item gets
+ * its own policy's synthesized decision. all_allowed may be NULL; n == 0 is TK_OK (items and
+ * out may then be NULL) with *all_allowed 1. Errors name the item: "items[2]: ...".
+ */
+int tk_check_all(tk_handle_t h, const tk_check_item_t *items, size_t n, tk_decision_t *out,
+                 int32_t *all_allowed, tk_error_t *err);
+
 /*
  * Explicit-clock twins, for replay and tests: the same operation evaluated at now_ms (epoch
  * ms, > 0) instead of the Redis server's clock. The service door answers TK_E_UNSUPPORTED.
@@ -245,6 +270,8 @@ int tk_forecast_at(tk_handle_t h, const char *policy, const char *key, int64_t c
                    int64_t now_ms, tk_forecast_t *out, tk_error_t *err);
 int tk_debit_at(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
                 int64_t now_ms, tk_decision_t *out, tk_error_t *err);
+int tk_check_all_at(tk_handle_t h, const tk_check_item_t *items, size_t n, int64_t now_ms,
+                    tk_decision_t *out, int32_t *all_allowed, tk_error_t *err);
 
 /* ---- Asynchronous checks ---------------------------------------------------------------- *
  *

@@ -28,6 +28,15 @@ func (s *Service) checkMany(ctx context.Context, policyName string, keys []strin
 	return ds, err
 }
 
+// checkAll's items share one instant, as checkMany's keys do.
+func (s *Service) checkAll(ctx context.Context, items []client.CheckItem) (ds []client.Decision, all bool, err error) {
+	bctx, cancel := s.bound(ctx)
+	defer cancel()
+	ds, all, err = s.calls.CheckAll(bctx, items)
+	s.storeFailed(ctx, err)
+	return ds, all, err
+}
+
 func (s *Service) peek(ctx context.Context, policyName, key string) (d client.Decision, err error) {
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -77,4 +86,8 @@ func (l atClock) Forecast(ctx context.Context, policy, key string, cost int64) (
 
 func (l atClock) Debit(ctx context.Context, policy, key string, tokens int64) (client.Decision, error) {
 	return l.DebitAt(ctx, policy, key, tokens, l.now())
+}
+
+func (l atClock) CheckAll(ctx context.Context, items []client.CheckItem) ([]client.Decision, bool, error) {
+	return l.CheckAllAt(ctx, items, l.now())
 }

@@ -24,6 +24,17 @@ var synthesizedHeader = metadata.Pairs(client.SynthesizedHeader, "1")
 // that gave up gets no synthesized answer: its own deadline or cancellation is reported.
 // Peek, Forecast and Debit never come here: the contract lets only checks synthesize.
 func (s *Service) checkFailed(ctx context.Context, policyName string, n int, err error) ([]client.Decision, error) {
+	return s.synthesized(ctx, n, func(int) string { return policyName }, err)
+}
+
+// checkAllFailed is checkFailed for a CheckAll: each item answered for its own policy (all
+// admitted under open, all denied under closed).
+func (s *Service) checkAllFailed(ctx context.Context, items []client.CheckItem, err error) ([]client.Decision, error) {
+	return s.synthesized(ctx, len(items), func(i int) string { return items[i].Policy }, err)
+}
+
+// synthesized makes the fail mode's n decisions, the i-th for policyOf(i), or returns err.
+func (s *Service) synthesized(ctx context.Context, n int, policyOf func(i int) string, err error) ([]client.Decision, error) {
 	if ctx.Err() != nil {
 		return nil, err
 	}
@@ -34,21 +45,25 @@ func (s *Service) checkFailed(ctx context.Context, policyName string, n int, err
 		// finish. The caller gets UNAVAILABLE.
 		return nil, err
 	}
-	d, ok := s.failMode.Apply(s.Policies(), policyName, err)
-	if !ok {
-		return nil, err
+	ds := make([]client.Decision, n)
+	for i := range ds {
+		d, ok := s.failMode.Apply(s.Policies(), policyOf(i), err)
+		if !ok {
+			return nil, err
+		}
+		ds[i] = d
+	}
+	first := ""
+	if n > 0 {
+		first = policyOf(0)
 	}
 	if herr := grpc.SetHeader(ctx, synthesizedHeader); herr != nil {
 		// Without the header a synthesized decision would pass for the limiter's own:
 		// refuse rather than mislead.
-		s.log.Error("cannot set the synthesized header", "policy", policyName, "error", herr.Error())
+		s.log.Error("cannot set the synthesized header", "policy", first, "error", herr.Error())
 		return nil, err
 	}
 	s.storeLog.Warn("the store failed a check; answering by the fail mode", "fail_mode", s.failMode.String(),
-		"policy", policyName, "error", err.Error())
-	ds := make([]client.Decision, n)
-	for i := range ds {
-		ds[i] = d
-	}
+		"policy", first, "error", err.Error())
 	return ds, nil
 }

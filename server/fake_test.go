@@ -79,6 +79,25 @@ func (f *fakeBackend) many(ctx context.Context, keys []string, nowMs, cost int64
 	return out, nil
 }
 
+func (f *fakeBackend) CheckAll(ctx context.Context, items []client.CheckItem) ([]client.Decision, bool, error) {
+	return f.all(ctx, items, 0)
+}
+
+func (f *fakeBackend) CheckAllAt(ctx context.Context, items []client.CheckItem, nowMs int64) ([]client.Decision, bool, error) {
+	return f.all(ctx, items, nowMs)
+}
+
+func (f *fakeBackend) all(ctx context.Context, items []client.CheckItem, nowMs int64) ([]client.Decision, bool, error) {
+	if err := f.do(ctx, "CheckAll", nowMs, int64(len(items))); err != nil {
+		return nil, false, err
+	}
+	out := make([]client.Decision, len(items))
+	for i := range items {
+		out[i] = client.Decision{Allowed: true, ResetAt: nowMs}
+	}
+	return out, true, nil
+}
+
 func (f *fakeBackend) Peek(ctx context.Context, _, _ string) (client.Decision, error) {
 	return f.decision(ctx, "Peek", 0, 0)
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/throttlekit/throttlekit-go/contract"
 )
 
-// The five RPCs of throttlekit.v1. Each maps its amount, asks the backend, and leaves the
+// The RPCs of throttlekit.v1's RateLimiter. Each maps its amount, asks the backend, and leaves the
 // translation of errors (and of panics) to guard, so every RPC answers the same statuses.
 
 // Check consumes cost units of a policy for a key. A denial is a normal response.
@@ -50,6 +50,39 @@ func (s *Service) CheckMany(ctx context.Context, req *contract.CheckManyRequest)
 		out[i] = decisionMessage(d)
 	}
 	return &contract.CheckManyResponse{Decisions: out}, nil
+}
+
+// CheckAll checks every item at one instant and consumes all of them or none (ours, beside
+// upstream's RPCs); the keys-per-call cap applies to its items.
+func (s *Service) CheckAll(ctx context.Context, req *contract.CheckAllRequest) (_ *contract.CheckAllResponse, err error) {
+	reqItems := req.GetItems()
+	first := ""
+	if len(reqItems) > 0 {
+		first = reqItems[0].GetPolicy()
+	}
+	defer s.guard(ctx, "CheckAll", first, &err)
+	if n := len(reqItems); s.maxKeys > 0 && n > s.maxKeys {
+		return nil, &client.Error{Kind: client.ErrInvalidArgument, Msg: fmt.Sprintf(
+			"CheckAll takes at most %d items per call (the server's --max-keys-per-call), got %d", s.maxKeys, n)}
+	}
+	items := make([]client.CheckItem, len(reqItems))
+	for i, it := range reqItems {
+		items[i] = client.CheckItem{Policy: it.GetPolicy(), Key: it.GetKey(), Cost: amount(it.GetCost())}
+	}
+	start := time.Now()
+	ds, all, err := s.checkAll(ctx, items)
+	if err != nil {
+		if ds, err = s.checkAllFailed(ctx, items, err); err != nil {
+			return nil, err
+		}
+		all = client.AllAllowed(ds)
+	}
+	out := make([]*contract.Decision, len(ds))
+	for i, d := range ds {
+		s.decided(items[i].Policy, []string{items[i].Key}, start, d)
+		out[i] = decisionMessage(d)
+	}
+	return &contract.CheckAllResponse{Decisions: out, AllAllowed: all}, nil
 }
 
 // Peek reports the current decision without consuming; on a token-budget policy, the budget

@@ -133,6 +133,42 @@ func CheckMany(id uint64, cpolicy, ckeys unsafe.Pointer, n uint, cost, now int64
 	})
 }
 
+// CheckAll is tkcore_check_all: tk_check_all.
+func CheckAll(id uint64, citems unsafe.Pointer, n uint, now int64, cout, call, ccerr unsafe.Pointer) int32 {
+	out, all, cerr := (*C.tk_decision_t)(cout), (*C.int32_t)(call), (*C.tk_error_t)(ccerr)
+	items := make([]front.CheckItem, int(n))
+	if n > 0 {
+		for i, it := range unsafe.Slice((*C.tk_check_item_t)(citems), int(n)) {
+			items[i] = front.CheckItem{Policy: C.GoString(it.policy), Key: C.GoString(it.key), Cost: int64(it.cost)}
+		}
+	}
+	return withHandle(id, cerr, func(h *handle) C.int {
+		ds, err := h.door.DecideAll(context.Background(), items, now)
+		if err != nil {
+			// Nothing was consumed; the fail mode answers each item for its own policy.
+			ds = make([]front.Decision, len(items))
+			for i, it := range items {
+				d, ok := h.synthesize(it.Policy, err)
+				if !ok {
+					return failWith(cerr, err)
+				}
+				ds[i] = d
+			}
+		}
+		if n > 0 {
+			outs := unsafe.Slice(out, int(n))
+			for i := range outs {
+				putDecision(&outs[i], ds[i])
+			}
+		}
+		*all = 0
+		if front.AllAllowed(ds) {
+			*all = 1
+		}
+		return succeed(cerr)
+	})
+}
+
 // Peek is tkcore_peek: tk_peek.
 func Peek(id uint64, cpolicy, ckey unsafe.Pointer, now int64, cout, ccerr unsafe.Pointer) int32 {
 	policy, key, out, cerr := (*C.char)(cpolicy), (*C.char)(ckey), (*C.tk_decision_t)(cout), (*C.tk_error_t)(ccerr)

@@ -64,5 +64,25 @@ func (c Calls) CheckManyAt(ctx context.Context, policy string, keys []string, co
 	return c.door.DecideMany(ctx, policy, keys, cost, nowMs)
 }
 
+// CheckAll checks every item at one instant and consumes all or none; allAllowed says
+// whether they were consumed (see Door.DecideAll).
+func (c Calls) CheckAll(ctx context.Context, items []CheckItem) (ds []Decision, allAllowed bool, err error) {
+	return decidedAll(c.door.DecideAll(ctx, items, 0))
+}
+
+func (c Calls) CheckAllAt(ctx context.Context, items []CheckItem, nowMs int64) ([]Decision, bool, error) {
+	if nowMs == 0 {
+		return nil, false, errNoInstant
+	}
+	return decidedAll(c.door.DecideAll(ctx, items, nowMs))
+}
+
+func decidedAll(ds []Decision, err error) ([]Decision, bool, error) {
+	if err != nil {
+		return nil, false, err
+	}
+	return ds, AllAllowed(ds), nil
+}
+
 // errNoInstant answers an *At call without an instant: 0 would mean the store's clock.
 var errNoInstant = ValidateNow(0)

@@ -17,8 +17,12 @@ import (
 type Door interface {
 	// Decide makes a Check, Peek (amount ignored) or Debit.
 	Decide(ctx context.Context, op Op, policy, key string, amount, nowMs int64) (Decision, error)
-	// DecideMany checks every key at one instant, all or nothing, results in input order.
+	// DecideMany checks every key at one instant, results in input order; a failure fails
+	// the whole call and charges no key (per Cluster slot on a Cluster: docs/redis-keys.md).
 	DecideMany(ctx context.Context, policy string, keys []string, cost, nowMs int64) ([]Decision, error)
+	// DecideAll checks every item at one instant; when all allow, all are consumed, when any
+	// denies, none is (the decisions say which denied). Results in input order.
+	DecideAll(ctx context.Context, items []CheckItem, nowMs int64) ([]Decision, error)
 	// Foresee makes a Forecast: what a check of cost could get, consuming nothing.
 	Foresee(ctx context.Context, policy, key string, cost, nowMs int64) (Forecast, error)
 	// StartCheck makes the check Decide(OpCheck) would and reports it to w (see Scripted).

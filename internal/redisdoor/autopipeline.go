@@ -78,7 +78,8 @@ func pipelineScripts(ctx context.Context, rdb redis.UniversalClient, args [][]an
 	for i, a := range args {
 		cmds[i] = pipe.Do(ctx, a...)
 	}
-	_, _ = pipe.Exec(ctx)
+	_, err := pipe.Exec(ctx)
+	execFailed(cmds, err)
 
 	var retry redis.Pipeliner
 	for i, c := range cmds {
@@ -93,7 +94,21 @@ func pipelineScripts(ctx context.Context, rdb redis.UniversalClient, args [][]an
 		cmds[i] = retry.Do(ctx, a...)
 	}
 	if retry != nil {
-		_, _ = retry.Exec(ctx)
+		_, err := retry.Exec(ctx)
+		execFailed(cmds, err)
 	}
 	return cmds
+}
+
+// execFailed gives a pipeline's error to its commands that have neither a reply nor an error:
+// go-redis leaves them so when the connection itself failed (refused credentials, for one).
+func execFailed(cmds []*redis.Cmd, err error) {
+	if err == nil {
+		return
+	}
+	for _, c := range cmds {
+		if c.Err() == nil && c.Val() == nil {
+			c.SetErr(err)
+		}
+	}
 }

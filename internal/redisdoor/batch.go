@@ -36,7 +36,9 @@ func (r *runner) RunBatch(ctx context.Context, items []front.BatchItem, nowMs in
 		reply, err := c.Result()
 		var split []any
 		if err == nil {
-			split, err = front.SplitBatchReply(reply, len(group))
+			if split, err = front.SplitBatchReply(reply, len(group)); err != nil {
+				return nil, err
+			}
 		} else if migrating(err) && mode == front.BatchEach {
 			r.refreshTopology(err)
 			split, err = r.runEach(ctx, group, nowMs)

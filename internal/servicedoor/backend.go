@@ -198,6 +198,36 @@ func (b *Backend) DecideMany(ctx context.Context, policy string, keys []string, 
 	return out, nil
 }
 
+// DecideAll sends one CheckAll RPC (see front.Door).
+func (b *Backend) DecideAll(ctx context.Context, items []front.CheckItem, nowMs int64) ([]front.Decision, error) {
+	req := &contract.CheckAllRequest{Items: make([]*contract.CheckAllItem, len(items))}
+	for i, it := range items {
+		err := checkRequest(it.Policy, it.Cost, "cost", "", nowMs)
+		if err == nil {
+			err = validateServiceKey(it.Key)
+		}
+		if err != nil {
+			return nil, front.ItemError(i, err)
+		}
+		req.Items[i] = &contract.CheckAllItem{Policy: it.Policy, Key: it.Key, Cost: it.Cost}
+	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	var header metadata.MD
+	resp, err := b.rpc.CheckAll(ctx, req, grpc.Header(&header))
+	if err != nil {
+		return nil, serviceError(err)
+	}
+	if len(resp.GetDecisions()) != len(items) {
+		return nil, front.NewError(front.ErrInternal, "the server answered %d decisions for %d items", len(resp.GetDecisions()), len(items))
+	}
+	out := make([]front.Decision, len(items))
+	for i, d := range resp.GetDecisions() {
+		out[i] = fromWire(d, header)
+	}
+	return out, nil
+}
+
 // Foresee sends one Forecast RPC (see front.Door).
 func (b *Backend) Foresee(ctx context.Context, policy, key string, cost, nowMs int64) (front.Forecast, error) {
 	if err := checkRequest(policy, cost, "cost", key, nowMs); err != nil {

@@ -10,6 +10,7 @@
  *     reset_at_ms > 0; keys are independent; peek consumes nothing; forecast; slidingWindowLog;
  *   - tk_check_many: input order, duplicates applied in order, one instant for the whole
  *     batch, n = 0 is TK_OK, all or nothing;
+ *   - tk_check_all: all consumed, or none when one item denies; errors name the item;
  *   - a token-budget meter: debit, peek (which spends nothing);
  *   - statuses: debit on a limiter and check/check_many/forecast on a meter are
  *     TK_E_UNSUPPORTED, an unknown policy TK_E_NOT_FOUND (with a message), a cost of 2^53
@@ -665,6 +666,30 @@ static void test_redis_layout(const char *url, const char *ns) {
     EXPECT_STREQ(reply, ":4");
 }
 
+/* tk_check_all through the CheckAll RPC: all consumed when all allow; none when one denies
+   (the allowed entry's key keeps its count). */
+static void test_check_all(tk_handle_t h) {
+  tk_decision_t ds[3], d;
+  int32_t all = -1;
+  const tk_check_item_t items[2] = {{"api", "all-a", 1}, {"fw", "all-f", 2}};
+  ST(TK_OK, tk_check_all(h, items, 2, ds, &all, &err));
+  EXPECT_EQ(all, 1);
+  EXPECT_DECISION(ds[0], 1, 5, 4);
+  EXPECT_DECISION(ds[1], 1, 3, 1);
+  ST(TK_OK, tk_check_all(h, items, 2, ds, &all, &err)); /* fw has 1 left, asks 2 */
+  EXPECT_EQ(all, 0);
+  EXPECT_EQ(ds[0].allowed, 1);
+  EXPECT_EQ(ds[1].allowed, 0);
+  ST(TK_OK, tk_peek(h, "api", "all-a", &d, &err));
+  CHECKF(d.remaining >= 4, "api all-a has %lld left after a refused tk_check_all; want its 4", (long long)d.remaining);
+  ST(TK_OK, tk_peek(h, "fw", "all-f", &d, &err));
+  EXPECT_DECISION(d, 1, 3, 1);
+  const tk_check_item_t bad[2] = {{"api", "all-a", 1}, {"nope", "k", 1}};
+  ST(TK_E_NOT_FOUND, tk_check_all(h, bad, 2, ds, &all, &err));
+  CHECKF(strstr(err.message, "items[1]") != NULL, "message %s does not name items[1]", err.message);
+  ST(TK_OK, tk_check_all(h, NULL, 0, NULL, NULL, &err));
+}
+
 static void suite(tk_handle_t h) {
   avoid_window_edge();
   tk_decision_t d;
@@ -676,6 +701,7 @@ static void suite(tk_handle_t h) {
   test_peek(h);
   test_forecast(h);
   test_check_many(h);
+  test_check_all(h);
   test_meter(h);
   test_statuses(h);
 }
@@ -716,6 +742,11 @@ static void test_server_down(const char *addr, tk_handle_t used) {
     memset(ds, 0xa5, sizeof ds);
     DOWN("fail open", TK_OK, TK_OK, tk_check_many(h, "fw", keys, 3, 1, ds, &err));
     for (int i = 0; i < 3; i++) expect_synthesized("fail open: tk_check_many", &ds[i], 1);
+    const tk_check_item_t items[2] = {{"api", "k", 1}, {"fw", "k", 1}};
+    int32_t all = -1;
+    DOWN("fail open", TK_OK, TK_OK, tk_check_all(h, items, 2, ds, &all, &err));
+    for (int i = 0; i < 2; i++) expect_synthesized("fail open: tk_check_all", &ds[i], 1);
+    EXPECT_EQ(all, 1);
     /* Never synthesized: peek, forecast, debit; bad input; the `_at` twins. */
     DOWN("fail open", TK_E_UNAVAILABLE, TK_E_TIMEOUT, tk_peek(h, "api", "k", &d, &err));
     DOWN("fail open", TK_E_UNAVAILABLE, TK_E_TIMEOUT, tk_forecast(h, "api", "k", 1, &f, &err));

@@ -1,0 +1,65 @@
+package front
+
+import (
+	"context"
+	"errors"
+	"strconv"
+)
+
+// CheckItem is one entry of an all-or-nothing check: a policy, a key and a cost.
+type CheckItem struct {
+	Policy string
+	Key    string
+	Cost   int64
+}
+
+// AllAllowed reports whether every decision allows.
+func AllAllowed(ds []Decision) bool {
+	for _, d := range ds {
+		if !d.Allowed {
+			return false
+		}
+	}
+	return true
+}
+
+// DecideAll checks every item at one instant; when all allow, all are consumed, and when any
+// denies, none is (see Door). It runs the batch script in mode all: one atomic run.
+func (b *Scripted) DecideAll(ctx context.Context, items []CheckItem, nowMs int64) ([]Decision, error) {
+	batch := make([]BatchItem, len(items))
+	for i, it := range items {
+		pp, call, cost, err := b.resolve(OpCheck, it.Policy, it.Cost, nowMs)
+		if err == nil {
+			err = ValidateKey(it.Key)
+		}
+		if err != nil {
+			return nil, ItemError(i, err)
+		}
+		batch[i] = BatchItem{Call: call, Key: pp.p.RedisKey(b.namespace, it.Key), Amount: cost}
+	}
+	if len(items) == 0 {
+		return []Decision{}, nil
+	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	replies, err := b.runner.RunBatch(ctx, batch, nowMs, BatchAll)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Decision, len(replies))
+	for i, r := range replies {
+		if out[i], err = decisionFromReply(batch[i].Call.Script, r); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ItemError names the entry an error is about, keeping its kind.
+func ItemError(i int, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return &Error{Kind: e.Kind, Msg: "items[" + strconv.Itoa(i) + "]: " + e.Msg, Cause: e.Cause}
+	}
+	return err
+}
