@@ -33,6 +33,11 @@ func tkcore_open_service(target *C.char, opts *C.tk_options_t, out *C.tk_handle_
 	return C.int(cabi.OpenService(unsafe.Pointer(target), unsafe.Pointer(opts), unsafe.Pointer(out), unsafe.Pointer(cerr)))
 }
 
+//export tkcore_open_memory
+func tkcore_open_memory(yaml *C.char, opts *C.tk_options_t, out *C.tk_handle_t, cerr *C.tk_error_t) C.int {
+	return C.int(cabi.OpenMemory(unsafe.Pointer(yaml), unsafe.Pointer(opts), unsafe.Pointer(out), unsafe.Pointer(cerr)))
+}
+
 //export tkcore_free
 func tkcore_free(id C.tk_handle_t) C.int { return C.int(cabi.Free(uint64(id))) }
 

@@ -62,6 +62,8 @@ typedef struct tk_core {
   int (*open_service)(const char *target, const tk_options_t *opts, tk_handle_t *out,
                       tk_error_t *err);
   int (*free_handle)(tk_handle_t h);
+  int (*open_memory)(const char *policies_yaml, const tk_options_t *opts, tk_handle_t *out,
+                     tk_error_t *err);
   int (*check)(tk_handle_t h, const char *policy, const char *key, int64_t cost,
                int64_t now_ms, tk_decision_t *out, tk_error_t *err, tk_core_wait_t *wait);
   void (*lead)(uintptr_t turn);
@@ -95,7 +97,7 @@ typedef struct tk_core {
 
 /* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
    from other sources instead of calling it with the wrong arguments. */
-#define TK_CORE_ABI 7
+#define TK_CORE_ABI 8
 
 /* The input limits the shim checks before calling the core, the core's own (policy.MaxKeyBytes,
    policy.MaxSafeInteger): the core fails to compile if they differ (internal/cabi/limits.go). */
@@ -108,6 +110,7 @@ typedef struct tk_core {
   X(open_redis, "tkcore_open_redis")         \
   X(open_service, "tkcore_open_service")     \
   X(free_handle, "tkcore_free")              \
+  X(open_memory, "tkcore_open_memory")       \
   X(check, "tkcore_check")                   \
   X(lead, "tkcore_lead")                     \
   X(check_many, "tkcore_check_many")         \

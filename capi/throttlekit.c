@@ -292,6 +292,20 @@ int tk_open_service(const char *target, const tk_options_t *opts, tk_handle_t *o
   return core.open_service(target, &o, out, err);
 }
 
+int tk_open_memory(const char *policies_yaml, const tk_options_t *opts, tk_handle_t *out,
+                   tk_error_t *err) {
+  tk_options_t o;
+  int rc;
+  if ((rc = check_fork(err))) return rc;
+  mark_started();
+  if (!policies_yaml) return fail(err, TK_E_INVALID, "policies_yaml is NULL");
+  if (!out) return fail(err, TK_E_INVALID, "out is NULL");
+  *out = 0;
+  if ((rc = normalize_options(opts, &o, err))) return rc;
+  if ((rc = start_core(err))) return rc;
+  return core.open_memory(policies_yaml, &o, out, err);
+}
+
 int tk_free(tk_handle_t h) {
   int rc;
   if ((rc = check_fork(NULL))) return rc;

@@ -186,6 +186,20 @@ int tk_open_service(const char *target, const tk_options_t *opts, tk_handle_t *o
                     tk_error_t *err);
 
 /*
+ * Open the embedded engine: the same API with no Redis and no server. The decisions are the
+ * same Lua scripts' as on the Redis door, run in this process on its own keyspace (keys, TTLs
+ * and state as Redis would hold them), so nothing is shared with other processes: each handle
+ * is its own store, and a forking host gets one per worker. For tests and single-process
+ * programs. Every call of the Redis door works, `_at` twins included; the clock is this
+ * process's. The keyspace holds at most 1,000,000 keys and 512 MiB of state; past that it
+ * evicts keys near their expiry first (sampled, as Redis's maxmemory policy does). opts may
+ * be NULL; its fail_mode never applies (the engine cannot be unreachable). Errors: TK_E_INVALID (NULL argument, bad options), TK_E_CONFIG
+ * (policies), TK_E_FORKED, TK_E_INTERNAL.
+ */
+int tk_open_memory(const char *policies_yaml, const tk_options_t *opts, tk_handle_t *out,
+                   tk_error_t *err);
+
+/*
  * Close a handle. Calls already running on it finish normally; calls that start afterwards
  * get TK_E_BADHANDLE; tk_free returns once the running calls are done. A second tk_free of
  * the same handle, or a handle never issued, returns TK_E_BADHANDLE. Asynchronous calls still

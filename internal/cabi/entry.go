@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/throttlekit/throttlekit-go/internal/engine"
 	"github.com/throttlekit/throttlekit-go/internal/front"
 	"github.com/throttlekit/throttlekit-go/internal/redisdoor"
 	"github.com/throttlekit/throttlekit-go/internal/servicedoor"
@@ -88,6 +89,19 @@ func OpenService(ctarget, copts, cout, ccerr unsafe.Pointer) (rc int32) {
 		return int32(failWith(cerr, err))
 	}
 	*out = C.tk_handle_t(register(&handle{door: b, failMode: front.FailMode(opts.fail_mode), timeout: optionTimeout(opts.timeout_ms)}))
+	return int32(succeed(cerr))
+}
+
+// OpenMemory is tkcore_open_memory: tk_open_memory once the shim checked its arguments.
+func OpenMemory(cyaml, copts, cout, ccerr unsafe.Pointer) (rc int32) {
+	yaml, opts, out, cerr := (*C.char)(cyaml), (*C.tk_options_t)(copts), (*C.tk_handle_t)(cout), (*C.tk_error_t)(ccerr)
+	defer recoverInto(&rc, cerr)
+	b, err := engine.Open([]byte(C.GoString(yaml)), engine.Options{})
+	if err != nil {
+		return int32(failWith(cerr, err))
+	}
+	timeout := optionTimeout(opts.timeout_ms)
+	*out = C.tk_handle_t(register(&handle{door: b, failMode: front.FailMode(opts.fail_mode), timeout: timeout}))
 	return int32(succeed(cerr))
 }
 
