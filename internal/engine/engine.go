@@ -61,7 +61,8 @@ type Stats struct {
 // Redis's single thread would give them.
 type Backend struct {
 	*front.Scripted
-	engine *engine
+	engine    *engine
+	namespace string
 }
 
 var _ front.Door = (*Backend)(nil)
@@ -85,7 +86,18 @@ func New(policies *policy.Set, opts Options) (*Backend, error) {
 		_ = e.Close()
 		return nil, err
 	}
-	return &Backend{Scripted: s, engine: e}, nil
+	e.ks.meters.set(policies, opts.Namespace)
+	return &Backend{Scripted: s, engine: e, namespace: opts.Namespace}, nil
+}
+
+// SetPolicies swaps the policy set atomically (calls in flight finish with the old one), and
+// the meter policies' key caps with it.
+func (b *Backend) SetPolicies(set *policy.Set) error {
+	if err := b.Scripted.SetPolicies(set); err != nil {
+		return err
+	}
+	b.engine.ks.meters.set(set, b.namespace)
+	return nil
 }
 
 // Open parses policiesYAML and returns a backend on a fresh embedded engine.
@@ -226,6 +238,9 @@ func (e *engine) exec(ctx context.Context, st *luaState, fn *lua.LFunction, name
 	unlock(locked)
 	if wrote && e.ks.overCap() {
 		e.ks.enforceCap(nowMs)
+	}
+	if wrote {
+		e.ks.meters.enforce(e.ks)
 	}
 	if runErr != nil {
 		reuse, err := st.scriptError(ctx, name, runErr, wrote)

@@ -170,6 +170,8 @@ type keyspace struct {
 	evictions atomic.Int64
 
 	evictCursor atomic.Uint32
+
+	meters meterCaps // the meter policies' own key caps (maxKeys)
 }
 
 func newKeyspace(maxKeys, maxBytes int64) *keyspace {
@@ -204,6 +206,7 @@ func (ks *keyspace) lookup(sh *shard, key string, nowMs int64) *entry {
 // current by resize.
 func (ks *keyspace) insert(sh *shard, key string, e *entry) {
 	sh.keys[key] = e
+	ks.meters.added(key)
 	ks.live.Add(1)
 	e.size = e.footprint(len(key))
 	ks.bytes.Add(e.size)
@@ -223,6 +226,7 @@ func (ks *keyspace) resize(key string, e *entry) {
 // remove drops key, whose entry is e; the shard must be locked.
 func (ks *keyspace) remove(sh *shard, key string, e *entry) {
 	delete(sh.keys, key)
+	ks.meters.removed(key)
 	ks.live.Add(-1)
 	ks.bytes.Add(-e.size)
 }
