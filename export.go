@@ -61,6 +61,16 @@ func tkcore_check_all(id C.tk_handle_t, items *C.tk_check_item_t, n C.size_t, no
 	return C.int(cabi.CheckAll(uint64(id), unsafe.Pointer(items), uint(n), int64(now), unsafe.Pointer(out), unsafe.Pointer(all), unsafe.Pointer(cerr)))
 }
 
+//export tkcore_reset
+func tkcore_reset(id C.tk_handle_t, policy, key *C.char, cerr *C.tk_error_t) C.int {
+	return C.int(cabi.Reset(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), unsafe.Pointer(cerr)))
+}
+
+//export tkcore_refund
+func tkcore_refund(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) C.int {
+	return C.int(cabi.Refund(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), int64(cost), unsafe.Pointer(out), unsafe.Pointer(cerr)))
+}
+
 //export tkcore_peek
 func tkcore_peek(id C.tk_handle_t, policy, key *C.char, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) C.int {
 	return C.int(cabi.Peek(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), int64(now), unsafe.Pointer(out), unsafe.Pointer(cerr)))

@@ -76,6 +76,9 @@ typedef struct tk_core {
   int (*debit)(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
                int64_t now_ms, tk_decision_t *out, tk_error_t *err);
   int64_t (*debug_goroutines)(void);
+  int (*reset)(tk_handle_t h, const char *policy, const char *key, tk_error_t *err);
+  int (*refund)(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                tk_decision_t *out, tk_error_t *err);
   int (*check_all)(tk_handle_t h, const tk_check_item_t *items, size_t n, int64_t now_ms,
                    tk_decision_t *out, int32_t *all_allowed, tk_error_t *err);
   /* Asynchronous checks (internal/cabi/async.go). tk_poll has no err: its statuses need no words. */
@@ -97,7 +100,7 @@ typedef struct tk_core {
 
 /* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
    from other sources instead of calling it with the wrong arguments. */
-#define TK_CORE_ABI 8
+#define TK_CORE_ABI 9
 
 /* The input limits the shim checks before calling the core, the core's own (policy.MaxKeyBytes,
    policy.MaxSafeInteger): the core fails to compile if they differ (internal/cabi/limits.go). */
@@ -119,6 +122,8 @@ typedef struct tk_core {
   X(debit, "tkcore_debit")                   \
   X(debug_goroutines, "tkcore_debug_goroutines") \
   X(check_all, "tkcore_check_all")           \
+  X(reset, "tkcore_reset")                   \
+  X(refund, "tkcore_refund")                 \
   X(check_async, "tkcore_check_async")       \
   X(completion_fd, "tkcore_completion_fd")   \
   X(poll, "tkcore_poll")                     \

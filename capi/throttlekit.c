@@ -518,6 +518,19 @@ int tk_forecast_at(tk_handle_t h, const char *policy, const char *key, int64_t c
   return forecast_impl(h, policy, key, cost, now_ms, out, err);
 }
 
+int tk_reset(tk_handle_t h, const char *policy, const char *key, tk_error_t *err) {
+  int rc = check_one_key(h, policy, key, 0, NULL, NULL, 0, err);
+  if (rc) return rc;
+  return core.reset(h, policy, key, err);
+}
+
+int tk_refund(tk_handle_t h, const char *policy, const char *key, int64_t cost, tk_decision_t *out,
+              tk_error_t *err) {
+  int rc = check_one_key(h, policy, key, 1, out, "cost", cost, err);
+  if (rc) return rc;
+  return core.refund(h, policy, key, cost, out, err);
+}
+
 static int debit_impl(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
                       int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
   int rc = check_one_key(h, policy, key, 1, out, "tokens", tokens, err);

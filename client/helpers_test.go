@@ -56,3 +56,13 @@ func openEngine(t testing.TB, yaml string, opts client.EngineOptions) *client.En
 	t.Cleanup(func() { _ = b.Close() })
 	return b
 }
+
+// testenvCount is the number of entries of a sorted set in the test Redis.
+func testenvCount(t *testing.T, key string) int64 {
+	t.Helper()
+	n, err := testenv.Client(t).ZCard(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

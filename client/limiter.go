@@ -19,6 +19,14 @@ type Limiter interface {
 	ForecastAt(ctx context.Context, policy, key string, cost, nowMs int64) (Forecast, error)
 	DebitAt(ctx context.Context, policy, key string, tokens, nowMs int64) (Decision, error)
 
+	// Refund gives back cost units a check (a debit, on a token budget) consumed, never
+	// beyond full, and answers the Decision a Peek gives right after; ErrUnsupported where
+	// the policy's strategy has no refund.
+	Refund(ctx context.Context, policy, key string, cost int64) (Decision, error)
+	RefundAt(ctx context.Context, policy, key string, cost, nowMs int64) (Decision, error)
+	// Reset forgets the key's state under policy: its limiter is full again.
+	Reset(ctx context.Context, policy, key string) error
+
 	// CheckAll checks every item at one instant: when all allow, all are consumed
 	// (allAllowed true); when any denies, none is, and the decisions say which denied.
 	CheckAll(ctx context.Context, items []CheckItem) (ds []Decision, allAllowed bool, err error)

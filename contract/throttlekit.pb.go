@@ -1571,6 +1571,198 @@ func (x *WatchResponse) GetDenial() *DenialEvent {
 	return nil
 }
 
+type RefundRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        string                 `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Cost          int64                  `protobuf:"varint,3,opt,name=cost,proto3" json:"cost,omitempty"` // units given back; 0 or less means 1
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefundRequest) Reset() {
+	*x = RefundRequest{}
+	mi := &file_throttlekit_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefundRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefundRequest) ProtoMessage() {}
+
+func (x *RefundRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefundRequest.ProtoReflect.Descriptor instead.
+func (*RefundRequest) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RefundRequest) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *RefundRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *RefundRequest) GetCost() int64 {
+	if x != nil {
+		return x.Cost
+	}
+	return 0
+}
+
+type RefundResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Decision      *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"` // what Peek answers right after the refund
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefundResponse) Reset() {
+	*x = RefundResponse{}
+	mi := &file_throttlekit_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefundResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefundResponse) ProtoMessage() {}
+
+func (x *RefundResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefundResponse.ProtoReflect.Descriptor instead.
+func (*RefundResponse) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RefundResponse) GetDecision() *Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return nil
+}
+
+type ResetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        string                 `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetRequest) Reset() {
+	*x = ResetRequest{}
+	mi := &file_throttlekit_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetRequest) ProtoMessage() {}
+
+func (x *ResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetRequest.ProtoReflect.Descriptor instead.
+func (*ResetRequest) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ResetRequest) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *ResetRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+type ResetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetResponse) Reset() {
+	*x = ResetResponse{}
+	mi := &file_throttlekit_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetResponse) ProtoMessage() {}
+
+func (x *ResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetResponse.ProtoReflect.Descriptor instead.
+func (*ResetResponse) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{29}
+}
+
 var File_throttlekit_proto protoreflect.FileDescriptor
 
 const file_throttlekit_proto_rawDesc = "" +
@@ -1679,14 +1871,26 @@ const file_throttlekit_proto_rawDesc = "" +
 	"\fWatchRequest\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\"D\n" +
 	"\rWatchResponse\x123\n" +
-	"\x06denial\x18\x01 \x01(\v2\x1b.throttlekit.v1.DenialEventR\x06denial2\xcc\x03\n" +
+	"\x06denial\x18\x01 \x01(\v2\x1b.throttlekit.v1.DenialEventR\x06denial\"M\n" +
+	"\rRefundRequest\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x12\n" +
+	"\x04cost\x18\x03 \x01(\x03R\x04cost\"F\n" +
+	"\x0eRefundResponse\x124\n" +
+	"\bdecision\x18\x01 \x01(\v2\x18.throttlekit.v1.DecisionR\bdecision\"8\n" +
+	"\fResetRequest\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"\x0f\n" +
+	"\rResetResponse2\xdb\x04\n" +
 	"\vRateLimiter\x12D\n" +
 	"\x05Check\x12\x1c.throttlekit.v1.CheckRequest\x1a\x1d.throttlekit.v1.CheckResponse\x12P\n" +
 	"\tCheckMany\x12 .throttlekit.v1.CheckManyRequest\x1a!.throttlekit.v1.CheckManyResponse\x12A\n" +
 	"\x04Peek\x12\x1b.throttlekit.v1.PeekRequest\x1a\x1c.throttlekit.v1.PeekResponse\x12M\n" +
 	"\bForecast\x12\x1f.throttlekit.v1.ForecastRequest\x1a .throttlekit.v1.ForecastResponse\x12D\n" +
 	"\x05Debit\x12\x1c.throttlekit.v1.DebitRequest\x1a\x1d.throttlekit.v1.DebitResponse\x12M\n" +
-	"\bCheckAll\x12\x1f.throttlekit.v1.CheckAllRequest\x1a .throttlekit.v1.CheckAllResponse2\xa9\x01\n" +
+	"\bCheckAll\x12\x1f.throttlekit.v1.CheckAllRequest\x1a .throttlekit.v1.CheckAllResponse\x12G\n" +
+	"\x06Refund\x12\x1d.throttlekit.v1.RefundRequest\x1a\x1e.throttlekit.v1.RefundResponse\x12D\n" +
+	"\x05Reset\x12\x1c.throttlekit.v1.ResetRequest\x1a\x1d.throttlekit.v1.ResetResponse2\xa9\x01\n" +
 	"\aMonitor\x12V\n" +
 	"\vGetSnapshot\x12\".throttlekit.v1.GetSnapshotRequest\x1a#.throttlekit.v1.GetSnapshotResponse\x12F\n" +
 	"\x05Watch\x12\x1c.throttlekit.v1.WatchRequest\x1a\x1d.throttlekit.v1.WatchResponse0\x01B9Z7github.com/throttlekit/throttlekit-go/contract;contractb\x06proto3"
@@ -1703,7 +1907,7 @@ func file_throttlekit_proto_rawDescGZIP() []byte {
 	return file_throttlekit_proto_rawDescData
 }
 
-var file_throttlekit_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_throttlekit_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_throttlekit_proto_goTypes = []any{
 	(*Decision)(nil),            // 0: throttlekit.v1.Decision
 	(*CheckRequest)(nil),        // 1: throttlekit.v1.CheckRequest
@@ -1731,6 +1935,10 @@ var file_throttlekit_proto_goTypes = []any{
 	(*GetSnapshotResponse)(nil), // 23: throttlekit.v1.GetSnapshotResponse
 	(*WatchRequest)(nil),        // 24: throttlekit.v1.WatchRequest
 	(*WatchResponse)(nil),       // 25: throttlekit.v1.WatchResponse
+	(*RefundRequest)(nil),       // 26: throttlekit.v1.RefundRequest
+	(*RefundResponse)(nil),      // 27: throttlekit.v1.RefundResponse
+	(*ResetRequest)(nil),        // 28: throttlekit.v1.ResetRequest
+	(*ResetResponse)(nil),       // 29: throttlekit.v1.ResetResponse
 }
 var file_throttlekit_proto_depIdxs = []int32{
 	0,  // 0: throttlekit.v1.CheckResponse.decision:type_name -> throttlekit.v1.Decision
@@ -1749,27 +1957,32 @@ var file_throttlekit_proto_depIdxs = []int32{
 	21, // 13: throttlekit.v1.Snapshot.recent_denials:type_name -> throttlekit.v1.DenialEvent
 	22, // 14: throttlekit.v1.GetSnapshotResponse.snapshot:type_name -> throttlekit.v1.Snapshot
 	21, // 15: throttlekit.v1.WatchResponse.denial:type_name -> throttlekit.v1.DenialEvent
-	1,  // 16: throttlekit.v1.RateLimiter.Check:input_type -> throttlekit.v1.CheckRequest
-	3,  // 17: throttlekit.v1.RateLimiter.CheckMany:input_type -> throttlekit.v1.CheckManyRequest
-	5,  // 18: throttlekit.v1.RateLimiter.Peek:input_type -> throttlekit.v1.PeekRequest
-	7,  // 19: throttlekit.v1.RateLimiter.Forecast:input_type -> throttlekit.v1.ForecastRequest
-	10, // 20: throttlekit.v1.RateLimiter.Debit:input_type -> throttlekit.v1.DebitRequest
-	13, // 21: throttlekit.v1.RateLimiter.CheckAll:input_type -> throttlekit.v1.CheckAllRequest
-	15, // 22: throttlekit.v1.Monitor.GetSnapshot:input_type -> throttlekit.v1.GetSnapshotRequest
-	24, // 23: throttlekit.v1.Monitor.Watch:input_type -> throttlekit.v1.WatchRequest
-	2,  // 24: throttlekit.v1.RateLimiter.Check:output_type -> throttlekit.v1.CheckResponse
-	4,  // 25: throttlekit.v1.RateLimiter.CheckMany:output_type -> throttlekit.v1.CheckManyResponse
-	6,  // 26: throttlekit.v1.RateLimiter.Peek:output_type -> throttlekit.v1.PeekResponse
-	9,  // 27: throttlekit.v1.RateLimiter.Forecast:output_type -> throttlekit.v1.ForecastResponse
-	11, // 28: throttlekit.v1.RateLimiter.Debit:output_type -> throttlekit.v1.DebitResponse
-	14, // 29: throttlekit.v1.RateLimiter.CheckAll:output_type -> throttlekit.v1.CheckAllResponse
-	23, // 30: throttlekit.v1.Monitor.GetSnapshot:output_type -> throttlekit.v1.GetSnapshotResponse
-	25, // 31: throttlekit.v1.Monitor.Watch:output_type -> throttlekit.v1.WatchResponse
-	24, // [24:32] is the sub-list for method output_type
-	16, // [16:24] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	0,  // 16: throttlekit.v1.RefundResponse.decision:type_name -> throttlekit.v1.Decision
+	1,  // 17: throttlekit.v1.RateLimiter.Check:input_type -> throttlekit.v1.CheckRequest
+	3,  // 18: throttlekit.v1.RateLimiter.CheckMany:input_type -> throttlekit.v1.CheckManyRequest
+	5,  // 19: throttlekit.v1.RateLimiter.Peek:input_type -> throttlekit.v1.PeekRequest
+	7,  // 20: throttlekit.v1.RateLimiter.Forecast:input_type -> throttlekit.v1.ForecastRequest
+	10, // 21: throttlekit.v1.RateLimiter.Debit:input_type -> throttlekit.v1.DebitRequest
+	13, // 22: throttlekit.v1.RateLimiter.CheckAll:input_type -> throttlekit.v1.CheckAllRequest
+	26, // 23: throttlekit.v1.RateLimiter.Refund:input_type -> throttlekit.v1.RefundRequest
+	28, // 24: throttlekit.v1.RateLimiter.Reset:input_type -> throttlekit.v1.ResetRequest
+	15, // 25: throttlekit.v1.Monitor.GetSnapshot:input_type -> throttlekit.v1.GetSnapshotRequest
+	24, // 26: throttlekit.v1.Monitor.Watch:input_type -> throttlekit.v1.WatchRequest
+	2,  // 27: throttlekit.v1.RateLimiter.Check:output_type -> throttlekit.v1.CheckResponse
+	4,  // 28: throttlekit.v1.RateLimiter.CheckMany:output_type -> throttlekit.v1.CheckManyResponse
+	6,  // 29: throttlekit.v1.RateLimiter.Peek:output_type -> throttlekit.v1.PeekResponse
+	9,  // 30: throttlekit.v1.RateLimiter.Forecast:output_type -> throttlekit.v1.ForecastResponse
+	11, // 31: throttlekit.v1.RateLimiter.Debit:output_type -> throttlekit.v1.DebitResponse
+	14, // 32: throttlekit.v1.RateLimiter.CheckAll:output_type -> throttlekit.v1.CheckAllResponse
+	27, // 33: throttlekit.v1.RateLimiter.Refund:output_type -> throttlekit.v1.RefundResponse
+	29, // 34: throttlekit.v1.RateLimiter.Reset:output_type -> throttlekit.v1.ResetResponse
+	23, // 35: throttlekit.v1.Monitor.GetSnapshot:output_type -> throttlekit.v1.GetSnapshotResponse
+	25, // 36: throttlekit.v1.Monitor.Watch:output_type -> throttlekit.v1.WatchResponse
+	27, // [27:37] is the sub-list for method output_type
+	17, // [17:27] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_throttlekit_proto_init() }
@@ -1783,7 +1996,7 @@ func file_throttlekit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_throttlekit_proto_rawDesc), len(file_throttlekit_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

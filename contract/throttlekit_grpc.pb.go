@@ -28,6 +28,8 @@ const (
 	RateLimiter_Forecast_FullMethodName  = "/throttlekit.v1.RateLimiter/Forecast"
 	RateLimiter_Debit_FullMethodName     = "/throttlekit.v1.RateLimiter/Debit"
 	RateLimiter_CheckAll_FullMethodName  = "/throttlekit.v1.RateLimiter/CheckAll"
+	RateLimiter_Refund_FullMethodName    = "/throttlekit.v1.RateLimiter/Refund"
+	RateLimiter_Reset_FullMethodName     = "/throttlekit.v1.RateLimiter/Reset"
 )
 
 // RateLimiterClient is the client API for RateLimiter service.
@@ -46,6 +48,10 @@ type RateLimiterClient interface {
 	Debit(ctx context.Context, in *DebitRequest, opts ...grpc.CallOption) (*DebitResponse, error)
 	// Ours: several checks at one instant, all consumed or none (CheckAllRequest).
 	CheckAll(ctx context.Context, in *CheckAllRequest, opts ...grpc.CallOption) (*CheckAllResponse, error)
+	// Ours: give back units a check (or debit) consumed; the Decision is what Peek answers then.
+	Refund(ctx context.Context, in *RefundRequest, opts ...grpc.CallOption) (*RefundResponse, error)
+	// Ours: forget a key's state (its limiter is full again).
+	Reset(ctx context.Context, in *ResetRequest, opts ...grpc.CallOption) (*ResetResponse, error)
 }
 
 type rateLimiterClient struct {
@@ -116,6 +122,26 @@ func (c *rateLimiterClient) CheckAll(ctx context.Context, in *CheckAllRequest, o
 	return out, nil
 }
 
+func (c *rateLimiterClient) Refund(ctx context.Context, in *RefundRequest, opts ...grpc.CallOption) (*RefundResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RefundResponse)
+	err := c.cc.Invoke(ctx, RateLimiter_Refund_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rateLimiterClient) Reset(ctx context.Context, in *ResetRequest, opts ...grpc.CallOption) (*ResetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetResponse)
+	err := c.cc.Invoke(ctx, RateLimiter_Reset_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RateLimiterServer is the server API for RateLimiter service.
 // All implementations must embed UnimplementedRateLimiterServer
 // for forward compatibility.
@@ -132,6 +158,10 @@ type RateLimiterServer interface {
 	Debit(context.Context, *DebitRequest) (*DebitResponse, error)
 	// Ours: several checks at one instant, all consumed or none (CheckAllRequest).
 	CheckAll(context.Context, *CheckAllRequest) (*CheckAllResponse, error)
+	// Ours: give back units a check (or debit) consumed; the Decision is what Peek answers then.
+	Refund(context.Context, *RefundRequest) (*RefundResponse, error)
+	// Ours: forget a key's state (its limiter is full again).
+	Reset(context.Context, *ResetRequest) (*ResetResponse, error)
 	mustEmbedUnimplementedRateLimiterServer()
 }
 
@@ -159,6 +189,12 @@ func (UnimplementedRateLimiterServer) Debit(context.Context, *DebitRequest) (*De
 }
 func (UnimplementedRateLimiterServer) CheckAll(context.Context, *CheckAllRequest) (*CheckAllResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckAll not implemented")
+}
+func (UnimplementedRateLimiterServer) Refund(context.Context, *RefundRequest) (*RefundResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Refund not implemented")
+}
+func (UnimplementedRateLimiterServer) Reset(context.Context, *ResetRequest) (*ResetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reset not implemented")
 }
 func (UnimplementedRateLimiterServer) mustEmbedUnimplementedRateLimiterServer() {}
 func (UnimplementedRateLimiterServer) testEmbeddedByValue()                     {}
@@ -289,6 +325,42 @@ func _RateLimiter_CheckAll_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RateLimiter_Refund_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RefundRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RateLimiterServer).Refund(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RateLimiter_Refund_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RateLimiterServer).Refund(ctx, req.(*RefundRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RateLimiter_Reset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RateLimiterServer).Reset(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RateLimiter_Reset_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RateLimiterServer).Reset(ctx, req.(*ResetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RateLimiter_ServiceDesc is the grpc.ServiceDesc for RateLimiter service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -319,6 +391,14 @@ var RateLimiter_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckAll",
 			Handler:    _RateLimiter_CheckAll_Handler,
+		},
+		{
+			MethodName: "Refund",
+			Handler:    _RateLimiter_Refund_Handler,
+		},
+		{
+			MethodName: "Reset",
+			Handler:    _RateLimiter_Reset_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -271,6 +271,24 @@ int tk_check_all(tk_handle_t h, const tk_check_item_t *items, size_t n, tk_decis
                  int32_t *all_allowed, tk_error_t *err);
 
 /*
+ * Forget a key's state under policy, whatever its strategy: its limiter is full again ("clear
+ * the login counter on success"). A key with no state is TK_OK too. No fail mode applies.
+ */
+int tk_reset(tk_handle_t h, const char *policy, const char *key, tk_error_t *err);
+
+/*
+ * Give back cost units (0 means 1) that a check consumed, or tokens a debit counted on a token
+ * budget ("the request was not processed"), never beyond a full limiter; computed in Lua like
+ * every decision. out is the Decision tk_peek gives right after. Per strategy: gcra moves its
+ * arrival time back; tokenBucket refills; fixedWindow, quota and tokenBudget lower the current
+ * period's count; slidingWindow lowers the window's newest buckets; slidingWindowLog drops
+ * its newest entries. Units of a period already over are not given back (it is full anyway).
+ * No fail mode applies: an error means nothing was given back.
+ */
+int tk_refund(tk_handle_t h, const char *policy, const char *key, int64_t cost, tk_decision_t *out,
+              tk_error_t *err);
+
+/*
  * Explicit-clock twins, for replay and tests: the same operation evaluated at now_ms (epoch
  * ms, > 0) instead of the Redis server's clock. The service door answers TK_E_UNSUPPORTED.
  */

@@ -5,11 +5,55 @@ import (
 	"strings"
 )
 
-// RoleBatch is the role of the batch script: several checks in one atomic run.
-const RoleBatch = "batch"
+// Roles of the scripts of our own operations (beside the strategies' check, peek, forecast
+// and debit): several checks in one atomic run, giving units back, forgetting a key.
+const (
+	RoleBatch  = "batch"
+	RoleRefund = "refund"
+	RoleReset  = "reset"
+)
 
 // BatchName is the manifest name of the batch script.
 const BatchName = "all.batch"
+
+// composed returns every generated script's source by file name: the batch script, and a
+// refund script for each strategy with a refund part (parts/<strategy>.refund.lua).
+func composed(scripts []*Script) map[string]string {
+	out := map[string]string{BatchName + ".lua": composeBatch(scripts)}
+	for _, s := range scripts {
+		if s.Role != RolePeek {
+			continue
+		}
+		part, err := files.ReadFile("parts/" + s.Strategy + ".refund.lua")
+		if err != nil {
+			continue
+		}
+		out[s.Strategy+".refund.lua"] = composeRefund(s, string(part))
+	}
+	return out
+}
+
+// composeRefund builds a refund script: the strategy's refund part gives the units back and
+// returns the peek's ARGV, then its peek script, unchanged, answers (lua-contract.md: the
+// decision a peek gives right after).
+func composeRefund(peek *Script, part string) string {
+	return fmt.Sprintf(`-- %[1]s.refund: give back units a check consumed, never beyond full, then answer as
+-- %[1]s.peek does. Generated from parts/%[1]s.refund.lua and %[2]s
+-- (go test ./luascripts -run TestComposed -update); do not edit.
+-- KEYS[1] state key. ARGV: as the strategy's check (or debit), the amount being given back.
+
+local function refund(KEYS, ARGV)
+%[3]s
+end
+
+-- %[2]s, unchanged
+local function peek(KEYS, ARGV)
+%[4]s
+end
+
+return peek(KEYS, refund(KEYS, ARGV))
+`, peek.Strategy, peek.File, strings.TrimRight(part, "\n"), strings.TrimRight(peek.Source, "\n"))
+}
 
 // composeBatch builds the batch script from every strategy's check script, so that a batch
 // decides with the very bytes a single check runs (lua-contract.md: composed, never a

@@ -9,34 +9,49 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite all.batch.lua and its manifest digest from the check scripts")
+var update = flag.Bool("update", false, "rewrite the composed scripts and their manifest digests from their sources")
 
-// The batch script is the composition of today's check scripts: a check script that changes
-// without the batch being composed again fails here (regenerate with -update).
-func TestBatchIsComposed(t *testing.T) {
-	s, ok := byName[BatchName]
-	if !ok {
-		t.Fatalf("%s missing from manifest.json", BatchName)
+// The generated scripts are the composition of today's sources: a check, peek or part that
+// changes without them being composed again fails here (regenerate with -update).
+func TestComposed(t *testing.T) {
+	want := composed(All())
+	byFile := map[string]*Script{}
+	for _, s := range All() {
+		byFile[s.File] = s
 	}
-	want := composeBatch(All())
-	if *update {
-		writeBatch(t, s, want)
-		return
-	}
-	if s.Source != want {
-		t.Fatalf("%s is not the composition of the check scripts: run go test ./luascripts -run TestBatchIsComposed -update", s.File)
-	}
-	for _, c := range All() {
-		if c.Role == RoleCheck && !strings.Contains(s.Source, c.Source) {
-			t.Errorf("%s does not hold %s byte for byte", s.File, c.File)
+	for file, source := range want {
+		s, ok := byFile[file]
+		if !ok {
+			t.Errorf("%s is composed but missing from manifest.json", file)
+			continue
+		}
+		if *update {
+			writeComposed(t, s, source)
+			continue
+		}
+		if s.Source != source {
+			t.Errorf("%s is not the composition of its sources: run go test ./luascripts -run TestComposed -update", file)
 		}
 	}
-	if s.Strategy != "all" || s.Role != RoleBatch || s.File != BatchName+".lua" {
-		t.Errorf("%s: strategy %q role %q file %q", BatchName, s.Strategy, s.Role, s.File)
+	batch := byName[BatchName]
+	for _, c := range All() {
+		if c.Role == RoleCheck && !strings.Contains(batch.Source, c.Source) {
+			t.Errorf("%s does not hold %s byte for byte", batch.File, c.File)
+		}
+	}
+	if batch.Strategy != "all" || batch.Role != RoleBatch || batch.File != BatchName+".lua" {
+		t.Errorf("%s: strategy %q role %q file %q", BatchName, batch.Strategy, batch.Role, batch.File)
+	}
+	for _, s := range All() {
+		if s.Role == RoleRefund {
+			if _, ok := want[s.File]; !ok {
+				t.Errorf("%s: a refund script without a part to compose it from", s.File)
+			}
+		}
 	}
 }
 
-func writeBatch(t *testing.T, s *Script, source string) {
+func writeComposed(t *testing.T, s *Script, source string) {
 	if err := os.WriteFile(s.File, []byte(source), 0o644); err != nil {
 		t.Fatal(err)
 	}

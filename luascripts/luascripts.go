@@ -12,7 +12,7 @@ import (
 	"path"
 )
 
-//go:embed *.lua manifest.json
+//go:embed *.lua parts/*.lua manifest.json
 var files embed.FS
 
 // Roles a script can play for a strategy.

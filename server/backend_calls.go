@@ -37,6 +37,22 @@ func (s *Service) checkAll(ctx context.Context, items []client.CheckItem) (ds []
 	return ds, all, err
 }
 
+func (s *Service) refund(ctx context.Context, policyName, key string, cost int64) (d client.Decision, err error) {
+	bctx, cancel := s.bound(ctx)
+	defer cancel()
+	d, err = s.calls.Refund(bctx, policyName, key, cost)
+	s.storeFailed(ctx, err)
+	return d, err
+}
+
+func (s *Service) reset(ctx context.Context, policyName, key string) error {
+	bctx, cancel := s.bound(ctx)
+	defer cancel()
+	err := s.calls.Reset(bctx, policyName, key)
+	s.storeFailed(ctx, err)
+	return err
+}
+
 func (s *Service) peek(ctx context.Context, policyName, key string) (d client.Decision, err error) {
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -90,4 +106,8 @@ func (l atClock) Debit(ctx context.Context, policy, key string, tokens int64) (c
 
 func (l atClock) CheckAll(ctx context.Context, items []client.CheckItem) ([]client.Decision, bool, error) {
 	return l.CheckAllAt(ctx, items, l.now())
+}
+
+func (l atClock) Refund(ctx context.Context, policy, key string, cost int64) (client.Decision, error) {
+	return l.RefundAt(ctx, policy, key, cost, l.now())
 }

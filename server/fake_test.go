@@ -98,6 +98,18 @@ func (f *fakeBackend) all(ctx context.Context, items []client.CheckItem, nowMs i
 	return out, true, nil
 }
 
+func (f *fakeBackend) Refund(ctx context.Context, _, _ string, cost int64) (client.Decision, error) {
+	return f.decision(ctx, "Refund", 0, cost)
+}
+
+func (f *fakeBackend) RefundAt(ctx context.Context, _, _ string, cost, nowMs int64) (client.Decision, error) {
+	return f.decision(ctx, "Refund", nowMs, cost)
+}
+
+func (f *fakeBackend) Reset(ctx context.Context, _, _ string) error {
+	return f.do(ctx, "Reset", 0, 0)
+}
+
 func (f *fakeBackend) Peek(ctx context.Context, _, _ string) (client.Decision, error) {
 	return f.decision(ctx, "Peek", 0, 0)
 }

@@ -85,6 +85,27 @@ func (s *Service) CheckAll(ctx context.Context, req *contract.CheckAllRequest) (
 	return &contract.CheckAllResponse{Decisions: out, AllAllowed: all}, nil
 }
 
+// Refund gives back cost units a check (or debit) consumed, never beyond full, and answers
+// what Peek would right after (ours, beside upstream's RPCs). No fail mode: a refund that
+// could not be made must be reported.
+func (s *Service) Refund(ctx context.Context, req *contract.RefundRequest) (_ *contract.RefundResponse, err error) {
+	defer s.guard(ctx, "Refund", req.GetPolicy(), &err)
+	d, err := s.refund(ctx, req.GetPolicy(), req.GetKey(), amount(req.GetCost()))
+	if err != nil {
+		return nil, err
+	}
+	return &contract.RefundResponse{Decision: decisionMessage(d)}, nil
+}
+
+// Reset forgets a key's state: its limiter is full again (ours).
+func (s *Service) Reset(ctx context.Context, req *contract.ResetRequest) (_ *contract.ResetResponse, err error) {
+	defer s.guard(ctx, "Reset", req.GetPolicy(), &err)
+	if err := s.reset(ctx, req.GetPolicy(), req.GetKey()); err != nil {
+		return nil, err
+	}
+	return &contract.ResetResponse{}, nil
+}
+
 // Peek reports the current decision without consuming; on a token-budget policy, the budget
 // left.
 func (s *Service) Peek(ctx context.Context, req *contract.PeekRequest) (_ *contract.PeekResponse, err error) {

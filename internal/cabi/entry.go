@@ -215,6 +215,27 @@ func Debit(id uint64, cpolicy, ckey unsafe.Pointer, tokens, now int64, cout, cce
 	})
 }
 
+// Reset is tkcore_reset: tk_reset.
+func Reset(id uint64, cpolicy, ckey, ccerr unsafe.Pointer) int32 {
+	cerr := (*C.tk_error_t)(ccerr)
+	p, k := C.GoString((*C.char)(cpolicy)), C.GoString((*C.char)(ckey))
+	return withHandle(id, cerr, func(h *handle) C.int {
+		if _, err := h.door.Decide(context.Background(), front.OpReset, p, k, 0, 0); err != nil {
+			return failWith(cerr, err)
+		}
+		return succeed(cerr)
+	})
+}
+
+// Refund is tkcore_refund: tk_refund.
+func Refund(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cout, ccerr unsafe.Pointer) int32 {
+	out, cerr := (*C.tk_decision_t)(cout), (*C.tk_error_t)(ccerr)
+	p, k := C.GoString((*C.char)(cpolicy)), C.GoString((*C.char)(ckey))
+	return withHandle(id, cerr, func(h *handle) C.int {
+		return writeDecision(out, cerr)(h.door.Decide(context.Background(), front.OpRefund, p, k, cost, 0))
+	})
+}
+
 // withHandle runs call on the live handle id, turning a panic into TK_E_INTERNAL. The handle
 // stays acquired meanwhile, so a tk_free waits for the call.
 func withHandle(id uint64, cerr *C.tk_error_t, call func(h *handle) C.int) (rc int32) {

@@ -210,6 +210,7 @@ func init() {
 		{name: "zrangebyscore", arity: -4, firstKey: 1, run: func(x *scriptExec, a []string) reply { return zrangeByScore(x, a, false) }},
 		{name: "zrevrangebyscore", arity: -4, firstKey: 1, run: func(x *scriptExec, a []string) reply { return zrangeByScore(x, a, true) }},
 		{name: "zremrangebyscore", arity: 4, firstKey: 1, write: true, run: cmdZRemRangeByScore},
+		{name: "zrem", arity: -3, firstKey: 1, write: true, run: cmdZRem},
 		{name: "dump", arity: 2, firstKey: 1, run: cmdDump},
 		{name: "restore", arity: -4, firstKey: 1, write: true, run: cmdRestore},
 	} {

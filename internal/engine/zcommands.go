@@ -208,3 +208,25 @@ func cmdZRemRangeByScore(x *scriptExec, args []string) reply {
 	}
 	return intReply(int64(n))
 }
+
+// cmdZRem: ZREM key member [member ...].
+func cmdZRem(x *scriptExec, args []string) reply {
+	e, bad := x.typed(kindZset)
+	if bad != nil {
+		return *bad
+	}
+	if e == nil {
+		return intReply(0)
+	}
+	n := 0
+	for _, m := range args[2:] {
+		if e.zset.remove(m) {
+			n++
+		}
+	}
+	if len(e.zset.items) == 0 {
+		// Redis deletes a key whose sorted set became empty.
+		x.drop()
+	}
+	return intReply(int64(n))
+}

@@ -175,3 +175,24 @@ func (z *zsetValue) removeRange(r scoreRange) int {
 	}
 	return hi - lo
 }
+
+// remove deletes member and reports whether it was there.
+func (z *zsetValue) remove(member string) bool {
+	score, ok := z.scoreOf(member)
+	if !ok {
+		return false
+	}
+	i := z.search(zitem{score, member})
+	z.memberBytes -= stringBytes(len(member))
+	if z.index != nil {
+		delete(z.index, member)
+	}
+	last := len(z.items) - 1
+	copy(z.items[i:], z.items[i+1:])
+	z.items[last] = zitem{} // drop the reference to the member
+	z.items = z.items[:last]
+	if z.index != nil && len(z.items) <= zsetIndexAt/2 {
+		z.index = nil
+	}
+	return true
+}

@@ -64,6 +64,25 @@ func (c Calls) CheckManyAt(ctx context.Context, policy string, keys []string, co
 	return c.door.DecideMany(ctx, policy, keys, cost, nowMs)
 }
 
+// Refund gives back cost units a check (or, on a token budget, a debit) consumed, never
+// beyond full, and answers the Decision a Peek gives right after.
+func (c Calls) Refund(ctx context.Context, policy, key string, cost int64) (Decision, error) {
+	return c.door.Decide(ctx, OpRefund, policy, key, cost, 0)
+}
+
+func (c Calls) RefundAt(ctx context.Context, policy, key string, cost, nowMs int64) (Decision, error) {
+	if nowMs == 0 {
+		return Decision{}, errNoInstant
+	}
+	return c.door.Decide(ctx, OpRefund, policy, key, cost, nowMs)
+}
+
+// Reset forgets the key's state under policy: its limiter is full again.
+func (c Calls) Reset(ctx context.Context, policy, key string) error {
+	_, err := c.door.Decide(ctx, OpReset, policy, key, 0, 0)
+	return err
+}
+
 // CheckAll checks every item at one instant and consumes all or none; allAllowed says
 // whether they were consumed (see Door.DecideAll).
 func (c Calls) CheckAll(ctx context.Context, items []CheckItem) (ds []Decision, allAllowed bool, err error) {

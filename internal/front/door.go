@@ -15,7 +15,8 @@ import (
 // anything else an invalid argument; a door without explicit clocks answers ErrUnsupported
 // for nowMs != 0.
 type Door interface {
-	// Decide makes a Check, Peek (amount ignored) or Debit.
+	// Decide makes a Check, Peek (amount ignored), Debit, Refund or Reset (amount ignored, a
+	// zero Decision).
 	Decide(ctx context.Context, op Op, policy, key string, amount, nowMs int64) (Decision, error)
 	// DecideMany checks every key at one instant, results in input order; a failure fails
 	// the whole call and charges no key (per Cluster slot on a Cluster: docs/redis-keys.md).
@@ -44,10 +45,12 @@ const (
 	OpPeek
 	OpForecast
 	OpDebit
+	OpRefund // give back units a check (or debit) consumed; its Decision is a peek's right after
+	OpReset  // forget the key's state; its Decision is zero
 )
 
 func (op Op) String() string {
-	return [...]string{"Check", "Peek", "Forecast", "Debit"}[op]
+	return [...]string{"Check", "Peek", "Forecast", "Debit", "Refund", "Reset"}[op]
 }
 
 // AmountName is what the operation's amount is called in messages.

@@ -20,7 +20,7 @@ type ScriptCall struct {
 type preparedPolicy struct {
 	p                     *policy.Policy
 	check, peek, forecast *ScriptCall
-	debit                 *ScriptCall
+	debit, refund, reset  *ScriptCall
 }
 
 // preparedSet is an immutable policy set ready for calls; swapped atomically on reload.
@@ -41,17 +41,22 @@ func prepareSet(set *policy.Set) (*preparedSet, error) {
 			roles := []struct {
 				role string
 				dst  **ScriptCall
-			}{{luascripts.RoleCheck, &pp.check}, {luascripts.RolePeek, &pp.peek}, {luascripts.RoleForecast, &pp.forecast}, {luascripts.RoleDebit, &pp.debit}}
+			}{{luascripts.RoleCheck, &pp.check}, {luascripts.RolePeek, &pp.peek}, {luascripts.RoleForecast, &pp.forecast},
+				{luascripts.RoleDebit, &pp.debit}, {luascripts.RoleRefund, &pp.refund}}
 			for _, r := range roles {
 				if *r.dst, err = prepareCall(p, r.role); err != nil {
 					return nil, err
 				}
 			}
+			pp.reset = resetCall
 		}
 		ps.policies[name] = pp
 	}
 	return ps, nil
 }
+
+// resetCall forgets a key whatever its policy's strategy (luascripts all.reset).
+var resetCall = &ScriptCall{Script: mustLookup("all", luascripts.RoleReset), Argv: []any{nil}, AmountAt: -1}
 
 // prepareCall renders the static ARGV of a policy's script for role, or returns nil when the
 // strategy has no script for that role (e.g. forecast on a token budget).

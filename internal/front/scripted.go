@@ -92,7 +92,7 @@ func (b *Scripted) Decide(ctx context.Context, op Op, policyName, key string, am
 	ctx, cancel := b.bound(ctx)
 	defer cancel()
 	reply, err := b.runner.Run(ctx, call, pp.p.RedisKey(b.namespace, key), nowMs, amount)
-	if err != nil {
+	if err != nil || op == OpReset {
 		return Decision{}, err
 	}
 	return decisionFromReply(call.Script, reply)
@@ -189,6 +189,10 @@ func scriptFor(op Op, pp *preparedPolicy) (*ScriptCall, error) {
 		call = pp.forecast
 	case OpDebit:
 		call = pp.debit
+	case OpRefund:
+		call = pp.refund
+	case OpReset:
+		call = pp.reset
 	}
 	if call != nil {
 		return call, nil

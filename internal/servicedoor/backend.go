@@ -162,6 +162,16 @@ func (b *Backend) Decide(ctx context.Context, op front.Op, policy, key string, a
 		var resp *contract.DebitResponse
 		resp, err = b.rpc.Debit(ctx, &contract.DebitRequest{Policy: policy, Key: key, Tokens: amount})
 		d = resp.GetDecision()
+	case front.OpRefund:
+		var resp *contract.RefundResponse
+		resp, err = b.rpc.Refund(ctx, &contract.RefundRequest{Policy: policy, Key: key, Cost: amount})
+		d = resp.GetDecision()
+	case front.OpReset:
+		_, err = b.rpc.Reset(ctx, &contract.ResetRequest{Policy: policy, Key: key})
+		if err != nil {
+			return front.Decision{}, serviceError(err)
+		}
+		return front.Decision{}, nil
 	default:
 		return front.Decision{}, front.NewError(front.ErrInternal, "%s is not a decision", op)
 	}

@@ -3,6 +3,7 @@
  *
  *   - every call: check (a gcra burst), check_many, check_all, peek, forecast, debit, and the
  *     `_at` twins at an explicit instant, with every decision field;
+ *   - tk_refund (its decision is a peek's right after, never beyond full) and tk_reset;
  *   - asynchronous checks complete through the completion fd;
  *   - two handles are two stores; a freed handle is TK_E_BADHANDLE;
  *   - bad input: NULL policies, a bad policy file (TK_E_CONFIG naming the field).
@@ -68,6 +69,33 @@ static void test_calls(tk_handle_t h) {
   if (EXPECT_OK(tk_peek_at(h, "day", "at", hour + 3600000, &d, &err))) EXPECT_EQ(d.remaining, 1);
 }
 
+/* tk_refund gives units back (its decision is the peek right after); tk_reset forgets. */
+static void test_refund_reset(tk_handle_t h) {
+  tk_decision_t d, peek;
+  tk_error_t err;
+  EXPECT_OK(tk_check(h, "day", "r", 2, &d, &err));
+  if (EXPECT_OK(tk_refund(h, "day", "r", 1, &d, &err))) {
+    EXPECT_OK(tk_peek(h, "day", "r", &peek, &err));
+    EXPECT_EQ(d.allowed, peek.allowed);
+    EXPECT_EQ(d.limit, peek.limit);
+    EXPECT_EQ(d.remaining, 1);
+    EXPECT_EQ(d.reset_at_ms, peek.reset_at_ms);
+    EXPECT_EQ(d.retry_after_ms, peek.retry_after_ms);
+  }
+  if (EXPECT_OK(tk_refund(h, "day", "r", 50, &d, &err))) EXPECT_EQ(d.remaining, 2); /* never beyond full */
+  if (EXPECT_OK(tk_debit(h, "llm", "r", 30, &d, &err)) && EXPECT_OK(tk_refund(h, "llm", "r", 10, &d, &err)))
+    EXPECT_EQ(d.remaining, 80);
+  EXPECT_OK(tk_check(h, "day", "r", 2, &d, &err));
+  EXPECT_OK(tk_reset(h, "day", "r", &err));
+  if (EXPECT_OK(tk_peek(h, "day", "r", &d, &err))) EXPECT_EQ(d.remaining, 2);
+  EXPECT_OK(tk_reset(h, "day", "never", &err));
+  EXPECT_STATUS(tk_refund(h, "day", "r", -1, &d, &err), TK_E_INVALID);
+  EXPECT_STATUS(tk_refund(h, "day", "r", 1, NULL, &err), TK_E_INVALID);
+  EXPECT_STATUS(tk_refund(h, "nope", "r", 1, &d, &err), TK_E_NOT_FOUND);
+  EXPECT_STATUS(tk_reset(h, "nope", "r", &err), TK_E_NOT_FOUND);
+  EXPECT_STATUS(tk_reset(h, "day", NULL, &err), TK_E_INVALID);
+}
+
 static void test_async(tk_handle_t h) {
   tk_error_t err;
   int fd = -1;
@@ -116,6 +144,7 @@ int main(void) {
   tk_handle_t h = open_memory();
   if (h) {
     test_calls(h);
+    test_refund_reset(h);
     test_async(h);
     EXPECT_OK(tk_free(h));
   }
