@@ -257,15 +257,17 @@ module ThrottleKit
       entries = items.to_ary.each_with_index.map { |item, i| check_item(item, i) }
       at = now_ms.nil? ? nil : clock(now_ms)
       n = entries.size
-      arr = out = nil
-      # The policy and key bytes, kept referenced until the call returns.
-      keep = []
+      arr = out = blob = nil
       if n.positive?
+        # Every policy and key in one buffer, the items pointing into it; both stay referenced
+        # (locals) until the call returns.
+        blob = FFI::MemoryPointer.new(:char, [entries.sum { |p, k, _| p.to_s.bytesize + k.to_s.bytesize }, 1].max)
         arr = FFI::MemoryPointer.new(CHECK_ITEM_SIZE, n)
+        off = 0
         entries.each_with_index do |(p, k, c), i|
           item = Native::CheckItem.new(arr + i * CHECK_ITEM_SIZE)
-          item[:policy] = c_pointer(p, keep)
-          item[:key] = c_pointer(k, keep)
+          item[:policy], off = place(blob, off, p)
+          item[:key], off = place(blob, off, k)
           item[:cost] = c
         end
         out = FFI::MemoryPointer.new(DECISION_SIZE, n)
@@ -493,14 +495,13 @@ module ThrottleKit
        int64(cost.nil? ? 1 : cost, "items[#{index}]: cost")]
     end
 
-    # A C string for a struct field (NULL for nil), its memory appended to keep.
-    def c_pointer(buf, keep)
-      return FFI::Pointer::NULL if buf.nil?
+    # Copies a NUL-terminated c_arg buffer into blob at off: [its pointer (NULL for nil), the
+    # next offset].
+    def place(blob, off, buf)
+      return [FFI::Pointer::NULL, off] if buf.nil?
 
-      mem = FFI::MemoryPointer.new(:char, buf.bytesize)
-      mem.put_bytes(0, buf)
-      keep << mem
-      mem
+      blob.put_bytes(off, buf)
+      [blob + off, off + buf.bytesize]
     end
 
     # A String option for tk_open_* (FFI :string / from_string): no NUL inside.
