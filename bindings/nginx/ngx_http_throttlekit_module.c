@@ -1018,6 +1018,16 @@ ngx_http_throttlekit_init(ngx_conf_t *cf)
         return NGX_OK;
     }
 
+    /* the engine has no network: say so rather than ignore them silently */
+    if (mcf->door == NGX_THROTTLEKIT_DOOR_MEMORY
+        && (mcf->key_namespace.len || mcf->tls_ca.len || mcf->tls_cert.len
+            || mcf->tls_key.len || mcf->auth_token.len))
+    {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "throttlekit_memory ignores throttlekit_namespace, "
+                      "the TLS directives and throttlekit_auth_token");
+    }
+
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);

@@ -612,6 +612,13 @@ conf_error() { # conf_error "description" door library [location directives]: ng
 }
 conf_error "throttlekit without a door" "" "" "" "needs \"throttlekit_redis\", \"throttlekit_service\" or \"throttlekit_memory\""
 conf_error "a missing memory policy file" "throttlekit_memory $dir/nope.yaml;" "" "" "nope.yaml"
+write_conf "$C" "throttlekit_memory $dir/policies.yaml; throttlekit_namespace ns;" "" "$(free_port)"
+if "$NGINX" -t -p "$C" -c "$C/nginx.conf" >"$C/t.log" 2>&1 \
+   && grep -q "throttlekit_memory ignores throttlekit_namespace" "$C/t.log"; then
+  ok "nginx -t accepts throttlekit_memory with throttlekit_namespace, warning that it is ignored"
+else
+  fail "throttlekit_memory with throttlekit_namespace: $(cat "$C/t.log")"
+fi
 conf_error "the memory door beside another" \
   "throttlekit_memory $dir/policies.yaml; throttlekit_service 127.0.0.1:1;" "" "" "is duplicate"
 conf_error "a missing policy file" "throttlekit_redis redis://127.0.0.1:1 $dir/nope.yaml;" "" "" \
