@@ -89,6 +89,8 @@ typedef int (*tk_open_redis_pt)(const char *redis_url,
     tk_error_t *err);
 typedef int (*tk_open_service_pt)(const char *target, const tk_options_t *opts,
     tk_handle_t *out, tk_error_t *err);
+typedef int (*tk_open_memory_pt)(const char *policies_yaml,
+    const tk_options_t *opts, tk_handle_t *out, tk_error_t *err);
 typedef int (*tk_free_pt)(tk_handle_t h);
 typedef int (*tk_completion_fd_pt)(tk_handle_t h, int *fd_out, tk_error_t *err);
 typedef int (*tk_check_async_pt)(tk_handle_t h, const char *policy,

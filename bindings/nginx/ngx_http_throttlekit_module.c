@@ -4,7 +4,8 @@
  * How it fits together (README.md documents the directives):
  *
  *   - The master reads the configuration: rules, keys, the door (a Redis URL
- *     and the policy file's text, or a service target) and its options. It
+ *     and the policy file's text, a service target, or the policy file's text
+ *     alone for the embedded engine) and its options. It
  *     never touches libthrottlekit: once a process has started the library's
  *     Go core, its forked children cannot use it (c-abi.md, "Fork").
  *
@@ -50,6 +51,7 @@
 #define NGX_THROTTLEKIT_DOOR_NONE      0
 #define NGX_THROTTLEKIT_DOOR_REDIS     1
 #define NGX_THROTTLEKIT_DOOR_SERVICE   2
+#define NGX_THROTTLEKIT_DOOR_MEMORY    3    /* the embedded engine, per worker */
 
 #define NGX_THROTTLEKIT_FAIL_OPEN      0
 #define NGX_THROTTLEKIT_FAIL_CLOSED    1
@@ -121,6 +123,7 @@ typedef struct {
     tk_strerror_pt                 strerror;
     tk_open_redis_pt               open_redis;
     tk_open_service_pt             open_service;
+    tk_open_memory_pt              open_memory;    /* NULL: an older library */
     tk_free_pt                     free;
     tk_completion_fd_pt            completion_fd;
     tk_check_async_pt              check_async;
@@ -182,6 +185,8 @@ static char *ngx_http_throttlekit_merge_loc_conf(ngx_conf_t *cf,
 static ngx_int_t ngx_http_throttlekit_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_throttlekit_init(ngx_conf_t *cf);
 static char *ngx_http_throttlekit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_throttlekit_memory(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_throttlekit_service(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -333,6 +338,13 @@ static ngx_command_t  ngx_http_throttlekit_commands[] = {
     { ngx_string("throttlekit_service"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_throttlekit_service,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("throttlekit_memory"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_throttlekit_memory,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -644,7 +656,8 @@ ngx_http_throttlekit_door_arg(ngx_conf_t *cf,
     ngx_str_t  *value;
 
     if (mcf->door != NGX_THROTTLEKIT_DOOR_NONE) {
-        return "is duplicate: one throttlekit_redis or throttlekit_service";
+        return "is duplicate: one throttlekit_redis, throttlekit_service "
+               "or throttlekit_memory";
     }
 
     value = cf->args->elts;
@@ -692,6 +705,47 @@ ngx_http_throttlekit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     mcf->door = NGX_THROTTLEKIT_DOOR_REDIS;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * throttlekit_memory <policy-file>; the embedded engine: the same decisions
+ * as the Redis door, but each worker opens its own store, so a limit holds
+ * per worker (and starts over when a worker is replaced).
+ */
+static char *
+ngx_http_throttlekit_memory(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_throttlekit_main_conf_t  *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->door != NGX_THROTTLEKIT_DOOR_NONE) {
+        return "is duplicate: one throttlekit_redis, throttlekit_service "
+               "or throttlekit_memory";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "needs a policy file";
+    }
+
+    mcf->policy_file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &mcf->policy_file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_throttlekit_read_file(cf, &mcf->policy_file, &mcf->policies)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->door = NGX_THROTTLEKIT_DOOR_MEMORY;
 
     return NGX_CONF_OK;
 }
@@ -955,13 +1009,23 @@ ngx_http_throttlekit_init(ngx_conf_t *cf)
         if (mcf->rule_file) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "\"throttlekit\" in %s:%ui needs "
-                          "\"throttlekit_redis\" or \"throttlekit_service\" "
-                          "in the http block",
+                          "\"throttlekit_redis\", \"throttlekit_service\" or "
+                          "\"throttlekit_memory\" in the http block",
                           mcf->rule_file, mcf->rule_line);
             return NGX_ERROR;
         }
 
         return NGX_OK;
+    }
+
+    /* the engine has no network: say so rather than ignore them silently */
+    if (mcf->door == NGX_THROTTLEKIT_DOOR_MEMORY
+        && (mcf->key_namespace.len || mcf->tls_ca.len || mcf->tls_cert.len
+            || mcf->tls_key.len || mcf->auth_token.len))
+    {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "throttlekit_memory ignores throttlekit_namespace, "
+                      "the TLS directives and throttlekit_auth_token");
     }
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
@@ -1029,6 +1093,10 @@ ngx_http_throttlekit_load(ngx_cycle_t *cycle,
     ngx_http_throttlekit_resolve(open_redis, "tk_open_redis");
     ngx_http_throttlekit_resolve(open_service, "tk_open_service");
     ngx_http_throttlekit_resolve(free, "tk_free");
+
+    /* optional: a library older than tk_open_memory serves the other doors */
+    *(void **) &w->open_memory = dlsym(w->dl, "tk_open_memory");
+
     ngx_http_throttlekit_resolve(completion_fd, "tk_completion_fd");
     ngx_http_throttlekit_resolve(check_async, "tk_check_async");
     ngx_http_throttlekit_resolve(poll, "tk_poll");
@@ -1130,6 +1198,19 @@ ngx_http_throttlekit_open_handle(ngx_http_throttlekit_worker_t *w,
                            (const char *) mcf->policies.data, &opts,
                            &w->handle, &err);
 
+    } else if (mcf->door == NGX_THROTTLEKIT_DOOR_MEMORY) {
+
+        if (w->open_memory == NULL) {
+            w->handle = 0;
+            ngx_http_throttlekit_why(w, "the library has no tk_open_memory: "
+                                     "throttlekit_memory needs a newer "
+                                     "libthrottlekit%Z");
+            return NGX_ERROR;
+        }
+
+        rc = w->open_memory((const char *) mcf->policies.data, &opts,
+                            &w->handle, &err);
+
     } else {
         rc = w->open_service((const char *) mcf->target.data, &opts,
                              &w->handle, &err);
@@ -1141,7 +1222,9 @@ ngx_http_throttlekit_open_handle(ngx_http_throttlekit_worker_t *w,
         w->handle = 0;
         ngx_http_throttlekit_why(w, "%s failed: %s (%s)%Z",
                                  mcf->door == NGX_THROTTLEKIT_DOOR_REDIS
-                                 ? "tk_open_redis" : "tk_open_service",
+                                 ? "tk_open_redis"
+                                 : mcf->door == NGX_THROTTLEKIT_DOOR_MEMORY
+                                 ? "tk_open_memory" : "tk_open_service",
                                  w->strerror(rc), err.message);
         return NGX_ERROR;
     }

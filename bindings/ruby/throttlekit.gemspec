@@ -6,9 +6,10 @@ Gem::Specification.new do |s|
   s.name = "throttlekit"
   s.version = ThrottleKit::VERSION
   s.summary = "Distributed rate limiting for Ruby and Rack, over libthrottlekit"
-  s.description = "ThrottleKit's Redis door and service door (throttlekit-server) through the " \
-                  "libthrottlekit C ABI, with the ffi gem: Client, Decision, Forecast, typed " \
-                  "errors, fork-safe lazy handles, and a Rack middleware."
+  s.description = "ThrottleKit's Redis door, service door (throttlekit-server) and embedded " \
+                  "engine through the libthrottlekit C ABI, with the ffi gem: Client, Decision, " \
+                  "Forecast, all-or-nothing check_all, typed errors, fork-safe lazy handles, " \
+                  "and a Rack middleware."
   s.authors = ["ThrottleKit contributors"]
   s.license = "Apache-2.0"
   s.required_ruby_version = ">= 2.7"

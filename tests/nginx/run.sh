@@ -21,6 +21,9 @@
 #                 pile up; nginx -s quit.
 #   Service door: the same limits, dry run and fail modes through throttlekit-server
 #                 (library found through `env THROTTLEKIT_LIB`), and recovery.
+#   Memory door:  throttlekit_memory: the same limits, several rules and headers with no
+#                 backend at all; each worker its own store (a respawned worker and a
+#                 reload start full); a policy file the library refuses: the fail mode.
 #   Guard timer:  with a stand-in library whose checks never complete (silent_lib.c), the
 #                 module ends them itself, and a graceful stop waits for them.
 #   Errors:       configurations nginx -t refuses; a worker whose library is missing serves
@@ -505,6 +508,62 @@ done
 [ -n "$ok_again" ] && ok "service door: recovery once the server is back" \
   || fail "service door: no recovery"
 
+# ---- The embedded engine: throttlekit_memory ----------------------------------------------
+
+echo "# Memory door (throttlekit_memory, no backend)"
+M=$dir/memory-door
+start_nginx "$M" "throttlekit_memory $dir/policies.yaml;" "throttlekit_library $lib;"
+m_port=$port
+master_m=$(cat "$M/nginx.pid")
+"$NGINX" -t -p "$M" -c "$M/nginx.conf" >"$dir/t.log" 2>&1 \
+  && ok "memory door: nginx -t accepts the configuration" || { fail "memory door: nginx -t"; cat "$dir/t.log"; }
+check "memory door: 5 pass, the 6th is rejected" "$(burst "$m_port" /limited "" 6)" \
+  "200 200 200 200 200 429"
+retry=$(header Retry-After)
+[ -n "$retry" ] && [ "$retry" -ge 1 ] && [ "$retry" -le 13 ] && ok "memory door: Retry-After ($retry s)" \
+  || fail "memory door: Retry-After '$retry'"
+check "memory door: RateLimit-Policy" "$(header RateLimit-Policy)" '"api";q=5'
+check "memory door: REJECTED logged" "$(last_log "$M")" "/limited 429 REJECTED 0"
+user=me$RANDOM
+check "memory door: independent keys" \
+  "$(burst "$m_port" /byheader "$user-a" 6) | $(burst "$m_port" /byheader "$user-b" 2)" \
+  "200 200 200 200 200 429 | 200 200"
+check "memory door: two rules, the tighter one rejects the 3rd" "$(burst "$m_port" /multi "$user" 3)" \
+  "200 200 429"
+check "memory door: two rules in RateLimit" "$(header RateLimit | sed 's/;t=[0-9]*//g')" \
+  '"api";r=2, "tight";r=0'
+check "memory door: cost=3 then cost=3 (5 in all)" \
+  "$(req "$m_port" '/cost?cost=3' "$user") $(req "$m_port" '/cost?cost=3' "$user")" "200 429"
+# Per worker: the store lives in the worker; a respawned one starts with every limit full.
+w=$(worker_pids "$M")
+kill -9 $w
+wait_for 15 sh -c "p=\$(pgrep -P $master_m); [ -n \"\$p\" ] && [ \"\$p\" != \"$w\" ]" \
+  || fail "memory door: no new worker after killing $w"
+wait_for 15 curl -sf "http://127.0.0.1:$m_port/free"
+check "memory door: a respawned worker has its own, full store" "$(burst "$m_port" /byheader "$user-a" 6)" \
+  "200 200 200 200 200 429"
+"$NGINX" -p "$M" -c "$M/nginx.conf" -s reload 2>>"$M/stderr.log"
+wait_for 15 sh -c "[ \$(grep -c 'throttlekit: loaded' '$M/error.log') -ge 3 ]" \
+  || fail "memory door: the reloaded worker did not load the library"
+wait_for 15 sh -c "[ \"\$(pgrep -P $master_m | wc -l)\" = 1 ]"
+check "memory door: after a reload, a full store again" "$(burst "$m_port" /byheader "$user-a" 6)" \
+  "200 200 200 200 200 429"
+bad=$(grep -E '\[(alert|crit|emerg)\]' "$M/error.log" | grep -v "exited on signal 9" || true)
+[ -z "$bad" ] && ok "memory door: no alert, crit or emerg in the error log" || fail "memory door: error log: $bad"
+"$NGINX" -p "$M" -c "$M/nginx.conf" -s quit 2>>"$M/stderr.log"
+wait_for 10 sh -c "! kill -0 $master_m" || fail "memory door: nginx did not stop"
+
+# A policy file nginx reads but the library refuses: the worker says so, the fail mode answers.
+printf 'limiters:\n  api: { strategy: gcra, limit: 5, burts: 5 }\n' > "$dir/bad-policies.yaml"
+MB=$dir/memory-bad
+start_nginx "$MB" "throttlekit_memory $dir/bad-policies.yaml;" "throttlekit_library $lib;"
+check "memory door, refused policies: fail open passes, fail closed rejects" \
+  "$(req "$port" /open mb) $(req "$port" /closed mb)" "200 429"
+check "... logged as ERROR" "$(last_log "$MB")" "/closed 429 ERROR -"
+grep -q "tk_open_memory failed" "$MB/error.log" && ok "... and the error log names tk_open_memory" \
+  || fail "memory door: no tk_open_memory error in the log: $(grep throttlekit "$MB/error.log")"
+"$NGINX" -p "$MB" -c "$MB/nginx.conf" -s quit 2>>"$MB/stderr.log"
+
 # ---- A library that never completes: the guard timer ----------------------------------------
 
 echo "# A library whose checks never complete"
@@ -551,7 +610,17 @@ conf_error() { # conf_error "description" door library [location directives]: ng
     fail "nginx -t refused $1, without saying '$5': $(cat "$C/t.log")"
   fi
 }
-conf_error "throttlekit without a door" "" "" "" "needs \"throttlekit_redis\" or"
+conf_error "throttlekit without a door" "" "" "" "needs \"throttlekit_redis\", \"throttlekit_service\" or \"throttlekit_memory\""
+conf_error "a missing memory policy file" "throttlekit_memory $dir/nope.yaml;" "" "" "nope.yaml"
+write_conf "$C" "throttlekit_memory $dir/policies.yaml; throttlekit_namespace ns;" "" "$(free_port)"
+if "$NGINX" -t -p "$C" -c "$C/nginx.conf" >"$C/t.log" 2>&1 \
+   && grep -q "throttlekit_memory ignores throttlekit_namespace" "$C/t.log"; then
+  ok "nginx -t accepts throttlekit_memory with throttlekit_namespace, warning that it is ignored"
+else
+  fail "throttlekit_memory with throttlekit_namespace: $(cat "$C/t.log")"
+fi
+conf_error "the memory door beside another" \
+  "throttlekit_memory $dir/policies.yaml; throttlekit_service 127.0.0.1:1;" "" "" "is duplicate"
 conf_error "a missing policy file" "throttlekit_redis redis://127.0.0.1:1 $dir/nope.yaml;" "" "" \
   "nope.yaml"
 conf_error "two doors" "throttlekit_redis redis://127.0.0.1:1 $dir/policies.yaml; throttlekit_service 127.0.0.1:1;" \

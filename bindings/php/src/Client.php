@@ -17,10 +17,12 @@ use ThrottleKit\Exception\UnavailableException;
 use ThrottleKit\Exception\UnsupportedException;
 
 /**
- * A ThrottleKit limiter over libthrottlekit (PHP FFI), through either door:
+ * A ThrottleKit limiter over libthrottlekit (PHP FFI), through either door, or the embedded
+ * engine:
  *
  *   $tk = Client::redis('redis://127.0.0.1:6379/0', file_get_contents('policies.yaml'));
  *   $tk = Client::service('127.0.0.1:50051', ['auth_token' => $token]);
+ *   $tk = Client::memory(file_get_contents('policies.yaml'));   // per process, nothing shared
  *   $d = $tk->check('api', $clientIp);   // Decision; a denial is $d->allowed === false
  *
  * Nothing is loaded or opened when a client is built: the library is loaded and the native
@@ -53,6 +55,8 @@ final class Client
     private const STRING_OPTIONS = ['key_namespace', 'tls_ca_file', 'tls_cert_file', 'tls_key_file', 'auth_token'];
     private const KNOWN_OPTIONS = ['lib', 'ffi_header', 'timeout_ms', 'fail_mode', 'key_namespace', 'tls_ca_file',
         'tls_cert_file', 'tls_key_file', 'auth_token', 'auto_pipeline'];
+    /** What Client::memory() takes: the engine has no network, so no door options. */
+    private const MEMORY_OPTIONS = ['lib', 'ffi_header', 'timeout_ms'];
 
     private ?\FFI $ffi = null;
     /** The open native handle, and the pid that opened it (null: not opened in any process). */
@@ -76,6 +80,7 @@ final class Client
         private readonly string $target,
         private readonly ?string $policiesYaml,
         private readonly array $options,
+        private readonly bool $memoryDoor = false,
     ) {
     }
 
@@ -106,6 +111,29 @@ final class Client
     {
         self::noNul($target, 'the service target');
         return new self(false, $target, null, self::validateOptions($options));
+    }
+
+    /**
+     * The embedded engine: the policies of $policiesYaml evaluated by the same ThrottleKit
+     * scripts as on the Redis door (same decisions, $nowMs included), with no Redis and no
+     * server. The state lives in the process that opened the handle: each client is its own
+     * store, and under PHP-FPM each worker process has its own (opened on its first call), so
+     * limits are per process and start empty in every new worker. For tests, CLI tools and
+     * single-process daemons; use redis() for a limit shared across processes.
+     *
+     * @param array<string, mixed> $options only lib, ffi_header, timeout_ms
+     * @throws InvalidArgumentException for another or bad option, or a NUL byte in $policiesYaml
+     */
+    public static function memory(string $policiesYaml, array $options = []): self
+    {
+        self::noNul($policiesYaml, 'the policies YAML');
+        foreach (array_keys($options) as $name) {
+            if (!in_array($name, self::MEMORY_OPTIONS, true)) {
+                throw new InvalidArgumentException(sprintf("option '%s' does not apply to Client::memory() (known: %s)",
+                    $name, implode(', ', self::MEMORY_OPTIONS)), -1);
+            }
+        }
+        return new self(false, '', $policiesYaml, self::validateOptions($options), true);
     }
 
     /** The library's version, e.g. "0.1.0" (loads the library; starts nothing). */
@@ -200,6 +228,79 @@ final class Client
                 $d->retry_after_ms, ($d->flags & 1) !== 0);
         }
         return $result;
+    }
+
+    /**
+     * Several limits, all or nothing: every item is checked at one instant; when all allow,
+     * all are consumed, when any denies, none is. A denial is a result (allowed === false,
+     * deniedIndexes() says which), never an exception.
+     *
+     *   $r = $tk->checkAll([['per_ip', $ip], ['per_account', $account, 2]]);
+     *   if (!$r->allowed) { header('Retry-After: ' . (int) ceil($r->retryAfterMs() / 1000)); }
+     *
+     * Each item is [policy, key], [policy, key, cost], ['policy' => .., 'key' => .., 'cost' => ..]
+     * or a CheckItem; cost defaults to 1 (0 means 1). An item may repeat a key (applied in
+     * order). With $nowMs (epoch ms; Redis door and engine) the items are decided at that
+     * instant. On a Redis Cluster the keys of one call must share a hash tag ({user42}:ip).
+     *
+     * @param list<array{0: string, 1: string, 2?: int}|array{policy: string, key: string, cost?: int}|CheckItem> $items
+     * @throws ThrottleKitException an error consumes nothing; its message names the item ("items[1]: ...")
+     */
+    public function checkAll(array $items, ?int $nowMs = null): CheckAllResult
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        $entries = [];
+        foreach (array_values($items) as $i => $item) {
+            $entries[] = self::checkItem($item, $i);
+        }
+        $n = count($entries);
+        $ffi = $this->ffi;
+        $arr = null;
+        $out = null;
+        $buf = null; // every policy and key, NUL-terminated, alive until the call returns
+        if ($n > 0) {
+            $all = '';
+            foreach ($entries as [$policy, $key]) {
+                $all .= $policy . "\0" . $key . "\0";
+            }
+            $buf = $ffi->new('char[' . strlen($all) . ']');
+            \FFI::memcpy($buf, $all, strlen($all));
+            $arr = $ffi->new("tk_check_item_t[$n]");
+            $off = 0;
+            foreach ($entries as $i => [$policy, $key, $cost]) {
+                $arr[$i]->policy = \FFI::addr($buf[$off]);
+                $off += strlen($policy) + 1;
+                $arr[$i]->key = \FFI::addr($buf[$off]);
+                $off += strlen($key) + 1;
+                $arr[$i]->cost = $cost;
+            }
+            $out = $ffi->new("tk_decision_t[$n]");
+        }
+        $allAllowed = $ffi->new('int32_t');
+        $rc = $nowMs === null
+            ? $ffi->tk_check_all($h, $arr, $n, $out, \FFI::addr($allAllowed), $this->errPtr)
+            : $ffi->tk_check_all_at($h, $arr, $n, $nowMs, $out, \FFI::addr($allAllowed), $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+        $decisions = [];
+        for ($i = 0; $i < $n; $i++) {
+            $d = $out[$i];
+            $decisions[] = new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms,
+                $d->retry_after_ms, ($d->flags & 1) !== 0);
+        }
+        return new CheckAllResult($allAllowed->cdata !== 0, $decisions);
+    }
+
+    /**
+     * checkAll() at an explicit clock (epoch ms): replay and tests.
+     *
+     * @param list<array<mixed>|CheckItem> $items
+     * @throws ThrottleKitException
+     */
+    public function checkAllAt(array $items, int $nowMs): CheckAllResult
+    {
+        return $this->checkAll($items, $nowMs);
     }
 
     /**
@@ -303,7 +404,7 @@ final class Client
     /** @return array<string, mixed> what var_dump shows: no policies, no secrets */
     public function __debugInfo(): array
     {
-        return ['door' => $this->redisDoor ? 'redis' : 'service', 'open' => $this->handle !== null,
+        return ['door' => $this->memoryDoor ? 'memory' : ($this->redisDoor ? 'redis' : 'service'), 'open' => $this->handle !== null,
             'closed' => $this->closed];
     }
 
@@ -353,9 +454,12 @@ final class Client
             }
         }
         $out = $ffi->new('tk_handle_t');
-        $rc = $this->redisDoor
-            ? $ffi->tk_open_redis($this->target, $this->policiesYaml, \FFI::addr($opts), \FFI::addr($out), $this->errPtr)
-            : $ffi->tk_open_service($this->target, \FFI::addr($opts), \FFI::addr($out), $this->errPtr);
+        $rc = match (true) {
+            $this->memoryDoor => $ffi->tk_open_memory($this->policiesYaml, \FFI::addr($opts), \FFI::addr($out), $this->errPtr),
+            $this->redisDoor => $ffi->tk_open_redis($this->target, $this->policiesYaml, \FFI::addr($opts),
+                \FFI::addr($out), $this->errPtr),
+            default => $ffi->tk_open_service($this->target, \FFI::addr($opts), \FFI::addr($out), $this->errPtr),
+        };
         unset($keep);
         if ($rc !== 0) {
             throw $this->error($rc);
@@ -399,6 +503,48 @@ final class Client
             -10 => new AuthException($message, $status),
             default => new InternalException($message, $status),
         };
+    }
+
+    /**
+     * One checkAll() item as [policy, key, cost]; its errors name it as the library's do.
+     *
+     * @return array{0: string, 1: string, 2: int}
+     */
+    private static function checkItem(mixed $item, int $i): array
+    {
+        if ($item instanceof CheckItem) {
+            [$policy, $key, $cost] = [$item->policy, $item->key, $item->cost];
+        } elseif (is_array($item) && array_is_list($item)) {
+            if (count($item) < 2 || count($item) > 3) {
+                throw new InvalidArgumentException(sprintf('items[%d]: expected [policy, key] or [policy, key, cost], '
+                    . 'got %d elements', $i, count($item)), -1);
+            }
+            [$policy, $key, $cost] = $item + [2 => 1];
+        } elseif (is_array($item)) {
+            $unknown = array_diff(array_keys($item), ['policy', 'key', 'cost']);
+            if ($unknown) {
+                throw new InvalidArgumentException(sprintf("items[%d]: unknown field '%s'", $i, reset($unknown)), -1);
+            }
+            if (!isset($item['policy'], $item['key'])) {
+                throw new InvalidArgumentException(sprintf("items[%d]: 'policy' and 'key' are required", $i), -1);
+            }
+            [$policy, $key, $cost] = [$item['policy'], $item['key'], $item['cost'] ?? 1];
+        } else {
+            throw new InvalidArgumentException(sprintf('items[%d]: expected an array or a CheckItem, got %s', $i,
+                get_debug_type($item)), -1);
+        }
+        foreach (['policy' => $policy, 'key' => $key] as $what => $value) {
+            if (!is_string($value)) {
+                throw new InvalidArgumentException(sprintf('items[%d]: %s must be a string, got %s', $i, $what,
+                    get_debug_type($value)), -1);
+            }
+            self::noNul($value, "items[$i]: $what");
+        }
+        if (!is_int($cost)) {
+            throw new InvalidArgumentException(sprintf('items[%d]: cost must be an int, got %s', $i,
+                get_debug_type($cost)), -1);
+        }
+        return [$policy, $key, $cost];
     }
 
     private static function noNul(string $value, string $what): void

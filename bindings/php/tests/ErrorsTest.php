@@ -133,6 +133,14 @@ final class ErrorsTest extends TestCase
         $this->assertTrue(!$d->allowed && $d->synthesized);
         $ds = $closed->checkMany('api', ['a', 'b']);
         $this->assertCount(2, $ds);
+        // check_all under a fail mode: each item gets its own policy's synthesized decision.
+        $r = $open->checkAll([['api', 'a'], ['api', 'b', 2]]);
+        $this->assertTrue($r->allowed);
+        $this->assertSame([[true, true], [true, true]], array_map(static fn ($d) => [$d->allowed, $d->synthesized], $r->decisions));
+        $r = $closed->checkAll([['api', 'a'], ['api', 'b']]);
+        $this->assertFalse($r->allowed);
+        $this->assertSame([0, 1], $r->deniedIndexes());
+        $this->assertSame([true, true], array_map(static fn ($d) => $d->synthesized, $r->decisions));
     }
 
     public function testSilentRedisTimesOut(): void

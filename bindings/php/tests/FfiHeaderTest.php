@@ -54,6 +54,9 @@ final class FfiHeaderTest extends TestCase
         $this->assertSame(72, \FFI::sizeof($ffi->type('tk_decision_t')));
         $this->assertSame(24, \FFI::sizeof($ffi->type('tk_forecast_t')));
         $this->assertSame(260, \FFI::sizeof($ffi->type('tk_error_t')));
+        $this->assertSame(24, \FFI::sizeof($ffi->type('tk_check_item_t')));
+        $item = $ffi->new('tk_check_item_t');
+        $this->assertSame(16, \FFI::cast('char *', \FFI::addr($item->cost)) - \FFI::cast('char *', \FFI::addr($item)));
         $opts = $ffi->new('tk_options_t');
         $ffi->tk_options_init(\FFI::addr($opts));
         $this->assertSame(64, $opts->struct_size);

@@ -46,6 +46,37 @@ final class ServiceDoorTest extends TestCase
         return Client::service(self::$server->addr, $options + ['lib' => $lib, 'timeout_ms' => 3000]);
     }
 
+    /** checkAll() is one CheckAll RPC: all or nothing on the server's store. */
+    public function testCheckAll(): void
+    {
+        $c = $this->client();
+        $a = 'sa-' . bin2hex(random_bytes(6));
+        $b = 'sb-' . bin2hex(random_bytes(6));
+        $row = static fn ($d) => [$d->allowed, $d->limit, $d->remaining, $d->synthesized];
+        $r = $c->checkAll([['fw', $a], ['fw', $b, 3]]);
+        $this->assertTrue($r->allowed);
+        $this->assertSame([[true, 3, 2, false], [true, 3, 0, false]], array_map($row, $r->decisions));
+        $this->assertSame([0, 0], array_map(static fn ($d) => $d->retryAfterMs, $r->decisions));
+        $c2 = 'sc-' . bin2hex(random_bytes(6));
+        $r = $c->checkAll([['fw', $c2], ['policy' => 'fw', 'key' => $b]]);
+        $this->assertFalse($r->allowed);
+        $this->assertSame([1], $r->deniedIndexes());
+        $this->assertSame([[true, 3, 2, false], [false, 3, 0, false]], array_map($row, $r->decisions));
+        $this->assertSame(0, $r->decisions[0]->retryAfterMs);
+        $this->assertGreaterThan(0, $r->decisions[1]->retryAfterMs);
+        $this->assertSame(3, $c->peek('fw', $c2)->remaining); // the allowing item was not consumed
+        try {
+            $c->checkAll([['fw', $a], ['nope', $a]]);
+            $this->fail('an unknown policy was accepted');
+        } catch (PolicyNotFoundException $e) {
+            // the service door prefixes its messages ("service: "); the item is named all the same
+            $this->assertMatchesRegularExpression('/^(service: )?items\[1\]: unknown policy/', $e->getMessage());
+        }
+        $this->assertSame(2, $c->peek('fw', $a)->remaining);
+        $this->expectException(UnsupportedException::class);
+        $c->checkAllAt([['fw', $a]], 1_700_000_000_000);
+    }
+
     public function testEveryOperation(): void
     {
         $c = $this->client();

@@ -5,3 +5,4 @@ declare(strict_types=1);
 require dirname(__DIR__) . '/autoload.php';
 require __DIR__ . '/TestEnv.php';
 require __DIR__ . '/Server.php';
+require __DIR__ . '/CheckAllCases.php';

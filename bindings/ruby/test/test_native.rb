@@ -19,6 +19,8 @@ class TestNative < Minitest::Test
                    retry_after_ms: 32, reserved: 40 }, offsets(ThrottleKit::Native::Decision))
     assert_equal 72, ThrottleKit::Native::Decision.size
     assert_equal 24, ThrottleKit::Native::Forecast.size
+    assert_equal({ policy: 0, key: 8, cost: 16 }, offsets(ThrottleKit::Native::CheckItem))
+    assert_equal 24, ThrottleKit::Native::CheckItem.size
     assert_equal 260, ThrottleKit::Native::Error.size
   end
 

@@ -359,11 +359,18 @@ class TestRedisDoor < Minitest::Test
       assert d.synthesized?
       assert_nil d.reset_at
       assert(c.check_many("api", %w[a b]).all? { |x| x.allowed? && x.synthesized? })
+      r = c.check_all([["api", "a"], ["fw", "b"]])
+      assert r.allowed?
+      assert_equal [[true, true, 5], [true, true, 3]], r.map { |x| [x.allowed?, x.synthesized?, x.limit] }
     end
     ThrottleKit::Client.redis(url, policies: POLICIES, timeout: 0.3, fail_mode: :closed) do |c|
       d = c.check("api", "k")
       refute d.allowed?
       assert d.synthesized?
+      r = c.check_all([["api", "a"], ["fw", "b"]])
+      refute r.allowed?
+      assert_equal [0, 1], r.denied_indexes
+      assert r.all?(&:synthesized?)
     end
   end
 

@@ -27,6 +27,33 @@ class TestServiceDoor < Minitest::Test
     "#{label}-#{SecureRandom.hex(6)}"
   end
 
+  # check_all is one CheckAll RPC: all or nothing on the server's store.
+  def test_check_all
+    with_server do |srv|
+      ThrottleKit::Client.service(srv.addr, timeout: 5) do |c|
+        a = key("a")
+        b = key("b")
+        r = c.check_all([["fw", a], ["fw", b, 3]])
+        assert r.allowed?
+        assert_equal [[true, 3, 2], [true, 3, 0]], r.map { |d| [d.allowed?, d.limit, d.remaining] }
+        c2 = key("c")
+        r = c.check_all([["fw", c2], { policy: "fw", key: b }])
+        refute r.allowed?
+        assert_equal [1], r.denied_indexes
+        assert_equal [[true, 3, 2, 0], [false, 3, 0, true]],
+                     r.map { |d| [d.allowed?, d.limit, d.remaining, d.allowed? ? d.retry_after_ms : d.retry_after_ms.positive?] }
+        refute r.any?(&:synthesized?)
+        assert_equal 3, c.peek("fw", c2).remaining # the allowing item was not consumed
+        e = assert_raises(ThrottleKit::PolicyNotFound) { c.check_all([["fw", a], ["nope", a]]) }
+        # the service door prefixes its messages ("service: "); the item is named all the same
+        assert_match(/\A(service: )?items\[1\]: unknown policy/, e.message)
+        assert_equal 2, c.peek("fw", a).remaining
+        assert_raises(ThrottleKit::Unsupported) { c.check_all_at([["fw", a]], 1_700_000_000_000) }
+        assert c.check_all([]).allowed?
+      end
+    end
+  end
+
   def test_every_operation
     with_server do |srv|
       ThrottleKit::Client.service(srv.addr, timeout: 5) do |c|

@@ -2,10 +2,12 @@
 
 require_relative "native"
 require_relative "decision"
+require_relative "check_all"
 
 module ThrottleKit
   # A rate limiter reached through one of the two doors: Redis (the policies evaluated by the
-  # ThrottleKit Lua scripts in a Redis) or the service (a throttlekit-server).
+  # ThrottleKit Lua scripts in a Redis) or the service (a throttlekit-server), or the embedded
+  # engine (Client.memory: the same scripts run in this process, nothing shared).
   #
   #   limiter = ThrottleKit::Client.redis("redis://127.0.0.1:6379/0", policies_file: "policies.yaml")
   #   d = limiter.check("api", request.ip)
@@ -26,6 +28,7 @@ module ThrottleKit
     NUL = "\0".b.freeze
     PTR_SIZE = FFI::Pointer.size
     DECISION_SIZE = Native::Decision.size
+    CHECK_ITEM_SIZE = Native::CheckItem.size
     # tk_options_init zeroes the library's sizeof(tk_options_t); a newer library may know more
     # fields than this gem, so the buffer is generously larger than ours. We then declare our
     # own size in struct_size, and the library reads only that.
@@ -78,6 +81,17 @@ module ThrottleKit
                              timeout: timeout, fail_mode: fail_mode, tls_ca_file: tls_ca_file,
                              tls_cert_file: tls_cert_file, tls_key_file: tls_key_file,
                              auto_pipeline: auto_pipeline)
+        with_block(client, &block)
+      end
+
+      # The embedded engine: no Redis, no server. policies: the text of a policy file (or a
+      # Hash), or policies_file: its path. The decisions are the Redis door's (the same Lua
+      # scripts), but the state lives in this process only: every process (each forked
+      # worker too) has its own store, opened on its first call, so limits are per process.
+      # For tests and single-process programs. With a block, as Client.redis.
+      def memory(policies: nil, policies_file: nil, &block)
+        yaml = policies_text(policies, policies_file)
+        client = new(:memory, url: nil, policies: yaml)
         with_block(client, &block)
       end
 
@@ -138,14 +152,14 @@ module ThrottleKit
 
     private_class_method :new
 
-    # :redis or :service
+    # :redis, :service or :memory
     attr_reader :door
 
     def initialize(door, url:, policies: nil, key_namespace: nil, timeout: nil, fail_mode: :error,
                    tls_ca_file: nil, tls_cert_file: nil, tls_key_file: nil, auth_token: nil,
                    auto_pipeline: true)
       @door = door
-      @url = c_text(url, door == :redis ? "url" : "target")
+      @url = door == :memory ? nil : c_text(url, door == :redis ? "url" : "target")
       @policies = policies && c_text(policies, "policies")
       @strings = {
         key_namespace: key_namespace && c_text(key_namespace.to_s, "namespace"),
@@ -228,6 +242,55 @@ module ThrottleKit
       raise failure(rc, err) unless rc == Native::OK
 
       Array.new(n) { |i| Decision.from_native(Native::Decision.new(out + i * DECISION_SIZE)) }
+    end
+
+    # Several limits, all or nothing: every item is checked at one instant; when all allow,
+    # all are consumed, when any denies, none is. items: an Array of [policy, key],
+    # [policy, key, cost], { policy:, key:, cost: } or CheckItem (cost defaults to 1). Returns
+    # a CheckAllResult (allowed?, decisions in the order of items, denied_indexes). A denial is
+    # a result, never an exception; errors name the item ("items[1]: ...") and consume
+    # nothing. now_ms: an explicit clock, as for check. On a Redis Cluster the keys of one call
+    # must share a hash tag ({user42}:ip, {user42}:day).
+    def check_all(items, now_ms: nil)
+      raise InvalidArgument, "items must be an Array, got #{items.class}" unless items.respond_to?(:to_ary)
+
+      entries = items.to_ary.each_with_index.map { |item, i| check_item(item, i) }
+      at = now_ms.nil? ? nil : clock(now_ms)
+      n = entries.size
+      arr = out = blob = nil
+      if n.positive?
+        # Every policy and key in one buffer, the items pointing into it; both stay referenced
+        # (locals) until the call returns.
+        blob = FFI::MemoryPointer.new(:char, [entries.sum { |p, k, _| p.to_s.bytesize + k.to_s.bytesize }, 1].max)
+        arr = FFI::MemoryPointer.new(CHECK_ITEM_SIZE, n)
+        off = 0
+        entries.each_with_index do |(p, k, c), i|
+          item = Native::CheckItem.new(arr + i * CHECK_ITEM_SIZE)
+          item[:policy], off = place(blob, off, p)
+          item[:key], off = place(blob, off, k)
+          item[:cost] = c
+        end
+        out = FFI::MemoryPointer.new(DECISION_SIZE, n)
+      end
+      all = FFI::MemoryPointer.new(:int32)
+      err = Native::Error.new
+      h = native_handle
+      rc = if at
+             Native.tk_check_all_at(h, arr, n, at, out, all, err)
+           else
+             Native.tk_check_all(h, arr, n, out, all, err)
+           end
+      raise failure(rc, err) unless rc == Native::OK
+
+      decisions = Array.new(n) { |i| Decision.from_native(Native::Decision.new(out + i * DECISION_SIZE)) }
+      CheckAllResult.new(allowed: all.read_int32 != 0, decisions: decisions)
+    end
+
+    # check_all at an explicit clock (epoch ms, or a Time): replay and tests.
+    def check_all_at(items, now_ms)
+      raise InvalidArgument, "now_ms is required" if now_ms.nil?
+
+      check_all(items, now_ms: now_ms)
     end
 
     # The decision a check of cost 1 would get, consuming nothing (token budgets too).
@@ -326,10 +389,10 @@ module ThrottleKit
       err = Native::Error.new
       keep = []
       opts = options_struct(keep)
-      rc = if @door == :redis
-             Native.tk_open_redis(@url, @policies, opts, out, err)
-           else
-             Native.tk_open_service(@url, opts, out, err)
+      rc = case @door
+           when :redis then Native.tk_open_redis(@url, @policies, opts, out, err)
+           when :memory then Native.tk_open_memory(@policies, opts, out, err)
+           else Native.tk_open_service(@url, opts, out, err)
            end
       raise failure(rc, err) unless rc == Native::OK
 
@@ -407,6 +470,38 @@ module ThrottleKit
                                "it would be truncated"
       end
       buf << NUL
+    end
+
+    # One check_all item as [policy bytes, key bytes, cost]; errors name it as the library does.
+    def check_item(item, index)
+      policy, key, cost =
+        case item
+        when Array
+          unless (2..3).cover?(item.size)
+            raise InvalidArgument, "items[#{index}]: expected [policy, key] or [policy, key, cost], " \
+                                   "got #{item.size} elements"
+          end
+          item
+        when Hash
+          unknown = item.keys - %i[policy key cost]
+          raise InvalidArgument, "items[#{index}]: unknown field #{unknown.first.inspect}" unless unknown.empty?
+
+          item.values_at(:policy, :key, :cost)
+        when CheckItem then [item.policy, item.key, item.cost]
+        else
+          raise InvalidArgument, "items[#{index}]: expected an Array, a Hash or a CheckItem, got #{item.class}"
+        end
+      [c_arg(policy, "items[#{index}]: policy"), c_arg(key, "items[#{index}]: key"),
+       int64(cost.nil? ? 1 : cost, "items[#{index}]: cost")]
+    end
+
+    # Copies a NUL-terminated c_arg buffer into blob at off: [its pointer (NULL for nil), the
+    # next offset].
+    def place(blob, off, buf)
+      return [FFI::Pointer::NULL, off] if buf.nil?
+
+      blob.put_bytes(off, buf)
+      [blob + off, off + buf.bytesize]
     end
 
     # A String option for tk_open_* (FFI :string / from_string): no NUL inside.

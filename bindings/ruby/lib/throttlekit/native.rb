@@ -105,6 +105,13 @@ module ThrottleKit
              :full_at_ms, :int64
     end
 
+    # tk_check_item_t: one entry of tk_check_all
+    class CheckItem < FFI::Struct
+      layout :policy, :pointer,
+             :key, :pointer,
+             :cost, :int64
+    end
+
     # tk_error_t
     class Error < FFI::Struct
       layout :status, :int32,
@@ -120,6 +127,7 @@ module ThrottleKit
     # calls running on the handle: both release the GVL.
     attach_function :tk_open_redis, %i[string string pointer pointer pointer], :int, blocking: true
     attach_function :tk_open_service, %i[string pointer pointer pointer], :int, blocking: true
+    attach_function :tk_open_memory, %i[string pointer pointer pointer], :int, blocking: true
     attach_function :tk_free, [:uint64], :int, blocking: true
 
     # Decisions: network round trips, all attached blocking (the GVL is released meanwhile).
@@ -131,6 +139,8 @@ module ThrottleKit
     attach_function :tk_peek, %i[uint64 pointer pointer pointer pointer], :int, blocking: true
     attach_function :tk_forecast, %i[uint64 pointer pointer int64 pointer pointer], :int, blocking: true
     attach_function :tk_debit, %i[uint64 pointer pointer int64 pointer pointer], :int, blocking: true
+    # items is a tk_check_item_t array; out n tk_decision_t; all_allowed an int32_t.
+    attach_function :tk_check_all, %i[uint64 pointer size_t pointer pointer pointer], :int, blocking: true
 
     attach_function :tk_check_at, %i[uint64 pointer pointer int64 int64 pointer pointer], :int,
                     blocking: true
@@ -140,6 +150,8 @@ module ThrottleKit
     attach_function :tk_forecast_at, %i[uint64 pointer pointer int64 int64 pointer pointer], :int,
                     blocking: true
     attach_function :tk_debit_at, %i[uint64 pointer pointer int64 int64 pointer pointer], :int,
+                    blocking: true
+    attach_function :tk_check_all_at, %i[uint64 pointer size_t int64 pointer pointer pointer], :int,
                     blocking: true
 
     STATUS_ERRORS = {
