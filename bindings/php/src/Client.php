@@ -371,6 +371,46 @@ final class Client
     }
 
     /**
+     * Gives back $cost units a check consumed (tokens a debit counted, on a token budget), never
+     * beyond full: "the request was not processed". Returns the Decision a peek gives right
+     * after; UnsupportedException where the policy's strategy has no refund.
+     *
+     * @throws ThrottleKitException
+     */
+    public function refund(string $policy, string $key, int $cost = 1): Decision
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        $rc = $this->ffi->tk_refund($h, $policy, $key, $cost, $this->decPtr, $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+        $d = $this->dec;
+        return new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
+            ($d->flags & 1) !== 0);
+    }
+
+    /**
+     * Forgets the key's state under $policy: its limiter is full again ("clear the login
+     * counter on success").
+     *
+     * @throws ThrottleKitException
+     */
+    public function reset(string $policy, string $key): void
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        $rc = $this->ffi->tk_reset($h, $policy, $key, $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+    }
+
+    /**
      * Closes the client: frees the native handle when this process opened it, and only drops
      * it in a forked child. Idempotent; never throws. Later calls throw ClosedException.
      */

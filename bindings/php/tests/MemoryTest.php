@@ -40,6 +40,24 @@ final class MemoryTest extends TestCase
         return Client::memory($yaml, ['lib' => TestEnv::lib($this)]);
     }
 
+    public function testRefundAndReset(): void
+    {
+        $c = $this->memory();
+        $c->check('fw', 'r', 3);
+        $refunded = $c->refund('fw', 'r', 2);
+        self::assertEquals($c->peek('fw', 'r'), $refunded);
+        self::assertTrue($refunded->allowed);
+        self::assertSame(2, $refunded->remaining);
+        self::assertSame(3, $c->refund('fw', 'r', 50)->remaining); // never beyond full
+        $c->debit('llm', 'r', 30);
+        self::assertSame(80, $c->refund('llm', 'r', 10)->remaining);
+        $c->check('fw', 'r', 3);
+        $c->reset('fw', 'r');
+        self::assertSame(3, $c->peek('fw', 'r')->remaining);
+        $this->expectException(PolicyNotFoundException::class);
+        $c->reset('nope', 'r');
+    }
+
     public function testEveryOperation(): void
     {
         $c = $this->memory();

@@ -23,6 +23,24 @@ class TestMemory < Minitest::Test
     ThrottleKit::Client.memory(policies: CHECK_ALL_POLICIES, &block)
   end
 
+  def test_refund_and_reset
+    ThrottleKit::Client.memory(policies: POLICIES) do |c|
+      c.check("fw", "r", cost: 3)
+      refunded = c.refund("fw", "r", cost: 2)
+      assert_equal [true, 3, 2], [refunded.allowed?, refunded.limit, refunded.remaining]
+      assert_equal c.peek("fw", "r"), refunded
+      assert_equal 3, c.refund("fw", "r", cost: 50).remaining # never beyond full
+      c.debit("llm", "r", 30)
+      assert_equal 80, c.refund("llm", "r", cost: 10).remaining
+      c.check("fw", "r", cost: 3)
+      assert_nil c.reset("fw", "r")
+      assert_equal 3, c.peek("fw", "r").remaining
+      assert_raises(ThrottleKit::PolicyNotFound) { c.refund("nope", "r") }
+      assert_raises(ThrottleKit::InvalidArgument) { c.refund("fw", "r", cost: -1) }
+      assert_raises(ThrottleKit::PolicyNotFound) { c.reset("nope", "r") }
+    end
+  end
+
   def test_door_and_every_operation
     ThrottleKit::Client.memory(policies: POLICIES) do |c|
       assert_equal :memory, c.door

@@ -344,6 +344,32 @@ module ThrottleKit
       Decision.from_native(out)
     end
 
+    # Gives back cost units a check consumed (tokens a debit counted, on a token budget), never
+    # beyond full: "the request was not processed". Returns the Decision a peek gives right
+    # after. Raises Unsupported where the policy's strategy has no refund.
+    def refund(policy, key, cost: 1)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      c = int64(cost, "cost")
+      out, err = scratch.decision_and_error
+      rc = Native.tk_refund(native_handle, p, k, c, out, err)
+      raise failure(rc, err) unless rc == Native::OK
+
+      Decision.from_native(out)
+    end
+
+    # Forgets the key's state under policy: its limiter is full again ("clear the login
+    # counter on success"). Returns nil.
+    def reset(policy, key)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      err = scratch.error
+      rc = Native.tk_reset(native_handle, p, k, err)
+      raise failure(rc, err) unless rc == Native::OK
+
+      nil
+    end
+
     # Releases the native handle (waiting for calls running on it). Idempotent; never raises.
     # In a forked child the handle is the parent's: it is forgotten, the library is not called.
     def close

@@ -141,6 +141,8 @@ module ThrottleKit
     attach_function :tk_debit, %i[uint64 pointer pointer int64 pointer pointer], :int, blocking: true
     # items is a tk_check_item_t array; out n tk_decision_t; all_allowed an int32_t.
     attach_function :tk_check_all, %i[uint64 pointer size_t pointer pointer pointer], :int, blocking: true
+    attach_function :tk_refund, %i[uint64 pointer pointer int64 pointer pointer], :int, blocking: true
+    attach_function :tk_reset, %i[uint64 pointer pointer pointer], :int, blocking: true
 
     attach_function :tk_check_at, %i[uint64 pointer pointer int64 int64 pointer pointer], :int,
                     blocking: true
