@@ -71,6 +71,11 @@ func tkcore_refund(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, out *C
 	return C.int(cabi.Refund(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), int64(cost), unsafe.Pointer(out), unsafe.Pointer(cerr)))
 }
 
+//export tkcore_check_all_async
+func tkcore_check_all_async(id C.tk_handle_t, items *C.tk_check_item_t, n C.size_t, cookie C.uint64_t, cerr *C.tk_error_t) C.int {
+	return C.int(cabi.CheckAllAsync(uint64(id), unsafe.Pointer(items), uint(n), uint64(cookie), unsafe.Pointer(cerr)))
+}
+
 //export tkcore_peek
 func tkcore_peek(id C.tk_handle_t, policy, key *C.char, now C.int64_t, out *C.tk_decision_t, cerr *C.tk_error_t) C.int {
 	return C.int(cabi.Peek(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), int64(now), unsafe.Pointer(out), unsafe.Pointer(cerr)))

@@ -86,6 +86,8 @@ typedef struct tk_core {
                      uint64_t cookie, tk_error_t *err);
   int (*completion_fd)(tk_handle_t h, int *fd_out, tk_error_t *err);
   int (*poll)(tk_handle_t h, tk_completion_t *out, size_t max, size_t *n_out);
+  int (*check_all_async)(tk_handle_t h, const tk_check_item_t *items, size_t n, uint64_t cookie,
+                         tk_error_t *err);
   /* Plain C, not Go: queues r for the core (internal/cabi/queue.c). A thread that called into Go
      keeps the P it used until the runtime's monitor takes it back, asleep or not; with more
      waiting threads than Ps, each call then waited for a P (measured: 0.67x the Go client's
@@ -100,7 +102,7 @@ typedef struct tk_core {
 
 /* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
    from other sources instead of calling it with the wrong arguments. */
-#define TK_CORE_ABI 9
+#define TK_CORE_ABI 10
 
 /* The input limits the shim checks before calling the core, the core's own (policy.MaxKeyBytes,
    policy.MaxSafeInteger): the core fails to compile if they differ (internal/cabi/limits.go). */
@@ -127,6 +129,7 @@ typedef struct tk_core {
   X(check_async, "tkcore_check_async")       \
   X(completion_fd, "tkcore_completion_fd")   \
   X(poll, "tkcore_poll")                     \
+  X(check_all_async, "tkcore_check_all_async") \
   X(submit, "tkcore_submit")                 \
   X(relay, "tkcore_relay")
 

@@ -445,12 +445,8 @@ int tk_check_many_at(tk_handle_t h, const char *policy, const char *const *keys,
   return check_many_impl(h, policy, keys, n, cost, now_ms, out, err);
 }
 
-static int check_all_impl(tk_handle_t h, const tk_check_item_t *items, size_t n, int64_t now_ms,
-                          tk_decision_t *out, int32_t *all_allowed, tk_error_t *err) {
-  int rc;
-  if ((rc = check_fork(err))) return rc;
+static int check_items(const tk_check_item_t *items, size_t n, tk_error_t *err) {
   if (n > 0 && !items) return fail(err, TK_E_INVALID, "items is NULL but n is %zu", n);
-  if (n > 0 && !out) return fail(err, TK_E_INVALID, "out is NULL but n is %zu", n);
   for (size_t i = 0; i < n; i++) {
     const tk_check_item_t *it = &items[i];
     if (!it->policy) return fail(err, TK_E_INVALID, "items[%zu]: policy is NULL", i);
@@ -461,6 +457,24 @@ static int check_all_impl(tk_handle_t h, const tk_check_item_t *items, size_t n,
     if (it->cost < 0 || it->cost > TK_MAX_AMOUNT)
       return fail(err, TK_E_INVALID, "items[%zu]: cost must be 0 to 2^53-1, got %lld", i, (long long)it->cost);
   }
+  return TK_OK;
+}
+
+int tk_check_all_async(tk_handle_t h, const tk_check_item_t *items, size_t n, uint64_t cookie,
+                       tk_error_t *err) {
+  int rc;
+  if ((rc = check_fork(err))) return rc;
+  if ((rc = check_items(items, n, err))) return rc;
+  if ((rc = core_for(h, err))) return rc;
+  return core.check_all_async(h, items, n, cookie, err);
+}
+
+static int check_all_impl(tk_handle_t h, const tk_check_item_t *items, size_t n, int64_t now_ms,
+                          tk_decision_t *out, int32_t *all_allowed, tk_error_t *err) {
+  int rc;
+  if ((rc = check_fork(err))) return rc;
+  if (n > 0 && !out) return fail(err, TK_E_INVALID, "out is NULL but n is %zu", n);
+  if ((rc = check_items(items, n, err))) return rc;
   if ((rc = core_for(h, err))) return rc;
   int32_t all = 1;
   rc = core.check_all(h, items, n, now_ms, out, &all, err);

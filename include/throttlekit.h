@@ -400,6 +400,21 @@ int tk_check_async(tk_handle_t h, const char *policy, const char *key, int64_t c
  */
 int tk_poll(tk_handle_t h, tk_completion_t *out, size_t max, size_t *n_out);
 
+/*
+ * tk_check_all, asynchronously (ours, beside c-abi.md's functions): returns at once, and the
+ * call completes as n completions with the cookies cookie, cookie + 1, ..., cookie + n - 1, one
+ * per item in order, queued together once the one all-or-nothing decision is made (every
+ * decision allowed: all were consumed). The strings are copied here. Bad input is returned
+ * here and never queued: a NULL or empty argument, a long key, a negative cost, and, on the
+ * Redis door and the embedded engine, an unknown policy or a meter (the message names the
+ * item); on a Cluster URL, keys in several slots (TK_E_INVALID). On the service door the
+ * server's verdict on the items arrives with the completions. Each completion's status is the
+ * call's; the fail mode answers each item for its own policy. n == 0 is TK_OK and queues
+ * nothing.
+ */
+int tk_check_all_async(tk_handle_t h, const tk_check_item_t *items, size_t n, uint64_t cookie,
+                       tk_error_t *err);
+
 /* ---- Diagnostics ------------------------------------------------------------------------ */
 
 /*

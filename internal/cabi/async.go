@@ -153,6 +153,25 @@ func (s *asyncState) complete(call *asyncCall, c asyncCompletion) bool {
 	return true
 }
 
+// completeAll records the completions of calls (those not completed yet) in one step, so that
+// a tk_poll sees all of them or none.
+func (s *asyncState) completeAll(calls []*asyncCall, done []asyncCompletion) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, call := range calls {
+		if call.done {
+			continue
+		}
+		call.done = true
+		call.prev.next, call.next.prev = call.next, call.prev
+		call.prev, call.next = nil, nil
+		s.queue = append(s.queue, done[i])
+	}
+	if len(s.queue) > s.head {
+		s.signalLocked()
+	}
+}
+
 // isInputError reports whether err is about the call itself (what tk_check_async returns at
 // once), as opposed to the store's state (which completes the call, through the fail mode).
 func isInputError(err error) bool {
@@ -228,6 +247,66 @@ func CheckAsync(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint
 			s.running.Done()
 			return failWith(cerr, early)
 		}
+		return succeed(cerr)
+	})
+}
+
+// CheckAllAsync is tkcore_check_all_async: tk_check_all_async. The items' n completions carry
+// the cookies cookie, cookie+1, ... in item order; they are queued together, once the one
+// all-or-nothing call is decided. The door's verdict on the items (an unknown policy, a meter)
+// is returned here when the door holds the policies (Redis, the engine); the service door's
+// arrives with the completions.
+func CheckAllAsync(id uint64, citems unsafe.Pointer, n uint, cookie uint64, ccerr unsafe.Pointer) int32 {
+	cerr := (*C.tk_error_t)(ccerr)
+	items := make([]front.CheckItem, int(n))
+	if n > 0 {
+		for i, it := range unsafe.Slice((*C.tk_check_item_t)(citems), int(n)) {
+			items[i] = front.CheckItem{Policy: C.GoString(it.policy), Key: C.GoString(it.key), Cost: int64(it.cost)}
+		}
+	}
+	return withHandle(id, cerr, func(h *handle) C.int {
+		if v, ok := h.door.(interface{ ValidateItems([]front.CheckItem) error }); ok {
+			if err := v.ValidateItems(items); err != nil {
+				return failWith(cerr, err)
+			}
+		}
+		if len(items) == 0 {
+			return succeed(cerr)
+		}
+		s, err := asyncStateFor(uint64(id))
+		if err != nil {
+			return failWith(cerr, err)
+		}
+		calls := make([]*asyncCall, len(items))
+		s.mu.Lock()
+		if s.freed { // unreachable while h is acquired; kept as a guard
+			s.mu.Unlock()
+			return badHandle(cerr, id)
+		}
+		for i := range calls {
+			call := &asyncCall{cookie: cookie + uint64(i), policy: items[i].Policy}
+			call.prev, call.next = s.pending.prev, &s.pending
+			s.pending.prev.next = call
+			s.pending.prev = call
+			calls[i] = call
+		}
+		s.running.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.running.Done()
+			ctx, cancel := front.Start{Timeout: h.timeout}.Bound(context.Background())
+			ds, err := h.door.DecideAll(ctx, items, 0)
+			cancel()
+			done := make([]asyncCompletion, len(calls))
+			for i, call := range calls {
+				var d front.Decision
+				if err == nil {
+					d = ds[i]
+				}
+				done[i] = completionOf(h, call, d, err)
+			}
+			s.completeAll(calls, done)
+		}()
 		return succeed(cerr)
 	})
 }

@@ -26,16 +26,9 @@ func AllAllowed(ds []Decision) bool {
 // DecideAll checks every item at one instant; when all allow, all are consumed, and when any
 // denies, none is (see Door). It runs the batch script in mode all: one atomic run.
 func (b *Scripted) DecideAll(ctx context.Context, items []CheckItem, nowMs int64) ([]Decision, error) {
-	batch := make([]BatchItem, len(items))
-	for i, it := range items {
-		pp, call, cost, err := b.resolve(OpCheck, it.Policy, it.Cost, nowMs)
-		if err == nil {
-			err = ValidateKey(it.Key)
-		}
-		if err != nil {
-			return nil, ItemError(i, err)
-		}
-		batch[i] = BatchItem{Call: call, Key: pp.p.RedisKey(b.namespace, it.Key), Amount: cost}
+	batch, err := b.prepareAll(items, nowMs)
+	if err != nil {
+		return nil, err
 	}
 	if len(items) == 0 {
 		return []Decision{}, nil
@@ -53,6 +46,34 @@ func (b *Scripted) DecideAll(ctx context.Context, items []CheckItem, nowMs int64
 		}
 	}
 	return out, nil
+}
+
+// ValidateItems answers what DecideAll would about the items themselves (unknown policy, a
+// meter, a bad key or cost) without running anything, so that an asynchronous caller hears of
+// its own mistakes at once.
+func (b *Scripted) ValidateItems(items []CheckItem) error {
+	_, err := b.prepareAll(items, 0)
+	return err
+}
+
+// PrepareItems is ValidateItems that also returns the batch DecideAll would run.
+func (b *Scripted) PrepareItems(items []CheckItem) ([]BatchItem, error) {
+	return b.prepareAll(items, 0)
+}
+
+func (b *Scripted) prepareAll(items []CheckItem, nowMs int64) ([]BatchItem, error) {
+	batch := make([]BatchItem, len(items))
+	for i, it := range items {
+		pp, call, cost, err := b.resolve(OpCheck, it.Policy, it.Cost, nowMs)
+		if err == nil {
+			err = ValidateKey(it.Key)
+		}
+		if err != nil {
+			return nil, ItemError(i, err)
+		}
+		batch[i] = BatchItem{Call: call, Key: pp.p.RedisKey(b.namespace, it.Key), Amount: cost}
+	}
+	return batch, nil
 }
 
 // ItemError names the entry an error is about, keeping its kind.

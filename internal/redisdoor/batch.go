@@ -15,8 +15,7 @@ import (
 func (r *runner) RunBatch(ctx context.Context, items []front.BatchItem, nowMs int64, mode string) ([]any, error) {
 	groups := r.slotGroups(items)
 	if len(groups) > 1 && mode == front.BatchAll {
-		return nil, front.NewError(front.ErrInvalidArgument,
-			"the keys of an all-or-nothing check span %d Cluster slots: on a Cluster they must share one slot (give them one hash tag, e.g. {user42}:ip and {user42}:day)", len(groups))
+		return nil, errSlots(len(groups))
 	}
 	if nowMs == 0 && (len(groups) > 1 || r.isCluster()) {
 		// One instant for every run, and for the key-by-key runs of a migrating slot.
@@ -55,6 +54,24 @@ func (r *runner) RunBatch(ctx context.Context, items []front.BatchItem, nowMs in
 		}
 	}
 	return replies, nil
+}
+
+// ValidateItems is front.Scripted's, plus the Cluster rule of an all-or-nothing call: its keys
+// must share one slot.
+func (b *Backend) ValidateItems(items []front.CheckItem) error {
+	batch, err := b.PrepareItems(items)
+	if err != nil {
+		return err
+	}
+	if groups := b.runner.slotGroups(batch); len(groups) > 1 {
+		return errSlots(len(groups))
+	}
+	return nil
+}
+
+func errSlots(n int) error {
+	return front.NewError(front.ErrInvalidArgument,
+		"the keys of an all-or-nothing check span %d Cluster slots: on a Cluster they must share one slot (give them one hash tag, e.g. {user42}:ip and {user42}:day)", n)
 }
 
 // migrating tells whether a batch failed because its slot is moving between nodes: Redis

@@ -6,11 +6,14 @@
  *     denies, the first keeps its count (read in Redis), and out says which denied;
  *   - at an explicit instant (tk_check_all_at), mixed strategies and a repeated key;
  *   - bad input names the item; n == 0; all_allowed may be NULL;
+ *   - tk_check_all_async: a completion per item, cookies in order, all or nothing, bad input
+ *     returned at once;
  *   - races: 16 threads, each call two limits where the second denies every other call: the
  *     first limit's count in Redis equals the number of calls that were all allowed.
  */
 #include "tk_test_net.h"
 
+#include <poll.h>
 #include <pthread.h>
 
 static const char *policies =
@@ -106,6 +109,52 @@ static void test_bad_input(tk_handle_t h) {
   EXPECT_STATUS(tk_check_all(0, one, 1, ds, &all, &err), TK_E_BADHANDLE);
 }
 
+/* Waits for n completions on h's queue, into out; returns how many came within 5 s. */
+static size_t poll_n(tk_handle_t h, tk_completion_t *out, size_t n) {
+  tk_error_t err;
+  int fd = -1;
+  if (!EXPECT_OK(tk_completion_fd(h, &fd, &err))) return 0;
+  size_t got = 0;
+  int64_t deadline = tk_t_mono_ms() + 5000;
+  while (got < n && tk_t_mono_ms() < deadline) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    poll(&p, 1, 100);
+    size_t k = 0;
+    EXPECT_OK(tk_poll(h, out + got, n - got, &k));
+    got += k;
+  }
+  return got;
+}
+
+/* tk_check_all_async: one completion per item, cookies in item order, all or nothing. */
+static void test_async(const char *url, tk_handle_t h, const char *ns) {
+  tk_error_t err;
+  tk_completion_t c[4];
+  const tk_check_item_t items[2] = {{"ip", "10.0.0.9", 1}, {"account", "carol", 2}};
+  for (int round = 0; round < 2; round++) {
+    if (!EXPECT_OK(tk_check_all_async(h, items, 2, 100 + 10 * round, &err))) return;
+    if (EXPECT_EQ(poll_n(h, c, 2), 2)) {
+      EXPECT_EQ(c[0].cookie, 100 + 10 * round);
+      EXPECT_EQ(c[1].cookie, 101 + 10 * round);
+      EXPECT_EQ(c[0].status, TK_OK);
+      EXPECT_EQ(c[1].status, TK_OK);
+      EXPECT_EQ(c[0].decision.allowed, 1);
+      EXPECT_EQ(c[1].decision.allowed, round == 0); /* account 3: 2 then 2 more denied */
+    }
+  }
+  EXPECT_EQ(count_of(url, ns, "ip", "10.0.0.9"), 1); /* the refused round consumed nothing */
+  EXPECT_EQ(count_of(url, ns, "account", "carol"), 2);
+  /* Its own mistakes come back at once, never queued. */
+  const tk_check_item_t unknown[2] = {{"ip", "k", 1}, {"nope", "k", 1}};
+  EXPECT_STATUS(tk_check_all_async(h, unknown, 2, 7, &err), TK_E_NOT_FOUND);
+  CHECKF(strstr(err.message, "items[1]") != NULL, "message: %s", err.message);
+  EXPECT_STATUS(tk_check_all_async(h, NULL, 2, 7, &err), TK_E_INVALID);
+  EXPECT_OK(tk_check_all_async(h, NULL, 0, 7, &err));
+  size_t k = 9;
+  EXPECT_OK(tk_poll(h, c, 4, &k));
+  EXPECT_EQ(k, 0);
+}
+
 enum { THREADS = 16, CALLS = 40 };
 
 typedef struct {
@@ -162,6 +211,7 @@ int main(void) {
       test_both_limits(url, h, ns);
       test_at_an_instant(h);
       test_bad_input(h);
+      test_async(url, h, ns);
       test_races(url, h, ns);
       EXPECT_OK(tk_free(h));
     }
