@@ -80,6 +80,13 @@ typedef struct {
 } tk_completion_t;
 
 
+typedef struct {
+    const char  *policy;
+    const char  *key;
+    int64_t      cost;
+} tk_check_item_t;
+
+
 /* The functions, as pointer types for dlsym(). */
 
 typedef const char *(*tk_version_pt)(void);
@@ -97,6 +104,8 @@ typedef int (*tk_check_async_pt)(tk_handle_t h, const char *policy,
     const char *key, int64_t cost, uint64_t cookie, tk_error_t *err);
 typedef int (*tk_poll_pt)(tk_handle_t h, tk_completion_t *out, size_t max,
     size_t *n_out);
+typedef int (*tk_check_all_async_pt)(tk_handle_t h,
+    const tk_check_item_t *items, size_t n, uint64_t cookie, tk_error_t *err);
 
 
 #endif /* NGX_HTTP_THROTTLEKIT_ABI_H */

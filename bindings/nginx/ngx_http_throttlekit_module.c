@@ -14,8 +14,11 @@
  *     ngx_connection_t (around a duplicate of the fd, so that nginx closes
  *     its own copy as it closes any connection). exit_process undoes both.
  *
- *   - In the access phase a request submits one tk_check_async per rule and
- *     returns NGX_AGAIN. Each check carries a cookie: a counter, never a
+ *   - In the access phase a request submits its rules' checks and returns
+ *     NGX_AGAIN: several rules as one tk_check_all_async, so that a request
+ *     one rule rejects spends nothing of the others (one tk_check_async per
+ *     rule when the keys span Redis Cluster slots, or with an older library).
+ *     Each check carries a cookie: a counter, never a
  *     pointer, found in a per-worker red-black tree whose nodes live in the
  *     request's pool. The pool's cleanup handler takes the request's nodes
  *     out of the tree, so the completion of a request that is gone (the
@@ -127,6 +130,7 @@ typedef struct {
     tk_free_pt                     free;
     tk_completion_fd_pt            completion_fd;
     tk_check_async_pt              check_async;
+    tk_check_all_async_pt          check_all_async; /* NULL: an older library */
     tk_poll_pt                     poll;
 
     tk_handle_t                    handle;     /* 0: checks cannot run */
@@ -1101,6 +1105,9 @@ ngx_http_throttlekit_load(ngx_cycle_t *cycle,
     ngx_http_throttlekit_resolve(check_async, "tk_check_async");
     ngx_http_throttlekit_resolve(poll, "tk_poll");
 
+    /* optional: without it, a location's rules are checked one by one */
+    *(void **) &w->check_all_async = dlsym(w->dl, "tk_check_all_async");
+
 #undef ngx_http_throttlekit_resolve
 
     ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
@@ -1532,36 +1539,36 @@ ngx_http_throttlekit_untrack(ngx_http_throttlekit_check_t *check)
 }
 
 
-/* Submits one check: PENDING, or SKIPPED, or FAILED (logged) at once. */
-static void
-ngx_http_throttlekit_submit(ngx_http_request_t *r,
-    ngx_http_throttlekit_rule_t *rule, ngx_http_throttlekit_check_t *check)
+/* Evaluates one rule's key and cost: NGX_OK with them when the check can be
+   sent; otherwise the check is SKIPPED (an empty key) or FAILED (logged). */
+static ngx_int_t
+ngx_http_throttlekit_prepare(ngx_http_request_t *r,
+    ngx_http_throttlekit_rule_t *rule, ngx_http_throttlekit_check_t *check,
+    u_char **key_out, int64_t *cost_out)
 {
-    int                             rc;
     off_t                           cost;
     u_char                         *key;
     ngx_str_t                       raw, text;
-    tk_error_t                      err;
     ngx_http_throttlekit_worker_t  *w = &ngx_http_throttlekit_worker;
 
     check->policy = rule->policy;
     check->state = NGX_THROTTLEKIT_FAILED;
 
     if (ngx_http_complex_value(r, &rule->key, &raw) != NGX_OK) {
-        return;
+        return NGX_ERROR;
     }
 
     if (raw.len == 0) {
         /* as limit_req: an empty key is not accounted */
         check->state = NGX_THROTTLEKIT_SKIPPED;
-        return;
+        return NGX_DECLINED;
     }
 
     cost = 1;
 
     if (rule->cost) {
         if (ngx_http_complex_value(r, rule->cost, &text) != NGX_OK) {
-            return;
+            return NGX_ERROR;
         }
 
         cost = ngx_atoof(text.data, text.len);
@@ -1570,7 +1577,7 @@ ngx_http_throttlekit_submit(ngx_http_request_t *r,
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "throttlekit: policy \"%V\": invalid cost \"%V\"",
                           &rule->policy, &text);
-            return;
+            return NGX_ERROR;
         }
     }
 
@@ -1578,29 +1585,87 @@ ngx_http_throttlekit_submit(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "throttlekit: policy \"%V\" not checked: %s",
                       &rule->policy, w->why);
-        return;
+        return NGX_ERROR;
     }
 
     key = ngx_http_throttlekit_encode_key(r->pool, &raw);
     if (key == NULL) {
-        return;
+        return NGX_ERROR;
     }
+
+    *key_out = key;
+    *cost_out = (int64_t) cost;
+
+    return NGX_OK;
+}
+
+
+/* Sends one prepared check: PENDING, or FAILED (logged). */
+static void
+ngx_http_throttlekit_send(ngx_http_request_t *r,
+    ngx_http_throttlekit_check_t *check, u_char *key, int64_t cost)
+{
+    int                             rc;
+    tk_error_t                      err;
+    ngx_http_throttlekit_worker_t  *w = &ngx_http_throttlekit_worker;
 
     err.message[0] = '\0';
 
-    rc = w->check_async(w->handle, (const char *) rule->policy.data,
-                        (const char *) key, (int64_t) cost,
-                        (uint64_t) w->next_cookie, &err);
+    rc = w->check_async(w->handle, (const char *) check->policy.data,
+                        (const char *) key, cost, (uint64_t) w->next_cookie,
+                        &err);
 
     if (rc != TK_OK) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "throttlekit: policy \"%V\": %s (%s)",
-                      &rule->policy, w->strerror(rc), err.message);
+                      &check->policy, w->strerror(rc), err.message);
         return;
     }
 
     check->state = NGX_THROTTLEKIT_PENDING;
     ngx_http_throttlekit_track(check);
+}
+
+
+/*
+ * Sends the n prepared checks of a request as one all-or-nothing call: a
+ * request that one rule rejects spends nothing of the others. Its completions
+ * carry n consecutive cookies, the worker's next ones, in rule order. NGX_OK
+ * once sent; NGX_DECLINED when the library refused the call at once (keys in
+ * several Cluster slots, for one), which the caller answers rule by rule.
+ */
+static ngx_int_t
+ngx_http_throttlekit_send_together(ngx_http_request_t *r,
+    ngx_http_throttlekit_check_t **checks, tk_check_item_t *items,
+    ngx_uint_t n)
+{
+    int                             rc;
+    ngx_uint_t                      i;
+    tk_error_t                      err;
+    ngx_http_throttlekit_worker_t  *w = &ngx_http_throttlekit_worker;
+
+    if (w->next_cookie > (ngx_rbtree_key_t) -1 - n) {
+        w->next_cookie = 1;              /* keep the n cookies consecutive */
+    }
+
+    err.message[0] = '\0';
+
+    rc = w->check_all_async(w->handle, items, n, (uint64_t) w->next_cookie,
+                            &err);
+
+    if (rc != TK_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "throttlekit: the location's rules are checked one by "
+                      "one: %s (%s)", w->strerror(rc), err.message);
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < n; i++) {
+        checks[i]->state = NGX_THROTTLEKIT_PENDING;
+        ngx_http_throttlekit_track(checks[i]);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1646,17 +1711,56 @@ ngx_http_throttlekit_create_ctx(ngx_http_request_t *r,
 }
 
 
-/* Submits a check per rule and counts those left in flight. */
+/* Submits the request's checks and counts those left in flight: all of them
+   in one all-or-nothing call when the library has one and two or more can be
+   sent, else one per rule. */
 static void
 ngx_http_throttlekit_submit_all(ngx_http_request_t *r,
     ngx_http_throttlekit_ctx_t *ctx, ngx_http_throttlekit_rule_t *rules)
 {
-    ngx_uint_t  i;
+    int64_t                         cost;
+    u_char                         *key;
+    ngx_uint_t                      i, n;
+    tk_check_item_t                *items;
+    ngx_http_throttlekit_check_t  **ready;
+
+    items = ngx_palloc(r->pool, ctx->nchecks * sizeof(tk_check_item_t));
+    ready = ngx_palloc(r->pool, ctx->nchecks * sizeof(*ready));
+    n = 0;
 
     for (i = 0; i < ctx->nchecks; i++) {
         ctx->checks[i].ctx = ctx;
-        ngx_http_throttlekit_submit(r, &rules[i], &ctx->checks[i]);
 
+        if (ngx_http_throttlekit_prepare(r, &rules[i], &ctx->checks[i], &key,
+                                         &cost)
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        if (items == NULL || ready == NULL) {
+            ngx_http_throttlekit_send(r, &ctx->checks[i], key, cost);
+            continue;
+        }
+
+        items[n].policy = (const char *) rules[i].policy.data;
+        items[n].key = (const char *) key;
+        items[n].cost = cost;
+        ready[n++] = &ctx->checks[i];
+    }
+
+    if (n >= 2 && ngx_http_throttlekit_worker.check_all_async != NULL
+        && ngx_http_throttlekit_send_together(r, ready, items, n) == NGX_OK)
+    {
+        n = 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        ngx_http_throttlekit_send(r, ready[i], (u_char *) items[i].key,
+                                  items[i].cost);
+    }
+
+    for (i = 0; i < ctx->nchecks; i++) {
         if (ctx->checks[i].state == NGX_THROTTLEKIT_PENDING) {
             ctx->pending++;
         }

@@ -28,6 +28,7 @@ int main(void) {
   S(tk_error_t); F(tk_error_t, status); F(tk_error_t, message);
   S(tk_completion_t); F(tk_completion_t, cookie); F(tk_completion_t, status);
   F(tk_completion_t, reserved0); F(tk_completion_t, decision); F(tk_completion_t, message);
+  S(tk_check_item_t); F(tk_check_item_t, policy); F(tk_check_item_t, key); F(tk_check_item_t, cost);
   V(TK_OK); V(TK_E_INVALID); V(TK_E_BADHANDLE); V(TK_E_NOT_FOUND); V(TK_E_UNSUPPORTED);
   V(TK_E_UNAVAILABLE); V(TK_E_TIMEOUT); V(TK_E_CONFIG); V(TK_E_FORKED); V(TK_E_INTERNAL);
   V(TK_E_AUTH); V(TK_FAIL_ERROR); V(TK_FAIL_OPEN); V(TK_FAIL_CLOSED);

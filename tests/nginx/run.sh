@@ -160,7 +160,7 @@ start_server
 # ---- nginx --------------------------------------------------------------------------------
 
 mkdir -p "$dir/html" "$dir/tmp"
-for f in limited byheader dry free closed open noheaders multi cost teapot off redirected; do
+for f in limited byheader dry free closed open noheaders multi multiapi cost teapot off redirected; do
   echo "$f" > "$dir/html/$f"
 done
 
@@ -211,6 +211,7 @@ http {
             throttlekit api key=m\$http_x_user;
             throttlekit tight key=m\$http_x_user;
         }
+        location = /multiapi { throttlekit api key=m\$http_x_user; }
         location = /cost { throttlekit api key=c\$http_x_user cost=\$arg_cost; }
         location = /teapot { throttlekit_status 418; }
         location = /status { throttlekit off; stub_status; }
@@ -332,6 +333,8 @@ check "two rules: the tighter one rejects the 3rd" "$(burst "$a_port" /multi "$u
 check "two rules: both in RateLimit-Policy" "$(header RateLimit-Policy)" '"api";q=5, "tight";q=2'
 check "two rules: both in RateLimit" "$(header RateLimit | sed 's/;t=[0-9]*//g')" \
   '"api";r=2, "tight";r=0'
+check "two rules: the rejected request spent nothing of the other rule (all or nothing)" \
+  "$(req "$a_port" /multiapi "$user") $(header RateLimit | sed 's/;t=[0-9]*//g')" '200 "api";r=2'
 
 user=c$RANDOM
 check "cost=3 then cost=3: the second exceeds 5" \
