@@ -5,6 +5,15 @@ import "github.com/throttlekit/throttlekit-go/internal/servicedoor"
 // SynthesizedHeader is the response header a server sets on a decision its fail mode made.
 const SynthesizedHeader = servicedoor.SynthesizedHeader
 
+// ShadowHeader is the response header (ours) listing the indexes of the decisions a
+// shadow-mode policy admitted.
+const ShadowHeader = servicedoor.ShadowHeader
+
+// ShadowHeaderValue is the ShadowHeader value for ds ("" when none is a shadow's).
+func ShadowHeaderValue(ds []Decision) string {
+	return servicedoor.ShadowValue(func(i int) bool { return ds[i].Shadow }, len(ds))
+}
+
 // ServiceOptions configure a ServiceBackend: the call timeout (0: DefaultTimeout), TLS files
 // (a CA bundle, or a client certificate, turns TLS on), an AuthToken sent as `authorization:
 // Bearer <token>`, and DisableAutoPipeline (by default, concurrent Checks of one policy and

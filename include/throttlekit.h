@@ -80,7 +80,12 @@ typedef enum tk_fail_mode {
 
 /* tk_decision_t.flags bits. */
 enum {
-  TK_DECISION_SYNTHESIZED = 1 /* made by the fail mode, not by the limiter */
+  TK_DECISION_SYNTHESIZED = 1, /* made by the fail mode, not by the limiter */
+  TK_DECISION_SHADOW = 2,      /* a shadow-mode policy (shadow: true) denied; the call was
+                                  admitted anyway (allowed = 1; remaining and retry_after_ms
+                                  are the limiter's, for logs) */
+  TK_DECISION_LOCAL = 4        /* answered from local credits or a cached denial, no round trip
+                                  (two-tier policies) */
 };
 
 /*
@@ -115,7 +120,8 @@ typedef struct tk_options {
 /* The outcome of a check, peek or debit. */
 typedef struct tk_decision {
   int32_t allowed;               /* 1 admitted, 0 denied */
-  int32_t flags;                 /* TK_DECISION_SYNTHESIZED when made by the fail mode */
+  int32_t flags;                 /* TK_DECISION_* bits: SYNTHESIZED (the fail mode made it),
+                                    SHADOW (a shadow policy denied, admitted anyway), LOCAL */
   int64_t limit;                 /* the effective ceiling (burst for gcra, capacity for tokenBucket) */
   int64_t remaining;             /* units left after this call, never negative */
   int64_t reset_at_ms;           /* epoch ms when fully replenished; 0 when synthesized */

@@ -3,9 +3,10 @@
 -- do not edit.
 -- KEYS: the items' state keys, in order (on a Cluster, all in one slot).
 -- ARGV: now (0 = Redis clock), mode ("each" or "all"), the number of specs, the specs (each:
--- strategy, argc, then the check's ARGV after now), then one spec number per key.
+-- strategy, shadow (1: its denials never undo the run), argc, then the check's ARGV after
+-- now), then one spec number per key.
 -- Returns five integers per item, as its check script returns them. When an item fails, and
--- in mode "all" when one is denied, every key the run wrote is restored as it was before.
+-- in mode "all" when one is denied (not a shadow's), every key the run wrote is restored.
 local real = redis
 local now = tonumber(ARGV[1])
 if now == 0 then
@@ -363,7 +364,7 @@ local function checkFor(strategy)
 end
 
 local mode = ARGV[2]
--- specs holds (check function, ARGV) per spec.
+-- specs holds (check function, ARGV, shadow) per spec.
 local specs, nspecs, pos = {}, tonumber(ARGV[3]), 4
 for s = 1, nspecs do
   local fn = checkFor(ARGV[pos])
@@ -371,10 +372,10 @@ for s = 1, nspecs do
     return real.error_reply('ERR all.batch: no check script for strategy ' .. tostring(ARGV[pos]))
   end
   local argv = {now}
-  local argc = tonumber(ARGV[pos + 1])
-  for j = 1, argc do argv[j + 1] = ARGV[pos + 1 + j] end
-  specs[2 * s - 1], specs[2 * s] = fn, argv
-  pos = pos + 2 + argc
+  local argc = tonumber(ARGV[pos + 2])
+  for j = 1, argc do argv[j + 1] = ARGV[pos + 2 + j] end
+  specs[3 * s - 2], specs[3 * s - 1], specs[3 * s] = fn, argv, ARGV[pos + 1] == '1'
+  pos = pos + 3 + argc
 end
 for i = 1, #KEYS do
   local s = tonumber(ARGV[pos + i - 1])
@@ -386,12 +387,12 @@ end
 local out, denied, key = {}, false, {}
 local ok, err = pcall(function()
   for i = 1, #KEYS do
-    local s = 2 * tonumber(ARGV[pos + i - 1])
+    local s = 3 * tonumber(ARGV[pos + i - 1])
     itemSaved, key[1] = false, KEYS[i]
-    local r = specs[s - 1](key, specs[s])
+    local r = specs[s - 2](key, specs[s - 1])
     local base = 5 * (i - 1)
     for j = 1, 5 do out[base + j] = r[j] end
-    if r[1] == 0 then denied = true end
+    if r[1] == 0 and not specs[s] then denied = true end
   end
 end)
 if not ok then

@@ -92,3 +92,14 @@ func flooredCount(n *yaml.Node) (int64, string) {
 func kindProblem(found []string) string {
 	return "a policy may declare at most one of " + orList(kindBlocks) + "; this one declares " + strings.Join(found, " and ")
 }
+
+// shadow reads `shadow: true|false` (issue 24): a rate limiter whose denials are recorded but
+// admitted, how a new limit is rolled out. A meter's debits are never refused by it.
+func (ps *parser) shadow(p *Policy, path string, v *yaml.Node) {
+	n := resolve(v)
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		ps.fail(path, "must be true or false, got %s", describe(v))
+		return
+	}
+	p.Shadow = n.Value == "true" || n.Value == "True" || n.Value == "TRUE"
+}

@@ -69,7 +69,7 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 		ps.fail(path, "%s", kindProblem(found))
 		return
 	}
-	var strategy, budget, fleet, prefix *entry
+	var strategy, budget, fleet, prefix, shadow *entry
 	for i := range list {
 		e := &list[i]
 		if !e.named {
@@ -91,6 +91,8 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 			fleet = e
 		case "prefix":
 			prefix = e
+		case "shadow":
+			shadow = e
 		}
 	}
 	ownPrefix := prefix != nil
@@ -113,6 +115,9 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 		ps.limiter(p, path, list, strategy)
 	default:
 		ps.fail(path, "needs a strategy (a rate limiter) or a tokenBudget or fleetBudget block (a meter)")
+	}
+	if shadow != nil && p.Unsupported == "" && !p.IsMeter() { // a meter's fields say the rest
+		ps.shadow(p, fieldPath(path, "shadow"), shadow.val)
 	}
 	if ps.failures != before {
 		return
@@ -140,14 +145,14 @@ func (ps *parser) limiter(p *Policy, path string, list []entry, strategy *entry)
 		ps.fail(sp, "unknown strategy %s; want one of %s", describe(strategy.val), strategyList)
 		return
 	}
-	allowed := "strategy, " + strings.Join(sh.fields, ", ") + ", prefix"
+	allowed := "strategy, " + strings.Join(sh.fields, ", ") + ", prefix, shadow"
 	before := ps.failures
 	given := make(map[string]bool)
 	period := ""
 	for _, e := range list {
 		fp := fieldPath(path, e.key.Value)
 		switch {
-		case e.named && (e.name == "strategy" || e.name == "prefix"):
+		case e.named && (e.name == "strategy" || e.name == "prefix" || e.name == "shadow"):
 			continue
 		case !e.named || !slices.Contains(sh.fields, e.name):
 			ps.fail(fp, "unknown field for a %s policy; allowed: %s", p.Strategy, allowed)

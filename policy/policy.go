@@ -40,6 +40,7 @@ type Policy struct {
 	MaxKeys      int64    // tokenBudget, fleetBudget: the per-key meters a process keeps (default 100,000)
 	Prefix       string   // own prefix (may be ""), else defaults.prefix, else Name
 	JoinAlways   bool     // a fleetBudget's prefix: joined with ":" even when empty, as upstream does
+	Shadow       bool     // a rate limiter whose denials are recorded but admitted (shadow: true)
 
 	// quota (Limit and PeriodMs as well; Buckets for a rolling quota)
 	Cadence       string // CadenceMonth, CadenceWeek, CadenceDay, CadenceFixed or CadenceRolling

@@ -51,9 +51,9 @@ func (ps *parser) quota(p *Policy, path string, list []entry) {
 		e := &list[i]
 		fp := fieldPath(path, e.key.Value)
 		switch {
-		case e.named && (e.name == "strategy" || e.name == "prefix"):
+		case e.named && (e.name == "strategy" || e.name == "prefix" || e.name == "shadow"):
 		case !e.named || !slices.Contains(quotaFields, e.name):
-			ps.fail(fp, "unknown field for a quota policy; allowed: strategy, %s, prefix", strings.Join(quotaFields, ", "))
+			ps.fail(fp, "unknown field for a quota policy; allowed: strategy, %s, prefix, shadow", strings.Join(quotaFields, ", "))
 		default:
 			given[e.name] = e
 		}

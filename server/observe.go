@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // Observer receives what the service decides and how its store fails, for metrics. Methods
@@ -81,4 +83,16 @@ func storeErrorKind(err error) string {
 		return "auth"
 	}
 	return "internal"
+}
+
+// markShadow lists, in the response's throttlekit-shadow header, the decisions a shadow-mode
+// policy admitted, so that the client's decisions carry the flag too.
+func (s *Service) markShadow(ctx context.Context, ds ...client.Decision) {
+	v := client.ShadowHeaderValue(ds)
+	if v == "" {
+		return
+	}
+	if err := grpc.SetHeader(ctx, metadata.Pairs(client.ShadowHeader, v)); err != nil {
+		s.log.Warn("cannot set the shadow header", "error", err.Error())
+	}
 }

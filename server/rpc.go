@@ -25,6 +25,7 @@ func (s *Service) Check(ctx context.Context, req *contract.CheckRequest) (_ *con
 		d = ds[0]
 	}
 	s.decided(req.GetPolicy(), []string{req.GetKey()}, start, d)
+	s.markShadow(ctx, d)
 	return &contract.CheckResponse{Decision: decisionMessage(d)}, nil
 }
 
@@ -45,6 +46,7 @@ func (s *Service) CheckMany(ctx context.Context, req *contract.CheckManyRequest)
 		}
 	}
 	s.decided(req.GetPolicy(), req.GetKeys(), start, ds...)
+	s.markShadow(ctx, ds...)
 	out := make([]*contract.Decision, len(ds))
 	for i, d := range ds {
 		out[i] = decisionMessage(d)
@@ -77,6 +79,7 @@ func (s *Service) CheckAll(ctx context.Context, req *contract.CheckAllRequest) (
 		}
 		all = client.AllAllowed(ds)
 	}
+	s.markShadow(ctx, ds...)
 	out := make([]*contract.Decision, len(ds))
 	for i, d := range ds {
 		s.decided(items[i].Policy, []string{items[i].Key}, start, d)

@@ -40,7 +40,11 @@ enum {
     TK_FAIL_CLOSED = 2
 };
 
-enum { TK_DECISION_SYNTHESIZED = 1 };       /* tk_decision_t.flags bit */
+enum {                                       /* tk_decision_t.flags bits */
+    TK_DECISION_SYNTHESIZED = 1,
+    TK_DECISION_SHADOW = 2,
+    TK_DECISION_LOCAL = 4
+};
 
 typedef struct {
     uint32_t     struct_size;

@@ -42,7 +42,7 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "throttlekit_decisions_total",
-			Help: "Decisions answered by Check, CheckMany (one per key) and Debit, by policy and result (allowed, denied, synthesized by the fail mode).",
+			Help: "Decisions answered by Check, CheckMany (one per key) and Debit, by policy and result (allowed, denied, synthesized by the fail mode, shadow: denied by a shadow-mode policy and admitted).",
 		}, []string{"policy", "result"}),
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "throttlekit_decision_seconds",
@@ -76,18 +76,20 @@ func newMetrics() *metrics {
 
 // Decided counts a call's decisions; policy is already a configured name or "unknown".
 func (m *metrics) Decided(policy string, ds []client.Decision, elapsed time.Duration) {
-	var allowed, denied, synthesized int
+	var allowed, denied, synthesized, shadow int
 	for _, d := range ds {
 		switch {
 		case d.Synthesized:
 			synthesized++
+		case d.Shadow:
+			shadow++
 		case d.Allowed:
 			allowed++
 		default:
 			denied++
 		}
 	}
-	for result, n := range map[string]int{"allowed": allowed, "denied": denied, "synthesized": synthesized} {
+	for result, n := range map[string]int{"allowed": allowed, "denied": denied, "synthesized": synthesized, "shadow": shadow} {
 		if n > 0 {
 			m.decisions.WithLabelValues(policy, result).Add(float64(n))
 		}

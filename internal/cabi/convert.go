@@ -91,7 +91,10 @@ func putDecision(out *C.tk_decision_t, d front.Decision) {
 		out.allowed = 1
 	}
 	if d.Synthesized {
-		out.flags = C.TK_DECISION_SYNTHESIZED
+		out.flags |= C.TK_DECISION_SYNTHESIZED
+	}
+	if d.Shadow {
+		out.flags |= C.TK_DECISION_SHADOW
 	}
 	out.limit = C.int64_t(d.Limit)
 	out.remaining = C.int64_t(d.Remaining)

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/throttlekit/throttlekit-go/luascripts"
+	"github.com/throttlekit/throttlekit-go/policy"
 )
 
 // BatchItem is one check of a batch: a prepared check script on one full key.
@@ -11,6 +12,9 @@ type BatchItem struct {
 	Call   *ScriptCall
 	Key    string
 	Amount int64
+	Shadow bool // its denial does not undo a mode-all run (a shadow-mode policy's)
+
+	policy *policy.Policy
 }
 
 // Batch modes of the batch script: in "each" every item is decided on its own and only a
@@ -38,6 +42,7 @@ func BatchArgs(items []BatchItem, nowMs int64, mode string) (keys []string, argv
 	type specKey struct {
 		call   *ScriptCall
 		amount int64
+		shadow bool
 	}
 	keys = make([]string, len(items))
 	specOf := make(map[specKey]int, 1)
@@ -45,12 +50,12 @@ func BatchArgs(items []BatchItem, nowMs int64, mode string) (keys []string, argv
 	numbers := make([]any, len(items))
 	for i, it := range items {
 		keys[i] = it.Key
-		k := specKey{it.Call, it.Amount}
+		k := specKey{it.Call, it.Amount, it.Shadow}
 		n, ok := specOf[k]
 		if !ok {
 			n = len(specOf) + 1
 			specOf[k] = n
-			argv = it.Call.appendSpec(argv, it.Amount)
+			argv = it.Call.appendSpec(argv, it.Amount, it.Shadow)
 		}
 		numbers[i] = n
 	}
@@ -58,10 +63,14 @@ func BatchArgs(items []BatchItem, nowMs int64, mode string) (keys []string, argv
 	return keys, append(argv, numbers...)
 }
 
-// appendSpec appends the call's spec: its strategy, how many ARGV follow, and its ARGV
-// after now, with the amount in its slot.
-func (c *ScriptCall) appendSpec(argv []any, amount int64) []any {
-	argv = append(argv, c.Script.Strategy, len(c.Argv)-1)
+// appendSpec appends the call's spec: its strategy, whether it is a shadow's (1 or 0), how
+// many ARGV follow, and its ARGV after now, with the amount in its slot.
+func (c *ScriptCall) appendSpec(argv []any, amount int64, shadow bool) []any {
+	flag := 0
+	if shadow {
+		flag = 1
+	}
+	argv = append(argv, c.Script.Strategy, flag, len(c.Argv)-1)
 	for i, v := range c.Argv[1:] {
 		if i+1 == c.AmountAt {
 			v = amount

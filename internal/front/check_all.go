@@ -41,7 +41,7 @@ func (b *Scripted) DecideAll(ctx context.Context, items []CheckItem, nowMs int64
 	}
 	out := make([]Decision, len(replies))
 	for i, r := range replies {
-		if out[i], err = decisionFromReply(batch[i].Call.Script, r); err != nil {
+		if out[i], err = checkDecision(batch[i].policy, batch[i].Call.Script, r); err != nil {
 			return nil, err
 		}
 	}
@@ -71,7 +71,7 @@ func (b *Scripted) prepareAll(items []CheckItem, nowMs int64) ([]BatchItem, erro
 		if err != nil {
 			return nil, ItemError(i, err)
 		}
-		batch[i] = BatchItem{Call: call, Key: pp.p.RedisKey(b.namespace, it.Key), Amount: cost}
+		batch[i] = BatchItem{Call: call, Key: pp.p.RedisKey(b.namespace, it.Key), Amount: cost, Shadow: pp.p.Shadow, policy: pp.p}
 	}
 	return batch, nil
 }

@@ -11,6 +11,9 @@ type Decision struct {
 	ResetAt      int64 // epoch ms at which the limiter is fully replenished; 0 when synthesized
 	RetryAfterMs int64 // 0 when allowed
 	Synthesized  bool  // made by a fail mode, not by the limiter
+	// Shadow: a shadow-mode policy (shadow: true) denied and the call was admitted anyway;
+	// Remaining and RetryAfterMs are the limiter's, for logs to show what would have happened.
+	Shadow bool
 }
 
 // Forecast tells what a limiter can still give without consuming anything.

@@ -95,6 +95,9 @@ func (b *Scripted) Decide(ctx context.Context, op Op, policyName, key string, am
 	if err != nil || op == OpReset {
 		return Decision{}, err
 	}
+	if op == OpCheck {
+		return checkDecision(pp.p, call.Script, reply)
+	}
 	return decisionFromReply(call.Script, reply)
 }
 
@@ -140,7 +143,7 @@ func (b *Scripted) DecideMany(ctx context.Context, policyName string, keys []str
 	}
 	out := make([]Decision, len(replies))
 	for i, r := range replies {
-		if out[i], err = decisionFromReply(call.Script, r); err != nil {
+		if out[i], err = checkDecision(pp.p, call.Script, r); err != nil {
 			return nil, err
 		}
 	}

@@ -26,6 +26,10 @@ import (
 // SynthesizedHeader is the response header a server sets on a decision its fail mode made.
 const SynthesizedHeader = "throttlekit-synthesized"
 
+// ShadowHeader is the response header (ours) listing the indexes, comma-separated, of the
+// decisions a shadow-mode policy admitted (see front.Decision.Shadow): "0" for a Check.
+const ShadowHeader = "throttlekit-shadow"
+
 // Options configure a Backend.
 type Options struct {
 	// Timeout bounds a call whose context carries no deadline; 0 means front.DefaultTimeout.
@@ -178,7 +182,7 @@ func (b *Backend) Decide(ctx context.Context, op front.Op, policy, key string, a
 	if err != nil {
 		return front.Decision{}, serviceError(err)
 	}
-	return fromWire(d, header), nil
+	return fromWire(d, header, 0), nil
 }
 
 // DecideMany sends one CheckMany RPC (see front.Door).
@@ -203,7 +207,7 @@ func (b *Backend) DecideMany(ctx context.Context, policy string, keys []string, 
 	}
 	out := make([]front.Decision, len(keys))
 	for i, d := range resp.GetDecisions() {
-		out[i] = fromWire(d, header)
+		out[i] = fromWire(d, header, i)
 	}
 	return out, nil
 }
@@ -233,7 +237,7 @@ func (b *Backend) DecideAll(ctx context.Context, items []front.CheckItem, nowMs 
 	}
 	out := make([]front.Decision, len(items))
 	for i, d := range resp.GetDecisions() {
-		out[i] = fromWire(d, header)
+		out[i] = fromWire(d, header, i)
 	}
 	return out, nil
 }
@@ -292,13 +296,16 @@ func validateServiceKey(key string) error {
 	return nil
 }
 
-func fromWire(d *contract.Decision, header metadata.MD) front.Decision {
+// fromWire is the i-th decision of a response (0 for a single one), with the flags its
+// headers carry.
+func fromWire(d *contract.Decision, header metadata.MD, i int) front.Decision {
 	synthesized := false
 	for _, v := range header.Get(SynthesizedHeader) {
 		synthesized = synthesized || v == "1"
 	}
 	return front.Decision{Allowed: d.GetAllowed(), Limit: d.GetLimit(), Remaining: d.GetRemaining(),
-		ResetAt: d.GetResetAt(), RetryAfterMs: d.GetRetryAfterMs(), Synthesized: synthesized}
+		ResetAt: d.GetResetAt(), RetryAfterMs: d.GetRetryAfterMs(), Synthesized: synthesized,
+		Shadow: ShadowIndexes(header.Get(ShadowHeader))[i]}
 }
 
 // serviceError maps a gRPC status to the error kinds every door shares.

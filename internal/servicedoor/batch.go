@@ -50,7 +50,7 @@ func newServiceBatcher(rpc contract.RateLimiterClient, off bool) *coalesce.Coale
 				if err != nil {
 					outs[i].Err = err
 				} else {
-					outs[i].Reply = fromWire(resp.GetDecisions()[i], header)
+					outs[i].Reply = fromWire(resp.GetDecisions()[i], header, i)
 				}
 			}
 			return outs
@@ -85,5 +85,5 @@ func checkRPC(ctx context.Context, rpc contract.RateLimiterClient, r checkReq) (
 	if err != nil {
 		return nil, err
 	}
-	return fromWire(resp.GetDecision(), header), nil
+	return fromWire(resp.GetDecision(), header, 0), nil
 }

@@ -25,6 +25,8 @@ PIN(TK_E_AUTH == -10);
 PIN(sizeof(tk_status_t) == sizeof(int));
 PIN(TK_FAIL_ERROR == 0 && TK_FAIL_OPEN == 1 && TK_FAIL_CLOSED == 2);
 PIN(TK_DECISION_SYNTHESIZED == 1);
+PIN(TK_DECISION_SHADOW == 2);
+PIN(TK_DECISION_LOCAL == 4);
 PIN(TK_VERSION_MAJOR == 0);
 
 PIN(sizeof(tk_handle_t) == 8);
