@@ -176,7 +176,7 @@ final class Client
         }
         $d = $this->dec;
         return new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
-            ($d->flags & 1) !== 0);
+            ($d->flags & 1) !== 0, ($d->flags & 2) !== 0);
     }
 
     /**
@@ -225,7 +225,7 @@ final class Client
         for ($i = 0; $i < $n; $i++) {
             $d = $out[$i];
             $result[] = new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms,
-                $d->retry_after_ms, ($d->flags & 1) !== 0);
+                $d->retry_after_ms, ($d->flags & 1) !== 0, ($d->flags & 2) !== 0);
         }
         return $result;
     }
@@ -287,7 +287,7 @@ final class Client
         for ($i = 0; $i < $n; $i++) {
             $d = $out[$i];
             $decisions[] = new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms,
-                $d->retry_after_ms, ($d->flags & 1) !== 0);
+                $d->retry_after_ms, ($d->flags & 1) !== 0, ($d->flags & 2) !== 0);
         }
         return new CheckAllResult($allAllowed->cdata !== 0, $decisions);
     }
@@ -322,7 +322,7 @@ final class Client
         }
         $d = $this->dec;
         return new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
-            ($d->flags & 1) !== 0);
+            ($d->flags & 1) !== 0, ($d->flags & 2) !== 0);
     }
 
     /**
@@ -367,7 +367,7 @@ final class Client
         }
         $d = $this->dec;
         return new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
-            ($d->flags & 1) !== 0);
+            ($d->flags & 1) !== 0, ($d->flags & 2) !== 0);
     }
 
     /**
@@ -389,7 +389,7 @@ final class Client
         }
         $d = $this->dec;
         return new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
-            ($d->flags & 1) !== 0);
+            ($d->flags & 1) !== 0, ($d->flags & 2) !== 0);
     }
 
     /**

@@ -18,6 +18,8 @@ final class Decision
      * @param int  $resetAtMs    epoch ms when fully replenished; 0 when synthesized
      * @param int  $retryAfterMs how long to wait before a retry can pass; 0 when allowed
      * @param bool $synthesized  made by a fail mode (the backend was down), not by the limiter
+     * @param bool $shadow       a shadow-mode policy (shadow: true) denied and the call was
+     *                           admitted anyway; remaining and retryAfterMs are the limiter's
      */
     public function __construct(
         public readonly bool $allowed,
@@ -26,6 +28,7 @@ final class Decision
         public readonly int $resetAtMs,
         public readonly int $retryAfterMs,
         public readonly bool $synthesized = false,
+        public readonly bool $shadow = false,
     ) {
     }
 }

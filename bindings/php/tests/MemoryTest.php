@@ -40,6 +40,17 @@ final class MemoryTest extends TestCase
         return Client::memory($yaml, ['lib' => TestEnv::lib($this)]);
     }
 
+    public function testShadowPolicy(): void
+    {
+        $c = $this->memory("limiters:\n  new: { strategy: fixedWindow, limit: 1, windowMs: 1h, shadow: true }\n");
+        self::assertFalse($c->check('new', 'k')->shadow);
+        $d = $c->check('new', 'k');
+        self::assertTrue($d->allowed);
+        self::assertTrue($d->shadow);
+        self::assertSame(0, $d->remaining);
+        self::assertGreaterThan(0, $d->retryAfterMs);
+    }
+
     public function testRefundAndReset(): void
     {
         $c = $this->memory();

@@ -23,6 +23,19 @@ class TestMemory < Minitest::Test
     ThrottleKit::Client.memory(policies: CHECK_ALL_POLICIES, &block)
   end
 
+  def test_shadow_policy
+    yaml = "limiters:\n  new: { strategy: fixedWindow, limit: 1, windowMs: 1h, shadow: true }\n"
+    ThrottleKit::Client.memory(policies: yaml) do |c|
+      refute c.check("new", "k").shadow?
+      d = c.check("new", "k")
+      assert d.allowed?
+      assert d.shadow?
+      assert_equal 0, d.remaining
+      assert d.retry_after_ms.positive?
+      assert_equal true, d.to_h[:shadow]
+    end
+  end
+
   def test_refund_and_reset
     ThrottleKit::Client.memory(policies: POLICIES) do |c|
       c.check("fw", "r", cost: 3)

@@ -14,13 +14,15 @@ module ThrottleKit
   class Decision
     attr_reader :limit, :remaining, :reset_at_ms, :retry_after_ms
 
-    def initialize(allowed:, limit:, remaining:, reset_at_ms:, retry_after_ms:, synthesized: false)
+    def initialize(allowed:, limit:, remaining:, reset_at_ms:, retry_after_ms:, synthesized: false,
+                   shadow: false)
       @allowed = allowed ? true : false
       @limit = limit
       @remaining = remaining
       @reset_at_ms = reset_at_ms
       @retry_after_ms = retry_after_ms
       @synthesized = synthesized ? true : false
+      @shadow = shadow ? true : false
       freeze
     end
 
@@ -28,7 +30,8 @@ module ThrottleKit
     def self.from_native(d)
       new(allowed: d[:allowed] != 0, limit: d[:limit], remaining: d[:remaining],
           reset_at_ms: d[:reset_at_ms], retry_after_ms: d[:retry_after_ms],
-          synthesized: (d[:flags] & Native::DECISION_SYNTHESIZED) != 0)
+          synthesized: (d[:flags] & Native::DECISION_SYNTHESIZED) != 0,
+          shadow: (d[:flags] & Native::DECISION_SHADOW) != 0)
     end
 
     def allowed?
@@ -44,6 +47,12 @@ module ThrottleKit
       @synthesized
     end
 
+    # A shadow-mode policy (shadow: true) denied, and the call was admitted anyway: remaining
+    # and retry_after_ms are the limiter's, to log what would have happened.
+    def shadow?
+      @shadow
+    end
+
     # When the limiter is fully replenished, or nil when the library does not know (0).
     def reset_at
       TimeConv.time_or_nil(@reset_at_ms)
@@ -56,7 +65,7 @@ module ThrottleKit
 
     def to_h
       { allowed: @allowed, limit: @limit, remaining: @remaining, reset_at_ms: @reset_at_ms,
-        retry_after_ms: @retry_after_ms, synthesized: @synthesized }
+        retry_after_ms: @retry_after_ms, synthesized: @synthesized, shadow: @shadow }
     end
 
     def ==(other)
