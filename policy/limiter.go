@@ -9,7 +9,7 @@ import (
 
 // laterCore lists features of later core versions: a policy using one still loads (so the
 // rest of an existing file keeps working) but answers "unsupported".
-var laterCore = map[string]bool{"quota": true, "twoTier": true, "concurrency": true, "federated": true}
+var laterCore = map[string]bool{"quota": true, "twoTier": true, "federated": true}
 
 // shape is what one strategy accepts besides `strategy` and `prefix`.
 type shape struct {
@@ -64,7 +64,7 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 	before := ps.failures
 	list := ps.entries(m, path, func(k string) string { return fieldPath(path, k) })
 	p := &Policy{Name: name}
-	var strategy, budget, prefix *entry
+	var strategy, budget, prefix, conc *entry
 	for i := range list {
 		e := &list[i]
 		if !e.named {
@@ -84,6 +84,8 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 			budget = e
 		case "prefix":
 			prefix = e
+		case "concurrency":
+			conc = e
 		}
 	}
 	ownPrefix := prefix != nil
@@ -91,6 +93,8 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 		p.Prefix, _ = ps.prefix(prefix.val, fieldPath(path, "prefix"))
 	}
 	switch {
+	case conc != nil:
+		ps.admitter(p, path, list, conc, strategy)
 	case p.Unsupported != "":
 		// Its fields belong to a later core; judging them here would reject valid files.
 		for _, e := range list {

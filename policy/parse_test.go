@@ -102,11 +102,11 @@ func TestUnsupportedFeaturesLoad(t *testing.T) {
 	s := mustParse(t, `limiters:
   api: { strategy: gcra, limit: 5, period: 1s }
   pool:
-    concurrency: { max: 3, whatever: [1, 2] }
+    federated: { max: 3, whatever: [1, 2] }
   monthly: { strategy: quota, anything: goes, prefix: api }
   tiers: { strategy: gcra, limit: 1, period: 1s, twoTier: {} }
 `)
-	cases := []struct{ name, feature string }{{"pool", "concurrency"}, {"monthly", "quota"}, {"tiers", "twoTier"}}
+	cases := []struct{ name, feature string }{{"pool", "federated"}, {"monthly", "quota"}, {"tiers", "twoTier"}}
 	for _, c := range cases {
 		p := lookup(t, s, c.name)
 		if p.Unsupported != c.feature || p.Strategy != "" {

@@ -26,17 +26,18 @@ const MaxSafeInteger = 1<<53 - 1
 // uses are set; the others stay zero.
 type Policy struct {
 	Name         string
-	Strategy     Strategy // TokenBudget for a meter; "" only when Unsupported != ""
-	Unsupported  string   // the later-core feature used (quota, twoTier, concurrency, federated)
-	Limit        int64    // gcra, fixedWindow, slidingWindow, slidingWindowLog
-	Burst        int64    // gcra (default Limit)
-	PeriodMs     int64    // gcra: from period / periodMs / windowMs
-	WindowMs     int64    // fixedWindow, slidingWindow, slidingWindowLog, tokenBudget
-	Capacity     int64    // tokenBucket
-	RefillPerSec float64  // tokenBucket
-	Buckets      int64    // slidingWindow (default 10)
-	Budget       int64    // tokenBudget
-	Prefix       string   // own prefix (may be ""), else defaults.prefix, else Name
+	Strategy     Strategy     // TokenBudget for a meter; "" when Unsupported != "" or for a concurrency-only admitter
+	Unsupported  string       // the later-core feature used (quota, twoTier, concurrency, federated)
+	Limit        int64        // gcra, fixedWindow, slidingWindow, slidingWindowLog
+	Burst        int64        // gcra (default Limit)
+	PeriodMs     int64        // gcra: from period / periodMs / windowMs
+	WindowMs     int64        // fixedWindow, slidingWindow, slidingWindowLog, tokenBudget
+	Capacity     int64        // tokenBucket
+	RefillPerSec float64      // tokenBucket
+	Buckets      int64        // slidingWindow (default 10)
+	Budget       int64        // tokenBudget
+	Prefix       string       // own prefix (may be ""), else defaults.prefix, else Name
+	Concurrency  *Concurrency // the concurrency axis of an admitter (admission.md); nil otherwise
 }
 
 // IsMeter reports whether the policy is a token-budget meter rather than a rate limiter.
