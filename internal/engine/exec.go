@@ -212,6 +212,7 @@ func init() {
 		{name: "zremrangebyscore", arity: 4, firstKey: 1, write: true, run: cmdZRemRangeByScore},
 		{name: "dump", arity: 2, firstKey: 1, run: cmdDump},
 		{name: "restore", arity: -4, firstKey: 1, write: true, run: cmdRestore},
+		{name: "hdel", arity: -3, firstKey: 1, write: true, run: cmdHDel},
 	} {
 		engineCommands[strings.ToUpper(c.name)] = c
 	}
