@@ -26,8 +26,8 @@ const (
 	RoleAdmission = "admission"
 )
 
-// LeaseName is the manifest name of the admission lease script.
-const LeaseName = "concurrency.lease"
+// AdmissionName is the manifest name of the admission lease script.
+const AdmissionName = "concurrency.admission"
 
 // Script is one decision script with its manifest entry.
 type Script struct {

@@ -21,6 +21,7 @@ type preparedPolicy struct {
 	p                     *policy.Policy
 	check, peek, forecast *ScriptCall
 	debit                 *ScriptCall
+	lease                 []any // an admitter's lease-script parameters (prepareLease); nil otherwise
 }
 
 // preparedSet is an immutable policy set ready for calls; swapped atomically on reload.
@@ -47,6 +48,9 @@ func prepareSet(set *policy.Set) (*preparedSet, error) {
 					return nil, err
 				}
 			}
+		}
+		if p.IsAdmitter() && p.Unsupported == "" {
+			pp.lease = prepareLease(p)
 		}
 		ps.policies[name] = pp
 	}

@@ -1,4 +1,4 @@
--- concurrency.lease: Admit, Release and Heartbeat of one admission guard (admission.md §2-§4, §9).
+-- concurrency.admission: Admit, Release and Heartbeat of one admission guard (admission.md §2-§4, §9).
 -- One script for the three operations, so that the adaptive estimate and the reclaim of expired
 -- leases have exactly one source.
 -- KEYS[1] the guard (HASH):
@@ -172,4 +172,4 @@ elseif op == 'heartbeat' then
   if dirty then save() end
   return out
 end
-return redis.error_reply('ERR concurrency.lease: unknown op ' .. tostring(op))
+return redis.error_reply('ERR concurrency.admission: unknown op ' .. tostring(op))
