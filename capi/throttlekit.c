@@ -524,3 +524,74 @@ int64_t tk_debug_goroutines(void) {
   if (!atomic_load_explicit(&core_ready, memory_order_acquire)) return -1;
   return core.debug_goroutines();
 }
+
+/* ---- Concurrency admission ------------------------------------------------------------- */
+
+static int admit_impl(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                      int64_t now_ms, tk_admission_t *out, tk_error_t *err) {
+  int rc = check_one_key(h, policy, key, 1, out, "cost", cost, err);
+  if (rc) return rc;
+  return core.admit(h, policy, key, cost, now_ms, out, err);
+}
+
+int tk_admit(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+             tk_admission_t *out, tk_error_t *err) {
+  return admit_impl(h, policy, key, cost, 0, out, err);
+}
+
+int tk_admit_at(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                int64_t now_ms, tk_admission_t *out, tk_error_t *err) {
+  int rc = check_fork(err);
+  if (rc || (rc = check_now(now_ms, err))) return rc;
+  return admit_impl(h, policy, key, cost, now_ms, out, err);
+}
+
+static int release_impl(tk_handle_t h, const char *policy, const char *key, const char *lease_id,
+                        int dropped, int64_t now_ms, tk_error_t *err) {
+  int rc = check_one_key(h, policy, key, 0, NULL, NULL, 0, err);
+  if (rc) return rc;
+  if (!lease_id) return fail(err, TK_E_INVALID, "lease_id is NULL");
+  return core.release(h, policy, key, lease_id, dropped != 0, now_ms, err);
+}
+
+int tk_release(tk_handle_t h, const char *policy, const char *key, const char *lease_id,
+               int dropped, tk_error_t *err) {
+  return release_impl(h, policy, key, lease_id, dropped, 0, err);
+}
+
+int tk_release_at(tk_handle_t h, const char *policy, const char *key, const char *lease_id,
+                  int dropped, int64_t now_ms, tk_error_t *err) {
+  int rc = check_fork(err);
+  if (rc || (rc = check_now(now_ms, err))) return rc;
+  return release_impl(h, policy, key, lease_id, dropped, now_ms, err);
+}
+
+static int heartbeat_impl(tk_handle_t h, const char *policy, const char *key,
+                          const char *const *lease_ids, size_t n, int64_t now_ms,
+                          size_t *reclaimed, size_t *n_reclaimed, tk_error_t *err) {
+  int rc;
+  if (n_reclaimed) *n_reclaimed = 0;
+  if ((rc = check_fork(err))) return rc;
+  if (!n_reclaimed) return fail(err, TK_E_INVALID, "n_reclaimed is NULL");
+  if (n > 0 && !lease_ids) return fail(err, TK_E_INVALID, "lease_ids is NULL but n is %zu", n);
+  if (n > 0 && !reclaimed) return fail(err, TK_E_INVALID, "reclaimed is NULL but n is %zu", n);
+  if ((rc = check_policy_key(policy, key, err))) return rc;
+  for (size_t i = 0; i < n; i++)
+    if (!lease_ids[i]) return fail(err, TK_E_INVALID, "lease_ids[%zu] is NULL", i);
+  if ((rc = core_for(h, err))) return rc;
+  return core.heartbeat(h, policy, key, lease_ids, n, now_ms, reclaimed, n_reclaimed, err);
+}
+
+int tk_heartbeat(tk_handle_t h, const char *policy, const char *key, const char *const *lease_ids,
+                 size_t n, size_t *reclaimed, size_t *n_reclaimed, tk_error_t *err) {
+  return heartbeat_impl(h, policy, key, lease_ids, n, 0, reclaimed, n_reclaimed, err);
+}
+
+int tk_heartbeat_at(tk_handle_t h, const char *policy, const char *key,
+                    const char *const *lease_ids, size_t n, int64_t now_ms, size_t *reclaimed,
+                    size_t *n_reclaimed, tk_error_t *err) {
+  int rc;
+  if (n_reclaimed) *n_reclaimed = 0;
+  if ((rc = check_fork(err)) || (rc = check_now(now_ms, err))) return rc;
+  return heartbeat_impl(h, policy, key, lease_ids, n, now_ms, reclaimed, n_reclaimed, err);
+}
