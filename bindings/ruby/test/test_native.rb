@@ -20,6 +20,9 @@ class TestNative < Minitest::Test
     assert_equal 72, ThrottleKit::Native::Decision.size
     assert_equal 24, ThrottleKit::Native::Forecast.size
     assert_equal 260, ThrottleKit::Native::Error.size
+    assert_equal({ decision: 0, lease_id: 72, lease_expires_at_ms: 112, binding_axis: 120,
+                   policy_denied: 136, reserved32: 140, reserved: 144 }, offsets(ThrottleKit::Native::Admission))
+    assert_equal 176, ThrottleKit::Native::Admission.size
   end
 
   def test_options_init_agrees_with_our_size

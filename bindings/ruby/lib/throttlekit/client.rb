@@ -2,6 +2,7 @@
 
 require_relative "native"
 require_relative "decision"
+require_relative "admission"
 
 module ThrottleKit
   # A rate limiter reached through one of the two doors: Redis (the policies evaluated by the
@@ -279,6 +280,83 @@ module ThrottleKit
       raise failure(rc, err) unless rc == Native::OK
 
       Decision.from_native(out)
+    end
+
+    # Takes a slot of a concurrency policy (docs/admission.md): an Admission, allowed or
+    # refused (binding_axis says by which axis). With a block, yields the admission and
+    # releases it when the block ends, dropped when the block raised (the exception
+    # propagates); returns the block's value. Without a block, the caller releases it.
+    #
+    #   limiter.admit("checkout", user_id) do |a|
+    #     halt 503 unless a.allowed?
+    #     call_the_backend
+    #   end
+    def admit(policy, key, cost: 1, now_ms: nil)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      c = int64(cost, "cost")
+      at = now_ms.nil? ? nil : clock(now_ms)
+      out = Native::Admission.new
+      err = scratch.error
+      h = native_handle
+      rc = at ? Native.tk_admit_at(h, p, k, c, at, out, err) : Native.tk_admit(h, p, k, c, out, err)
+      raise failure(rc, err) unless rc == Native::OK
+
+      admission = Admission.from_native(self, policy.to_s, key.to_s, out)
+      return admission unless block_given?
+
+      raised = true
+      begin
+        result = yield admission
+        raised = false
+        result
+      ensure
+        admission.release(dropped: raised)
+      end
+    end
+
+    # Gives back the slot of lease_id, admitted with policy and key. Idempotent: an unknown
+    # or already released id is fine.
+    def release(policy, key, lease_id, dropped: false, now_ms: nil)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      l = c_arg(lease_id, "lease_id")
+      at = now_ms.nil? ? nil : clock(now_ms)
+      err = scratch.error
+      h = native_handle
+      d = dropped ? 1 : 0
+      rc = at ? Native.tk_release_at(h, p, k, l, d, at, err) : Native.tk_release(h, p, k, l, d, err)
+      raise failure(rc, err) unless rc == Native::OK
+
+      nil
+    end
+
+    # Renews the leases (ids admitted with policy and key) that are live; returns the ids that
+    # are not (released or reclaimed: their work counts as dropped).
+    def heartbeat(policy, key, lease_ids, now_ms: nil)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      raise InvalidArgument, "lease_ids must be an Array, got #{lease_ids.class}" unless lease_ids.respond_to?(:to_ary)
+
+      ids = lease_ids.to_ary
+      bufs = ids.map { |id| c_arg(id, "lease id") }
+      at = now_ms.nil? ? nil : clock(now_ms)
+      n = bufs.size
+      keep = bufs.map { |b| b && FFI::MemoryPointer.from_string(b.chomp(NUL)) }
+      ptrs = FFI::MemoryPointer.new(:pointer, [n, 1].max)
+      keep.each_with_index { |m, i| ptrs.put_pointer(i * PTR_SIZE, m || FFI::Pointer::NULL) }
+      reclaimed = FFI::MemoryPointer.new(:size_t, [n, 1].max)
+      n_reclaimed = FFI::MemoryPointer.new(:size_t)
+      err = scratch.error
+      h = native_handle
+      rc = if at
+             Native.tk_heartbeat_at(h, p, k, ptrs, n, at, reclaimed, n_reclaimed, err)
+           else
+             Native.tk_heartbeat(h, p, k, ptrs, n, reclaimed, n_reclaimed, err)
+           end
+      raise failure(rc, err) unless rc == Native::OK
+
+      Array.new(n_reclaimed.read(:size_t)) { |i| ids[reclaimed.get(:size_t, i * FFI.type_size(:size_t))] }
     end
 
     # Releases the native handle (waiting for calls running on it). Idempotent; never raises.
