@@ -270,6 +270,112 @@ final class Client
     }
 
     /**
+     * Takes a slot of a concurrency policy (docs/admission.md): an Admission, allowed or refused
+     * ($a->bindingAxis says by which axis). The caller releases it: $a->release(), or use
+     * withAdmission(). $nowMs: an explicit clock (Redis door only).
+     */
+    public function admit(string $policy, string $key, int $cost = 1, ?int $nowMs = null): Admission
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        $a = $this->ffi->new('tk_admission_t');
+        $rc = $nowMs === null
+            ? $this->ffi->tk_admit($h, $policy, $key, $cost, \FFI::addr($a), $this->errPtr)
+            : $this->ffi->tk_admit_at($h, $policy, $key, $cost, $nowMs, \FFI::addr($a), $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+        $d = $a->decision;
+        return new Admission($this, $policy, $key,
+            new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms),
+            \FFI::string($a->lease_id), $a->lease_expires_at_ms, \FFI::string($a->binding_axis), $a->policy_denied !== 0);
+    }
+
+    /**
+     * Admits, calls $fn with the Admission (allowed or not) and releases it when $fn returns,
+     * dropped when $fn threw (the exception propagates). Returns what $fn returned.
+     *
+     * @template T
+     * @param callable(Admission): T $fn
+     * @return T
+     */
+    public function withAdmission(string $policy, string $key, callable $fn): mixed
+    {
+        $a = $this->admit($policy, $key);
+        try {
+            $result = $fn($a);
+        } catch (\Throwable $e) {
+            $a->release(true);
+            throw $e;
+        }
+        $a->release(false);
+        return $result;
+    }
+
+    /** Gives back the slot of $leaseId, admitted with $policy and $key; an unknown id is fine. */
+    public function release(string $policy, string $key, string $leaseId, bool $dropped = false, ?int $nowMs = null): void
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        self::noNul($leaseId, 'the lease id');
+        $rc = $nowMs === null
+            ? $this->ffi->tk_release($h, $policy, $key, $leaseId, $dropped ? 1 : 0, $this->errPtr)
+            : $this->ffi->tk_release_at($h, $policy, $key, $leaseId, $dropped ? 1 : 0, $nowMs, $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+    }
+
+    /**
+     * Renews the leases (admitted with $policy and $key) that are live and returns the ids
+     * that are not (released or reclaimed: their work counts as dropped).
+     *
+     * @param list<string> $leaseIds
+     * @return list<string>
+     */
+    public function heartbeat(string $policy, string $key, array $leaseIds, ?int $nowMs = null): array
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        $ids = array_values($leaseIds);
+        $n = count($ids);
+        $ffi = $this->ffi;
+        $keep = [];
+        $ptrs = null;
+        $reclaimed = null;
+        if ($n > 0) {
+            $ptrs = $ffi->new("const char *[$n]");
+            foreach ($ids as $i => $id) {
+                if (!is_string($id)) {
+                    throw new InvalidArgumentException(sprintf('leaseIds[%d] must be a string, got %s', $i, get_debug_type($id)));
+                }
+                self::noNul($id, "leaseIds[$i]");
+                $keep[$i] = $this->cString($id);
+                $ptrs[$i] = \FFI::addr($keep[$i][0]);
+            }
+            $reclaimed = $ffi->new("size_t[$n]");
+        }
+        $count = $ffi->new('size_t');
+        $rc = $nowMs === null
+            ? $ffi->tk_heartbeat($h, $policy, $key, $ptrs, $n, $reclaimed, \FFI::addr($count), $this->errPtr)
+            : $ffi->tk_heartbeat_at($h, $policy, $key, $ptrs, $n, $nowMs, $reclaimed, \FFI::addr($count), $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+        $out = [];
+        for ($i = 0; $i < $count->cdata; $i++) {
+            $out[] = $ids[$reclaimed[$i]];
+        }
+        return $out;
+    }
+
+    /**
      * Closes the client: frees the native handle when this process opened it, and only drops
      * it in a forked child. Idempotent; never throws. Later calls throw ClosedException.
      */
