@@ -4,10 +4,13 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/throttlekit/throttlekit-go/client"
 	"github.com/throttlekit/throttlekit-go/contract"
+	"github.com/throttlekit/throttlekit-go/internal/testenv"
 	"github.com/throttlekit/throttlekit-go/server"
 )
 
@@ -113,5 +116,74 @@ func TestAdmissionRPCs(t *testing.T) {
 		wantCode(t, err, codes.Unimplemented, `policy "cc" does not support forecast`)
 		_, err = rl.Debit(ctx, &contract.DebitRequest{Policy: "cc", Key: "k"})
 		wantCode(t, err, codes.Unimplemented)
+	})
+}
+
+// Two servers on one Redis (the same namespace) share one ceiling: the store, not either
+// server, holds the leases (admission.md §9, ours).
+func TestAdmissionOnARedisStoreIsFleetWide(t *testing.T) {
+	ns := testenv.Namespace(t)
+	var rls []contract.RateLimiterClient
+	for i := 0; i < 2; i++ {
+		b, err := client.OpenRedis(testenv.URL(t), []byte(admissionPolicies), client.RedisOptions{Namespace: ns},
+			client.ConnectOptions{Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		svc := server.New(b, server.Options{})
+		t.Cleanup(svc.Close)
+		rls = append(rls, serve(t, svc))
+	}
+	ctx := callCtx(t)
+	var ids []string
+	for i := 0; i < 3; i++ {
+		r, err := rls[i%2].Admit(ctx, &contract.AdmitRequest{Policy: "cc", Key: "k"})
+		if err != nil || !r.GetDecision().GetAllowed() {
+			t.Fatalf("admit %d: %v, %v", i+1, r, err)
+		}
+		ids = append(ids, r.GetLeaseId())
+	}
+	for i, rl := range rls {
+		if r, err := rl.Admit(ctx, &contract.AdmitRequest{Policy: "cc", Key: "k"}); err != nil || r.GetDecision().GetAllowed() {
+			t.Fatalf("server %d admitted a fourth: %v, %v", i+1, r, err)
+		}
+	}
+	// A lease is released through the server that issued it.
+	if _, err := rls[0].Release(ctx, &contract.ReleaseRequest{LeaseId: ids[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := rls[1].Admit(ctx, &contract.AdmitRequest{Policy: "cc", Key: "k"}); err != nil || !r.GetDecision().GetAllowed() {
+		t.Fatalf("the other server, after a release: %v, %v", r, err)
+	}
+}
+
+// The sweep runs by itself on the server's clock: a lease nobody renews comes back within
+// its TTL and the sweep's second (bounded generously here: a loaded machine is slow, never
+// early).
+func TestAbandonedLeasesComeBackByThemselves(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open opener) {
+		svc := server.New(open(t, admissionPolicies), server.Options{LeaseTTL: time.Second})
+		t.Cleanup(svc.Close)
+		rl := serve(t, svc)
+		ctx := callCtx(t)
+		for i := 0; i < 3; i++ {
+			if r, err := rl.Admit(ctx, &contract.AdmitRequest{Policy: "cc", Key: "k"}); err != nil || r.GetLeaseExpiresAt() == 0 {
+				t.Fatalf("admit %d: %v, %v", i+1, r, err)
+			}
+		}
+		start := time.Now()
+		for svc.Leases() > 0 {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("%d leases still held after %v", svc.Leases(), time.Since(start))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if d := time.Since(start); d < 900*time.Millisecond {
+			t.Fatalf("leases swept after %v, before their TTL of 1s", d)
+		}
+		if r, err := rl.Admit(ctx, &contract.AdmitRequest{Policy: "cc", Key: "k"}); err != nil || r.GetDecision().GetRemaining() != 2 {
+			t.Fatalf("admit after the sweep: %v, %v", r, err)
+		}
 	})
 }
