@@ -88,8 +88,9 @@ local function releaseSlot(admittedAt, atAcquire, dropped)
   end
 end
 
--- Releases, as dropped, every lease whose deadline has passed, earliest first (ties by id), so
--- that Redis and the embedded engine apply them in one order whatever their hash order.
+-- Releases, as dropped, every lease whose deadline has passed, earliest first, then by admit
+-- time and count at admit: the order is the same in Redis and the embedded engine whatever
+-- their hash order, and leases still tied have the same effect in either order.
 local function reclaim()
   if nextExpiry < 0 or now < nextExpiry then return end
   local all = redis.call('HGETALL', key)
@@ -108,6 +109,8 @@ local function reclaim()
   end
   table.sort(expired, function(a, b)
     if a[2] ~= b[2] then return a[2] < b[2] end
+    if a[3] ~= b[3] then return a[3] < b[3] end
+    if a[4] ~= b[4] then return a[4] < b[4] end
     return a[1] < b[1]
   end)
   for _, l in ipairs(expired) do

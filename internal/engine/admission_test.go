@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"fmt"
+	"math/rand"
 	"strconv"
 	"testing"
 
@@ -46,6 +48,9 @@ func admissionDoors(t *testing.T, yaml string) []admissionDoor {
 	}
 	t.Cleanup(func() { _ = rd.Close() })
 	parse := func(t *testing.T, s string) float64 {
+		if s == "" {
+			return -1 // no guard yet
+		}
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			t.Fatalf("estimate %q: %v", s, err)
@@ -56,6 +61,9 @@ func admissionDoors(t *testing.T, yaml string) []admissionDoor {
 		{"engine", eng, func(t *testing.T, guard string) float64 { return parse(t, eng.DumpForTest(guard).Hash["e"]) }},
 		{"redis", rd, func(t *testing.T, guard string) float64 {
 			s, err := rdb.HGet(ctx, ns+":"+guard, "e").Result()
+			if err == redis.Nil {
+				return -1
+			}
 			if err != nil {
 				t.Fatalf("HGET e: %v", err)
 			}
@@ -215,5 +223,76 @@ func TestAdmissionDecisions(t *testing.T) {
 				t.Errorf("release on an unknown policy: %v", err)
 			}
 		})
+	}
+}
+
+// The embedded engine runs the lease script exactly as Redis does: random runs of admits,
+// releases (some dropped) and heartbeats, with the clock moving by random steps so that
+// leases expire and are reclaimed, give the same replies and the same estimate on both.
+func TestAdmissionEngineMatchesRedisOnRandomRuns(t *testing.T) {
+	yaml := `limiters:
+  g: { concurrency: { minLimit: 2, maxLimit: 12, initialLimit: 5, rttWindow: 4 } }
+  a: { concurrency: { minLimit: 2, maxLimit: 12, initialLimit: 5, algorithm: aimd, rttWindow: 3, tolerance: 1.5 } }
+  u: { strategy: fixedWindow, limit: 7, windowMs: 1s, concurrency: { minLimit: 3, maxLimit: 3 } }
+`
+	doors := admissionDoors(t, yaml)
+	eng, red := doors[0], doors[1]
+	guards := map[string]string{"g": "g\x00admission", "a": "a\x00admission", "u": "u\x00admission"}
+	for seed := int64(1); seed <= 6; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		now := t0 + seed*100_000_000
+		held := map[string][][2]string{} // per policy: the lease ids on the engine and on Redis
+		for step := 0; step < 250; step++ {
+			now += int64(rng.Intn(400))
+			p := []string{"g", "a", "u"}[rng.Intn(3)]
+			where := fmt.Sprintf("seed %d step %d (%s, +%d)", seed, step, p, now-t0)
+			switch op := rng.Intn(10); {
+			case op < 5:
+				ae, err1 := eng.door.Admit(ctx, p, "k", 1, now)
+				ar, err2 := red.door.Admit(ctx, p, "k", 1, now)
+				if err1 != nil || err2 != nil {
+					t.Fatalf("%s: admit: %v / %v", where, err1, err2)
+				}
+				if ae.Decision != ar.Decision || ae.LeaseExpiresAt != ar.LeaseExpiresAt || ae.BindingAxis != ar.BindingAxis ||
+					(ae.LeaseID == "") != (ar.LeaseID == "") {
+					t.Fatalf("%s: admit differs:\nengine %+v\nredis  %+v", where, ae, ar)
+				}
+				if ae.LeaseID != "" {
+					held[p] = append(held[p], [2]string{ae.LeaseID, ar.LeaseID})
+				}
+			case op < 8 && len(held[p]) > 0:
+				i := rng.Intn(len(held[p]))
+				ids := held[p][i]
+				held[p] = append(held[p][:i], held[p][i+1:]...)
+				dropped := rng.Intn(4) == 0
+				if err1, err2 := eng.door.Release(ctx, p, "k", ids[0], dropped, now), red.door.Release(ctx, p, "k", ids[1], dropped, now); err1 != nil || err2 != nil {
+					t.Fatalf("%s: release: %v / %v", where, err1, err2)
+				}
+			default:
+				var ie, ir []string
+				for _, ids := range held[p] {
+					if rng.Intn(2) == 0 {
+						ie, ir = append(ie, ids[0]), append(ir, ids[1])
+					}
+				}
+				he, err1 := eng.door.Heartbeat(ctx, p, "k", ie, now)
+				hr, err2 := red.door.Heartbeat(ctx, p, "k", ir, now)
+				if err1 != nil || err2 != nil {
+					t.Fatalf("%s: heartbeat: %v / %v", where, err1, err2)
+				}
+				if he.NextDeadline != hr.NextDeadline || len(he.Live) != len(hr.Live) || len(he.Reclaimed) != len(hr.Reclaimed) {
+					t.Fatalf("%s: heartbeat differs:\nengine %+v\nredis  %+v", where, he, hr)
+				}
+			}
+			if ee, er := eng.estimate(t, guards[p]), red.estimate(t, guards[p]); ee != er {
+				t.Fatalf("%s: estimate %.17g on the engine, %.17g on Redis", where, ee, er)
+			}
+		}
+		for p, list := range held {
+			for _, ids := range list {
+				_ = eng.door.Release(ctx, p, "k", ids[0], false, now)
+				_ = red.door.Release(ctx, p, "k", ids[1], false, now)
+			}
+		}
 	}
 }
