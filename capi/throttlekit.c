@@ -206,6 +206,7 @@ static const size_t option_sizes[] = {
     offsetof(tk_options_t, tls_ca_file),   offsetof(tk_options_t, tls_cert_file),
     offsetof(tk_options_t, tls_key_file),  offsetof(tk_options_t, auth_token),
     offsetof(tk_options_t, auto_pipeline), offsetof(tk_options_t, reserved1),
+    offsetof(tk_options_t, lease_ttl_ms),  offsetof(tk_options_t, lease_heartbeat),
     sizeof(tk_options_t),
 };
 
@@ -258,6 +259,12 @@ static int normalize_options(const tk_options_t *in, tk_options_t *out, tk_error
                 out->auto_pipeline);
   if (out->reserved0 || out->reserved1)
     return fail(err, TK_E_INVALID, "reserved option fields must be 0");
+  if (out->lease_ttl_ms < 0)
+    return fail(err, TK_E_INVALID, "lease_ttl_ms must be >= 0 (0 = default 2000), got %d",
+                out->lease_ttl_ms);
+  if (out->lease_heartbeat != 0 && out->lease_heartbeat != 1)
+    return fail(err, TK_E_INVALID, "lease_heartbeat must be 0 (off) or 1 (on), got %d",
+                out->lease_heartbeat);
   return TK_OK;
 }
 

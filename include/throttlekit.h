@@ -110,6 +110,15 @@ typedef struct tk_options {
                                     of one policy and cost travel as one CheckMany RPC (the
                                     server decides them at one instant). 1 = on. */
   int32_t reserved1;             /* must be 0 */
+  int32_t lease_ttl_ms;          /* Redis door: how long a tk_admit lease lives unless renewed;
+                                    0 = default 2,000; < 0 invalid. Service door: ignored (the
+                                    server's --lease-ttl decides) */
+  int32_t lease_heartbeat;       /* 1 = the handle renews, in the background, every lease
+                                    tk_admit issued on it until tk_release on it (any policy
+                                    and key) or tk_free: a long hold needs no tk_heartbeat calls.
+                                    Renewals run every half lease TTL (1 s by default); a lease
+                                    the store no longer holds is dropped from the renewals.
+                                    0 = off (default); other values invalid */
 } tk_options_t;
 
 /* The outcome of a check, peek or debit. */

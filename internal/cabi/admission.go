@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"context"
+	"time"
 	"unsafe"
 
 	"github.com/throttlekit/throttlekit-go/internal/front"
@@ -27,6 +28,9 @@ func Admit(id uint64, cpolicy, ckey unsafe.Pointer, cost, now int64, cout, ccerr
 		if err != nil {
 			return failWith(cerr, err)
 		}
+		if h.pump != nil && a.LeaseID != "" {
+			h.pump.add(a.LeaseID, p, k)
+		}
 		putAdmission(out, a)
 		return succeed(cerr)
 	})
@@ -37,6 +41,9 @@ func Release(id uint64, cpolicy, ckey, cleaseID unsafe.Pointer, dropped bool, no
 	cerr := (*C.tk_error_t)(ccerr)
 	p, k, lease := C.GoString((*C.char)(cpolicy)), C.GoString((*C.char)(ckey)), goLeaseID((*C.char)(cleaseID))
 	return withHandle(id, cerr, func(h *handle) C.int {
+		if h.pump != nil {
+			h.pump.remove(lease)
+		}
 		if err := h.door.Release(context.Background(), p, k, lease, dropped, now); err != nil {
 			return failWith(cerr, err)
 		}
@@ -106,3 +113,19 @@ const (
 	_ = uint(len(C.tk_admission_t{}.lease_id) - 33)
 	_ = uint(len(C.tk_admission_t{}.binding_axis) - len(front.AxisConcurrency) - 1)
 )
+
+// leaseTTL is tk_options_t.lease_ttl_ms (0: the default).
+func leaseTTL(opts *C.tk_options_t) time.Duration {
+	if opts.lease_ttl_ms <= 0 {
+		return front.DefaultLeaseTTL
+	}
+	return time.Duration(opts.lease_ttl_ms) * time.Millisecond
+}
+
+// leasePumpFor starts a handle's lease renewals when tk_options_t.lease_heartbeat asks for them.
+func leasePumpFor(opts *C.tk_options_t, door front.Door, ttl, timeout time.Duration) *leasePump {
+	if opts.lease_heartbeat != 1 {
+		return nil
+	}
+	return newLeasePump(door, ttl, timeout)
+}

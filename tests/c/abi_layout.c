@@ -41,7 +41,9 @@ PIN(offsetof(tk_options_t, tls_key_file) == 40);
 PIN(offsetof(tk_options_t, auth_token) == 48);
 PIN(offsetof(tk_options_t, auto_pipeline) == 56);
 PIN(offsetof(tk_options_t, reserved1) == 60);
-PIN(sizeof(tk_options_t) >= 64);
+PIN(offsetof(tk_options_t, lease_ttl_ms) == 64);
+PIN(offsetof(tk_options_t, lease_heartbeat) == 68);
+PIN(sizeof(tk_options_t) >= 72);
 
 /* tk_decision_t */
 PIN(offsetof(tk_decision_t, allowed) == 0);

@@ -9,7 +9,10 @@
  *     is reclaimed once its deadline passes; n = 0 is valid;
  *   - a unified policy (gcra burst 5 x concurrency 2) combines the axes, and its rate axis
  *     refuses with binding_axis "rate" once the burst is spent, giving the slot back;
- *   - statuses: NULL and bad arguments, an unknown policy, a rate limiter, now_ms <= 0.
+ *   - statuses: NULL and bad arguments, an unknown policy, a rate limiter, now_ms <= 0;
+ *   - tk_options_t.lease_ttl_ms and lease_heartbeat, on the store's clock: a lease of a
+ *     handle that renews its leases outlives its TTL until released; one of a handle that
+ *     does not, or of a freed handle, expires.
  * The guard lives in Redis under the namespace (a hash holding the leases).
  */
 #include "tk_test_net.h"
@@ -18,7 +21,8 @@ static const char *policies =
     "limiters:\n"
     "  cc: { concurrency: { minLimit: 3, maxLimit: 3 } }\n"
     "  unified: { strategy: gcra, limit: 5, period: 1h, burst: 5, concurrency: { minLimit: 2, maxLimit: 2 } }\n"
-    "  api: { strategy: gcra, limit: 5, period: 1s }\n";
+    "  api: { strategy: gcra, limit: 5, period: 1s }\n"
+    "  single: { concurrency: { minLimit: 1, maxLimit: 1 } }\n";
 
 static const int64_t t0 = 1700000000000;
 static char ns[128];
@@ -31,15 +35,19 @@ static tk_error_t err;
     if (rc_ != (want)) fprintf(stderr, "    message: %s\n", err.message);                     \
   } while (0)
 
-static tk_handle_t open_handle(const char *url) {
+static tk_handle_t open_handle_with(const char *url, int32_t lease_ttl_ms, int32_t lease_heartbeat) {
   tk_options_t o;
   tk_options_init(&o);
   o.key_namespace = ns;
   o.timeout_ms = 5000;
+  o.lease_ttl_ms = lease_ttl_ms;
+  o.lease_heartbeat = lease_heartbeat;
   tk_handle_t h = 0;
   ST(TK_OK, tk_open_redis(url, policies, &o, &h, &err));
   return h;
 }
+
+static tk_handle_t open_handle(const char *url) { return open_handle_with(url, 0, 0); }
 
 static int is_lease_id(const char *s) {
   if (strlen(s) != 32) return 0;
@@ -184,6 +192,53 @@ static void test_statuses(tk_handle_t h) {
   ST(TK_OK, tk_release(h, "unified", "wall", a.lease_id, 0, &err));
 }
 
+/* Whether the single slot is free now (a probe admission is released at once). */
+static int single_free(tk_handle_t probe) {
+  tk_admission_t a;
+  if (tk_admit(probe, "single", "k", 1, &a, &err) != TK_OK) return -1;
+  if (a.decision.allowed) tk_release(probe, "single", "k", a.lease_id, 0, &err);
+  return a.decision.allowed;
+}
+
+/* TTL 3 s: renewals every 1.5 s. Holds of 4.5 s outlive the TTL only when renewed. */
+static void test_lease_options(const char *url, tk_handle_t probe) {
+  tk_options_t o;
+  tk_handle_t bad = 0;
+  tk_options_init(&o);
+  o.lease_ttl_ms = -1;
+  ST(TK_E_INVALID, tk_open_redis(url, policies, &o, &bad, &err));
+  tk_options_init(&o);
+  o.lease_heartbeat = 2;
+  ST(TK_E_INVALID, tk_open_redis(url, policies, &o, &bad, &err));
+
+  tk_handle_t pumped = open_handle_with(url, 3000, 1), plain = open_handle_with(url, 3000, 0);
+  if (!pumped || !plain) return;
+  tk_admission_t a, b;
+  ST(TK_OK, tk_admit(pumped, "single", "k", 1, &a, &err));
+  EXPECT_EQ(a.decision.allowed, 1);
+  int64_t now = tk_t_wall_ms();
+  CHECKF(a.lease_expires_at_ms > now + 2000 && a.lease_expires_at_ms <= now + 3100, "a 3 s lease expires at %lld, now %lld",
+         (long long)a.lease_expires_at_ms, (long long)now);
+  tk_t_sleep_ms(4500);
+  EXPECT_EQ(single_free(probe), 0); /* renewed: still held */
+  ST(TK_OK, tk_release(pumped, "single", "k", a.lease_id, 0, &err));
+  EXPECT_EQ(single_free(probe), 1);
+
+  ST(TK_OK, tk_admit(plain, "single", "k", 1, &b, &err));
+  EXPECT_EQ(b.decision.allowed, 1);
+  tk_t_sleep_ms(4500);
+  EXPECT_EQ(single_free(probe), 1); /* not renewed: expired and reclaimed */
+
+  /* tk_free stops the renewals: the lease expires. */
+  ST(TK_OK, tk_admit(pumped, "single", "k", 1, &a, &err));
+  EXPECT_EQ(a.decision.allowed, 1);
+  EXPECT_OK(tk_free(pumped));
+  EXPECT_EQ(single_free(probe), 0);
+  tk_t_sleep_ms(4500);
+  EXPECT_EQ(single_free(probe), 1);
+  tk_free(plain);
+}
+
 int main(void) {
   const char *url = tk_t_redis_url("the admission tests");
   if (!url) return tk_t_finish();
@@ -193,6 +248,7 @@ int main(void) {
     test_pinned(h, other, url);
     test_unified(h);
     test_statuses(h);
+    test_lease_options(url, other);
   }
   if (h) tk_free(h);
   if (other) tk_free(other);

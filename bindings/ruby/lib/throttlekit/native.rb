@@ -84,7 +84,9 @@ module ThrottleKit
              :tls_key_file, :pointer,
              :auth_token, :pointer,
              :auto_pipeline, :int32,
-             :reserved1, :int32
+             :reserved1, :int32,
+             :lease_ttl_ms, :int32,
+             :lease_heartbeat, :int32
     end
 
     # tk_decision_t
