@@ -32,8 +32,12 @@ local window = math.floor(tonumber(ARGV[8]))
 local smoothing = tonumber(ARGV[9])
 local tolerance = tonumber(ARGV[10])
 local backoffRatio = tonumber(ARGV[11])
--- State outlives its last lease by a day: an idle guard forgets its estimate, never a lease.
+-- State outlives the last write by the TTL and a margin, so no lease outlives its guard: a day
+-- for an adaptive estimate (an idle guard then starts again from initialLimit), a minute for
+-- a pinned ceiling, whose state is only its leases and latencies (a guard per key of
+-- `scope: key`, e.g. per address, must not stay around for long).
 local retention = ttl + 86400000
+if minLimit == maxLimit then retention = ttl + 60000 end
 
 local st = redis.call('HMGET', key, 'e', 'n', 'x', 'r', 't')
 local estimate = tonumber(st[1]) or initialLimit

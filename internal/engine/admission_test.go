@@ -20,6 +20,7 @@ type admissionDoor struct {
 	name     string
 	door     front.Door
 	estimate func(t *testing.T, guard string) float64
+	pttl     func(guard string) int64 // ms until the guard's key expires
 }
 
 // admissionDoors opens the embedded engine and the Redis door on the same policies, so each
@@ -58,7 +59,8 @@ func admissionDoors(t *testing.T, yaml string) []admissionDoor {
 		return f
 	}
 	return []admissionDoor{
-		{"engine", eng, func(t *testing.T, guard string) float64 { return parse(t, eng.DumpForTest(guard).Hash["e"]) }},
+		{"engine", eng, func(t *testing.T, guard string) float64 { return parse(t, eng.DumpForTest(guard).Hash["e"]) },
+			func(guard string) int64 { return eng.DumpForTest(guard).TTLMs }},
 		{"redis", rd, func(t *testing.T, guard string) float64 {
 			s, err := rdb.HGet(ctx, ns+":"+guard, "e").Result()
 			if err == redis.Nil {
@@ -68,7 +70,7 @@ func admissionDoors(t *testing.T, yaml string) []admissionDoor {
 				t.Fatalf("HGET e: %v", err)
 			}
 			return parse(t, s)
-		}},
+		}, func(guard string) int64 { return rdb.PTTL(ctx, ns+":"+guard).Val().Milliseconds() }},
 	}
 }
 
@@ -292,6 +294,27 @@ func TestAdmissionEngineMatchesRedisOnRandomRuns(t *testing.T) {
 			for _, ids := range list {
 				_ = eng.door.Release(ctx, p, "k", ids[0], false, now)
 				_ = red.door.Release(ctx, p, "k", ids[1], false, now)
+			}
+		}
+	}
+}
+
+// A guard's key expires on both stores: a day after its last write for an adaptive estimate,
+// a minute (plus the lease TTL) for a pinned ceiling, so that per-key guards do not pile up.
+func TestAdmissionGuardsExpire(t *testing.T) {
+	yaml := "limiters:\n  g: { concurrency: {} }\n  p: { concurrency: { minLimit: 2, maxLimit: 2, scope: key } }\n"
+	doors := admissionDoors(t, yaml)
+	for _, d := range doors {
+		for _, p := range []string{"g", "p"} {
+			if _, err := d.door.Admit(ctx, p, "k", 1, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, d := range doors {
+		for guard, want := range map[string]int64{"g\x00admission": 2000 + 86_400_000, "p:k\x00admission": 2000 + 60_000} {
+			if ttl := d.pttl(guard); ttl <= want-5000 || ttl > want {
+				t.Errorf("%s: %q expires in %d ms, want about %d", d.name, guard, ttl, want)
 			}
 		}
 	}
