@@ -6,7 +6,8 @@
 --   n  leases held (integer)
 --   x  a lower bound of the earliest lease expiry, -1 when none is held (reclaim scans only
 --      once now reaches it)
---   r  the last rttWindow RTT samples, oldest first, space-separated integers
+--   r  the last rttWindow RTT samples, oldest first, space-separated integers (adaptive
+--      guards only)
 --   t  the last RTT (integer; retryAfterMs of a refusal is max(1, t))
 --   L<id>  one lease: "<expiresAt> <admittedAt> <atAcquire>" (integers)
 -- ARGV: now (0 = Redis clock), op (admit | release | heartbeat), leaseTtlMs, minLimit, maxLimit,
@@ -44,10 +45,10 @@ local estimate = tonumber(st[1]) or initialLimit
 estimate = math.min(maxLimit, math.max(minLimit, estimate))
 local inflight = tonumber(st[2]) or 0
 local nextExpiry = tonumber(st[3]) or -1
-local samples = {}
-if st[4] then
-  for s in string.gmatch(st[4], '%S+') do samples[#samples + 1] = tonumber(s) end
-end
+-- The samples are read only by a release of an adaptive guard: parsing them is most of a
+-- run's work, and a pinned ceiling cannot move whatever they say.
+local rawSamples = st[4]
+local samples = nil
 local lastRtt = tonumber(st[5]) or 0
 local dirty = false
 
@@ -64,12 +65,19 @@ end
 local function releaseSlot(admittedAt, atAcquire, dropped)
   inflight = math.max(0, inflight - 1)
   local rtt = math.max(0, now - admittedAt)
+  lastRtt = rtt
+  dirty = true
+  if minLimit == maxLimit then return end
+  if not samples then
+    samples = {}
+    if rawSamples then
+      for v in string.gmatch(rawSamples, '%S+') do samples[#samples + 1] = tonumber(v) end
+    end
+  end
   samples[#samples + 1] = rtt
   while #samples > window do table.remove(samples, 1) end
   local noload = samples[1]
   for i = 2, #samples do noload = math.min(noload, samples[i]) end
-  lastRtt = rtt
-  dirty = true
   if algorithm == 'gradient2' then
     local g
     if dropped then
@@ -128,7 +136,8 @@ end
 local function save()
   if inflight == 0 then nextExpiry = -1 end
   redis.call('HSET', key, 'e', string.format('%.17g', estimate), 'n', string.format('%.0f', inflight),
-    'x', string.format('%.0f', nextExpiry), 'r', table.concat(samples, ' '), 't', string.format('%.0f', lastRtt))
+    'x', string.format('%.0f', nextExpiry), 't', string.format('%.0f', lastRtt))
+  if samples then redis.call('HSET', key, 'r', table.concat(samples, ' ')) end
   redis.call('PEXPIRE', key, string.format('%.0f', retention))
 end
 
