@@ -12,6 +12,7 @@ import (
 	"github.com/throttlekit/throttlekit-go/contract"
 	"github.com/throttlekit/throttlekit-go/internal/testenv"
 	"github.com/throttlekit/throttlekit-go/server"
+	"github.com/throttlekit/throttlekit-go/server/monitor"
 )
 
 const admissionPolicies = `
@@ -186,4 +187,32 @@ func TestAbandonedLeasesComeBackByThemselves(t *testing.T) {
 			t.Fatalf("admit after the sweep: %v, %v", r, err)
 		}
 	})
+}
+
+// The Monitor lists a concurrency policy as upstream does: kind "admitter", its ceiling, and
+// its admissions counted like decisions.
+func TestMonitorListsAdmitters(t *testing.T) {
+	mon := monitor.New(monitor.Options{})
+	svc := server.New(openEngine(t, admissionPolicies), server.Options{Recorder: mon})
+	t.Cleanup(svc.Close)
+	rl := serve(t, svc)
+	ctx := callCtx(t)
+	for i := 0; i < 4; i++ {
+		if _, err := rl.Admit(ctx, &contract.AdmitRequest{Policy: "cc", Key: "k"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap := server.NewMonitorService(mon, svc).Snapshot()
+	for _, p := range snap.Policies {
+		switch p.Name {
+		case "cc":
+			if p.Kind != "admitter" || p.Limit != 3 || p.Allowed != 3 || p.Denied != 1 {
+				t.Errorf("cc: %+v", p)
+			}
+		case "api":
+			if p.Kind != "limiter" {
+				t.Errorf("api: %+v", p)
+			}
+		}
+	}
 }
