@@ -52,7 +52,7 @@ final class Client
     private const FAIL_MODES = ['error' => self::FAIL_ERROR, 'open' => self::FAIL_OPEN, 'closed' => self::FAIL_CLOSED];
     private const STRING_OPTIONS = ['key_namespace', 'tls_ca_file', 'tls_cert_file', 'tls_key_file', 'auth_token'];
     private const KNOWN_OPTIONS = ['lib', 'ffi_header', 'timeout_ms', 'fail_mode', 'key_namespace', 'tls_ca_file',
-        'tls_cert_file', 'tls_key_file', 'auth_token', 'auto_pipeline'];
+        'tls_cert_file', 'tls_key_file', 'auth_token', 'auto_pipeline', 'lease_ttl_ms', 'lease_heartbeat'];
 
     private ?\FFI $ffi = null;
     /** The open native handle, and the pid that opened it (null: not opened in any process). */
@@ -451,6 +451,8 @@ final class Client
         $opts->timeout_ms = $o['timeout_ms'] ?? 0;
         $opts->fail_mode = $o['fail_mode'] ?? self::FAIL_ERROR;
         $opts->auto_pipeline = ($o['auto_pipeline'] ?? true) ? 0 : -1;
+        $opts->lease_ttl_ms = $o['lease_ttl_ms'] ?? 0;
+        $opts->lease_heartbeat = ($o['lease_heartbeat'] ?? false) ? 1 : 0;
         $keep = []; // the C copies of the option strings, alive until tk_open_* returns
         foreach (self::STRING_OPTIONS as $name) {
             if (isset($o[$name])) {
@@ -538,8 +540,9 @@ final class Client
             }
             switch ($name) {
                 case 'timeout_ms':
+                case 'lease_ttl_ms':
                     if (!is_int($value) || $value < 0 || $value > 0x7fffffff) {
-                        throw new InvalidArgumentException('option timeout_ms must be an int from 0 to 2^31-1, got '
+                        throw new InvalidArgumentException("option $name must be an int from 0 to 2^31-1, got "
                             . var_export($value, true), -1);
                     }
                     break;
@@ -552,8 +555,9 @@ final class Client
                     }
                     break;
                 case 'auto_pipeline':
+                case 'lease_heartbeat':
                     if (!is_bool($value)) {
-                        throw new InvalidArgumentException('option auto_pipeline must be a bool', -1);
+                        throw new InvalidArgumentException("option $name must be a bool", -1);
                     }
                     break;
                 default: // lib, ffi_header and the string options

@@ -98,6 +98,29 @@ final class AdmissionTest extends TestCase
         $c->admit('api', 'k');
     }
 
+    /** lease_heartbeat: the client keeps its lease alive past the TTL until it releases it. */
+    public function testLeaseHeartbeatOption(): void
+    {
+        $ns = TestEnv::namespace('admit-pump');
+        $opts = ['lib' => TestEnv::lib($this), 'key_namespace' => $ns, 'timeout_ms' => 5000, 'lease_ttl_ms' => 1500];
+        $pumped = Client::redis(TestEnv::redisUrl($this), self::POLICIES, $opts + ['lease_heartbeat' => true]);
+        $probe = Client::redis(TestEnv::redisUrl($this), self::POLICIES, $opts);
+        $a = $pumped->admit('cc', 'k');
+        $b = $pumped->admit('cc', 'k');
+        $this->assertTrue($a->allowed() && $b->allowed());
+        usleep(2_500_000); // past the 1.5 s TTL
+        $this->assertFalse($probe->admit('cc', 'k')->allowed(), 'renewed leases still hold both slots');
+        $a->release();
+        $b->release();
+        $c = $probe->admit('cc', 'k');
+        $this->assertTrue($c->allowed());
+        usleep(2_500_000); // the probe renews nothing: its lease expires, and the next admit reclaims it
+        $this->assertTrue($pumped->admit('cc', 'k')->allowed() && $pumped->admit('cc', 'k')->allowed());
+        $this->assertSame([$c->leaseId], $probe->heartbeat('cc', 'k', [$c->leaseId]));
+        $this->expectException(InvalidArgumentException::class);
+        Client::redis(TestEnv::redisUrl($this), self::POLICIES, ['lease_heartbeat' => 1]);
+    }
+
     public function testServiceDoor(): void
     {
         $server = new Server(TestEnv::serverBinary($this), self::POLICIES);
