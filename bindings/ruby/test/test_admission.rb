@@ -74,6 +74,24 @@ class TestAdmission < Minitest::Test
     end
   end
 
+  def test_lease_heartbeat_keeps_leases_past_the_ttl
+    ns = TKTest.namespace("admit-pump")
+    open = ->(**o) { ThrottleKit::Client.redis(redis_url, policies: POLICIES, namespace: ns, timeout: 5, lease_ttl: 1.5, **o) }
+    pumped = open.call(lease_heartbeat: true)
+    probe = open.call
+    a = pumped.admit("cc", "k")
+    b = pumped.admit("cc", "k")
+    assert a.allowed? && b.allowed?
+    sleep 2.5 # past the 1.5 s TTL
+    refute probe.admit("cc", "k").allowed?, "renewed leases still hold both slots"
+    a.release
+    b.release
+    assert probe.admit("cc", "k").tap(&:release).allowed?
+  ensure
+    pumped&.close
+    probe&.close
+  end
+
   def test_service_door
     server = TKTest::Server.new(server_binary, POLICIES)
     begin

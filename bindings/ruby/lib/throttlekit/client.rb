@@ -71,14 +71,18 @@ module ThrottleKit
       # timeout: seconds per call, connecting included (default 0.5). fail_mode: :error (raise
       # Unavailable/Timeout, the default), :open (admit) or :closed (deny) when Redis is down.
       # With a block, yields the client, closes it afterwards and returns the block's value.
+      # lease_ttl: seconds an admission's lease lives unless renewed (default 2);
+      # lease_heartbeat: true to renew the leases this client admitted, in the background, until
+      # they are released or the client is closed.
       def redis(url, policies: nil, policies_file: nil, namespace: nil, timeout: nil,
                 fail_mode: :error, tls_ca_file: nil, tls_cert_file: nil, tls_key_file: nil,
-                auto_pipeline: true, &block)
+                auto_pipeline: true, lease_ttl: nil, lease_heartbeat: false, &block)
         yaml = policies_text(policies, policies_file)
         client = new(:redis, url: url, policies: yaml, key_namespace: namespace,
                              timeout: timeout, fail_mode: fail_mode, tls_ca_file: tls_ca_file,
                              tls_cert_file: tls_cert_file, tls_key_file: tls_key_file,
-                             auto_pipeline: auto_pipeline)
+                             auto_pipeline: auto_pipeline, lease_ttl: lease_ttl,
+                             lease_heartbeat: lease_heartbeat)
         with_block(client, &block)
       end
 
@@ -86,11 +90,12 @@ module ThrottleKit
       # tls_ca_file turns TLS on (tls_cert_file/tls_key_file for mutual TLS); auth_token is sent
       # as "authorization: Bearer <token>".
       def service(target, timeout: nil, fail_mode: :error, tls_ca_file: nil, tls_cert_file: nil,
-                  tls_key_file: nil, auth_token: nil, auto_pipeline: true, &block)
+                  tls_key_file: nil, auth_token: nil, auto_pipeline: true, lease_heartbeat: false,
+                  &block)
         client = new(:service, url: target, timeout: timeout, fail_mode: fail_mode,
                                tls_ca_file: tls_ca_file, tls_cert_file: tls_cert_file,
                                tls_key_file: tls_key_file, auth_token: auth_token,
-                               auto_pipeline: auto_pipeline)
+                               auto_pipeline: auto_pipeline, lease_heartbeat: lease_heartbeat)
         with_block(client, &block)
       end
 
@@ -144,7 +149,7 @@ module ThrottleKit
 
     def initialize(door, url:, policies: nil, key_namespace: nil, timeout: nil, fail_mode: :error,
                    tls_ca_file: nil, tls_cert_file: nil, tls_key_file: nil, auth_token: nil,
-                   auto_pipeline: true)
+                   auto_pipeline: true, lease_ttl: nil, lease_heartbeat: false)
       @door = door
       @url = c_text(url, door == :redis ? "url" : "target")
       @policies = policies && c_text(policies, "policies")
@@ -160,6 +165,8 @@ module ThrottleKit
         raise InvalidArgument, "fail_mode must be one of #{FAIL_MODES.keys.inspect}, got #{fail_mode.inspect}"
       end
       @auto_pipeline = auto_pipeline ? 0 : -1
+      @lease_ttl_ms = lease_ttl_ms(lease_ttl)
+      @lease_heartbeat = lease_heartbeat ? 1 : 0
       @closed = false
       @lock = Mutex.new
       @holder = NativeHandle.new
@@ -428,6 +435,8 @@ module ThrottleKit
       opts[:timeout_ms] = @timeout_ms
       opts[:fail_mode] = @fail_mode
       opts[:auto_pipeline] = @auto_pipeline
+      opts[:lease_ttl_ms] = @lease_ttl_ms
+      opts[:lease_heartbeat] = @lease_heartbeat
       @strings.each do |field, value|
         next unless value
 
@@ -507,6 +516,15 @@ module ThrottleKit
     def clock(now_ms)
       ms = now_ms.is_a?(Time) ? (now_ms.to_r * 1000).floor : now_ms
       int64(ms, "now_ms")
+    end
+
+    def lease_ttl_ms(ttl)
+      return 0 if ttl.nil?
+      unless ttl.is_a?(Numeric) && ttl.positive? && ttl * 1000 <= INT32_MAX
+        raise InvalidArgument, "lease_ttl must be a positive number of seconds, got #{ttl.inspect}"
+      end
+
+      (ttl * 1000).ceil
     end
 
     def timeout_ms(timeout)
