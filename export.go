@@ -110,3 +110,22 @@ func tkcore_completion_fd(id C.tk_handle_t, fdOut *C.int, cerr *C.tk_error_t) C.
 func tkcore_poll(id C.tk_handle_t, out *C.tk_completion_t, max C.size_t, nOut *C.size_t) C.int {
 	return C.int(cabi.Poll(uint64(id), unsafe.Pointer(out), uint(max), unsafe.Pointer(nOut)))
 }
+
+//export tkcore_admit
+func tkcore_admit(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t, out *C.tk_admission_t, cerr *C.tk_error_t) C.int {
+	return C.int(cabi.Admit(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), int64(cost), int64(now),
+		unsafe.Pointer(out), unsafe.Pointer(cerr)))
+}
+
+//export tkcore_release
+func tkcore_release(id C.tk_handle_t, policy, key, leaseID *C.char, dropped C.int, now C.int64_t, cerr *C.tk_error_t) C.int {
+	return C.int(cabi.Release(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), unsafe.Pointer(leaseID), dropped != 0,
+		int64(now), unsafe.Pointer(cerr)))
+}
+
+//export tkcore_heartbeat
+func tkcore_heartbeat(id C.tk_handle_t, policy, key *C.char, leaseIDs **C.char, n C.size_t, now C.int64_t,
+	reclaimed *C.size_t, nReclaimed *C.size_t, cerr *C.tk_error_t) C.int {
+	return C.int(cabi.Heartbeat(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), unsafe.Pointer(leaseIDs), uint(n),
+		int64(now), unsafe.Pointer(reclaimed), unsafe.Pointer(nReclaimed), unsafe.Pointer(cerr)))
+}

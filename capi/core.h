@@ -98,11 +98,19 @@ typedef struct tk_core {
   void (*submit)(tk_core_request_t *r);
   /* Plain C: wakes the waits w's thread was handed (w->link) and any posted since. */
   void (*relay)(tk_core_wait_t *w);
+  /* Concurrency admission (internal/cabi/admission.go). */
+  int (*admit)(tk_handle_t h, const char *policy, const char *key, int64_t cost, int64_t now_ms,
+               tk_admission_t *out, tk_error_t *err);
+  int (*release)(tk_handle_t h, const char *policy, const char *key, const char *lease_id,
+                 int dropped, int64_t now_ms, tk_error_t *err);
+  int (*heartbeat)(tk_handle_t h, const char *policy, const char *key,
+                   const char *const *lease_ids, size_t n, int64_t now_ms, size_t *reclaimed,
+                   size_t *n_reclaimed, tk_error_t *err);
 } tk_core_t;
 
 /* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
    from other sources instead of calling it with the wrong arguments. */
-#define TK_CORE_ABI 10
+#define TK_CORE_ABI 11
 
 /* The input limits the shim checks before calling the core, the core's own (policy.MaxKeyBytes,
    policy.MaxSafeInteger): the core fails to compile if they differ (internal/cabi/limits.go). */
@@ -131,6 +139,9 @@ typedef struct tk_core {
   X(poll, "tkcore_poll")                     \
   X(check_all_async, "tkcore_check_all_async") \
   X(submit, "tkcore_submit")                 \
-  X(relay, "tkcore_relay")
+  X(relay, "tkcore_relay")                   \
+  X(admit, "tkcore_admit")                   \
+  X(release, "tkcore_release")               \
+  X(heartbeat, "tkcore_heartbeat")
 
 #endif

@@ -206,6 +206,7 @@ static const size_t option_sizes[] = {
     offsetof(tk_options_t, tls_ca_file),   offsetof(tk_options_t, tls_cert_file),
     offsetof(tk_options_t, tls_key_file),  offsetof(tk_options_t, auth_token),
     offsetof(tk_options_t, auto_pipeline), offsetof(tk_options_t, reserved1),
+    offsetof(tk_options_t, lease_ttl_ms),  offsetof(tk_options_t, lease_heartbeat),
     sizeof(tk_options_t),
 };
 
@@ -258,6 +259,12 @@ static int normalize_options(const tk_options_t *in, tk_options_t *out, tk_error
                 out->auto_pipeline);
   if (out->reserved0 || out->reserved1)
     return fail(err, TK_E_INVALID, "reserved option fields must be 0");
+  if (out->lease_ttl_ms < 0)
+    return fail(err, TK_E_INVALID, "lease_ttl_ms must be >= 0 (0 = default 2000), got %d",
+                out->lease_ttl_ms);
+  if (out->lease_heartbeat != 0 && out->lease_heartbeat != 1)
+    return fail(err, TK_E_INVALID, "lease_heartbeat must be 0 (off) or 1 (on), got %d",
+                out->lease_heartbeat);
   return TK_OK;
 }
 
@@ -599,4 +606,75 @@ int64_t tk_debug_goroutines(void) {
   if (atomic_load(&forked_child)) return -1;
   if (!atomic_load_explicit(&core_ready, memory_order_acquire)) return -1;
   return core.debug_goroutines();
+}
+
+/* ---- Concurrency admission ------------------------------------------------------------- */
+
+static int admit_impl(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                      int64_t now_ms, tk_admission_t *out, tk_error_t *err) {
+  int rc = check_one_key(h, policy, key, 1, out, "cost", cost, err);
+  if (rc) return rc;
+  return core.admit(h, policy, key, cost, now_ms, out, err);
+}
+
+int tk_admit(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+             tk_admission_t *out, tk_error_t *err) {
+  return admit_impl(h, policy, key, cost, 0, out, err);
+}
+
+int tk_admit_at(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                int64_t now_ms, tk_admission_t *out, tk_error_t *err) {
+  int rc = check_fork(err);
+  if (rc || (rc = check_now(now_ms, err))) return rc;
+  return admit_impl(h, policy, key, cost, now_ms, out, err);
+}
+
+static int release_impl(tk_handle_t h, const char *policy, const char *key, const char *lease_id,
+                        int dropped, int64_t now_ms, tk_error_t *err) {
+  int rc = check_one_key(h, policy, key, 0, NULL, NULL, 0, err);
+  if (rc) return rc;
+  if (!lease_id) return fail(err, TK_E_INVALID, "lease_id is NULL");
+  return core.release(h, policy, key, lease_id, dropped != 0, now_ms, err);
+}
+
+int tk_release(tk_handle_t h, const char *policy, const char *key, const char *lease_id,
+               int dropped, tk_error_t *err) {
+  return release_impl(h, policy, key, lease_id, dropped, 0, err);
+}
+
+int tk_release_at(tk_handle_t h, const char *policy, const char *key, const char *lease_id,
+                  int dropped, int64_t now_ms, tk_error_t *err) {
+  int rc = check_fork(err);
+  if (rc || (rc = check_now(now_ms, err))) return rc;
+  return release_impl(h, policy, key, lease_id, dropped, now_ms, err);
+}
+
+static int heartbeat_impl(tk_handle_t h, const char *policy, const char *key,
+                          const char *const *lease_ids, size_t n, int64_t now_ms,
+                          size_t *reclaimed, size_t *n_reclaimed, tk_error_t *err) {
+  int rc;
+  if (n_reclaimed) *n_reclaimed = 0;
+  if ((rc = check_fork(err))) return rc;
+  if (!n_reclaimed) return fail(err, TK_E_INVALID, "n_reclaimed is NULL");
+  if (n > 0 && !lease_ids) return fail(err, TK_E_INVALID, "lease_ids is NULL but n is %zu", n);
+  if (n > 0 && !reclaimed) return fail(err, TK_E_INVALID, "reclaimed is NULL but n is %zu", n);
+  if ((rc = check_policy_key(policy, key, err))) return rc;
+  for (size_t i = 0; i < n; i++)
+    if (!lease_ids[i]) return fail(err, TK_E_INVALID, "lease_ids[%zu] is NULL", i);
+  if ((rc = core_for(h, err))) return rc;
+  return core.heartbeat(h, policy, key, lease_ids, n, now_ms, reclaimed, n_reclaimed, err);
+}
+
+int tk_heartbeat(tk_handle_t h, const char *policy, const char *key, const char *const *lease_ids,
+                 size_t n, size_t *reclaimed, size_t *n_reclaimed, tk_error_t *err) {
+  return heartbeat_impl(h, policy, key, lease_ids, n, 0, reclaimed, n_reclaimed, err);
+}
+
+int tk_heartbeat_at(tk_handle_t h, const char *policy, const char *key,
+                    const char *const *lease_ids, size_t n, int64_t now_ms, size_t *reclaimed,
+                    size_t *n_reclaimed, tk_error_t *err) {
+  int rc;
+  if (n_reclaimed) *n_reclaimed = 0;
+  if ((rc = check_fork(err)) || (rc = check_now(now_ms, err))) return rc;
+  return heartbeat_impl(h, policy, key, lease_ids, n, now_ms, reclaimed, n_reclaimed, err);
 }

@@ -673,6 +673,350 @@ func (x *DebitResponse) GetDecision() *Decision {
 	return nil
 }
 
+type AdmitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        string                 `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`      // the rate axis's key (and the guard's with scope: key)
+	Cost          int64                  `protobuf:"varint,3,opt,name=cost,proto3" json:"cost,omitempty"`   // 0 or less means 1; inert for YAML policies (the rate axis uses 1)
+	Hold          int64                  `protobuf:"varint,4,opt,name=hold,proto3" json:"hold,omitempty"`   // joint-LP term upstream; inert here
+	Value         int64                  `protobuf:"varint,5,opt,name=value,proto3" json:"value,omitempty"` // joint-LP bid value upstream; inert here
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdmitRequest) Reset() {
+	*x = AdmitRequest{}
+	mi := &file_throttlekit_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdmitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdmitRequest) ProtoMessage() {}
+
+func (x *AdmitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdmitRequest.ProtoReflect.Descriptor instead.
+func (*AdmitRequest) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AdmitRequest) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *AdmitRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *AdmitRequest) GetCost() int64 {
+	if x != nil {
+		return x.Cost
+	}
+	return 0
+}
+
+func (x *AdmitRequest) GetHold() int64 {
+	if x != nil {
+		return x.Hold
+	}
+	return 0
+}
+
+func (x *AdmitRequest) GetValue() int64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+type AdmitResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Decision       *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`                                      // the combined decision of the axes consulted
+	LeaseId        string                 `protobuf:"bytes,2,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`                         // "" exactly when refused
+	LeaseExpiresAt int64                  `protobuf:"varint,3,opt,name=lease_expires_at,json=leaseExpiresAt,proto3" json:"lease_expires_at,omitempty"` // epoch ms; 0 when refused
+	BindingAxis    string                 `protobuf:"bytes,4,opt,name=binding_axis,json=bindingAxis,proto3" json:"binding_axis,omitempty"`             // "concurrency", "rate" or "" (allowed)
+	PolicyDenied   bool                   `protobuf:"varint,5,opt,name=policy_denied,json=policyDenied,proto3" json:"policy_denied,omitempty"`         // joint-LP only: always false here
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AdmitResponse) Reset() {
+	*x = AdmitResponse{}
+	mi := &file_throttlekit_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdmitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdmitResponse) ProtoMessage() {}
+
+func (x *AdmitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdmitResponse.ProtoReflect.Descriptor instead.
+func (*AdmitResponse) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AdmitResponse) GetDecision() *Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return nil
+}
+
+func (x *AdmitResponse) GetLeaseId() string {
+	if x != nil {
+		return x.LeaseId
+	}
+	return ""
+}
+
+func (x *AdmitResponse) GetLeaseExpiresAt() int64 {
+	if x != nil {
+		return x.LeaseExpiresAt
+	}
+	return 0
+}
+
+func (x *AdmitResponse) GetBindingAxis() string {
+	if x != nil {
+		return x.BindingAxis
+	}
+	return ""
+}
+
+func (x *AdmitResponse) GetPolicyDenied() bool {
+	if x != nil {
+		return x.PolicyDenied
+	}
+	return false
+}
+
+type ReleaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LeaseId       string                 `protobuf:"bytes,1,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
+	Dropped       bool                   `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"` // the work failed or timed out: the adaptive limit shrinks
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseRequest) Reset() {
+	*x = ReleaseRequest{}
+	mi := &file_throttlekit_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseRequest) ProtoMessage() {}
+
+func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseRequest) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ReleaseRequest) GetLeaseId() string {
+	if x != nil {
+		return x.LeaseId
+	}
+	return ""
+}
+
+func (x *ReleaseRequest) GetDropped() bool {
+	if x != nil {
+		return x.Dropped
+	}
+	return false
+}
+
+type ReleaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseResponse) Reset() {
+	*x = ReleaseResponse{}
+	mi := &file_throttlekit_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseResponse) ProtoMessage() {}
+
+func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseResponse) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{15}
+}
+
+type HeartbeatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LeaseIds      []string               `protobuf:"bytes,1,rep,name=lease_ids,json=leaseIds,proto3" json:"lease_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatRequest) Reset() {
+	*x = HeartbeatRequest{}
+	mi := &file_throttlekit_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatRequest) ProtoMessage() {}
+
+func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
+func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *HeartbeatRequest) GetLeaseIds() []string {
+	if x != nil {
+		return x.LeaseIds
+	}
+	return nil
+}
+
+type HeartbeatResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LiveIds       []string               `protobuf:"bytes,1,rep,name=live_ids,json=liveIds,proto3" json:"live_ids,omitempty"`                 // renewed
+	ReclaimedIds  []string               `protobuf:"bytes,2,rep,name=reclaimed_ids,json=reclaimedIds,proto3" json:"reclaimed_ids,omitempty"`  // gone: the caller treats that work as dropped
+	NextDeadline  int64                  `protobuf:"varint,3,opt,name=next_deadline,json=nextDeadline,proto3" json:"next_deadline,omitempty"` // epoch ms
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatResponse) Reset() {
+	*x = HeartbeatResponse{}
+	mi := &file_throttlekit_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatResponse) ProtoMessage() {}
+
+func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
+func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *HeartbeatResponse) GetLiveIds() []string {
+	if x != nil {
+		return x.LiveIds
+	}
+	return nil
+}
+
+func (x *HeartbeatResponse) GetReclaimedIds() []string {
+	if x != nil {
+		return x.ReclaimedIds
+	}
+	return nil
+}
+
+func (x *HeartbeatResponse) GetNextDeadline() int64 {
+	if x != nil {
+		return x.NextDeadline
+	}
+	return 0
+}
+
 type CheckAllItem struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Policy        string                 `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
@@ -684,7 +1028,7 @@ type CheckAllItem struct {
 
 func (x *CheckAllItem) Reset() {
 	*x = CheckAllItem{}
-	mi := &file_throttlekit_proto_msgTypes[12]
+	mi := &file_throttlekit_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +1040,7 @@ func (x *CheckAllItem) String() string {
 func (*CheckAllItem) ProtoMessage() {}
 
 func (x *CheckAllItem) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[12]
+	mi := &file_throttlekit_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +1053,7 @@ func (x *CheckAllItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAllItem.ProtoReflect.Descriptor instead.
 func (*CheckAllItem) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{12}
+	return file_throttlekit_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CheckAllItem) GetPolicy() string {
@@ -742,7 +1086,7 @@ type CheckAllRequest struct {
 
 func (x *CheckAllRequest) Reset() {
 	*x = CheckAllRequest{}
-	mi := &file_throttlekit_proto_msgTypes[13]
+	mi := &file_throttlekit_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +1098,7 @@ func (x *CheckAllRequest) String() string {
 func (*CheckAllRequest) ProtoMessage() {}
 
 func (x *CheckAllRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[13]
+	mi := &file_throttlekit_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +1111,7 @@ func (x *CheckAllRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAllRequest.ProtoReflect.Descriptor instead.
 func (*CheckAllRequest) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{13}
+	return file_throttlekit_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CheckAllRequest) GetItems() []*CheckAllItem {
@@ -787,7 +1131,7 @@ type CheckAllResponse struct {
 
 func (x *CheckAllResponse) Reset() {
 	*x = CheckAllResponse{}
-	mi := &file_throttlekit_proto_msgTypes[14]
+	mi := &file_throttlekit_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +1143,7 @@ func (x *CheckAllResponse) String() string {
 func (*CheckAllResponse) ProtoMessage() {}
 
 func (x *CheckAllResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[14]
+	mi := &file_throttlekit_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +1156,7 @@ func (x *CheckAllResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAllResponse.ProtoReflect.Descriptor instead.
 func (*CheckAllResponse) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{14}
+	return file_throttlekit_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CheckAllResponse) GetDecisions() []*Decision {
@@ -837,7 +1181,7 @@ type GetSnapshotRequest struct {
 
 func (x *GetSnapshotRequest) Reset() {
 	*x = GetSnapshotRequest{}
-	mi := &file_throttlekit_proto_msgTypes[15]
+	mi := &file_throttlekit_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +1193,7 @@ func (x *GetSnapshotRequest) String() string {
 func (*GetSnapshotRequest) ProtoMessage() {}
 
 func (x *GetSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[15]
+	mi := &file_throttlekit_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +1206,7 @@ func (x *GetSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*GetSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{15}
+	return file_throttlekit_proto_rawDescGZIP(), []int{21}
 }
 
 type MonitorMeta struct {
@@ -878,7 +1222,7 @@ type MonitorMeta struct {
 
 func (x *MonitorMeta) Reset() {
 	*x = MonitorMeta{}
-	mi := &file_throttlekit_proto_msgTypes[16]
+	mi := &file_throttlekit_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1234,7 @@ func (x *MonitorMeta) String() string {
 func (*MonitorMeta) ProtoMessage() {}
 
 func (x *MonitorMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[16]
+	mi := &file_throttlekit_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1247,7 @@ func (x *MonitorMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitorMeta.ProtoReflect.Descriptor instead.
 func (*MonitorMeta) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{16}
+	return file_throttlekit_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MonitorMeta) GetGeneratedAt() int64 {
@@ -951,7 +1295,7 @@ type KeyCount struct {
 
 func (x *KeyCount) Reset() {
 	*x = KeyCount{}
-	mi := &file_throttlekit_proto_msgTypes[17]
+	mi := &file_throttlekit_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1307,7 @@ func (x *KeyCount) String() string {
 func (*KeyCount) ProtoMessage() {}
 
 func (x *KeyCount) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[17]
+	mi := &file_throttlekit_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1320,7 @@ func (x *KeyCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyCount.ProtoReflect.Descriptor instead.
 func (*KeyCount) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{17}
+	return file_throttlekit_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *KeyCount) GetKey() string {
@@ -1007,7 +1351,7 @@ type LatencySummary struct {
 
 func (x *LatencySummary) Reset() {
 	*x = LatencySummary{}
-	mi := &file_throttlekit_proto_msgTypes[18]
+	mi := &file_throttlekit_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1363,7 @@ func (x *LatencySummary) String() string {
 func (*LatencySummary) ProtoMessage() {}
 
 func (x *LatencySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[18]
+	mi := &file_throttlekit_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1376,7 @@ func (x *LatencySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencySummary.ProtoReflect.Descriptor instead.
 func (*LatencySummary) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{18}
+	return file_throttlekit_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LatencySummary) GetAvgMs() float64 {
@@ -1087,7 +1431,7 @@ type PolicySummary struct {
 
 func (x *PolicySummary) Reset() {
 	*x = PolicySummary{}
-	mi := &file_throttlekit_proto_msgTypes[19]
+	mi := &file_throttlekit_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1443,7 @@ func (x *PolicySummary) String() string {
 func (*PolicySummary) ProtoMessage() {}
 
 func (x *PolicySummary) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[19]
+	mi := &file_throttlekit_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1456,7 @@ func (x *PolicySummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicySummary.ProtoReflect.Descriptor instead.
 func (*PolicySummary) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{19}
+	return file_throttlekit_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PolicySummary) GetName() string {
@@ -1194,7 +1538,7 @@ type GuardSummary struct {
 
 func (x *GuardSummary) Reset() {
 	*x = GuardSummary{}
-	mi := &file_throttlekit_proto_msgTypes[20]
+	mi := &file_throttlekit_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1550,7 @@ func (x *GuardSummary) String() string {
 func (*GuardSummary) ProtoMessage() {}
 
 func (x *GuardSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[20]
+	mi := &file_throttlekit_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1563,7 @@ func (x *GuardSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardSummary.ProtoReflect.Descriptor instead.
 func (*GuardSummary) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{20}
+	return file_throttlekit_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GuardSummary) GetName() string {
@@ -1286,7 +1630,7 @@ type DenialEvent struct {
 
 func (x *DenialEvent) Reset() {
 	*x = DenialEvent{}
-	mi := &file_throttlekit_proto_msgTypes[21]
+	mi := &file_throttlekit_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1642,7 @@ func (x *DenialEvent) String() string {
 func (*DenialEvent) ProtoMessage() {}
 
 func (x *DenialEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[21]
+	mi := &file_throttlekit_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1655,7 @@ func (x *DenialEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DenialEvent.ProtoReflect.Descriptor instead.
 func (*DenialEvent) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{21}
+	return file_throttlekit_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DenialEvent) GetAt() int64 {
@@ -1376,7 +1720,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_throttlekit_proto_msgTypes[22]
+	mi := &file_throttlekit_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1732,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[22]
+	mi := &file_throttlekit_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1745,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{22}
+	return file_throttlekit_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Snapshot) GetMeta() *MonitorMeta {
@@ -1448,7 +1792,7 @@ type GetSnapshotResponse struct {
 
 func (x *GetSnapshotResponse) Reset() {
 	*x = GetSnapshotResponse{}
-	mi := &file_throttlekit_proto_msgTypes[23]
+	mi := &file_throttlekit_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1804,7 @@ func (x *GetSnapshotResponse) String() string {
 func (*GetSnapshotResponse) ProtoMessage() {}
 
 func (x *GetSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[23]
+	mi := &file_throttlekit_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1817,7 @@ func (x *GetSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*GetSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{23}
+	return file_throttlekit_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetSnapshotResponse) GetSnapshot() *Snapshot {
@@ -1492,7 +1836,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_throttlekit_proto_msgTypes[24]
+	mi := &file_throttlekit_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1848,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[24]
+	mi := &file_throttlekit_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1861,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{24}
+	return file_throttlekit_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WatchRequest) GetPolicy() string {
@@ -1536,7 +1880,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_throttlekit_proto_msgTypes[25]
+	mi := &file_throttlekit_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1892,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[25]
+	mi := &file_throttlekit_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1905,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{25}
+	return file_throttlekit_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WatchResponse) GetDenial() *DenialEvent {
@@ -1582,7 +1926,7 @@ type RefundRequest struct {
 
 func (x *RefundRequest) Reset() {
 	*x = RefundRequest{}
-	mi := &file_throttlekit_proto_msgTypes[26]
+	mi := &file_throttlekit_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1938,7 @@ func (x *RefundRequest) String() string {
 func (*RefundRequest) ProtoMessage() {}
 
 func (x *RefundRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[26]
+	mi := &file_throttlekit_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1951,7 @@ func (x *RefundRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundRequest.ProtoReflect.Descriptor instead.
 func (*RefundRequest) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{26}
+	return file_throttlekit_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RefundRequest) GetPolicy() string {
@@ -1640,7 +1984,7 @@ type RefundResponse struct {
 
 func (x *RefundResponse) Reset() {
 	*x = RefundResponse{}
-	mi := &file_throttlekit_proto_msgTypes[27]
+	mi := &file_throttlekit_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1996,7 @@ func (x *RefundResponse) String() string {
 func (*RefundResponse) ProtoMessage() {}
 
 func (x *RefundResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[27]
+	mi := &file_throttlekit_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +2009,7 @@ func (x *RefundResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundResponse.ProtoReflect.Descriptor instead.
 func (*RefundResponse) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{27}
+	return file_throttlekit_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RefundResponse) GetDecision() *Decision {
@@ -1685,7 +2029,7 @@ type ResetRequest struct {
 
 func (x *ResetRequest) Reset() {
 	*x = ResetRequest{}
-	mi := &file_throttlekit_proto_msgTypes[28]
+	mi := &file_throttlekit_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +2041,7 @@ func (x *ResetRequest) String() string {
 func (*ResetRequest) ProtoMessage() {}
 
 func (x *ResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[28]
+	mi := &file_throttlekit_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +2054,7 @@ func (x *ResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetRequest.ProtoReflect.Descriptor instead.
 func (*ResetRequest) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{28}
+	return file_throttlekit_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ResetRequest) GetPolicy() string {
@@ -1735,7 +2079,7 @@ type ResetResponse struct {
 
 func (x *ResetResponse) Reset() {
 	*x = ResetResponse{}
-	mi := &file_throttlekit_proto_msgTypes[29]
+	mi := &file_throttlekit_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +2091,7 @@ func (x *ResetResponse) String() string {
 func (*ResetResponse) ProtoMessage() {}
 
 func (x *ResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_throttlekit_proto_msgTypes[29]
+	mi := &file_throttlekit_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +2104,7 @@ func (x *ResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetResponse.ProtoReflect.Descriptor instead.
 func (*ResetResponse) Descriptor() ([]byte, []int) {
-	return file_throttlekit_proto_rawDescGZIP(), []int{29}
+	return file_throttlekit_proto_rawDescGZIP(), []int{35}
 }
 
 var File_throttlekit_proto protoreflect.FileDescriptor
@@ -1806,7 +2150,29 @@ const file_throttlekit_proto_rawDesc = "" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
 	"\x06tokens\x18\x03 \x01(\x03R\x06tokens\"E\n" +
 	"\rDebitResponse\x124\n" +
-	"\bdecision\x18\x01 \x01(\v2\x18.throttlekit.v1.DecisionR\bdecision\"L\n" +
+	"\bdecision\x18\x01 \x01(\v2\x18.throttlekit.v1.DecisionR\bdecision\"v\n" +
+	"\fAdmitRequest\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x12\n" +
+	"\x04cost\x18\x03 \x01(\x03R\x04cost\x12\x12\n" +
+	"\x04hold\x18\x04 \x01(\x03R\x04hold\x12\x14\n" +
+	"\x05value\x18\x05 \x01(\x03R\x05value\"\xd2\x01\n" +
+	"\rAdmitResponse\x124\n" +
+	"\bdecision\x18\x01 \x01(\v2\x18.throttlekit.v1.DecisionR\bdecision\x12\x19\n" +
+	"\blease_id\x18\x02 \x01(\tR\aleaseId\x12(\n" +
+	"\x10lease_expires_at\x18\x03 \x01(\x03R\x0eleaseExpiresAt\x12!\n" +
+	"\fbinding_axis\x18\x04 \x01(\tR\vbindingAxis\x12#\n" +
+	"\rpolicy_denied\x18\x05 \x01(\bR\fpolicyDenied\"E\n" +
+	"\x0eReleaseRequest\x12\x19\n" +
+	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x18\n" +
+	"\adropped\x18\x02 \x01(\bR\adropped\"\x11\n" +
+	"\x0fReleaseResponse\"/\n" +
+	"\x10HeartbeatRequest\x12\x1b\n" +
+	"\tlease_ids\x18\x01 \x03(\tR\bleaseIds\"x\n" +
+	"\x11HeartbeatResponse\x12\x19\n" +
+	"\blive_ids\x18\x01 \x03(\tR\aliveIds\x12#\n" +
+	"\rreclaimed_ids\x18\x02 \x03(\tR\freclaimedIds\x12#\n" +
+	"\rnext_deadline\x18\x03 \x01(\x03R\fnextDeadline\"L\n" +
 	"\fCheckAllItem\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x12\n" +
@@ -1881,13 +2247,16 @@ const file_throttlekit_proto_rawDesc = "" +
 	"\fResetRequest\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\"\x0f\n" +
-	"\rResetResponse2\xdb\x04\n" +
+	"\rResetResponse2\xbf\x06\n" +
 	"\vRateLimiter\x12D\n" +
 	"\x05Check\x12\x1c.throttlekit.v1.CheckRequest\x1a\x1d.throttlekit.v1.CheckResponse\x12P\n" +
 	"\tCheckMany\x12 .throttlekit.v1.CheckManyRequest\x1a!.throttlekit.v1.CheckManyResponse\x12A\n" +
 	"\x04Peek\x12\x1b.throttlekit.v1.PeekRequest\x1a\x1c.throttlekit.v1.PeekResponse\x12M\n" +
 	"\bForecast\x12\x1f.throttlekit.v1.ForecastRequest\x1a .throttlekit.v1.ForecastResponse\x12D\n" +
-	"\x05Debit\x12\x1c.throttlekit.v1.DebitRequest\x1a\x1d.throttlekit.v1.DebitResponse\x12M\n" +
+	"\x05Debit\x12\x1c.throttlekit.v1.DebitRequest\x1a\x1d.throttlekit.v1.DebitResponse\x12D\n" +
+	"\x05Admit\x12\x1c.throttlekit.v1.AdmitRequest\x1a\x1d.throttlekit.v1.AdmitResponse\x12J\n" +
+	"\aRelease\x12\x1e.throttlekit.v1.ReleaseRequest\x1a\x1f.throttlekit.v1.ReleaseResponse\x12P\n" +
+	"\tHeartbeat\x12 .throttlekit.v1.HeartbeatRequest\x1a!.throttlekit.v1.HeartbeatResponse\x12M\n" +
 	"\bCheckAll\x12\x1f.throttlekit.v1.CheckAllRequest\x1a .throttlekit.v1.CheckAllResponse\x12G\n" +
 	"\x06Refund\x12\x1d.throttlekit.v1.RefundRequest\x1a\x1e.throttlekit.v1.RefundResponse\x12D\n" +
 	"\x05Reset\x12\x1c.throttlekit.v1.ResetRequest\x1a\x1d.throttlekit.v1.ResetResponse2\xa9\x01\n" +
@@ -1907,7 +2276,7 @@ func file_throttlekit_proto_rawDescGZIP() []byte {
 	return file_throttlekit_proto_rawDescData
 }
 
-var file_throttlekit_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_throttlekit_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_throttlekit_proto_goTypes = []any{
 	(*Decision)(nil),            // 0: throttlekit.v1.Decision
 	(*CheckRequest)(nil),        // 1: throttlekit.v1.CheckRequest
@@ -1921,24 +2290,30 @@ var file_throttlekit_proto_goTypes = []any{
 	(*ForecastResponse)(nil),    // 9: throttlekit.v1.ForecastResponse
 	(*DebitRequest)(nil),        // 10: throttlekit.v1.DebitRequest
 	(*DebitResponse)(nil),       // 11: throttlekit.v1.DebitResponse
-	(*CheckAllItem)(nil),        // 12: throttlekit.v1.CheckAllItem
-	(*CheckAllRequest)(nil),     // 13: throttlekit.v1.CheckAllRequest
-	(*CheckAllResponse)(nil),    // 14: throttlekit.v1.CheckAllResponse
-	(*GetSnapshotRequest)(nil),  // 15: throttlekit.v1.GetSnapshotRequest
-	(*MonitorMeta)(nil),         // 16: throttlekit.v1.MonitorMeta
-	(*KeyCount)(nil),            // 17: throttlekit.v1.KeyCount
-	(*LatencySummary)(nil),      // 18: throttlekit.v1.LatencySummary
-	(*PolicySummary)(nil),       // 19: throttlekit.v1.PolicySummary
-	(*GuardSummary)(nil),        // 20: throttlekit.v1.GuardSummary
-	(*DenialEvent)(nil),         // 21: throttlekit.v1.DenialEvent
-	(*Snapshot)(nil),            // 22: throttlekit.v1.Snapshot
-	(*GetSnapshotResponse)(nil), // 23: throttlekit.v1.GetSnapshotResponse
-	(*WatchRequest)(nil),        // 24: throttlekit.v1.WatchRequest
-	(*WatchResponse)(nil),       // 25: throttlekit.v1.WatchResponse
-	(*RefundRequest)(nil),       // 26: throttlekit.v1.RefundRequest
-	(*RefundResponse)(nil),      // 27: throttlekit.v1.RefundResponse
-	(*ResetRequest)(nil),        // 28: throttlekit.v1.ResetRequest
-	(*ResetResponse)(nil),       // 29: throttlekit.v1.ResetResponse
+	(*AdmitRequest)(nil),        // 12: throttlekit.v1.AdmitRequest
+	(*AdmitResponse)(nil),       // 13: throttlekit.v1.AdmitResponse
+	(*ReleaseRequest)(nil),      // 14: throttlekit.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),     // 15: throttlekit.v1.ReleaseResponse
+	(*HeartbeatRequest)(nil),    // 16: throttlekit.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),   // 17: throttlekit.v1.HeartbeatResponse
+	(*CheckAllItem)(nil),        // 18: throttlekit.v1.CheckAllItem
+	(*CheckAllRequest)(nil),     // 19: throttlekit.v1.CheckAllRequest
+	(*CheckAllResponse)(nil),    // 20: throttlekit.v1.CheckAllResponse
+	(*GetSnapshotRequest)(nil),  // 21: throttlekit.v1.GetSnapshotRequest
+	(*MonitorMeta)(nil),         // 22: throttlekit.v1.MonitorMeta
+	(*KeyCount)(nil),            // 23: throttlekit.v1.KeyCount
+	(*LatencySummary)(nil),      // 24: throttlekit.v1.LatencySummary
+	(*PolicySummary)(nil),       // 25: throttlekit.v1.PolicySummary
+	(*GuardSummary)(nil),        // 26: throttlekit.v1.GuardSummary
+	(*DenialEvent)(nil),         // 27: throttlekit.v1.DenialEvent
+	(*Snapshot)(nil),            // 28: throttlekit.v1.Snapshot
+	(*GetSnapshotResponse)(nil), // 29: throttlekit.v1.GetSnapshotResponse
+	(*WatchRequest)(nil),        // 30: throttlekit.v1.WatchRequest
+	(*WatchResponse)(nil),       // 31: throttlekit.v1.WatchResponse
+	(*RefundRequest)(nil),       // 32: throttlekit.v1.RefundRequest
+	(*RefundResponse)(nil),      // 33: throttlekit.v1.RefundResponse
+	(*ResetRequest)(nil),        // 34: throttlekit.v1.ResetRequest
+	(*ResetResponse)(nil),       // 35: throttlekit.v1.ResetResponse
 }
 var file_throttlekit_proto_depIdxs = []int32{
 	0,  // 0: throttlekit.v1.CheckResponse.decision:type_name -> throttlekit.v1.Decision
@@ -1946,43 +2321,50 @@ var file_throttlekit_proto_depIdxs = []int32{
 	0,  // 2: throttlekit.v1.PeekResponse.decision:type_name -> throttlekit.v1.Decision
 	8,  // 3: throttlekit.v1.ForecastResponse.forecast:type_name -> throttlekit.v1.Forecast
 	0,  // 4: throttlekit.v1.DebitResponse.decision:type_name -> throttlekit.v1.Decision
-	12, // 5: throttlekit.v1.CheckAllRequest.items:type_name -> throttlekit.v1.CheckAllItem
-	0,  // 6: throttlekit.v1.CheckAllResponse.decisions:type_name -> throttlekit.v1.Decision
-	18, // 7: throttlekit.v1.PolicySummary.latency:type_name -> throttlekit.v1.LatencySummary
-	17, // 8: throttlekit.v1.PolicySummary.top_denied:type_name -> throttlekit.v1.KeyCount
-	17, // 9: throttlekit.v1.PolicySummary.top_requested:type_name -> throttlekit.v1.KeyCount
-	16, // 10: throttlekit.v1.Snapshot.meta:type_name -> throttlekit.v1.MonitorMeta
-	19, // 11: throttlekit.v1.Snapshot.policies:type_name -> throttlekit.v1.PolicySummary
-	20, // 12: throttlekit.v1.Snapshot.guards:type_name -> throttlekit.v1.GuardSummary
-	21, // 13: throttlekit.v1.Snapshot.recent_denials:type_name -> throttlekit.v1.DenialEvent
-	22, // 14: throttlekit.v1.GetSnapshotResponse.snapshot:type_name -> throttlekit.v1.Snapshot
-	21, // 15: throttlekit.v1.WatchResponse.denial:type_name -> throttlekit.v1.DenialEvent
-	0,  // 16: throttlekit.v1.RefundResponse.decision:type_name -> throttlekit.v1.Decision
-	1,  // 17: throttlekit.v1.RateLimiter.Check:input_type -> throttlekit.v1.CheckRequest
-	3,  // 18: throttlekit.v1.RateLimiter.CheckMany:input_type -> throttlekit.v1.CheckManyRequest
-	5,  // 19: throttlekit.v1.RateLimiter.Peek:input_type -> throttlekit.v1.PeekRequest
-	7,  // 20: throttlekit.v1.RateLimiter.Forecast:input_type -> throttlekit.v1.ForecastRequest
-	10, // 21: throttlekit.v1.RateLimiter.Debit:input_type -> throttlekit.v1.DebitRequest
-	13, // 22: throttlekit.v1.RateLimiter.CheckAll:input_type -> throttlekit.v1.CheckAllRequest
-	26, // 23: throttlekit.v1.RateLimiter.Refund:input_type -> throttlekit.v1.RefundRequest
-	28, // 24: throttlekit.v1.RateLimiter.Reset:input_type -> throttlekit.v1.ResetRequest
-	15, // 25: throttlekit.v1.Monitor.GetSnapshot:input_type -> throttlekit.v1.GetSnapshotRequest
-	24, // 26: throttlekit.v1.Monitor.Watch:input_type -> throttlekit.v1.WatchRequest
-	2,  // 27: throttlekit.v1.RateLimiter.Check:output_type -> throttlekit.v1.CheckResponse
-	4,  // 28: throttlekit.v1.RateLimiter.CheckMany:output_type -> throttlekit.v1.CheckManyResponse
-	6,  // 29: throttlekit.v1.RateLimiter.Peek:output_type -> throttlekit.v1.PeekResponse
-	9,  // 30: throttlekit.v1.RateLimiter.Forecast:output_type -> throttlekit.v1.ForecastResponse
-	11, // 31: throttlekit.v1.RateLimiter.Debit:output_type -> throttlekit.v1.DebitResponse
-	14, // 32: throttlekit.v1.RateLimiter.CheckAll:output_type -> throttlekit.v1.CheckAllResponse
-	27, // 33: throttlekit.v1.RateLimiter.Refund:output_type -> throttlekit.v1.RefundResponse
-	29, // 34: throttlekit.v1.RateLimiter.Reset:output_type -> throttlekit.v1.ResetResponse
-	23, // 35: throttlekit.v1.Monitor.GetSnapshot:output_type -> throttlekit.v1.GetSnapshotResponse
-	25, // 36: throttlekit.v1.Monitor.Watch:output_type -> throttlekit.v1.WatchResponse
-	27, // [27:37] is the sub-list for method output_type
-	17, // [17:27] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	0,  // 5: throttlekit.v1.AdmitResponse.decision:type_name -> throttlekit.v1.Decision
+	18, // 6: throttlekit.v1.CheckAllRequest.items:type_name -> throttlekit.v1.CheckAllItem
+	0,  // 7: throttlekit.v1.CheckAllResponse.decisions:type_name -> throttlekit.v1.Decision
+	24, // 8: throttlekit.v1.PolicySummary.latency:type_name -> throttlekit.v1.LatencySummary
+	23, // 9: throttlekit.v1.PolicySummary.top_denied:type_name -> throttlekit.v1.KeyCount
+	23, // 10: throttlekit.v1.PolicySummary.top_requested:type_name -> throttlekit.v1.KeyCount
+	22, // 11: throttlekit.v1.Snapshot.meta:type_name -> throttlekit.v1.MonitorMeta
+	25, // 12: throttlekit.v1.Snapshot.policies:type_name -> throttlekit.v1.PolicySummary
+	26, // 13: throttlekit.v1.Snapshot.guards:type_name -> throttlekit.v1.GuardSummary
+	27, // 14: throttlekit.v1.Snapshot.recent_denials:type_name -> throttlekit.v1.DenialEvent
+	28, // 15: throttlekit.v1.GetSnapshotResponse.snapshot:type_name -> throttlekit.v1.Snapshot
+	27, // 16: throttlekit.v1.WatchResponse.denial:type_name -> throttlekit.v1.DenialEvent
+	0,  // 17: throttlekit.v1.RefundResponse.decision:type_name -> throttlekit.v1.Decision
+	1,  // 18: throttlekit.v1.RateLimiter.Check:input_type -> throttlekit.v1.CheckRequest
+	3,  // 19: throttlekit.v1.RateLimiter.CheckMany:input_type -> throttlekit.v1.CheckManyRequest
+	5,  // 20: throttlekit.v1.RateLimiter.Peek:input_type -> throttlekit.v1.PeekRequest
+	7,  // 21: throttlekit.v1.RateLimiter.Forecast:input_type -> throttlekit.v1.ForecastRequest
+	10, // 22: throttlekit.v1.RateLimiter.Debit:input_type -> throttlekit.v1.DebitRequest
+	12, // 23: throttlekit.v1.RateLimiter.Admit:input_type -> throttlekit.v1.AdmitRequest
+	14, // 24: throttlekit.v1.RateLimiter.Release:input_type -> throttlekit.v1.ReleaseRequest
+	16, // 25: throttlekit.v1.RateLimiter.Heartbeat:input_type -> throttlekit.v1.HeartbeatRequest
+	19, // 26: throttlekit.v1.RateLimiter.CheckAll:input_type -> throttlekit.v1.CheckAllRequest
+	32, // 27: throttlekit.v1.RateLimiter.Refund:input_type -> throttlekit.v1.RefundRequest
+	34, // 28: throttlekit.v1.RateLimiter.Reset:input_type -> throttlekit.v1.ResetRequest
+	21, // 29: throttlekit.v1.Monitor.GetSnapshot:input_type -> throttlekit.v1.GetSnapshotRequest
+	30, // 30: throttlekit.v1.Monitor.Watch:input_type -> throttlekit.v1.WatchRequest
+	2,  // 31: throttlekit.v1.RateLimiter.Check:output_type -> throttlekit.v1.CheckResponse
+	4,  // 32: throttlekit.v1.RateLimiter.CheckMany:output_type -> throttlekit.v1.CheckManyResponse
+	6,  // 33: throttlekit.v1.RateLimiter.Peek:output_type -> throttlekit.v1.PeekResponse
+	9,  // 34: throttlekit.v1.RateLimiter.Forecast:output_type -> throttlekit.v1.ForecastResponse
+	11, // 35: throttlekit.v1.RateLimiter.Debit:output_type -> throttlekit.v1.DebitResponse
+	13, // 36: throttlekit.v1.RateLimiter.Admit:output_type -> throttlekit.v1.AdmitResponse
+	15, // 37: throttlekit.v1.RateLimiter.Release:output_type -> throttlekit.v1.ReleaseResponse
+	17, // 38: throttlekit.v1.RateLimiter.Heartbeat:output_type -> throttlekit.v1.HeartbeatResponse
+	20, // 39: throttlekit.v1.RateLimiter.CheckAll:output_type -> throttlekit.v1.CheckAllResponse
+	33, // 40: throttlekit.v1.RateLimiter.Refund:output_type -> throttlekit.v1.RefundResponse
+	35, // 41: throttlekit.v1.RateLimiter.Reset:output_type -> throttlekit.v1.ResetResponse
+	29, // 42: throttlekit.v1.Monitor.GetSnapshot:output_type -> throttlekit.v1.GetSnapshotResponse
+	31, // 43: throttlekit.v1.Monitor.Watch:output_type -> throttlekit.v1.WatchResponse
+	31, // [31:44] is the sub-list for method output_type
+	18, // [18:31] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_throttlekit_proto_init() }
@@ -1996,7 +2378,7 @@ func file_throttlekit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_throttlekit_proto_rawDesc), len(file_throttlekit_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

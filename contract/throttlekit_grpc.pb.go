@@ -27,6 +27,9 @@ const (
 	RateLimiter_Peek_FullMethodName      = "/throttlekit.v1.RateLimiter/Peek"
 	RateLimiter_Forecast_FullMethodName  = "/throttlekit.v1.RateLimiter/Forecast"
 	RateLimiter_Debit_FullMethodName     = "/throttlekit.v1.RateLimiter/Debit"
+	RateLimiter_Admit_FullMethodName     = "/throttlekit.v1.RateLimiter/Admit"
+	RateLimiter_Release_FullMethodName   = "/throttlekit.v1.RateLimiter/Release"
+	RateLimiter_Heartbeat_FullMethodName = "/throttlekit.v1.RateLimiter/Heartbeat"
 	RateLimiter_CheckAll_FullMethodName  = "/throttlekit.v1.RateLimiter/CheckAll"
 	RateLimiter_Refund_FullMethodName    = "/throttlekit.v1.RateLimiter/Refund"
 	RateLimiter_Reset_FullMethodName     = "/throttlekit.v1.RateLimiter/Reset"
@@ -46,6 +49,12 @@ type RateLimiterClient interface {
 	Forecast(ctx context.Context, in *ForecastRequest, opts ...grpc.CallOption) (*ForecastResponse, error)
 	// Debit post-hoc tokens against a token-budget policy.
 	Debit(ctx context.Context, in *DebitRequest, opts ...grpc.CallOption) (*DebitResponse, error)
+	// Take a concurrency slot (admission.md): a lease id when allowed.
+	Admit(ctx context.Context, in *AdmitRequest, opts ...grpc.CallOption) (*AdmitResponse, error)
+	// Return a slot; idempotent, an unknown id is not an error.
+	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error)
+	// Renew leases; the ones already gone come back as reclaimed.
+	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
 	// Ours: several checks at one instant, all consumed or none (CheckAllRequest).
 	CheckAll(ctx context.Context, in *CheckAllRequest, opts ...grpc.CallOption) (*CheckAllResponse, error)
 	// Ours: give back units a check (or debit) consumed; the Decision is what Peek answers then.
@@ -112,6 +121,36 @@ func (c *rateLimiterClient) Debit(ctx context.Context, in *DebitRequest, opts ..
 	return out, nil
 }
 
+func (c *rateLimiterClient) Admit(ctx context.Context, in *AdmitRequest, opts ...grpc.CallOption) (*AdmitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdmitResponse)
+	err := c.cc.Invoke(ctx, RateLimiter_Admit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rateLimiterClient) Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReleaseResponse)
+	err := c.cc.Invoke(ctx, RateLimiter_Release_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rateLimiterClient) Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HeartbeatResponse)
+	err := c.cc.Invoke(ctx, RateLimiter_Heartbeat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *rateLimiterClient) CheckAll(ctx context.Context, in *CheckAllRequest, opts ...grpc.CallOption) (*CheckAllResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CheckAllResponse)
@@ -156,6 +195,12 @@ type RateLimiterServer interface {
 	Forecast(context.Context, *ForecastRequest) (*ForecastResponse, error)
 	// Debit post-hoc tokens against a token-budget policy.
 	Debit(context.Context, *DebitRequest) (*DebitResponse, error)
+	// Take a concurrency slot (admission.md): a lease id when allowed.
+	Admit(context.Context, *AdmitRequest) (*AdmitResponse, error)
+	// Return a slot; idempotent, an unknown id is not an error.
+	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
+	// Renew leases; the ones already gone come back as reclaimed.
+	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
 	// Ours: several checks at one instant, all consumed or none (CheckAllRequest).
 	CheckAll(context.Context, *CheckAllRequest) (*CheckAllResponse, error)
 	// Ours: give back units a check (or debit) consumed; the Decision is what Peek answers then.
@@ -186,6 +231,15 @@ func (UnimplementedRateLimiterServer) Forecast(context.Context, *ForecastRequest
 }
 func (UnimplementedRateLimiterServer) Debit(context.Context, *DebitRequest) (*DebitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Debit not implemented")
+}
+func (UnimplementedRateLimiterServer) Admit(context.Context, *AdmitRequest) (*AdmitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Admit not implemented")
+}
+func (UnimplementedRateLimiterServer) Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Release not implemented")
+}
+func (UnimplementedRateLimiterServer) Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Heartbeat not implemented")
 }
 func (UnimplementedRateLimiterServer) CheckAll(context.Context, *CheckAllRequest) (*CheckAllResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckAll not implemented")
@@ -307,6 +361,60 @@ func _RateLimiter_Debit_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RateLimiter_Admit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdmitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RateLimiterServer).Admit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RateLimiter_Admit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RateLimiterServer).Admit(ctx, req.(*AdmitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RateLimiter_Release_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RateLimiterServer).Release(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RateLimiter_Release_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RateLimiterServer).Release(ctx, req.(*ReleaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RateLimiter_Heartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RateLimiterServer).Heartbeat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RateLimiter_Heartbeat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RateLimiterServer).Heartbeat(ctx, req.(*HeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RateLimiter_CheckAll_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CheckAllRequest)
 	if err := dec(in); err != nil {
@@ -387,6 +495,18 @@ var RateLimiter_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Debit",
 			Handler:    _RateLimiter_Debit_Handler,
+		},
+		{
+			MethodName: "Admit",
+			Handler:    _RateLimiter_Admit_Handler,
+		},
+		{
+			MethodName: "Release",
+			Handler:    _RateLimiter_Release_Handler,
+		},
+		{
+			MethodName: "Heartbeat",
+			Handler:    _RateLimiter_Heartbeat_Handler,
 		},
 		{
 			MethodName: "CheckAll",

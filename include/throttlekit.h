@@ -115,6 +115,15 @@ typedef struct tk_options {
                                     of one policy and cost travel as one CheckMany RPC (the
                                     server decides them at one instant). 1 = on. */
   int32_t reserved1;             /* must be 0 */
+  int32_t lease_ttl_ms;          /* Redis door: how long a tk_admit lease lives unless renewed;
+                                    0 = default 2,000; < 0 invalid. Service door: ignored (the
+                                    server's --lease-ttl decides) */
+  int32_t lease_heartbeat;       /* 1 = the handle renews, in the background, every lease
+                                    tk_admit issued on it until tk_release on it (any policy
+                                    and key) or tk_free: a long hold needs no tk_heartbeat calls.
+                                    Renewals run every half lease TTL (1 s by default); a lease
+                                    the store no longer holds is dropped from the renewals.
+                                    0 = off (default); other values invalid */
 } tk_options_t;
 
 /* The outcome of a check, peek or debit. */
@@ -420,6 +429,88 @@ int tk_poll(tk_handle_t h, tk_completion_t *out, size_t max, size_t *n_out);
  */
 int tk_check_all_async(tk_handle_t h, const tk_check_item_t *items, size_t n, uint64_t cookie,
                        tk_error_t *err);
+
+/* ---- Concurrency admission (admission.md) ------------------------------------------------
+ *
+ * A concurrency policy (a `concurrency:` block in the policy file) caps how many requests are
+ * in flight at once. tk_admit takes a slot and returns a lease id; tk_release gives the slot
+ * back; tk_heartbeat keeps a long hold alive. A lease not renewed within its TTL (2 s) is
+ * reclaimed as dropped, so a process that dies holding slots loses them within the TTL and a
+ * second. On the Redis door the ceiling holds exactly for the whole fleet (every process and
+ * host on the same Redis and namespace): the leases live in Redis, computed by Lua like every
+ * decision. On the service door the server holds them (per server process on its memory
+ * store, fleet-wide on a Redis store).
+ *
+ * Release and heartbeat name the admission's policy and key as well as its lease id, so that
+ * any process can release a lease on the Redis door; the service door sends only the ids.
+ * A lease id is opaque: 32 lowercase hex characters (16 random bytes) and a NUL.
+ */
+
+/* The outcome of tk_admit: the decision and, when allowed, the lease on the slot. */
+typedef struct tk_admission {
+  tk_decision_t decision;        /* the combination of the axes consulted (admission.md §3):
+                                    concurrency alone, or concurrency then the rate axis of a
+                                    unified policy (checked at cost 1) */
+  char lease_id[40];             /* NUL-terminated; "" when refused */
+  int64_t lease_expires_at_ms;   /* epoch ms the lease lasts until unless renewed; 0 when refused */
+  char binding_axis[16];         /* "" when allowed; "concurrency" or "rate": the axis that refused */
+  int32_t policy_denied;         /* always 0: policies from YAML have no joint-LP axis */
+  int32_t reserved32;            /* zero */
+  int64_t reserved[4];           /* zero today; room for new attributes without an ABI break */
+} tk_admission_t;
+
+/*
+ * Take a slot of a concurrency policy for key (the key is the rate axis's key, and the
+ * guard's with `scope: key`; with the default `scope: policy` every key shares one guard).
+ * A refusal is TK_OK with decision.allowed == 0, lease_id "" and binding_axis naming the axis;
+ * it holds nothing. An allowed admission holds a slot until tk_release, or until its lease
+ * expires (lease_expires_at_ms) unless tk_heartbeat renews it. cost is validated like a
+ * check's (0 means 1) and otherwise inert. The fail mode never applies: a store fault is an
+ * error, never a synthesized admission. Errors: TK_E_INVALID (out NULL, NULL or empty policy,
+ * NULL key, key over 4,096 bytes, negative cost or cost > 2^53 - 1), TK_E_BADHANDLE,
+ * TK_E_NOT_FOUND (unknown policy), TK_E_UNSUPPORTED (a rate limiter or meter: not a
+ * concurrency policy), TK_E_UNAVAILABLE / TK_E_TIMEOUT / TK_E_AUTH (the store or server),
+ * TK_E_FORKED, TK_E_INTERNAL. out is written only on TK_OK.
+ */
+int tk_admit(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+             tk_admission_t *out, tk_error_t *err);
+/* tk_admit at now_ms (epoch ms, > 0) instead of the store's clock, for replay and tests.
+   TK_E_UNSUPPORTED on the service door (the server's clock decides). */
+int tk_admit_at(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                int64_t now_ms, tk_admission_t *out, tk_error_t *err);
+
+/*
+ * Give back the slot of lease_id, admitted with policy and key. dropped != 0 says the work
+ * failed or timed out, which shrinks an adaptive limit. Idempotent: a lease already released
+ * or reclaimed, an unknown id or "" is TK_OK. Errors: TK_E_INVALID (NULL or empty policy,
+ * NULL key, key over 4,096 bytes, NULL lease_id), TK_E_BADHANDLE, TK_E_NOT_FOUND (unknown
+ * policy; Redis door), TK_E_UNSUPPORTED (not a concurrency policy; Redis door),
+ * TK_E_UNAVAILABLE / TK_E_TIMEOUT / TK_E_AUTH, TK_E_FORKED, TK_E_INTERNAL. A release that
+ * fails leaves the slot to its lease's expiry.
+ */
+int tk_release(tk_handle_t h, const char *policy, const char *key, const char *lease_id,
+               int dropped, tk_error_t *err);
+/* tk_release at now_ms (epoch ms, > 0); TK_E_UNSUPPORTED on the service door. */
+int tk_release_at(tk_handle_t h, const char *policy, const char *key, const char *lease_id,
+                  int dropped, int64_t now_ms, tk_error_t *err);
+
+/*
+ * Renew the n leases lease_ids[0 .. n) admitted with policy and key: each live one lasts
+ * another TTL from now. The others (released, reclaimed, unknown) are reported: their indexes
+ * into lease_ids go to reclaimed[0 .. *n_reclaimed), in increasing order; the caller must
+ * treat their work as dropped. reclaimed is caller memory for n entries (may be NULL when
+ * n == 0). n == 0 is valid (it renews nothing). Errors: TK_E_INVALID (NULL or empty policy,
+ * NULL key, key over 4,096 bytes, lease_ids or reclaimed NULL with n > 0, a NULL
+ * lease_ids[i], n_reclaimed NULL), TK_E_BADHANDLE, TK_E_NOT_FOUND, TK_E_UNSUPPORTED,
+ * TK_E_UNAVAILABLE / TK_E_TIMEOUT / TK_E_AUTH, TK_E_FORKED, TK_E_INTERNAL; *n_reclaimed is 0
+ * on every error.
+ */
+int tk_heartbeat(tk_handle_t h, const char *policy, const char *key, const char *const *lease_ids,
+                 size_t n, size_t *reclaimed, size_t *n_reclaimed, tk_error_t *err);
+/* tk_heartbeat at now_ms (epoch ms, > 0); TK_E_UNSUPPORTED on the service door. */
+int tk_heartbeat_at(tk_handle_t h, const char *policy, const char *key,
+                    const char *const *lease_ids, size_t n, int64_t now_ms, size_t *reclaimed,
+                    size_t *n_reclaimed, tk_error_t *err);
 
 /* ---- Diagnostics ------------------------------------------------------------------------ */
 

@@ -21,7 +21,13 @@ const (
 	RolePeek     = "peek"
 	RoleForecast = "forecast"
 	RoleDebit    = "debit"
+	// RoleAdmission is the lease script of concurrency admission (Admit, Release, Heartbeat
+	// of one guard; admission.md), a script of its own beside the strategies'.
+	RoleAdmission = "admission"
 )
+
+// AdmissionName is the manifest name of the admission lease script.
+const AdmissionName = "concurrency.admission"
 
 // Script is one decision script with its manifest entry.
 type Script struct {

@@ -9,7 +9,7 @@ import (
 
 // laterCore lists features of later core versions: a policy using one still loads (so the
 // rest of an existing file keeps working) but answers "unsupported".
-var laterCore = map[string]bool{"twoTier": true, "concurrency": true, "federated": true,
+var laterCore = map[string]bool{"twoTier": true, "federated": true,
 	"fairEscrow": true, "federatedFairEscrow": true, "distributedConcurrency": true}
 
 // shape is what one strategy accepts besides `strategy` and `prefix`.
@@ -69,7 +69,7 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 		ps.fail(path, "%s", kindProblem(found))
 		return
 	}
-	var strategy, budget, fleet, prefix, shadow *entry
+	var strategy, budget, fleet, prefix, shadow, conc *entry
 	for i := range list {
 		e := &list[i]
 		if !e.named {
@@ -93,6 +93,8 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 			prefix = e
 		case "shadow":
 			shadow = e
+		case "concurrency":
+			conc = e
 		}
 	}
 	ownPrefix := prefix != nil
@@ -100,6 +102,8 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 		p.Prefix, _ = ps.prefix(prefix.val, fieldPath(path, "prefix"))
 	}
 	switch {
+	case conc != nil:
+		ps.admitter(p, path, list, conc, strategy)
 	case p.Unsupported != "":
 		// Its fields belong to a later core; judging them here would reject valid files.
 		for _, e := range list {

@@ -196,7 +196,9 @@ func (ps *parser) finish() {
 				l.p.Prefix = l.p.Name
 			}
 		}
-		if l.p.Unsupported == "" {
+		// A concurrency-only admitter's guard key ends in GuardSuffix, which no strategy key
+		// can: it shares no key space with rate limiters.
+		if l.p.Unsupported == "" && l.p.Strategy != "" {
 			live = append(live, l.p)
 		}
 	}

@@ -102,11 +102,11 @@ func TestUnsupportedFeaturesLoad(t *testing.T) {
 	s := mustParse(t, `limiters:
   api: { strategy: gcra, limit: 5, period: 1s }
   pool:
-    concurrency: { max: 3, whatever: [1, 2] }
+    distributedConcurrency: { max: 3, whatever: [1, 2] }
   fleet: { strategy: fixedWindow, limit: 1, period: 1s, federated: { anything: goes }, prefix: api }
   tiers: { strategy: gcra, limit: 1, period: 1s, twoTier: {} }
 `)
-	cases := []struct{ name, feature string }{{"pool", "concurrency"}, {"fleet", "federated"}, {"tiers", "twoTier"}}
+	cases := []struct{ name, feature string }{{"pool", "distributedConcurrency"}, {"fleet", "federated"}, {"tiers", "twoTier"}}
 	for _, c := range cases {
 		p := lookup(t, s, c.name)
 		if p.Unsupported != c.feature || p.Strategy != "" {

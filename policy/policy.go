@@ -27,8 +27,8 @@ const MaxSafeInteger = 1<<53 - 1
 // uses are set; the others stay zero.
 type Policy struct {
 	Name         string
-	Strategy     Strategy // TokenBudget for a meter; "" only when Unsupported != ""
-	Unsupported  string   // the later-core feature used (twoTier, concurrency, fairEscrow, ...)
+	Strategy     Strategy // TokenBudget for a meter; "" when Unsupported != "" or for a concurrency-only admitter
+	Unsupported  string   // the later-core feature used (twoTier, federated, fairEscrow, ...)
 	Limit        int64    // gcra, fixedWindow, slidingWindow, slidingWindowLog, quota
 	Burst        int64    // gcra (default Limit)
 	PeriodMs     int64    // gcra: from period / periodMs / windowMs; quota: fixed, rolling
@@ -41,6 +41,8 @@ type Policy struct {
 	Prefix       string   // own prefix (may be ""), else defaults.prefix, else Name
 	JoinAlways   bool     // a fleetBudget's prefix: joined with ":" even when empty, as upstream does
 	Shadow       bool     // a rate limiter whose denials are recorded but admitted (shadow: true)
+
+	Concurrency *Concurrency // the concurrency axis of an admitter (admission.md); nil otherwise
 
 	// quota (Limit and PeriodMs as well; Buckets for a rolling quota)
 	Cadence       string // CadenceMonth, CadenceWeek, CadenceDay, CadenceFixed or CadenceRolling

@@ -42,7 +42,12 @@ func (m *MonitorService) Snapshot() monitor.Snapshot {
 	infos := make([]monitor.PolicyInfo, 0, set.Len())
 	for _, name := range set.Names() {
 		p, _ := set.Lookup(name)
-		infos = append(infos, monitor.PolicyInfo{Name: name, Strategy: string(p.Strategy), Limit: p.ReportedLimit()})
+		info := monitor.PolicyInfo{Name: name, Strategy: string(p.Strategy), Limit: p.ReportedLimit()}
+		if p.IsAdmitter() {
+			// Upstream's kind for Admit policies; the ceiling before it adapts.
+			info.Kind, info.Limit = "admitter", p.Concurrency.InitialLimit
+		}
+		infos = append(infos, info)
 	}
 	return m.mon.Snapshot(infos)
 }

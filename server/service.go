@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/client"
@@ -39,6 +40,9 @@ type Options struct {
 	// work not finishing within Timeout, not a store outage, so no fail mode answers for
 	// them and the caller gets UNAVAILABLE.
 	InProcessStore bool
+	// LeaseTTL is how long an admission lease lives unless renewed (admission.md §4.2);
+	// 0 means client.DefaultLeaseTTL. Keep it well above clients' heartbeat interval (1 s).
+	LeaseTTL time.Duration
 }
 
 // DefaultMaxKeysPerCall is the CheckMany cap when Options leave it 0 (wire-contract.md).
@@ -60,6 +64,16 @@ type Service struct {
 	recorder Recorder
 	maxKeys  int  // 0: no cap
 	local    bool // the store computes in this process: its timeouts are ours
+
+	// Admission (admission_rpc.go): nil admitter when the backend offers none.
+	admitter  client.Admitter
+	clock     func() int64
+	leaseTTL  time.Duration
+	leases    *leaseTable
+	sweepOnce sync.Once
+	closeOnce sync.Once
+	stopSweep chan struct{}
+	swept     chan struct{}
 }
 
 var _ contract.RateLimiterServer = (*Service)(nil)
@@ -83,17 +97,31 @@ func New(backend client.Limiter, opts Options) *Service {
 		maxKeys = 0
 	}
 	_, engine := backend.(*client.EngineBackend)
+	admitter, _ := backend.(client.Admitter)
+	leaseTTL := opts.LeaseTTL
+	if leaseTTL <= 0 {
+		leaseTTL = client.DefaultLeaseTTL
+	}
+	if l, ok := backend.(interface{ SetLeaseTTL(time.Duration) }); ok {
+		l.SetLeaseTTL(leaseTTL)
+	}
 	return &Service{
-		backend:  backend,
-		calls:    calls,
-		timeout:  opts.Timeout,
-		log:      log,
-		storeLog: newRateLimitedLog(log, time.Second),
-		failMode: opts.FailMode,
-		observer: opts.Observer,
-		recorder: opts.Recorder,
-		maxKeys:  maxKeys,
-		local:    opts.InProcessStore || engine,
+		admitter:  admitter,
+		clock:     opts.Clock,
+		leaseTTL:  leaseTTL,
+		leases:    newLeaseTable(),
+		stopSweep: make(chan struct{}),
+		swept:     make(chan struct{}),
+		backend:   backend,
+		calls:     calls,
+		timeout:   opts.Timeout,
+		log:       log,
+		storeLog:  newRateLimitedLog(log, time.Second),
+		failMode:  opts.FailMode,
+		observer:  opts.Observer,
+		recorder:  opts.Recorder,
+		maxKeys:   maxKeys,
+		local:     opts.InProcessStore || engine,
 	}
 }
 

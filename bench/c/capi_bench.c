@@ -5,13 +5,15 @@
  * runs it beside the Go client, in turns, and prints the ratios; the PHP and Ruby benches read
  * the same two lines.
  *
- *   capi_bench <redis-url> check|check-nopipe|boundary <threads> <seconds>
+ *   capi_bench <redis-url> check|check-nopipe|boundary|admit <threads> <seconds>
  *
  * check:    tk_check of a generous gcra policy over 1,000 keys (every call a script call in
  *           Redis), auto-pipelining on (the default).
  * check-nopipe: the same with opts.auto_pipeline = -1 (each call its own round trip).
  * boundary: tk_check of an unknown policy, which fails inside the core without I/O: the cost
  *           of crossing C -> Go -> C. Not timed per call (the clock would be a large part of it).
+ * admit:    tk_admit then tk_release of a slot of a pinned concurrency policy (never full):
+ *           one "call" is the pair, timed as one.
  *
  * Each check is timed with clock_gettime(CLOCK_MONOTONIC) into the thread's own slice of one
  * array allocated before the threads start (MAX_SAMPLES in all; a thread that fills its slice
@@ -30,10 +32,12 @@
 
 static const char *policies =
     "limiters:\n"
-    "  api: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-capi }\n";
+    "  api: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-capi }\n"
+    "  slots: { concurrency: { minLimit: 100000, maxLimit: 100000 }, prefix: bench-capi-slots }\n";
 
 static tk_handle_t handle;
 static int boundary;
+static int admit; /* admit mode: tk_admit + tk_release per call */
 static double seconds;
 static atomic_long total_calls;
 static atomic_int failures;
@@ -71,7 +75,15 @@ static void *worker(void *arg) {
         snprintf(key, sizeof key, "user-%ld", (id * 7919 + calls) % 1000);
         start = now_ns();
       }
-      if (tk_check(handle, policy, key, 1, &d, &err) != want || (!boundary && !d.allowed)) {
+      if (admit) {
+        tk_admission_t a;
+        if (tk_admit(handle, "slots", key, 1, &a, &err) != TK_OK || !a.decision.allowed ||
+            tk_release(handle, "slots", key, a.lease_id, 0, &err) != TK_OK) {
+          fprintf(stderr, "capi_bench: admit: %s\n", a.decision.allowed ? err.message : "refused");
+          atomic_store(&failures, 1);
+          return NULL;
+        }
+      } else if (tk_check(handle, policy, key, 1, &d, &err) != want || (!boundary && !d.allowed)) {
         fprintf(stderr, "capi_bench: unexpected status %d: %s\n", err.status, err.message);
         atomic_store(&failures, 1);
         return NULL;
@@ -108,10 +120,11 @@ static void print_latency(int threads) {
 
 int main(int argc, char **argv) {
   if (argc != 5) {
-    fprintf(stderr, "usage: capi_bench <redis-url> check|check-nopipe|boundary <threads> <seconds>\n");
+    fprintf(stderr, "usage: capi_bench <redis-url> check|check-nopipe|boundary|admit <threads> <seconds>\n");
     return 2;
   }
   boundary = strcmp(argv[2], "boundary") == 0;
+  admit = strcmp(argv[2], "admit") == 0;
   int threads = atoi(argv[3]);
   seconds = atof(argv[4]);
   if (threads < 1 || threads > 1024 || seconds <= 0) return 2;

@@ -54,6 +54,7 @@ func main() {
 		rows[n] = &row{}
 	}
 	var boundary1, boundary16 []float64
+	admits := map[int][]sample{}
 	for r := 0; r < *rounds; r++ {
 		for _, threads := range threadCounts {
 			w := rows[threads]
@@ -61,6 +62,9 @@ func main() {
 			w.goOn = append(w.goOn, runGo(goOn, threads, dur))
 			w.cOff = append(w.cOff, runC(*cBench, url, "check-nopipe", threads, *seconds))
 			w.goOff = append(w.goOff, runGo(goOff, threads, dur))
+		}
+		for _, threads := range []int{1, 16} {
+			admits[threads] = append(admits[threads], runC(*cBench, url, "admit", threads, *seconds))
 		}
 		boundary1 = append(boundary1, cpuNsPerCall(runC(*cBench, url, "boundary", 1, *seconds/2).ops, 1))
 		boundary16 = append(boundary16, cpuNsPerCall(runC(*cBench, url, "boundary", 16, *seconds/2).ops, 16))
@@ -98,6 +102,13 @@ func main() {
 	fmt.Println("| threads | CPU time per call |")
 	fmt.Println("| --- | ---: |")
 	fmt.Printf("| 1 | %.0f ns |\n| 16 | %.0f ns |\n", median(boundary1), median(boundary16))
+	fmt.Printf("\n#### C ABI admission (tk_admit + tk_release of a pinned concurrency policy) beside tk_check, Redis door\n\n")
+	fmt.Println("| threads | admit + release pairs/s | p50 | p99 | checks/s |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
+	for _, threads := range []int{1, 16} {
+		a := medianSample(admits[threads])
+		fmt.Printf("| %d | %.0f/s | %s | %s | %.0f/s |\n", threads, a.ops, us(a.p50), us(a.p99), medianOps(rows[threads].cOn))
+	}
 }
 
 // sample is one measurement: calls per second and the per-call p50 and p99 in ns (0 when not

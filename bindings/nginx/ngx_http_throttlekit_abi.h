@@ -58,6 +58,8 @@ typedef struct {
     const char  *auth_token;
     int32_t      auto_pipeline;
     int32_t      reserved1;
+    int32_t      lease_ttl_ms;       /* admission leases; unused by the module today */
+    int32_t      lease_heartbeat;
 } tk_options_t;
 
 typedef struct {

@@ -26,6 +26,7 @@ type config struct {
 	redisPrefix string
 	redisTLS    redisTLSFiles
 	timeout     time.Duration
+	leaseTTL    time.Duration // --lease-ttl: how long an admission lease lives unless renewed
 	logFormat   string
 	logLevel    string
 	failMode    string // open, closed or error
@@ -129,6 +130,8 @@ Flags:
                             for one (tls-auth-clients); needs --redis-tls-key
       --redis-tls-key FILE  its PEM private key
       --timeout DURATION    bound on each store call, e.g. 500ms or 2s (default 500ms)
+      --lease-ttl DURATION  how long an Admit's lease lives unless a Heartbeat renews it; the
+                            sweep reclaims it at most 1s later (default 2s, at least 1s)
       --fail open|closed|error
                             what Check and CheckMany answer while the store is unavailable or
                             times out: open admits, closed denies (both flag the decision with
@@ -238,6 +241,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.redisTLS.cert, "redis-tls-cert", "", "client certificate for Redis")
 	fs.StringVar(&cfg.redisTLS.key, "redis-tls-key", "", "its private key")
 	fs.DurationVar(&cfg.timeout, "timeout", 500*time.Millisecond, "bound on each store call")
+	fs.DurationVar(&cfg.leaseTTL, "lease-ttl", 2*time.Second, "admission lease lifetime")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.failMode, "fail", "open", "open, closed or error")
@@ -289,6 +293,10 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if cfg.timeout <= 0 {
 		return nil, usageError("--timeout must be positive, got %s", cfg.timeout)
+	}
+	if cfg.leaseTTL < time.Second || cfg.leaseTTL%time.Millisecond != 0 {
+		// Below the clients' 1 s heartbeat cadence every held lease would be reclaimed.
+		return nil, usageError("--lease-ttl must be a whole number of milliseconds of at least 1s, got %s", cfg.leaseTTL)
 	}
 	switch cfg.logFormat {
 	case "text", "json":

@@ -30,7 +30,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{configPath: "x.yaml", host: "0.0.0.0", port: 50051, store: storeMemory,
-		timeout: 500 * time.Millisecond, logFormat: "text", logLevel: "info", failMode: "open",
+		timeout: 500 * time.Millisecond, leaseTTL: 2 * time.Second, logFormat: "text", logLevel: "info", failMode: "open",
 		metricsHost: "127.0.0.1", metricsPort: metricsOff,
 		maxConnections: 1000, maxStreams: 100, connIdle: 5 * time.Minute, connAge: 30 * time.Minute,
 		connAgeGrace: 10 * time.Second, keepaliveMinTime: 10 * time.Second, handshakeTimeout: 10 * time.Second,

@@ -115,7 +115,8 @@ func start(cfg *config, log *slog.Logger) (*app, error) {
 	}
 	a.monitor = monitor.New(monitor.Options{NodeID: lis.Addr().String()})
 	a.svc = server.New(st.backend, server.Options{Logger: log, Timeout: cfg.timeout, FailMode: cfg.failModeValue(), Observer: m,
-		Recorder: a.monitor, MaxKeysPerCall: cfg.maxKeysPerCall, InProcessStore: cfg.store == storeMemory})
+		Recorder: a.monitor, MaxKeysPerCall: cfg.maxKeysPerCall, InProcessStore: cfg.store == storeMemory,
+		LeaseTTL: cfg.leaseTTL})
 	contract.RegisterRateLimiterServer(a.grpc, a.svc)
 	monSvc := server.NewMonitorService(a.monitor, a.svc)
 	contract.RegisterMonitorServer(a.grpc, monSvc)
@@ -314,6 +315,7 @@ drain:
 		}
 	}
 	<-drained
+	a.svc.Close()
 	a.closeStore()
 	a.log.Info("stopped")
 	return exitOK

@@ -43,7 +43,10 @@ func TestEveryUpstreamBlockLoads(t *testing.T) {
 					t.Errorf("Check on the meter %s: %v, want UNIMPLEMENTED", policy, err)
 				}
 			}
-			for policy, feature := range map[string]string{"leased": "twoTier", "global-api": "federated", "checkout": "concurrency",
+			if r, err := c.Admit(ctx, &contract.AdmitRequest{Policy: "checkout", Key: "k"}); err != nil || !r.GetDecision().GetAllowed() || r.GetLeaseId() == "" {
+				t.Errorf("Admit checkout: %v, %v; want a lease", r, err)
+			}
+			for policy, feature := range map[string]string{"leased": "twoTier", "global-api": "federated",
 				"fleet-pool": "distributedConcurrency", "tenants": "fairEscrow", "regions": "federatedFairEscrow"} {
 				_, err := c.Check(ctx, &contract.CheckRequest{Policy: policy, Key: "k"})
 				if st := status.Convert(err); st.Code() != codes.Unimplemented || !strings.Contains(st.Message(), feature) {

@@ -64,6 +64,9 @@ func OpenRedis(curl, cyaml, copts, cout, ccerr unsafe.Pointer) (rc int32) {
 	}
 	h := &handle{door: b, failMode: front.FailMode(opts.fail_mode), timeout: timeout,
 		queue: queueServed && b.Streamed()}
+	ttl := leaseTTL(opts)
+	b.SetLeaseTTL(ttl)
+	h.pump = leasePumpFor(opts, b, ttl, timeout)
 	id := register(h)
 	if h.queue {
 		b.SetFeeder(queueFeeder(id)) // before the caller has the handle, so before any check
@@ -88,7 +91,9 @@ func OpenService(ctarget, copts, cout, ccerr unsafe.Pointer) (rc int32) {
 	if err != nil {
 		return int32(failWith(cerr, err))
 	}
-	*out = C.tk_handle_t(register(&handle{door: b, failMode: front.FailMode(opts.fail_mode), timeout: optionTimeout(opts.timeout_ms)}))
+	timeout := optionTimeout(opts.timeout_ms)
+	*out = C.tk_handle_t(register(&handle{door: b, failMode: front.FailMode(opts.fail_mode), timeout: timeout,
+		pump: leasePumpFor(opts, b, front.DefaultLeaseTTL, timeout)}))
 	return int32(succeed(cerr))
 }
 

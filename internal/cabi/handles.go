@@ -17,6 +17,7 @@ type handle struct {
 	failMode front.FailMode
 	timeout  time.Duration // per call; bounds asynchronous checks too (async.go)
 	queue    bool          // the shim may submit its tk_checks (queue.go)
+	pump     *leasePump    // renews admitted leases (lease_pump.go); nil unless lease_heartbeat
 	state    atomic.Int64
 	drained  chan struct{}
 	once     sync.Once
@@ -107,6 +108,9 @@ func unregister(id uint64) bool {
 	}
 	h := v.(*handle)
 	h.closeAndWait()
+	if h.pump != nil {
+		h.pump.close() // the handle's leases expire from now on
+	}
 	async := shutdownAsync(id) // completes its asynchronous calls
 	_ = h.door.Close()         // ends the checks still running for them
 	if async != nil {

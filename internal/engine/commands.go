@@ -212,3 +212,24 @@ func cmdTime(x *scriptExec, args []string) reply {
 	x.arr = arr
 	return arrayReply(arr)
 }
+
+// cmdHDel: HDEL key field [field ...]. A hash left empty is deleted, as Redis does.
+func cmdHDel(x *scriptExec, args []string) reply {
+	e, bad := x.typed(kindHash)
+	if bad != nil {
+		return *bad
+	}
+	if e == nil {
+		return intReply(0)
+	}
+	n := int64(0)
+	for _, f := range args[2:] {
+		if e.hash.del(f) {
+			n++
+		}
+	}
+	if len(e.hash.pairs) == 0 {
+		x.drop()
+	}
+	return intReply(n)
+}

@@ -213,6 +213,7 @@ func init() {
 		{name: "zrem", arity: -3, firstKey: 1, write: true, run: cmdZRem},
 		{name: "dump", arity: 2, firstKey: 1, run: cmdDump},
 		{name: "restore", arity: -4, firstKey: 1, write: true, run: cmdRestore},
+		{name: "hdel", arity: -3, firstKey: 1, write: true, run: cmdHDel},
 	} {
 		engineCommands[strings.ToUpper(c.name)] = c
 	}

@@ -322,3 +322,23 @@ func (ks *keyspace) free() {
 		sh.mu.Unlock()
 	}
 }
+
+// del removes a field and reports whether it was there. The others keep their order, as in
+// Redis's listpack encoding.
+func (h *hashValue) del(field string) bool {
+	i := h.find(field)
+	if i < 0 {
+		return false
+	}
+	h.strBytes -= stringBytes(len(h.pairs[i])) + stringBytes(len(h.pairs[i+1]))
+	n := len(h.pairs)
+	h.pairs = append(h.pairs[:i], h.pairs[i+2:]...)
+	clear(h.pairs[len(h.pairs):n]) // the moved tail's old slots: let their strings go
+	if h.index != nil {
+		delete(h.index, field)
+		for j := i; j < len(h.pairs); j += 2 {
+			h.index[h.pairs[j]] = j
+		}
+	}
+	return true
+}

@@ -28,6 +28,8 @@ type Door interface {
 	Foresee(ctx context.Context, policy, key string, cost, nowMs int64) (Forecast, error)
 	// StartCheck makes the check Decide(OpCheck) would and reports it to w (see Scripted).
 	StartCheck(ctx context.Context, policy, key string, cost, nowMs int64, w Waiter)
+	// Admitter: Admit, Release and Heartbeat of concurrency policies (admission.md).
+	Admitter
 	// Policies is the policy set in force, or nil when the door does not hold it (the
 	// service door: the server does).
 	Policies() *policy.Set

@@ -21,6 +21,7 @@ type preparedPolicy struct {
 	p                     *policy.Policy
 	check, peek, forecast *ScriptCall
 	debit, refund, reset  *ScriptCall
+	lease                 []any // an admitter's lease-script parameters (prepareLease); nil otherwise
 }
 
 // preparedSet is an immutable policy set ready for calls; swapped atomically on reload.
@@ -49,6 +50,9 @@ func prepareSet(set *policy.Set) (*preparedSet, error) {
 				}
 			}
 			pp.reset = resetCall
+		}
+		if p.IsAdmitter() && p.Unsupported == "" {
+			pp.lease = prepareLease(p)
 		}
 		ps.policies[name] = pp
 	}

@@ -2,9 +2,11 @@ package front
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/throttlekit/throttlekit-go/luascripts"
 	"github.com/throttlekit/throttlekit-go/policy"
 )
 
@@ -26,6 +28,9 @@ type ScriptRunner interface {
 	RunBatch(ctx context.Context, items []BatchItem, nowMs int64, mode string) ([]any, error)
 	// Now reads the store's clock in epoch ms, as the scripts do for ARGV now = 0.
 	Now(ctx context.Context) (int64, error)
+	// RunArgs executes a script with its KEYS and ARGV as given (the admission lease script,
+	// whose ARGV is not one check's).
+	RunArgs(ctx context.Context, s *luascripts.Script, keys []string, argv []any) (any, error)
 	Close() error
 }
 
@@ -37,6 +42,7 @@ type Scripted struct {
 	timeout   time.Duration
 	set       atomic.Pointer[preparedSet]
 	closed    atomic.Bool
+	leaseTTL  atomic.Int64 // ms; 0 means DefaultLeaseTTL (see SetLeaseTTL)
 }
 
 // NewScripted serves policies through runner, with keys under namespace and calls without a
@@ -121,6 +127,9 @@ func (b *Scripted) Foresee(ctx context.Context, policyName, key string, cost, no
 
 // DecideMany checks every key at one instant (see Door).
 func (b *Scripted) DecideMany(ctx context.Context, policyName string, keys []string, cost, nowMs int64) ([]Decision, error) {
+	if pp, err := b.set.Load().lookup(policyName); err == nil && pp.lease != nil {
+		return nil, admitterRefuses(pp, "checkMany")
+	}
 	pp, call, cost, err := b.resolve(OpCheck, policyName, cost, nowMs)
 	if err != nil {
 		return nil, err
@@ -182,6 +191,9 @@ func (b *Scripted) bound(ctx context.Context) (context.Context, context.CancelFu
 
 // scriptFor picks the script that serves op on pp.
 func scriptFor(op Op, pp *preparedPolicy) (*ScriptCall, error) {
+	if pp.lease != nil {
+		return nil, admitterRefuses(pp, strings.ToLower(op.String()))
+	}
 	var call *ScriptCall
 	switch op {
 	case OpCheck:
@@ -204,4 +216,9 @@ func scriptFor(op Op, pp *preparedPolicy) (*ScriptCall, error) {
 		return nil, NewError(ErrUnsupported, "%s does not apply to token-budget policy %q (use Debit or Peek)", op, pp.p.Name)
 	}
 	return nil, NewError(ErrUnsupported, "%s does not apply to rate-limit policy %q (Debit is for token-budget policies)", op, pp.p.Name)
+}
+
+// admitterRefuses answers a rate or meter operation on an admitter (admission.md §4.6).
+func admitterRefuses(pp *preparedPolicy, op string) error {
+	return &Error{Kind: ErrUnsupported, Msg: "policy " + quotedCut(pp.p.Name, maxQuotedName) + " does not support " + op}
 }

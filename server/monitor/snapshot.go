@@ -14,7 +14,8 @@ const Version = "throttlekit-go-monitor/1"
 type PolicyInfo struct {
 	Name     string
 	Strategy string
-	Limit    int64 // the configured ceiling, reported until a decision shows one
+	Limit    int64  // the configured ceiling, reported until a decision shows one
+	Kind     string // "admitter" for a concurrency policy; "" means "limiter"
 }
 
 // Snapshot is the monitor's state at one instant; its JSON form is MonitorMeta's raw_json.
@@ -94,6 +95,9 @@ func (m *Monitor) Snapshot(policies []PolicyInfo) Snapshot {
 	for _, p := range policies {
 		s := PolicySummary{Name: p.Name, Kind: "limiter", Strategy: p.Strategy, Limit: p.Limit,
 			TopDenied: []KeyCount{}, TopRequested: []KeyCount{}}
+		if p.Kind != "" {
+			s.Kind = p.Kind
+		}
 		if ps, ok := held[p.Name]; ok {
 			requested, denied := map[string]int64{}, map[string]int64{}
 			latency := make([]uint64, 0, shardCount*latencyPerShard)

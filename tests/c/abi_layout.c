@@ -43,7 +43,9 @@ PIN(offsetof(tk_options_t, tls_key_file) == 40);
 PIN(offsetof(tk_options_t, auth_token) == 48);
 PIN(offsetof(tk_options_t, auto_pipeline) == 56);
 PIN(offsetof(tk_options_t, reserved1) == 60);
-PIN(sizeof(tk_options_t) >= 64);
+PIN(offsetof(tk_options_t, lease_ttl_ms) == 64);
+PIN(offsetof(tk_options_t, lease_heartbeat) == 68);
+PIN(sizeof(tk_options_t) >= 72);
 
 /* tk_decision_t */
 PIN(offsetof(tk_decision_t, allowed) == 0);
@@ -77,6 +79,18 @@ PIN(offsetof(tk_completion_t, message) == 88);
 PIN(sizeof(((tk_completion_t *)0)->cookie) == 8);
 PIN(sizeof(((tk_completion_t *)0)->message) == 128);
 PIN(sizeof(tk_completion_t) == 216);
+
+/* tk_admission_t (concurrency admission, c-abi.md "Functions added in 0.2") */
+PIN(offsetof(tk_admission_t, decision) == 0);
+PIN(offsetof(tk_admission_t, lease_id) == 72);
+PIN(sizeof(((tk_admission_t *)0)->lease_id) == 40);
+PIN(offsetof(tk_admission_t, lease_expires_at_ms) == 112);
+PIN(offsetof(tk_admission_t, binding_axis) == 120);
+PIN(sizeof(((tk_admission_t *)0)->binding_axis) == 16);
+PIN(offsetof(tk_admission_t, policy_denied) == 136);
+PIN(offsetof(tk_admission_t, reserved32) == 140);
+PIN(offsetof(tk_admission_t, reserved) == 144);
+PIN(sizeof(tk_admission_t) == 176);
 
 /* Every function has the signature c-abi.md fixes (a mismatch is a compile error). */
 static int (*const check_open_redis)(const char *, const char *, const tk_options_t *,
@@ -114,6 +128,20 @@ static const char *(*const check_strerror)(int) = tk_strerror;
 static const char *(*const check_version)(void) = tk_version;
 static void (*const check_options_init)(tk_options_t *) = tk_options_init;
 
+static int (*const check_admit)(tk_handle_t, const char *, const char *, int64_t,
+                                tk_admission_t *, tk_error_t *) = tk_admit;
+static int (*const check_admit_at)(tk_handle_t, const char *, const char *, int64_t, int64_t,
+                                   tk_admission_t *, tk_error_t *) = tk_admit_at;
+static int (*const check_release)(tk_handle_t, const char *, const char *, const char *, int,
+                                  tk_error_t *) = tk_release;
+static int (*const check_release_at)(tk_handle_t, const char *, const char *, const char *, int,
+                                     int64_t, tk_error_t *) = tk_release_at;
+static int (*const check_heartbeat)(tk_handle_t, const char *, const char *, const char *const *,
+                                    size_t, size_t *, size_t *, tk_error_t *) = tk_heartbeat;
+static int (*const check_heartbeat_at)(tk_handle_t, const char *, const char *,
+                                       const char *const *, size_t, int64_t, size_t *, size_t *,
+                                       tk_error_t *) = tk_heartbeat_at;
+
 /* Referenced, so that -Wunused does not object. */
 const void *const tk_abi_layout_refs[] = {
     (const void *)&check_open_redis,  (const void *)&check_open_service,
@@ -126,4 +154,7 @@ const void *const tk_abi_layout_refs[] = {
     (const void *)&check_version,     (const void *)&check_options_init,
     (const void *)&check_completion_fd, (const void *)&check_check_async,
     (const void *)&check_poll,        (const void *)&check_debug_goroutines,
+    (const void *)&check_admit,       (const void *)&check_admit_at,
+    (const void *)&check_release,     (const void *)&check_release_at,
+    (const void *)&check_heartbeat,   (const void *)&check_heartbeat_at,
 };

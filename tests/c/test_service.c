@@ -56,7 +56,8 @@ static const char *policies =
     "  fw: { strategy: fixedWindow, limit: 3, windowMs: 1h }\n"
     "  swl: { strategy: slidingWindowLog, limit: 4, windowMs: 15m }\n"
     "  llm:\n"
-    "    tokenBudget: { budget: 100, windowMs: 1h }\n";
+    "    tokenBudget: { budget: 100, windowMs: 1h }\n"
+    "  cc: { concurrency: { minLimit: 2, maxLimit: 2 } }\n";
 
 /* ---- The server process ------------------------------------------------------------------ */
 
@@ -643,6 +644,39 @@ static void test_statuses(tk_handle_t h) {
   ST(TK_E_INVALID, tk_check(h, "api", "k", 1, NULL, &err));
 }
 
+/* Admission through the server: leases by id (the policy and key passed to release and
+   heartbeat are not sent), the server's clock only. */
+static void test_admission(tk_handle_t h) {
+  tk_admission_t a[2], r;
+  for (int i = 0; i < 2; i++) {
+    ST(TK_OK, tk_admit(h, "cc", "k", 1, &a[i], &err));
+    EXPECT_EQ(a[i].decision.allowed, 1);
+    EXPECT_EQ(a[i].decision.limit, 2);
+    EXPECT_EQ(a[i].decision.remaining, 1 - i);
+    EXPECT_EQ(strlen(a[i].lease_id), 32);
+    EXPECT_GT(a[i].lease_expires_at_ms, a[i].decision.reset_at_ms);
+  }
+  ST(TK_OK, tk_admit(h, "cc", "k", 1, &r, &err));
+  EXPECT_EQ(r.decision.allowed, 0);
+  EXPECT_STREQ(r.binding_axis, "concurrency");
+  EXPECT_STREQ(r.lease_id, "");
+  const char *ids[] = {"unknown", a[1].lease_id};
+  size_t reclaimed[2], n_reclaimed = 9;
+  ST(TK_OK, tk_heartbeat(h, "cc", "k", ids, 2, reclaimed, &n_reclaimed, &err));
+  EXPECT_EQ(n_reclaimed, 1);
+  EXPECT_EQ(reclaimed[0], 0);
+  ST(TK_OK, tk_release(h, "ignored", "ignored", a[0].lease_id, 0, &err));
+  ST(TK_OK, tk_release(h, "cc", "k", a[0].lease_id, 0, &err)); /* idempotent */
+  ST(TK_OK, tk_admit(h, "cc", "k", 1, &a[0], &err));
+  EXPECT_EQ(a[0].decision.allowed, 1);
+  for (int i = 0; i < 2; i++) ST(TK_OK, tk_release(h, "cc", "k", a[i].lease_id, 1, &err));
+  ST(TK_E_UNSUPPORTED, tk_admit(h, "api", "k", 1, &r, &err));
+  ST(TK_E_NOT_FOUND, tk_admit(h, "nope", "k", 1, &r, &err));
+  ST(TK_E_UNSUPPORTED, tk_admit_at(h, "cc", "k", 1, tk_t_wall_ms(), &r, &err));
+  ST(TK_E_UNSUPPORTED, tk_release_at(h, "cc", "k", "x", 0, tk_t_wall_ms(), &err));
+  ST(TK_E_UNSUPPORTED, tk_heartbeat_at(h, "cc", "k", ids, 2, tk_t_wall_ms(), reclaimed, &n_reclaimed, &err));
+}
+
 /* The Redis store keeps state under --redis-prefix, policy, key. */
 static void test_redis_layout(const char *url, const char *ns) {
   if (strchr(url, '@') || strncmp(url, "redis://", 8) != 0) {
@@ -712,6 +746,7 @@ static void suite(tk_handle_t h) {
   test_check_all(h);
   test_meter(h);
   test_statuses(h);
+  test_admission(h);
 }
 
 /* ---- With the server down: the library's fail modes -------------------------------------- */

@@ -52,7 +52,8 @@ if [ -e "$shim" ]; then
   if [ -z "$extra" ]; then pass; else fail "exported, not declared in the header: $(echo $extra)"; fi
   for fn in tk_version tk_strerror tk_options_init tk_open_redis tk_open_service tk_free tk_check \
             tk_check_many tk_peek tk_forecast tk_debit tk_check_at tk_check_many_at tk_peek_at \
-            tk_forecast_at tk_debit_at tk_completion_fd tk_check_async tk_poll tk_debug_goroutines; do
+            tk_forecast_at tk_debit_at tk_completion_fd tk_check_async tk_poll tk_debug_goroutines \
+            tk_admit tk_admit_at tk_release tk_release_at tk_heartbeat tk_heartbeat_at; do
     if grep -qx "$fn" "$work/exported"; then pass; else fail "$fn is not exported"; fi
   done
 

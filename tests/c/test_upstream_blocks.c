@@ -21,15 +21,21 @@ static void test_blocks(tk_handle_t h) {
     if (EXPECT_STATUS_CTX(served[i], tk_check(h, served[i], "k", 1, &d, &err), TK_OK))
       EXPECT_EQ_CTX(served[i], d.allowed, 1);
   }
+  tk_admission_t a;
+  if (EXPECT_OK(tk_admit(h, "checkout", "k", 1, &a, &err))) {
+    EXPECT_EQ(a.decision.allowed, 1);
+    CHECK(a.lease_id[0] != '\0');
+    EXPECT_OK(tk_release(h, "checkout", "k", a.lease_id, 0, &err));
+  }
   if (EXPECT_OK(tk_debit(h, "completions", "k", 40, &d, &err))) {
     EXPECT_EQ(d.limit, 1000000);
     EXPECT_EQ(d.remaining, 1000000 - 40);
   }
   static const struct {
     const char *policy, *feature;
-  } unserved[] = {{"leased", "twoTier"},     {"global-api", "federated"},
-                  {"checkout", "concurrency"}, {"fleet-pool", "distributedConcurrency"},
-                  {"tenants", "fairEscrow"},   {"regions", "federatedFairEscrow"}};
+  } unserved[] = {{"leased", "twoTier"},   {"global-api", "federated"},
+                  {"fleet-pool", "distributedConcurrency"}, {"tenants", "fairEscrow"},
+                  {"regions", "federatedFairEscrow"}};
   for (size_t i = 0; i < sizeof unserved / sizeof *unserved; i++) {
     EXPECT_STATUS_CTX(unserved[i].policy, tk_check(h, unserved[i].policy, "k", 1, &d, &err), TK_E_UNSUPPORTED);
     CHECKF(strstr(err.message, unserved[i].feature) != NULL, "%s: message %s does not name %s",

@@ -54,9 +54,9 @@ final class Client
     private const FAIL_MODES = ['error' => self::FAIL_ERROR, 'open' => self::FAIL_OPEN, 'closed' => self::FAIL_CLOSED];
     private const STRING_OPTIONS = ['key_namespace', 'tls_ca_file', 'tls_cert_file', 'tls_key_file', 'auth_token'];
     private const KNOWN_OPTIONS = ['lib', 'ffi_header', 'timeout_ms', 'fail_mode', 'key_namespace', 'tls_ca_file',
-        'tls_cert_file', 'tls_key_file', 'auth_token', 'auto_pipeline'];
-    /** What Client::memory() takes: the engine has no network, so no door options. */
-    private const MEMORY_OPTIONS = ['lib', 'ffi_header', 'timeout_ms'];
+        'tls_cert_file', 'tls_key_file', 'auth_token', 'auto_pipeline', 'lease_ttl_ms', 'lease_heartbeat'];
+    /** What Client::memory() takes: the engine has no network, so no door options (leases do apply). */
+    private const MEMORY_OPTIONS = ['lib', 'ffi_header', 'timeout_ms', 'lease_ttl_ms', 'lease_heartbeat'];
 
     private ?\FFI $ffi = null;
     /** The open native handle, and the pid that opened it (null: not opened in any process). */
@@ -411,6 +411,112 @@ final class Client
     }
 
     /**
+     * Takes a slot of a concurrency policy (docs/admission.md): an Admission, allowed or refused
+     * ($a->bindingAxis says by which axis). The caller releases it: $a->release(), or use
+     * withAdmission(). $nowMs: an explicit clock (Redis door only).
+     */
+    public function admit(string $policy, string $key, int $cost = 1, ?int $nowMs = null): Admission
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        $a = $this->ffi->new('tk_admission_t');
+        $rc = $nowMs === null
+            ? $this->ffi->tk_admit($h, $policy, $key, $cost, \FFI::addr($a), $this->errPtr)
+            : $this->ffi->tk_admit_at($h, $policy, $key, $cost, $nowMs, \FFI::addr($a), $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+        $d = $a->decision;
+        return new Admission($this, $policy, $key,
+            new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms),
+            \FFI::string($a->lease_id), $a->lease_expires_at_ms, \FFI::string($a->binding_axis), $a->policy_denied !== 0);
+    }
+
+    /**
+     * Admits, calls $fn with the Admission (allowed or not) and releases it when $fn returns,
+     * dropped when $fn threw (the exception propagates). Returns what $fn returned.
+     *
+     * @template T
+     * @param callable(Admission): T $fn
+     * @return T
+     */
+    public function withAdmission(string $policy, string $key, callable $fn): mixed
+    {
+        $a = $this->admit($policy, $key);
+        try {
+            $result = $fn($a);
+        } catch (\Throwable $e) {
+            $a->release(true);
+            throw $e;
+        }
+        $a->release(false);
+        return $result;
+    }
+
+    /** Gives back the slot of $leaseId, admitted with $policy and $key; an unknown id is fine. */
+    public function release(string $policy, string $key, string $leaseId, bool $dropped = false, ?int $nowMs = null): void
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        self::noNul($leaseId, 'the lease id');
+        $rc = $nowMs === null
+            ? $this->ffi->tk_release($h, $policy, $key, $leaseId, $dropped ? 1 : 0, $this->errPtr)
+            : $this->ffi->tk_release_at($h, $policy, $key, $leaseId, $dropped ? 1 : 0, $nowMs, $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+    }
+
+    /**
+     * Renews the leases (admitted with $policy and $key) that are live and returns the ids
+     * that are not (released or reclaimed: their work counts as dropped).
+     *
+     * @param list<string> $leaseIds
+     * @return list<string>
+     */
+    public function heartbeat(string $policy, string $key, array $leaseIds, ?int $nowMs = null): array
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        $ids = array_values($leaseIds);
+        $n = count($ids);
+        $ffi = $this->ffi;
+        $keep = [];
+        $ptrs = null;
+        $reclaimed = null;
+        if ($n > 0) {
+            $ptrs = $ffi->new("const char *[$n]");
+            foreach ($ids as $i => $id) {
+                if (!is_string($id)) {
+                    throw new InvalidArgumentException(sprintf('leaseIds[%d] must be a string, got %s', $i, get_debug_type($id)));
+                }
+                self::noNul($id, "leaseIds[$i]");
+                $keep[$i] = $this->cString($id);
+                $ptrs[$i] = \FFI::addr($keep[$i][0]);
+            }
+            $reclaimed = $ffi->new("size_t[$n]");
+        }
+        $count = $ffi->new('size_t');
+        $rc = $nowMs === null
+            ? $ffi->tk_heartbeat($h, $policy, $key, $ptrs, $n, $reclaimed, \FFI::addr($count), $this->errPtr)
+            : $ffi->tk_heartbeat_at($h, $policy, $key, $ptrs, $n, $nowMs, $reclaimed, \FFI::addr($count), $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+        $out = [];
+        for ($i = 0; $i < $count->cdata; $i++) {
+            $out[] = $ids[$reclaimed[$i]];
+        }
+        return $out;
+    }
+
+    /**
      * Closes the client: frees the native handle when this process opened it, and only drops
      * it in a forked child. Idempotent; never throws. Later calls throw ClosedException.
      */
@@ -486,6 +592,8 @@ final class Client
         $opts->timeout_ms = $o['timeout_ms'] ?? 0;
         $opts->fail_mode = $o['fail_mode'] ?? self::FAIL_ERROR;
         $opts->auto_pipeline = ($o['auto_pipeline'] ?? true) ? 0 : -1;
+        $opts->lease_ttl_ms = $o['lease_ttl_ms'] ?? 0;
+        $opts->lease_heartbeat = ($o['lease_heartbeat'] ?? false) ? 1 : 0;
         $keep = []; // the C copies of the option strings, alive until tk_open_* returns
         foreach (self::STRING_OPTIONS as $name) {
             if (isset($o[$name])) {
@@ -618,8 +726,9 @@ final class Client
             }
             switch ($name) {
                 case 'timeout_ms':
+                case 'lease_ttl_ms':
                     if (!is_int($value) || $value < 0 || $value > 0x7fffffff) {
-                        throw new InvalidArgumentException('option timeout_ms must be an int from 0 to 2^31-1, got '
+                        throw new InvalidArgumentException("option $name must be an int from 0 to 2^31-1, got "
                             . var_export($value, true), -1);
                     }
                     break;
@@ -632,8 +741,9 @@ final class Client
                     }
                     break;
                 case 'auto_pipeline':
+                case 'lease_heartbeat':
                     if (!is_bool($value)) {
-                        throw new InvalidArgumentException('option auto_pipeline must be a bool', -1);
+                        throw new InvalidArgumentException("option $name must be a bool", -1);
                     }
                     break;
                 default: // lib, ffi_header and the string options

@@ -50,16 +50,17 @@ final class FfiHeaderTest extends TestCase
             $this->assertSame($value, $ffi->{$name}, $name);
         }
         // LP64 layouts, as include/throttlekit.h defines them (tests/c/abi_layout.c checks C's side).
-        $this->assertSame(64, \FFI::sizeof($ffi->type('tk_options_t')));
+        $this->assertSame(72, \FFI::sizeof($ffi->type('tk_options_t')));
         $this->assertSame(72, \FFI::sizeof($ffi->type('tk_decision_t')));
         $this->assertSame(24, \FFI::sizeof($ffi->type('tk_forecast_t')));
         $this->assertSame(260, \FFI::sizeof($ffi->type('tk_error_t')));
         $this->assertSame(24, \FFI::sizeof($ffi->type('tk_check_item_t')));
         $item = $ffi->new('tk_check_item_t');
         $this->assertSame(16, \FFI::cast('char *', \FFI::addr($item->cost)) - \FFI::cast('char *', \FFI::addr($item)));
+        $this->assertSame(176, \FFI::sizeof($ffi->type('tk_admission_t')));
         $opts = $ffi->new('tk_options_t');
         $ffi->tk_options_init(\FFI::addr($opts));
-        $this->assertSame(64, $opts->struct_size);
+        $this->assertSame(72, $opts->struct_size);
         $this->assertMatchesRegularExpression('/^\d+\.\d+\.\d+$/', $ffi->tk_version());
         $this->assertNotSame('', $ffi->tk_strerror(-8));
     }

@@ -9,6 +9,7 @@ require_relative "throttlekit/errors"
 require_relative "throttlekit/native"
 require_relative "throttlekit/decision"
 require_relative "throttlekit/check_all"
+require_relative "throttlekit/admission"
 require_relative "throttlekit/client"
 
 module ThrottleKit

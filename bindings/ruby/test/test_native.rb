@@ -13,8 +13,9 @@ class TestNative < Minitest::Test
   def test_struct_layouts_match_the_header
     assert_equal({ struct_size: 0, timeout_ms: 4, fail_mode: 8, reserved0: 12, key_namespace: 16,
                    tls_ca_file: 24, tls_cert_file: 32, tls_key_file: 40, auth_token: 48,
-                   auto_pipeline: 56, reserved1: 60 }, offsets(ThrottleKit::Native::Options))
-    assert_equal 64, ThrottleKit::Native::Options.size
+                   auto_pipeline: 56, reserved1: 60, lease_ttl_ms: 64, lease_heartbeat: 68 },
+                 offsets(ThrottleKit::Native::Options))
+    assert_equal 72, ThrottleKit::Native::Options.size
     assert_equal({ allowed: 0, flags: 4, limit: 8, remaining: 16, reset_at_ms: 24,
                    retry_after_ms: 32, reserved: 40 }, offsets(ThrottleKit::Native::Decision))
     assert_equal 72, ThrottleKit::Native::Decision.size
@@ -22,6 +23,9 @@ class TestNative < Minitest::Test
     assert_equal({ policy: 0, key: 8, cost: 16 }, offsets(ThrottleKit::Native::CheckItem))
     assert_equal 24, ThrottleKit::Native::CheckItem.size
     assert_equal 260, ThrottleKit::Native::Error.size
+    assert_equal({ decision: 0, lease_id: 72, lease_expires_at_ms: 112, binding_axis: 120,
+                   policy_denied: 136, reserved32: 140, reserved: 144 }, offsets(ThrottleKit::Native::Admission))
+    assert_equal 176, ThrottleKit::Native::Admission.size
   end
 
   def test_options_init_agrees_with_our_size
@@ -30,7 +34,7 @@ class TestNative < Minitest::Test
     ThrottleKit::Native.tk_options_init(buf)
     opts = ThrottleKit::Native::Options.new(buf)
     assert_equal ThrottleKit::Native::Options.size, opts[:struct_size]
-    assert_equal "\0".b * (64 - 4), buf.get_bytes(4, 60)
+    assert_equal "\0".b * (72 - 4), buf.get_bytes(4, 68)
   end
 
   def test_version_and_strerror

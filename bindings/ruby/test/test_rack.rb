@@ -107,4 +107,31 @@ class TestRackMiddleware < Minitest::Test
     end
     assert_raises(ArgumentError) { ThrottleKit::Rack.new(APP, client: Object.new, policy: "api") }
   end
+  ADMIT_POLICIES = "limiters:\n  slots: { concurrency: { minLimit: 1, maxLimit: 1 } }\n"
+
+  # admit: true holds the slot until the body is closed; a second request meanwhile is a
+  # 429 naming the concurrency ceiling; after close the slot is free; a raising app frees it.
+  def test_admit_holds_a_slot_until_the_body_is_closed
+    ThrottleKit::Client.redis(redis_url, policies: ADMIT_POLICIES, namespace: TKTest.namespace("rack-admit")) do |c|
+      mw = ThrottleKit::Rack.new(APP, client: c, policy: "slots", admit: true)
+      env = { "REMOTE_ADDR" => "10.0.0.9" }
+      status, headers, body = mw.call(env.dup)
+      assert_equal 200, status
+      assert_equal '"slots";q=1', headers["ratelimit-policy"]
+      status2, headers2, = mw.call(env.dup)
+      assert_equal 429, status2
+      assert_equal "1", headers2["retry-after"]
+      body.each { |chunk| assert_equal "ok", chunk }
+      body.close
+      assert c.admit("slots", "x").tap(&:release).allowed?, "closing the body released the slot"
+
+      raising = ThrottleKit::Rack.new(->(_env) { raise "boom" }, client: c, policy: "slots", admit: true)
+      assert_raises(RuntimeError) { raising.call(env.dup) }
+      assert c.admit("slots", "x").tap(&:release).allowed?, "a raising app released the slot"
+
+      req = Rack::MockRequest.new(Rack::Lint.new(ThrottleKit::Rack.new(Rack::Lint.new(APP), client: c,
+                                                                       policy: "slots", admit: true)))
+      2.times { assert_equal 200, req.get("/", "REMOTE_ADDR" => "10.0.0.9").status }
+    end
+  end
 end

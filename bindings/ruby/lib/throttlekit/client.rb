@@ -3,6 +3,7 @@
 require_relative "native"
 require_relative "decision"
 require_relative "check_all"
+require_relative "admission"
 
 module ThrottleKit
   # A rate limiter reached through one of the two doors: Redis (the policies evaluated by the
@@ -73,14 +74,18 @@ module ThrottleKit
       # timeout: seconds per call, connecting included (default 0.5). fail_mode: :error (raise
       # Unavailable/Timeout, the default), :open (admit) or :closed (deny) when Redis is down.
       # With a block, yields the client, closes it afterwards and returns the block's value.
+      # lease_ttl: seconds an admission's lease lives unless renewed (default 2);
+      # lease_heartbeat: true to renew the leases this client admitted, in the background, until
+      # they are released or the client is closed.
       def redis(url, policies: nil, policies_file: nil, namespace: nil, timeout: nil,
                 fail_mode: :error, tls_ca_file: nil, tls_cert_file: nil, tls_key_file: nil,
-                auto_pipeline: true, &block)
+                auto_pipeline: true, lease_ttl: nil, lease_heartbeat: false, &block)
         yaml = policies_text(policies, policies_file)
         client = new(:redis, url: url, policies: yaml, key_namespace: namespace,
                              timeout: timeout, fail_mode: fail_mode, tls_ca_file: tls_ca_file,
                              tls_cert_file: tls_cert_file, tls_key_file: tls_key_file,
-                             auto_pipeline: auto_pipeline)
+                             auto_pipeline: auto_pipeline, lease_ttl: lease_ttl,
+                             lease_heartbeat: lease_heartbeat)
         with_block(client, &block)
       end
 
@@ -99,11 +104,12 @@ module ThrottleKit
       # tls_ca_file turns TLS on (tls_cert_file/tls_key_file for mutual TLS); auth_token is sent
       # as "authorization: Bearer <token>".
       def service(target, timeout: nil, fail_mode: :error, tls_ca_file: nil, tls_cert_file: nil,
-                  tls_key_file: nil, auth_token: nil, auto_pipeline: true, &block)
+                  tls_key_file: nil, auth_token: nil, auto_pipeline: true, lease_heartbeat: false,
+                  &block)
         client = new(:service, url: target, timeout: timeout, fail_mode: fail_mode,
                                tls_ca_file: tls_ca_file, tls_cert_file: tls_cert_file,
                                tls_key_file: tls_key_file, auth_token: auth_token,
-                               auto_pipeline: auto_pipeline)
+                               auto_pipeline: auto_pipeline, lease_heartbeat: lease_heartbeat)
         with_block(client, &block)
       end
 
@@ -157,7 +163,7 @@ module ThrottleKit
 
     def initialize(door, url:, policies: nil, key_namespace: nil, timeout: nil, fail_mode: :error,
                    tls_ca_file: nil, tls_cert_file: nil, tls_key_file: nil, auth_token: nil,
-                   auto_pipeline: true)
+                   auto_pipeline: true, lease_ttl: nil, lease_heartbeat: false)
       @door = door
       @url = door == :memory ? nil : c_text(url, door == :redis ? "url" : "target")
       @policies = policies && c_text(policies, "policies")
@@ -173,6 +179,8 @@ module ThrottleKit
         raise InvalidArgument, "fail_mode must be one of #{FAIL_MODES.keys.inspect}, got #{fail_mode.inspect}"
       end
       @auto_pipeline = auto_pipeline ? 0 : -1
+      @lease_ttl_ms = lease_ttl_ms(lease_ttl)
+      @lease_heartbeat = lease_heartbeat ? 1 : 0
       @closed = false
       @lock = Mutex.new
       @holder = NativeHandle.new
@@ -370,6 +378,83 @@ module ThrottleKit
       nil
     end
 
+    # Takes a slot of a concurrency policy (docs/admission.md): an Admission, allowed or
+    # refused (binding_axis says by which axis). With a block, yields the admission and
+    # releases it when the block ends, dropped when the block raised (the exception
+    # propagates); returns the block's value. Without a block, the caller releases it.
+    #
+    #   limiter.admit("checkout", user_id) do |a|
+    #     halt 503 unless a.allowed?
+    #     call_the_backend
+    #   end
+    def admit(policy, key, cost: 1, now_ms: nil)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      c = int64(cost, "cost")
+      at = now_ms.nil? ? nil : clock(now_ms)
+      out = Native::Admission.new
+      err = scratch.error
+      h = native_handle
+      rc = at ? Native.tk_admit_at(h, p, k, c, at, out, err) : Native.tk_admit(h, p, k, c, out, err)
+      raise failure(rc, err) unless rc == Native::OK
+
+      admission = Admission.from_native(self, policy.to_s, key.to_s, out)
+      return admission unless block_given?
+
+      raised = true
+      begin
+        result = yield admission
+        raised = false
+        result
+      ensure
+        admission.release(dropped: raised)
+      end
+    end
+
+    # Gives back the slot of lease_id, admitted with policy and key. Idempotent: an unknown
+    # or already released id is fine.
+    def release(policy, key, lease_id, dropped: false, now_ms: nil)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      l = c_arg(lease_id, "lease_id")
+      at = now_ms.nil? ? nil : clock(now_ms)
+      err = scratch.error
+      h = native_handle
+      d = dropped ? 1 : 0
+      rc = at ? Native.tk_release_at(h, p, k, l, d, at, err) : Native.tk_release(h, p, k, l, d, err)
+      raise failure(rc, err) unless rc == Native::OK
+
+      nil
+    end
+
+    # Renews the leases (ids admitted with policy and key) that are live; returns the ids that
+    # are not (released or reclaimed: their work counts as dropped).
+    def heartbeat(policy, key, lease_ids, now_ms: nil)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      raise InvalidArgument, "lease_ids must be an Array, got #{lease_ids.class}" unless lease_ids.respond_to?(:to_ary)
+
+      ids = lease_ids.to_ary
+      bufs = ids.map { |id| c_arg(id, "lease id") }
+      at = now_ms.nil? ? nil : clock(now_ms)
+      n = bufs.size
+      keep = bufs.map { |b| b && FFI::MemoryPointer.from_string(b.chomp(NUL)) }
+      ptrs = FFI::MemoryPointer.new(:pointer, [n, 1].max)
+      keep.each_with_index { |m, i| ptrs.put_pointer(i * PTR_SIZE, m || FFI::Pointer::NULL) }
+      reclaimed = FFI::MemoryPointer.new(:size_t, [n, 1].max)
+      n_reclaimed = FFI::MemoryPointer.new(:size_t)
+      err = scratch.error
+      h = native_handle
+      rc = if at
+             Native.tk_heartbeat_at(h, p, k, ptrs, n, at, reclaimed, n_reclaimed, err)
+           else
+             Native.tk_heartbeat(h, p, k, ptrs, n, reclaimed, n_reclaimed, err)
+           end
+      raise failure(rc, err) unless rc == Native::OK
+
+      Array.new(n_reclaimed.read(:size_t)) { |i| ids[reclaimed.get(:size_t, i * FFI.type_size(:size_t))] }
+    end
+
     # Releases the native handle (waiting for calls running on it). Idempotent; never raises.
     # In a forked child the handle is the parent's: it is forgotten, the library is not called.
     def close
@@ -439,6 +524,8 @@ module ThrottleKit
       opts[:timeout_ms] = @timeout_ms
       opts[:fail_mode] = @fail_mode
       opts[:auto_pipeline] = @auto_pipeline
+      opts[:lease_ttl_ms] = @lease_ttl_ms
+      opts[:lease_heartbeat] = @lease_heartbeat
       @strings.each do |field, value|
         next unless value
 
@@ -550,6 +637,15 @@ module ThrottleKit
     def clock(now_ms)
       ms = now_ms.is_a?(Time) ? (now_ms.to_r * 1000).floor : now_ms
       int64(ms, "now_ms")
+    end
+
+    def lease_ttl_ms(ttl)
+      return 0 if ttl.nil?
+      unless ttl.is_a?(Numeric) && ttl.positive? && ttl * 1000 <= INT32_MAX
+        raise InvalidArgument, "lease_ttl must be a positive number of seconds, got #{ttl.inspect}"
+      end
+
+      (ttl * 1000).ceil
     end
 
     def timeout_ms(timeout)

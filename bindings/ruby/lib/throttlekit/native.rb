@@ -85,7 +85,9 @@ module ThrottleKit
              :tls_key_file, :pointer,
              :auth_token, :pointer,
              :auto_pipeline, :int32,
-             :reserved1, :int32
+             :reserved1, :int32,
+             :lease_ttl_ms, :int32,
+             :lease_heartbeat, :int32
     end
 
     # tk_decision_t
@@ -111,6 +113,17 @@ module ThrottleKit
       layout :policy, :pointer,
              :key, :pointer,
              :cost, :int64
+    end
+
+    # tk_admission_t
+    class Admission < FFI::Struct
+      layout :decision, Decision,
+             :lease_id, [:char, 40],
+             :lease_expires_at_ms, :int64,
+             :binding_axis, [:char, 16],
+             :policy_denied, :int32,
+             :reserved32, :int32,
+             :reserved, [:int64, 4]
     end
 
     # tk_error_t
@@ -155,6 +168,19 @@ module ThrottleKit
     attach_function :tk_debit_at, %i[uint64 pointer pointer int64 int64 pointer pointer], :int,
                     blocking: true
     attach_function :tk_check_all_at, %i[uint64 pointer size_t int64 pointer pointer pointer], :int,
+                    blocking: true
+
+    # Concurrency admission: round trips too, attached blocking.
+    attach_function :tk_admit, %i[uint64 pointer pointer int64 pointer pointer], :int, blocking: true
+    attach_function :tk_admit_at, %i[uint64 pointer pointer int64 int64 pointer pointer], :int,
+                    blocking: true
+    attach_function :tk_release, %i[uint64 pointer pointer pointer int pointer], :int, blocking: true
+    attach_function :tk_release_at, %i[uint64 pointer pointer pointer int int64 pointer], :int,
+                    blocking: true
+    attach_function :tk_heartbeat, %i[uint64 pointer pointer pointer size_t pointer pointer pointer],
+                    :int, blocking: true
+    attach_function :tk_heartbeat_at,
+                    %i[uint64 pointer pointer pointer size_t int64 pointer pointer pointer], :int,
                     blocking: true
 
     STATUS_ERRORS = {

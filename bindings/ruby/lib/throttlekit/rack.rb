@@ -22,6 +22,10 @@ module ThrottleKit
   #               (503 with Retry-After). A client whose fail_mode is :open or :closed answers
   #               with a synthesized decision instead, which this middleware follows.
   #   retry_after_on_error: Retry-After seconds of that 503 (default 1)
+  #   admit:      true for a concurrency policy (docs/admission.md): the request holds a slot
+  #               from before the app runs until the response body is closed (streamed bodies
+  #               included), released as dropped when the app raised or answered 5xx; a
+  #               refusal is a 429 like a denial. cost is not used then.
   #
   # Denied: 429, Retry-After (whole seconds, rounded up), and the IETF httpapi ratelimit
   # headers: RateLimit-Policy: "<policy>";q=<limit>;w=<window> and
@@ -32,7 +36,7 @@ module ThrottleKit
     DEFAULT_KEY = ->(env) { env["REMOTE_ADDR"].to_s }
 
     def initialize(app, client:, policy:, key: DEFAULT_KEY, cost: 1, window: nil,
-                   on_backend_error: :allow, retry_after_on_error: 1)
+                   on_backend_error: :allow, retry_after_on_error: 1, admit: false)
       raise ArgumentError, "client: must be a ThrottleKit::Client" unless client.is_a?(Client)
       unless %i[allow reject].include?(on_backend_error)
         raise ArgumentError, "on_backend_error: must be :allow or :reject"
@@ -46,11 +50,14 @@ module ThrottleKit
       @window = window
       @on_backend_error = on_backend_error
       @retry_after_on_error = retry_after_on_error.to_i
+      @admit = admit ? true : false
     end
 
     def call(env)
       key = @key.call(env)
       return @app.call(env) if key.nil?
+
+      return call_admitted(env, key.to_s) if @admit
 
       cost = @cost.respond_to?(:call) ? @cost.call(env) : @cost
       begin
@@ -69,7 +76,52 @@ module ThrottleKit
       [status, with_headers(headers, decision), body]
     end
 
+    # A response body that releases the request's admission when the server closes it.
+    class ReleasingBody
+      def initialize(body, admission, dropped)
+        @body = body
+        @admission = admission
+        @dropped = dropped
+      end
+
+      def each(&block)
+        @body.each(&block)
+      end
+
+      def close
+        @body.close if @body.respond_to?(:close)
+      ensure
+        begin
+          @admission.release(dropped: @dropped)
+        rescue *BACKEND_ERRORS
+          nil # the lease expires by itself
+        end
+      end
+    end
+
     private
+
+    def call_admitted(env, key)
+      begin
+        admission = @client.admit(@policy, key)
+      rescue *BACKEND_ERRORS => e
+        env["throttlekit.error"] = e
+        return @app.call(env) if @on_backend_error == :allow
+
+        return [503, { "content-type" => "text/plain", "retry-after" => @retry_after_on_error.to_s },
+                ["Service Unavailable\n"]]
+      end
+      env["throttlekit.admission"] = admission
+      return too_many(admission.decision) unless admission.allowed?
+
+      begin
+        status, headers, body = @app.call(env)
+      rescue Exception # rubocop:disable Lint/RescueException -- released, then re-raised
+        admission.release(dropped: true)
+        raise
+      end
+      [status, with_headers(headers, admission.decision), ReleasingBody.new(body, admission, status.to_i >= 500)]
+    end
 
     def too_many(decision)
       headers = { "content-type" => "text/plain",
