@@ -1854,10 +1854,11 @@ ngx_http_throttlekit_handler(ngx_http_request_t *r)
 static void
 ngx_http_throttlekit_decide(ngx_http_throttlekit_ctx_t *ctx)
 {
-    ngx_uint_t                     i, denied, failed, answered;
+    ngx_uint_t                     i, denied, failed, answered, shadowed;
     ngx_http_throttlekit_check_t  *check, *denier;
 
     denied = 0;
+    shadowed = 0;
     failed = 0;
     answered = 0;
     denier = NULL;
@@ -1870,14 +1871,24 @@ ngx_http_throttlekit_decide(ngx_http_throttlekit_ctx_t *ctx)
 
         case NGX_THROTTLEKIT_ALLOWED:
             answered++;
+
+            if (check->decision.flags & TK_DECISION_SHADOW) {
+                /* a shadow policy (shadow: true) denied: admitted, shown as a dry run */
+                shadowed++;
+
+                if (denier == NULL) {
+                    denier = check;
+                }
+            }
+
             break;
 
         case NGX_THROTTLEKIT_DENIED:
             answered++;
             denied++;
 
-            if (denier == NULL) {
-                denier = check;
+            if (denier == NULL || denier->state == NGX_THROTTLEKIT_ALLOWED) {
+                denier = check;          /* a real denial names the policy, not a shadow */
             }
 
             if (check->decision.retry_after_ms > ctx->retry_after_ms) {
@@ -1898,7 +1909,15 @@ ngx_http_throttlekit_decide(ngx_http_throttlekit_ctx_t *ctx)
 
     ctx->verdict = NGX_DECLINED;         /* a pass: no opinion */
 
-    if (denied) {
+    if (!denied && shadowed) {
+        ctx->outcome = NGX_THROTTLEKIT_DRY_RUN;
+
+        ngx_log_error(ctx->log_level, ctx->request->connection->log, 0,
+                      "throttlekit: would be rejected by shadow policy \"%V\" "
+                      "(%ui of %ui rules)", &denier->policy, shadowed,
+                      ctx->nchecks);
+
+    } else if (denied) {
 
         if (ctx->dry_run) {
             ctx->outcome = NGX_THROTTLEKIT_DRY_RUN;

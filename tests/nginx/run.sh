@@ -133,6 +133,7 @@ cat > "$dir/policies.yaml" <<'EOF'
 limiters:
   api: { strategy: gcra, limit: 5, period: 1m, burst: 5 }
   tight: { strategy: gcra, limit: 2, period: 1m, burst: 2 }
+  shadowed: { strategy: fixedWindow, limit: 1, windowMs: 1h, shadow: true }
 EOF
 
 server_pid=""
@@ -160,7 +161,7 @@ start_server
 # ---- nginx --------------------------------------------------------------------------------
 
 mkdir -p "$dir/html" "$dir/tmp"
-for f in limited byheader dry free closed open noheaders multi multiapi cost teapot off redirected; do
+for f in limited byheader dry free closed open noheaders multi multiapi shadow cost teapot off redirected; do
   echo "$f" > "$dir/html/$f"
 done
 
@@ -212,6 +213,7 @@ http {
             throttlekit tight key=m\$http_x_user;
         }
         location = /multiapi { throttlekit api key=m\$http_x_user; }
+        location = /shadow { throttlekit shadowed key=s\$http_x_user; }
         location = /cost { throttlekit api key=c\$http_x_user cost=\$arg_cost; }
         location = /teapot { throttlekit_status 418; }
         location = /status { throttlekit off; stub_status; }
@@ -317,6 +319,9 @@ check "dry run passes everything" "$(burst "$a_port" /dry "$user" 7)" \
   "200 200 200 200 200 200 200"
 check "dry run: \$throttlekit_status DRY_RUN once over" "$(last_log "$A")" "/dry 200 DRY_RUN 0"
 [ -z "$(header Retry-After)" ] && ok "dry run: no Retry-After" || fail "dry run: Retry-After"
+check "shadow policy: over its limit, every request passes" "$(burst "$a_port" /shadow "$user" 3)" \
+  "200 200 200"
+check "shadow policy: \$throttlekit_status DRY_RUN once over" "$(last_log "$A")" "/shadow 200 DRY_RUN 0"
 check "dry run: 5 PASSED then DRY_RUN in the access log" \
   "$(grep '^/dry ' "$A/access.log" | awk '{print $3}' | tail -7 | sort | uniq -c | awk '{print $1 $2}' | tr '\n' ' ')" \
   "2DRY_RUN 5PASSED "
