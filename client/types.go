@@ -22,6 +22,10 @@ type Forecast = front.Forecast
 // CheckItem is one entry of CheckAll: Policy, Key and Cost (0 means 1).
 type CheckItem = front.CheckItem
 
+// Shade admits a denial the limiter made, flagged Shadow (what a shadow policy or switch
+// answers); other decisions come back as they are.
+func Shade(d Decision) Decision { return front.Shade(d) }
+
 // AllAllowed reports whether every decision allows.
 func AllAllowed(ds []Decision) bool { return front.AllAllowed(ds) }
 

@@ -17,6 +17,9 @@ func (s *Service) Check(ctx context.Context, req *contract.CheckRequest) (_ *con
 	defer s.guard(ctx, "Check", req.GetPolicy(), &err)
 	start := time.Now()
 	d, err := s.check(ctx, req.GetPolicy(), req.GetKey(), amount(req.GetCost()))
+	if err == nil && s.shadow {
+		d = client.Shade(d)
+	}
 	if err != nil {
 		var ds []client.Decision
 		if ds, err = s.checkFailed(ctx, req.GetPolicy(), 1, err); err != nil {
@@ -40,6 +43,11 @@ func (s *Service) CheckMany(ctx context.Context, req *contract.CheckManyRequest)
 	}
 	start := time.Now()
 	ds, err := s.checkMany(ctx, req.GetPolicy(), req.GetKeys(), amount(req.GetCost()))
+	for i := range ds {
+		if s.shadow {
+			ds[i] = client.Shade(ds[i])
+		}
+	}
 	if err != nil {
 		if ds, err = s.checkFailed(ctx, req.GetPolicy(), len(req.GetKeys()), err); err != nil {
 			return nil, err
@@ -69,7 +77,7 @@ func (s *Service) CheckAll(ctx context.Context, req *contract.CheckAllRequest) (
 	}
 	items := make([]client.CheckItem, len(reqItems))
 	for i, it := range reqItems {
-		items[i] = client.CheckItem{Policy: it.GetPolicy(), Key: it.GetKey(), Cost: amount(it.GetCost())}
+		items[i] = client.CheckItem{Policy: it.GetPolicy(), Key: it.GetKey(), Cost: amount(it.GetCost()), Shadow: s.shadow}
 	}
 	start := time.Now()
 	ds, all, err := s.checkAll(ctx, items)

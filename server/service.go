@@ -40,6 +40,9 @@ type Options struct {
 	// work not finishing within Timeout, not a store outage, so no fail mode answers for
 	// them and the caller gets UNAVAILABLE.
 	InProcessStore bool
+	// Shadow admits every check the limiters deny, flagged (a shadow switch for the whole
+	// server, as a policy's shadow: true is for one policy): a rollout watched in metrics.
+	Shadow bool
 	// LeaseTTL is how long an admission lease lives unless renewed (admission.md §4.2);
 	// 0 means client.DefaultLeaseTTL. Keep it well above clients' heartbeat interval (1 s).
 	LeaseTTL time.Duration
@@ -64,6 +67,7 @@ type Service struct {
 	recorder Recorder
 	maxKeys  int  // 0: no cap
 	local    bool // the store computes in this process: its timeouts are ours
+	shadow   bool // Options.Shadow
 
 	// Admission (admission_rpc.go): nil admitter when the backend offers none.
 	admitter  client.Admitter
@@ -122,6 +126,7 @@ func New(backend client.Limiter, opts Options) *Service {
 		recorder:  opts.Recorder,
 		maxKeys:   maxKeys,
 		local:     opts.InProcessStore || engine,
+		shadow:    opts.Shadow,
 	}
 }
 

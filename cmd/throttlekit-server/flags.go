@@ -51,6 +51,7 @@ type config struct {
 	keepaliveMinTime time.Duration // clients pinging more often are disconnected
 	handshakeTimeout time.Duration // TLS and HTTP/2 handshake of a new connection
 	maxKeysPerCall   int           // keys in one CheckMany
+	shadow           bool          // admit every denial, flagged
 }
 
 // The defaults of the public-port bounds: safe for a port anyone may reach, generous for a
@@ -181,6 +182,9 @@ Flags:
       --max-keys-per-call N keys in one CheckMany at most: a longer list answers
                             INVALID_ARGUMENT naming the cap, and nothing is charged
                             (default 1000)
+      --shadow              shadow mode for every policy: checks the limiters deny are
+                            admitted, flagged (the throttlekit-shadow response header) and
+                            counted as result="shadow"; as shadow: true in a policy
       --metrics-host HOST   address of the metrics listener (default 127.0.0.1; a warning is
                             logged for any non-loopback address, as the listener is plain HTTP
                             without authentication)
@@ -262,6 +266,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.DurationVar(&cfg.keepaliveMinTime, "keepalive-min-time", defaultKeepaliveMinTime, "least interval between client pings")
 	fs.DurationVar(&cfg.handshakeTimeout, "handshake-timeout", defaultHandshakeTimeout, "bound on a new connection's handshake")
 	fs.IntVar(&cfg.maxKeysPerCall, "max-keys-per-call", server.DefaultMaxKeysPerCall, "keys in one CheckMany at most")
+	fs.BoolVar(&cfg.shadow, "shadow", false, "admit every check the limiters deny, flagged")
 	return fs
 }
 

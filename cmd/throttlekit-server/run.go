@@ -115,7 +115,7 @@ func start(cfg *config, log *slog.Logger) (*app, error) {
 	}
 	a.monitor = monitor.New(monitor.Options{NodeID: lis.Addr().String()})
 	a.svc = server.New(st.backend, server.Options{Logger: log, Timeout: cfg.timeout, FailMode: cfg.failModeValue(), Observer: m,
-		Recorder: a.monitor, MaxKeysPerCall: cfg.maxKeysPerCall, InProcessStore: cfg.store == storeMemory,
+		Recorder: a.monitor, MaxKeysPerCall: cfg.maxKeysPerCall, InProcessStore: cfg.store == storeMemory, Shadow: cfg.shadow,
 		LeaseTTL: cfg.leaseTTL})
 	contract.RegisterRateLimiterServer(a.grpc, a.svc)
 	monSvc := server.NewMonitorService(a.monitor, a.svc)
@@ -139,6 +139,9 @@ func start(cfg *config, log *slog.Logger) (*app, error) {
 		slog.String("fail", cfg.failMode), slog.String("tls", tlsMode(cfg)), slog.Bool("auth_token", token != ""))
 	if cfg.readyFile != "" {
 		attrs = append(attrs, slog.String("ready_file", cfg.readyFile))
+	}
+	if cfg.shadow {
+		attrs = append(attrs, slog.Bool("shadow", true))
 	}
 	log.Info("listening", attrs...)
 	if token != "" && cfg.monitorSecret != "" {

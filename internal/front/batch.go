@@ -4,7 +4,6 @@ import (
 	"strconv"
 
 	"github.com/throttlekit/throttlekit-go/luascripts"
-	"github.com/throttlekit/throttlekit-go/policy"
 )
 
 // BatchItem is one check of a batch: a prepared check script on one full key.
@@ -12,9 +11,7 @@ type BatchItem struct {
 	Call   *ScriptCall
 	Key    string
 	Amount int64
-	Shadow bool // its denial does not undo a mode-all run (a shadow-mode policy's)
-
-	policy *policy.Policy
+	Shadow bool // its denial is admitted and does not undo a mode-all run (a shadow's)
 }
 
 // Batch modes of the batch script: in "each" every item is decided on its own and only a

@@ -11,6 +11,9 @@ type CheckItem struct {
 	Policy string
 	Key    string
 	Cost   int64
+	// Shadow treats the item as a shadow policy's whatever its policy says: its denial is
+	// admitted, flagged, and refuses no other item (a server's or handle's shadow switch).
+	Shadow bool
 }
 
 // AllAllowed reports whether every decision allows.
@@ -41,7 +44,7 @@ func (b *Scripted) DecideAll(ctx context.Context, items []CheckItem, nowMs int64
 	}
 	out := make([]Decision, len(replies))
 	for i, r := range replies {
-		if out[i], err = checkDecision(batch[i].policy, batch[i].Call.Script, r); err != nil {
+		if out[i], err = checkDecision(batch[i].Shadow, batch[i].Call.Script, r); err != nil {
 			return nil, err
 		}
 	}
@@ -71,7 +74,7 @@ func (b *Scripted) prepareAll(items []CheckItem, nowMs int64) ([]BatchItem, erro
 		if err != nil {
 			return nil, ItemError(i, err)
 		}
-		batch[i] = BatchItem{Call: call, Key: pp.p.RedisKey(b.namespace, it.Key), Amount: cost, Shadow: pp.p.Shadow, policy: pp.p}
+		batch[i] = BatchItem{Call: call, Key: pp.p.RedisKey(b.namespace, it.Key), Amount: cost, Shadow: pp.p.Shadow || it.Shadow}
 	}
 	return batch, nil
 }

@@ -1,17 +1,24 @@
 package front
 
-import (
-	"github.com/throttlekit/throttlekit-go/luascripts"
-	"github.com/throttlekit/throttlekit-go/policy"
-)
+import "github.com/throttlekit/throttlekit-go/luascripts"
 
-// checkDecision reads a check script's reply for policy p. A shadow policy's denial comes
-// back admitted and flagged Shadow, so a new limit can be rolled out and watched before it
-// refuses anyone; a denial wrote no state, so admitting it changes nothing in the store.
-func checkDecision(p *policy.Policy, s *luascripts.Script, reply any) (Decision, error) {
+// checkDecision reads a check script's reply. A shadow's denial (a shadow policy's, or any
+// under a shadow switch) comes back admitted and flagged Shadow, so a new limit can be rolled
+// out and watched before it refuses anyone; a denial wrote no state, so admitting it changes
+// nothing in the store.
+func checkDecision(shadow bool, s *luascripts.Script, reply any) (Decision, error) {
 	d, err := decisionFromReply(s, reply)
-	if err == nil && p.Shadow && !d.Allowed {
-		d.Allowed, d.Shadow = true, true
+	if err == nil && shadow {
+		d = Shade(d)
 	}
 	return d, err
+}
+
+// Shade admits a denial the limiter made, flagged Shadow; other decisions are returned as
+// they are (a synthesized one is the fail mode's, not the limiter's).
+func Shade(d Decision) Decision {
+	if !d.Allowed && !d.Synthesized {
+		d.Allowed, d.Shadow = true, true
+	}
+	return d
 }
