@@ -205,7 +205,7 @@ static const size_t option_sizes[] = {
     offsetof(tk_options_t, reserved0),     offsetof(tk_options_t, key_namespace),
     offsetof(tk_options_t, tls_ca_file),   offsetof(tk_options_t, tls_cert_file),
     offsetof(tk_options_t, tls_key_file),  offsetof(tk_options_t, auth_token),
-    offsetof(tk_options_t, auto_pipeline), offsetof(tk_options_t, reserved1),
+    offsetof(tk_options_t, auto_pipeline), offsetof(tk_options_t, shadow),
     offsetof(tk_options_t, lease_ttl_ms),  offsetof(tk_options_t, lease_heartbeat),
     sizeof(tk_options_t),
 };
@@ -257,8 +257,9 @@ static int normalize_options(const tk_options_t *in, tk_options_t *out, tk_error
   if (out->auto_pipeline != 0 && out->auto_pipeline != -1 && out->auto_pipeline != 1)
     return fail(err, TK_E_INVALID, "auto_pipeline must be 0 (default, on), 1 (on) or -1 (off), got %d",
                 out->auto_pipeline);
-  if (out->reserved0 || out->reserved1)
-    return fail(err, TK_E_INVALID, "reserved option fields must be 0");
+  if (out->reserved0) return fail(err, TK_E_INVALID, "reserved option fields must be 0");
+  if (out->shadow != 0 && out->shadow != 1)
+    return fail(err, TK_E_INVALID, "shadow must be 0 (off) or 1 (on), got %d", out->shadow);
   if (out->lease_ttl_ms < 0)
     return fail(err, TK_E_INVALID, "lease_ttl_ms must be >= 0 (0 = default 2000), got %d",
                 out->lease_ttl_ms);

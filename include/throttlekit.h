@@ -114,7 +114,10 @@ typedef struct tk_options {
                                     caller is never delayed. Service door: concurrent checks
                                     of one policy and cost travel as one CheckMany RPC (the
                                     server decides them at one instant). 1 = on. */
-  int32_t reserved1;             /* must be 0 */
+  int32_t shadow;                /* 1 = shadow mode for every policy on this handle: checks the
+                                    limiters deny are admitted, flagged TK_DECISION_SHADOW (as
+                                    shadow: true in a policy; in tk_check_all a denying item
+                                    refuses no other); 0 = off (the policies decide) */
   int32_t lease_ttl_ms;          /* Redis door: how long a tk_admit lease lives unless renewed;
                                     0 = default 2,000; < 0 invalid. Service door: ignored (the
                                     server's --lease-ttl decides) */

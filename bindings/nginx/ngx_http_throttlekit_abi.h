@@ -57,7 +57,7 @@ typedef struct {
     const char  *tls_key_file;
     const char  *auth_token;
     int32_t      auto_pipeline;
-    int32_t      reserved1;
+    int32_t      shadow;
     int32_t      lease_ttl_ms;       /* admission leases; unused by the module today */
     int32_t      lease_heartbeat;
 } tk_options_t;

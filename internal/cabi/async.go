@@ -199,7 +199,7 @@ func completionOf(h *handle, call *asyncCall, d front.Decision, err error) async
 	if err != nil {
 		return asyncCompletion{cookie: call.cookie, status: statusOf(err), msg: err.Error()}
 	}
-	return asyncCompletion{cookie: call.cookie, status: C.TK_OK, decision: d}
+	return asyncCompletion{cookie: call.cookie, status: C.TK_OK, decision: h.checked(d)}
 }
 
 // CheckAsync is tkcore_check_async: tk_check_async.
@@ -292,6 +292,7 @@ func CheckAllAsync(id uint64, citems unsafe.Pointer, n uint, cookie uint64, ccer
 		}
 		s.running.Add(1)
 		s.mu.Unlock()
+		h.shadowItems(items)
 		go func() {
 			defer s.running.Done()
 			ctx, cancel := front.Start{Timeout: h.timeout}.Bound(context.Background())

@@ -63,7 +63,7 @@ func OpenRedis(curl, cyaml, copts, cout, ccerr unsafe.Pointer) (rc int32) {
 		return int32(failWith(cerr, err))
 	}
 	h := &handle{door: b, failMode: front.FailMode(opts.fail_mode), timeout: timeout,
-		queue: queueServed && b.Streamed()}
+		queue: queueServed && b.Streamed(), shadow: opts.shadow == 1}
 	ttl := leaseTTL(opts)
 	b.SetLeaseTTL(ttl)
 	h.pump = leasePumpFor(opts, b, ttl, timeout)
@@ -93,7 +93,7 @@ func OpenService(ctarget, copts, cout, ccerr unsafe.Pointer) (rc int32) {
 	}
 	timeout := optionTimeout(opts.timeout_ms)
 	*out = C.tk_handle_t(register(&handle{door: b, failMode: front.FailMode(opts.fail_mode), timeout: timeout,
-		pump: leasePumpFor(opts, b, front.DefaultLeaseTTL, timeout)}))
+		pump: leasePumpFor(opts, b, front.DefaultLeaseTTL, timeout), shadow: opts.shadow == 1}))
 	return int32(succeed(cerr))
 }
 
@@ -106,7 +106,10 @@ func OpenMemory(cyaml, copts, cout, ccerr unsafe.Pointer) (rc int32) {
 		return int32(failWith(cerr, err))
 	}
 	timeout := optionTimeout(opts.timeout_ms)
-	*out = C.tk_handle_t(register(&handle{door: b, failMode: front.FailMode(opts.fail_mode), timeout: timeout}))
+	ttl := leaseTTL(opts)
+	b.SetLeaseTTL(ttl)
+	*out = C.tk_handle_t(register(&handle{door: b, failMode: front.FailMode(opts.fail_mode), timeout: timeout,
+		pump: leasePumpFor(opts, b, ttl, timeout), shadow: opts.shadow == 1}))
 	return int32(succeed(cerr))
 }
 
@@ -145,7 +148,7 @@ func CheckMany(id uint64, cpolicy, ckeys unsafe.Pointer, n uint, cost, now int64
 		if n > 0 {
 			outs := unsafe.Slice(out, int(n))
 			for i := range outs {
-				putDecision(&outs[i], ds[i])
+				putDecision(&outs[i], h.checked(ds[i]))
 			}
 		}
 		return succeed(cerr)
@@ -162,6 +165,7 @@ func CheckAll(id uint64, citems unsafe.Pointer, n uint, now int64, cout, call, c
 		}
 	}
 	return withHandle(id, cerr, func(h *handle) C.int {
+		h.shadowItems(items)
 		ds, err := h.door.DecideAll(context.Background(), items, now)
 		if err != nil {
 			// Nothing was consumed; the fail mode answers each item for its own policy.

@@ -17,6 +17,7 @@ type handle struct {
 	failMode front.FailMode
 	timeout  time.Duration // per call; bounds asynchronous checks too (async.go)
 	queue    bool          // the shim may submit its tk_checks (queue.go)
+	shadow   bool          // tk_options_t.shadow: every check's denial admitted, flagged
 	pump     *leasePump    // renews admitted leases (lease_pump.go); nil unless lease_heartbeat
 	state    atomic.Int64
 	drained  chan struct{}
@@ -24,6 +25,23 @@ type handle struct {
 }
 
 const closedBit = int64(1) << 62
+
+// checked is a check's decision as the handle answers it: under its shadow switch a denial
+// is admitted, flagged TK_DECISION_SHADOW.
+func (h *handle) checked(d front.Decision) front.Decision {
+	if h.shadow {
+		return front.Shade(d)
+	}
+	return d
+}
+
+// shadowItems marks every item as a shadow's under the handle's switch, so that an item
+// that denies refuses no other.
+func (h *handle) shadowItems(items []front.CheckItem) {
+	for i := range items {
+		items[i].Shadow = items[i].Shadow || h.shadow
+	}
+}
 
 // acquire registers a call; false once the handle is closing.
 func (h *handle) acquire() bool {

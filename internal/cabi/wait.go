@@ -61,7 +61,7 @@ func (w *threadWaiter) Done(d front.Decision, err error) {
 	if synthesized, ok := w.h.synthesize(w.policy, err); ok {
 		d, err = synthesized, nil
 	}
-	rc := writeDecision(w.out, w.cerr)(d, err)
+	rc := writeDecision(w.out, w.cerr)(w.h.checked(d), err)
 	w.rc = rc
 	if !w.state.CompareAndSwap(starting, answered) {
 		postDone(w.wait, C.int32_t(rc))

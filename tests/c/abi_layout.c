@@ -42,7 +42,7 @@ PIN(offsetof(tk_options_t, tls_cert_file) == 32);
 PIN(offsetof(tk_options_t, tls_key_file) == 40);
 PIN(offsetof(tk_options_t, auth_token) == 48);
 PIN(offsetof(tk_options_t, auto_pipeline) == 56);
-PIN(offsetof(tk_options_t, reserved1) == 60);
+PIN(offsetof(tk_options_t, shadow) == 60);
 PIN(offsetof(tk_options_t, lease_ttl_ms) == 64);
 PIN(offsetof(tk_options_t, lease_heartbeat) == 68);
 PIN(sizeof(tk_options_t) >= 72);

@@ -130,6 +130,32 @@ static void test_handles(void) {
   EXPECT_OK(tk_free(b));
 }
 
+/* tk_options_t.shadow: every denial admitted, flagged; a denying tk_check_all item refuses
+   no other. */
+static void test_shadow_switch(void) {
+  tk_options_t o;
+  tk_options_init(&o);
+  o.shadow = 1;
+  tk_handle_t h = 0;
+  tk_error_t err;
+  if (!EXPECT_OK(tk_open_memory(policies, &o, &h, &err))) return;
+  tk_decision_t d, ds[2];
+  EXPECT_OK(tk_check(h, "day", "s", 2, &d, &err));
+  if (EXPECT_OK(tk_check(h, "day", "s", 1, &d, &err))) {
+    EXPECT_EQ(d.allowed, 1);
+    EXPECT_EQ(d.flags, TK_DECISION_SHADOW);
+    EXPECT_EQ(d.remaining, 0);
+  }
+  const tk_check_item_t items[2] = {{"day", "s", 1}, {"day", "s2", 1}};
+  int32_t all = -1;
+  if (EXPECT_OK(tk_check_all(h, items, 2, ds, &all, &err))) {
+    EXPECT_EQ(all, 1);
+    EXPECT_EQ(ds[0].flags, TK_DECISION_SHADOW);
+  }
+  if (EXPECT_OK(tk_peek(h, "day", "s2", &d, &err))) EXPECT_EQ(d.remaining, 1);
+  EXPECT_OK(tk_free(h));
+}
+
 static void test_bad_input(void) {
   tk_handle_t h = 0;
   tk_error_t err;
@@ -149,6 +175,7 @@ int main(void) {
     EXPECT_OK(tk_free(h));
   }
   test_handles();
+  test_shadow_switch();
   test_bad_input();
   return tk_t_finish();
 }

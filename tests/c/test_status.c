@@ -233,7 +233,7 @@ static void test_open_options(void) {
   o.reserved0 = 1;
   ST_FAST(TK_E_INVALID, open_with(&o));
   tk_options_init(&o);
-  o.reserved1 = 1;
+  o.shadow = 2;
   ST_FAST(TK_E_INVALID, open_with(&o));
   tk_options_init(&o);
   o.auto_pipeline = 5;

@@ -54,9 +54,9 @@ final class Client
     private const FAIL_MODES = ['error' => self::FAIL_ERROR, 'open' => self::FAIL_OPEN, 'closed' => self::FAIL_CLOSED];
     private const STRING_OPTIONS = ['key_namespace', 'tls_ca_file', 'tls_cert_file', 'tls_key_file', 'auth_token'];
     private const KNOWN_OPTIONS = ['lib', 'ffi_header', 'timeout_ms', 'fail_mode', 'key_namespace', 'tls_ca_file',
-        'tls_cert_file', 'tls_key_file', 'auth_token', 'auto_pipeline', 'lease_ttl_ms', 'lease_heartbeat'];
+        'tls_cert_file', 'tls_key_file', 'auth_token', 'auto_pipeline', 'lease_ttl_ms', 'lease_heartbeat', 'shadow'];
     /** What Client::memory() takes: the engine has no network, so no door options (leases do apply). */
-    private const MEMORY_OPTIONS = ['lib', 'ffi_header', 'timeout_ms', 'lease_ttl_ms', 'lease_heartbeat'];
+    private const MEMORY_OPTIONS = ['lib', 'ffi_header', 'timeout_ms', 'lease_ttl_ms', 'lease_heartbeat', 'shadow'];
 
     private ?\FFI $ffi = null;
     /** The open native handle, and the pid that opened it (null: not opened in any process). */
@@ -594,6 +594,7 @@ final class Client
         $opts->auto_pipeline = ($o['auto_pipeline'] ?? true) ? 0 : -1;
         $opts->lease_ttl_ms = $o['lease_ttl_ms'] ?? 0;
         $opts->lease_heartbeat = ($o['lease_heartbeat'] ?? false) ? 1 : 0;
+        $opts->shadow = ($o['shadow'] ?? false) ? 1 : 0; // every denial admitted, flagged
         $keep = []; // the C copies of the option strings, alive until tk_open_* returns
         foreach (self::STRING_OPTIONS as $name) {
             if (isset($o[$name])) {
@@ -742,6 +743,7 @@ final class Client
                     break;
                 case 'auto_pipeline':
                 case 'lease_heartbeat':
+                case 'shadow':
                     if (!is_bool($value)) {
                         throw new InvalidArgumentException("option $name must be a bool", -1);
                     }

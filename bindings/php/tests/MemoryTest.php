@@ -51,6 +51,19 @@ final class MemoryTest extends TestCase
         self::assertGreaterThan(0, $d->retryAfterMs);
     }
 
+    public function testShadowSwitch(): void
+    {
+        $c = Client::memory(self::POLICIES, ['lib' => TestEnv::lib($this), 'shadow' => true]);
+        for ($i = 0; $i < 3; $i++) {
+            $c->check('fw', 'sw');
+        }
+        $d = $c->check('fw', 'sw');
+        self::assertTrue($d->allowed);
+        self::assertTrue($d->shadow);
+        self::assertTrue($c->checkAll([['fw', 'sw'], ['fw', 'sw2']])->allowed);
+        self::assertSame(2, $c->peek('fw', 'sw2')->remaining); // the item that allowed was consumed
+    }
+
     public function testRefundAndReset(): void
     {
         $c = $this->memory();

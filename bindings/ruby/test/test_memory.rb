@@ -36,6 +36,18 @@ class TestMemory < Minitest::Test
     end
   end
 
+  def test_shadow_switch
+    ThrottleKit::Client.memory(policies: POLICIES, shadow: true) do |c|
+      3.times { c.check("fw", "sw") }
+      d = c.check("fw", "sw")
+      assert d.allowed?
+      assert d.shadow?
+      r = c.check_all([["fw", "sw"], ["fw", "sw2"]])
+      assert r.allowed?
+      assert_equal 2, c.peek("fw", "sw2").remaining # the item that allowed was consumed
+    end
+  end
+
   def test_refund_and_reset
     ThrottleKit::Client.memory(policies: POLICIES) do |c|
       c.check("fw", "r", cost: 3)

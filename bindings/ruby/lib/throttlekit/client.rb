@@ -76,16 +76,17 @@ module ThrottleKit
       # With a block, yields the client, closes it afterwards and returns the block's value.
       # lease_ttl: seconds an admission's lease lives unless renewed (default 2);
       # lease_heartbeat: true to renew the leases this client admitted, in the background, until
-      # they are released or the client is closed.
+      # they are released or the client is closed. shadow: true admits every check the limiters
+      # deny, flagged Decision#shadow? (a rollout switch for every policy).
       def redis(url, policies: nil, policies_file: nil, namespace: nil, timeout: nil,
                 fail_mode: :error, tls_ca_file: nil, tls_cert_file: nil, tls_key_file: nil,
-                auto_pipeline: true, lease_ttl: nil, lease_heartbeat: false, &block)
+                auto_pipeline: true, lease_ttl: nil, lease_heartbeat: false, shadow: false, &block)
         yaml = policies_text(policies, policies_file)
         client = new(:redis, url: url, policies: yaml, key_namespace: namespace,
                              timeout: timeout, fail_mode: fail_mode, tls_ca_file: tls_ca_file,
                              tls_cert_file: tls_cert_file, tls_key_file: tls_key_file,
                              auto_pipeline: auto_pipeline, lease_ttl: lease_ttl,
-                             lease_heartbeat: lease_heartbeat)
+                             lease_heartbeat: lease_heartbeat, shadow: shadow)
         with_block(client, &block)
       end
 
@@ -94,9 +95,11 @@ module ThrottleKit
       # scripts), but the state lives in this process only: every process (each forked
       # worker too) has its own store, opened on its first call, so limits are per process.
       # For tests and single-process programs. With a block, as Client.redis.
-      def memory(policies: nil, policies_file: nil, &block)
+      def memory(policies: nil, policies_file: nil, lease_ttl: nil, lease_heartbeat: false, shadow: false,
+                 &block)
         yaml = policies_text(policies, policies_file)
-        client = new(:memory, url: nil, policies: yaml)
+        client = new(:memory, url: nil, policies: yaml, lease_ttl: lease_ttl, lease_heartbeat: lease_heartbeat,
+                              shadow: shadow)
         with_block(client, &block)
       end
 
@@ -105,11 +108,11 @@ module ThrottleKit
       # as "authorization: Bearer <token>".
       def service(target, timeout: nil, fail_mode: :error, tls_ca_file: nil, tls_cert_file: nil,
                   tls_key_file: nil, auth_token: nil, auto_pipeline: true, lease_heartbeat: false,
-                  &block)
+                  shadow: false, &block)
         client = new(:service, url: target, timeout: timeout, fail_mode: fail_mode,
                                tls_ca_file: tls_ca_file, tls_cert_file: tls_cert_file,
                                tls_key_file: tls_key_file, auth_token: auth_token,
-                               auto_pipeline: auto_pipeline, lease_heartbeat: lease_heartbeat)
+                               auto_pipeline: auto_pipeline, lease_heartbeat: lease_heartbeat, shadow: shadow)
         with_block(client, &block)
       end
 
@@ -163,7 +166,7 @@ module ThrottleKit
 
     def initialize(door, url:, policies: nil, key_namespace: nil, timeout: nil, fail_mode: :error,
                    tls_ca_file: nil, tls_cert_file: nil, tls_key_file: nil, auth_token: nil,
-                   auto_pipeline: true, lease_ttl: nil, lease_heartbeat: false)
+                   auto_pipeline: true, lease_ttl: nil, lease_heartbeat: false, shadow: false)
       @door = door
       @url = door == :memory ? nil : c_text(url, door == :redis ? "url" : "target")
       @policies = policies && c_text(policies, "policies")
@@ -181,6 +184,7 @@ module ThrottleKit
       @auto_pipeline = auto_pipeline ? 0 : -1
       @lease_ttl_ms = lease_ttl_ms(lease_ttl)
       @lease_heartbeat = lease_heartbeat ? 1 : 0
+      @shadow = shadow ? 1 : 0 # every denial admitted, flagged Decision#shadow?
       @closed = false
       @lock = Mutex.new
       @holder = NativeHandle.new
@@ -526,6 +530,7 @@ module ThrottleKit
       opts[:auto_pipeline] = @auto_pipeline
       opts[:lease_ttl_ms] = @lease_ttl_ms
       opts[:lease_heartbeat] = @lease_heartbeat
+      opts[:shadow] = @shadow
       @strings.each do |field, value|
         next unless value
 

@@ -85,7 +85,7 @@ module ThrottleKit
              :tls_key_file, :pointer,
              :auth_token, :pointer,
              :auto_pipeline, :int32,
-             :reserved1, :int32,
+             :shadow, :int32,
              :lease_ttl_ms, :int32,
              :lease_heartbeat, :int32
     end
