@@ -314,7 +314,8 @@ func dumpRedis(c context.Context, rdb *redis.Client, key string) (engine.EngineD
 	case ttl == -1: // go-redis reports "no TTL" as -1 ns
 		d.TTLMs = -1
 	case ttl < 0:
-		d.TTLMs = -2
+		// Expired (in real time) between the reads: gone, as a read a moment later finds it.
+		return engine.EngineDump{Type: "none", TTLMs: -2}, nil
 	default:
 		d.TTLMs = ttl.Milliseconds()
 	}
