@@ -187,7 +187,8 @@ func (ps *parser) limiters(v *yaml.Node) {
 // finish applies the file-wide rules once every policy is read: effective prefixes, then
 // prefix clashes, which would let two policies corrupt each other's Redis state.
 func (ps *parser) finish() {
-	var live []*Policy // the policies that touch Redis, in file order
+	var live []*Policy      // the policies that touch Redis, in file order
+	var admitters []*Policy // the policies with a concurrency guard
 	for _, l := range ps.policies {
 		if !l.ownPrefix {
 			if ps.defaultPrefix != nil {
@@ -201,12 +202,18 @@ func (ps *parser) finish() {
 		if l.p.Unsupported == "" && l.p.Strategy != "" {
 			live = append(live, l.p)
 		}
+		if l.p.Unsupported == "" && l.p.Concurrency != nil {
+			admitters = append(admitters, l.p)
+		}
 	}
 	partner := clashPartners(live)
 	for i, p := range live {
 		if j := partner[i]; j < i {
 			ps.fail(fieldPath(policyPath(p.Name), "prefix"), "%s", clashProblem(live[j], p))
 		}
+	}
+	for _, c := range guardClashes(admitters) {
+		ps.fail(fieldPath(policyPath(c[1].Name), "prefix"), "%s", guardProblem(c[0], c[1]))
 	}
 }
 
