@@ -261,12 +261,14 @@ end
 -- quota.check.lua, unchanged
 local function check_quota(KEYS, ARGV)
 -- quota.check: count `cost` units in the current billing period or deny without writing.
+-- Generated from parts/quota.check.lua and parts/quota.period.lua (go test ./luascripts -run
+-- TestComposed -update); edit those.
 -- KEYS[1] state key (HASH: s = period start, c = units admitted in it, plain integers; the
 -- layout of upstream's quota, so every client on one key shares one budget).
 -- ARGV: now (0 = Redis clock), limit, cost, mode (1 month, 2 week, 3 day, 4 fixed), periodMs,
 -- anchor, offsetMs, weekStartsOn.
--- quota period: begin. The same block sits in quota.check, quota.peek and quota.forecast (a test
--- compares them); it maps an instant to its period [start, reset) as quota.md section 2 says.
+-- quota period: begin (parts/quota.period.lua, composed into quota.check, quota.peek and
+-- quota.forecast); it maps an instant to its period [start, reset) as quota.md section 2 says.
 local DAY = 86400000
 
 -- Floor division and the floored remainder. Both operands are integers below 2^53, where a

@@ -16,11 +16,28 @@ const (
 // BatchName is the manifest name of the batch script.
 const BatchName = "all.batch"
 
-// composed returns every generated script's source by file name: the batch script, and a
-// refund script for each strategy with a refund part (parts/<strategy>.refund.lua).
+// composed returns every generated script's source by file name: the scripts written as a
+// part with shared blocks included (parts/<file> holding "--@include <block>" lines), the
+// batch script, and a refund script for each strategy with a refund part
+// (parts/<strategy>.refund.lua). Each is composed from the others' composed sources, so one
+// -update brings them all in line.
 func composed(scripts []*Script) map[string]string {
-	out := map[string]string{BatchName + ".lua": composeBatch(scripts)}
-	for _, s := range scripts {
+	out := map[string]string{}
+	current := make([]*Script, len(scripts))
+	for i, s := range scripts {
+		current[i] = s
+		if s.Role == RoleRefund || s.Role == RoleBatch {
+			continue
+		}
+		if part, err := files.ReadFile("parts/" + s.File); err == nil {
+			out[s.File] = includeBlocks(string(part))
+			c := *s
+			c.Source = out[s.File]
+			current[i] = &c
+		}
+	}
+	out[BatchName+".lua"] = composeBatch(current)
+	for _, s := range current {
 		if s.Role != RolePeek {
 			continue
 		}
@@ -31,6 +48,26 @@ func composed(scripts []*Script) map[string]string {
 		out[s.Strategy+".refund.lua"] = composeRefund(s, string(part))
 	}
 	return out
+}
+
+// includeBlocks replaces each line "--@include <file>" with parts/<file> (a block several
+// scripts share, such as the quota period arithmetic); a missing block is a broken build.
+func includeBlocks(src string) string {
+	const directive = "--@include "
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(src, "\n") {
+		name, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), directive)
+		if !ok {
+			b.WriteString(line)
+			continue
+		}
+		block, err := files.ReadFile("parts/" + name)
+		if err != nil {
+			panic("luascripts: " + line + ": " + err.Error())
+		}
+		b.Write(block)
+	}
+	return b.String()
 }
 
 // composeRefund builds a refund script: the strategy's refund part gives the units back and

@@ -1,10 +1,12 @@
 -- quota.forecast (ours: upstream has no forecast for a windowed quota): [spendableNow,
+-- Generated from parts/quota.forecast.lua and parts/quota.period.lua (go test ./luascripts -run
+-- TestComposed -update); edit those.
 -- nextReplenishAt, fullAt] for requests of `cost`, without writing. The budget only grows back
 -- at the period's end, so both instants are that boundary.
 -- KEYS[1] state key (HASH, see quota.check). ARGV: now (0 = Redis clock), limit, cost, mode,
 -- periodMs, anchor, offsetMs, weekStartsOn.
--- quota period: begin. The same block sits in quota.check, quota.peek and quota.forecast (a test
--- compares them); it maps an instant to its period [start, reset) as quota.md section 2 says.
+-- quota period: begin (parts/quota.period.lua, composed into quota.check, quota.peek and
+-- quota.forecast); it maps an instant to its period [start, reset) as quota.md section 2 says.
 local DAY = 86400000
 
 -- Floor division and the floored remainder. Both operands are integers below 2^53, where a

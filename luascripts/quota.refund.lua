@@ -25,10 +25,12 @@ end
 -- quota.peek.lua, unchanged
 local function peek(KEYS, ARGV)
 -- quota.peek: the Decision a check of cost 1 would get, without writing.
+-- Generated from parts/quota.peek.lua and parts/quota.period.lua (go test ./luascripts -run
+-- TestComposed -update); edit those.
 -- KEYS[1] state key (HASH, see quota.check). ARGV: now (0 = Redis clock), limit, mode,
 -- periodMs, anchor, offsetMs, weekStartsOn.
--- quota period: begin. The same block sits in quota.check, quota.peek and quota.forecast (a test
--- compares them); it maps an instant to its period [start, reset) as quota.md section 2 says.
+-- quota period: begin (parts/quota.period.lua, composed into quota.check, quota.peek and
+-- quota.forecast); it maps an instant to its period [start, reset) as quota.md section 2 says.
 local DAY = 86400000
 
 -- Floor division and the floored remainder. Both operands are integers below 2^53, where a
