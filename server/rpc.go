@@ -43,8 +43,8 @@ func (s *Service) CheckMany(ctx context.Context, req *contract.CheckManyRequest)
 	}
 	start := time.Now()
 	ds, err := s.checkMany(ctx, req.GetPolicy(), req.GetKeys(), amount(req.GetCost()))
-	for i := range ds {
-		if s.shadow {
+	if s.shadow {
+		for i := range ds {
 			ds[i] = client.Shade(ds[i])
 		}
 	}

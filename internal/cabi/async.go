@@ -258,12 +258,7 @@ func CheckAsync(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint
 // arrives with the completions.
 func CheckAllAsync(id uint64, citems unsafe.Pointer, n uint, cookie uint64, ccerr unsafe.Pointer) int32 {
 	cerr := (*C.tk_error_t)(ccerr)
-	items := make([]front.CheckItem, int(n))
-	if n > 0 {
-		for i, it := range unsafe.Slice((*C.tk_check_item_t)(citems), int(n)) {
-			items[i] = front.CheckItem{Policy: C.GoString(it.policy), Key: C.GoString(it.key), Cost: int64(it.cost)}
-		}
-	}
+	items := checkItems(citems, n)
 	return withHandle(id, cerr, func(h *handle) C.int {
 		if v, ok := h.door.(interface{ ValidateItems([]front.CheckItem) error }); ok {
 			if err := v.ValidateItems(items); err != nil {

@@ -158,12 +158,7 @@ func CheckMany(id uint64, cpolicy, ckeys unsafe.Pointer, n uint, cost, now int64
 // CheckAll is tkcore_check_all: tk_check_all.
 func CheckAll(id uint64, citems unsafe.Pointer, n uint, now int64, cout, call, ccerr unsafe.Pointer) int32 {
 	out, all, cerr := (*C.tk_decision_t)(cout), (*C.int32_t)(call), (*C.tk_error_t)(ccerr)
-	items := make([]front.CheckItem, int(n))
-	if n > 0 {
-		for i, it := range unsafe.Slice((*C.tk_check_item_t)(citems), int(n)) {
-			items[i] = front.CheckItem{Policy: C.GoString(it.policy), Key: C.GoString(it.key), Cost: int64(it.cost)}
-		}
-	}
+	items := checkItems(citems, n)
 	return withHandle(id, cerr, func(h *handle) C.int {
 		h.shadowItems(items)
 		ds, err := h.door.DecideAll(context.Background(), items, now)
@@ -289,4 +284,15 @@ func itoa(v uint64) string {
 			return string(b[i:])
 		}
 	}
+}
+
+// checkItems copies n tk_check_item_t into Go (the call keeps no caller memory).
+func checkItems(citems unsafe.Pointer, n uint) []front.CheckItem {
+	items := make([]front.CheckItem, int(n))
+	if n > 0 {
+		for i, it := range unsafe.Slice((*C.tk_check_item_t)(citems), int(n)) {
+			items[i] = front.CheckItem{Policy: C.GoString(it.policy), Key: C.GoString(it.key), Cost: int64(it.cost)}
+		}
+	}
+	return items
 }

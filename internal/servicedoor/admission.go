@@ -23,7 +23,7 @@ func (b *Backend) Admit(ctx context.Context, policy, key string, cost, nowMs int
 		return front.Admission{}, serviceError(err)
 	}
 	return front.Admission{
-		Decision:       fromWire(resp.GetDecision(), nil, 0),
+		Decision:       wireFlags{}.decision(resp.GetDecision(), 0),
 		LeaseID:        resp.GetLeaseId(),
 		LeaseExpiresAt: resp.GetLeaseExpiresAt(),
 		BindingAxis:    resp.GetBindingAxis(),

@@ -182,7 +182,7 @@ func (b *Backend) Decide(ctx context.Context, op front.Op, policy, key string, a
 	if err != nil {
 		return front.Decision{}, serviceError(err)
 	}
-	return fromWire(d, header, 0), nil
+	return flagsOf(header).decision(d, 0), nil
 }
 
 // DecideMany sends one CheckMany RPC (see front.Door).
@@ -206,8 +206,9 @@ func (b *Backend) DecideMany(ctx context.Context, policy string, keys []string, 
 		return nil, front.NewError(front.ErrInternal, "the server answered %d decisions for %d keys", len(resp.GetDecisions()), len(keys))
 	}
 	out := make([]front.Decision, len(keys))
+	flags := flagsOf(header)
 	for i, d := range resp.GetDecisions() {
-		out[i] = fromWire(d, header, i)
+		out[i] = flags.decision(d, i)
 	}
 	return out, nil
 }
@@ -236,8 +237,9 @@ func (b *Backend) DecideAll(ctx context.Context, items []front.CheckItem, nowMs 
 		return nil, front.NewError(front.ErrInternal, "the server answered %d decisions for %d items", len(resp.GetDecisions()), len(items))
 	}
 	out := make([]front.Decision, len(items))
+	flags := flagsOf(header)
 	for i, d := range resp.GetDecisions() {
-		out[i] = fromWire(d, header, i)
+		out[i] = flags.decision(d, i)
 	}
 	return out, nil
 }
@@ -296,16 +298,25 @@ func validateServiceKey(key string) error {
 	return nil
 }
 
-// fromWire is the i-th decision of a response (0 for a single one), with the flags its
-// headers carry.
-func fromWire(d *contract.Decision, header metadata.MD, i int) front.Decision {
-	synthesized := false
+// wireFlags are the decision flags a response's headers carry, read once per response.
+type wireFlags struct {
+	synthesized bool
+	shadow      map[int]bool // the indexes of the decisions a shadow admitted
+}
+
+func flagsOf(header metadata.MD) wireFlags {
+	f := wireFlags{shadow: ShadowIndexes(header.Get(ShadowHeader))}
 	for _, v := range header.Get(SynthesizedHeader) {
-		synthesized = synthesized || v == "1"
+		f.synthesized = f.synthesized || v == "1"
 	}
+	return f
+}
+
+// decision is the i-th decision of the response (0 for a single one), with its flags.
+func (f wireFlags) decision(d *contract.Decision, i int) front.Decision {
 	return front.Decision{Allowed: d.GetAllowed(), Limit: d.GetLimit(), Remaining: d.GetRemaining(),
-		ResetAt: d.GetResetAt(), RetryAfterMs: d.GetRetryAfterMs(), Synthesized: synthesized,
-		Shadow: ShadowIndexes(header.Get(ShadowHeader))[i]}
+		ResetAt: d.GetResetAt(), RetryAfterMs: d.GetRetryAfterMs(), Synthesized: f.synthesized,
+		Shadow: f.shadow[i]}
 }
 
 // serviceError maps a gRPC status to the error kinds every door shares.

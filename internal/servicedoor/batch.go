@@ -46,11 +46,12 @@ func newServiceBatcher(rpc contract.RateLimiterClient, off bool) *coalesce.Coale
 			if err == nil && len(resp.GetDecisions()) != len(keys) {
 				err = front.NewError(front.ErrInternal, "the server answered %d decisions for %d keys", len(resp.GetDecisions()), len(keys))
 			}
+			flags := flagsOf(header)
 			for i := range outs {
 				if err != nil {
 					outs[i].Err = err
 				} else {
-					outs[i].Reply = fromWire(resp.GetDecisions()[i], header, i)
+					outs[i].Reply = flags.decision(resp.GetDecisions()[i], i)
 				}
 			}
 			return outs
@@ -85,5 +86,5 @@ func checkRPC(ctx context.Context, rpc contract.RateLimiterClient, r checkReq) (
 	if err != nil {
 		return nil, err
 	}
-	return fromWire(resp.GetDecision(), header, 0), nil
+	return flagsOf(header).decision(resp.GetDecision(), 0), nil
 }
