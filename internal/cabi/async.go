@@ -41,6 +41,8 @@ import (
 	"syscall"
 	"unsafe"
 
+	"google.golang.org/grpc/status"
+
 	"github.com/throttlekit/throttlekit-go/internal/front"
 )
 
@@ -179,6 +181,15 @@ func isInputError(err error) bool {
 		errors.Is(err, front.ErrUnsupported)
 }
 
+// answeredByServer tells whether err is a server's answer (a gRPC status): it arrived from
+// another goroutine, however fast, so it completes the call instead of being returned by
+// tk_check_async as the caller's own mistake (on the service door an unknown policy or a
+// meter is known only to the server: c-abi.md says those arrive as completions).
+func answeredByServer(err error) bool {
+	var s interface{ GRPCStatus() *status.Status }
+	return errors.As(err, &s)
+}
+
 // withdraw forgets a call that was answered before it was queued.
 func (s *asyncState) withdraw(call *asyncCall) {
 	s.mu.Lock()
@@ -233,7 +244,7 @@ func CheckAsync(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint
 		var state atomic.Int32 // starting, then parked (queued) or answered (at once)
 		var early error
 		h.door.StartCheck(context.Background(), p, k, int64(cost), 0, waiterFunc(func(d front.Decision, err error) {
-			if isInputError(err) {
+			if isInputError(err) && !answeredByServer(err) {
 				early = err // read only after the swap below is seen
 				if state.CompareAndSwap(starting, answered) {
 					return
