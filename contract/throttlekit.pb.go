@@ -24,6 +24,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type Axis int32
+
+const (
+	Axis_AXIS_UNSPECIFIED  Axis = 0
+	Axis_AXIS_RATE         Axis = 1
+	Axis_AXIS_CONCURRENCY  Axis = 2
+	Axis_AXIS_TOKEN_BUDGET Axis = 3
+)
+
+// Enum value maps for Axis.
+var (
+	Axis_name = map[int32]string{
+		0: "AXIS_UNSPECIFIED",
+		1: "AXIS_RATE",
+		2: "AXIS_CONCURRENCY",
+		3: "AXIS_TOKEN_BUDGET",
+	}
+	Axis_value = map[string]int32{
+		"AXIS_UNSPECIFIED":  0,
+		"AXIS_RATE":         1,
+		"AXIS_CONCURRENCY":  2,
+		"AXIS_TOKEN_BUDGET": 3,
+	}
+)
+
+func (x Axis) Enum() *Axis {
+	p := new(Axis)
+	*p = x
+	return p
+}
+
+func (x Axis) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Axis) Descriptor() protoreflect.EnumDescriptor {
+	return file_throttlekit_proto_enumTypes[0].Descriptor()
+}
+
+func (Axis) Type() protoreflect.EnumType {
+	return &file_throttlekit_proto_enumTypes[0]
+}
+
+func (x Axis) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Axis.Descriptor instead.
+func (Axis) EnumDescriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{0}
+}
+
 // The outcome of a Check, Peek or Debit. A denial is a normal response, never an error.
 type Decision struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2107,6 +2159,286 @@ func (*ResetResponse) Descriptor() ([]byte, []int) {
 	return file_throttlekit_proto_rawDescGZIP(), []int{35}
 }
 
+type Caller struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Domain        string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"` // the lease key; "" means the policy name
+	ClientId      string                 `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Region        string                 `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
+	Priority      int64                  `protobuf:"varint,4,opt,name=priority,proto3" json:"priority,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Caller) Reset() {
+	*x = Caller{}
+	mi := &file_throttlekit_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Caller) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Caller) ProtoMessage() {}
+
+func (x *Caller) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Caller.ProtoReflect.Descriptor instead.
+func (*Caller) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *Caller) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *Caller) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *Caller) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *Caller) GetPriority() int64 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+type ReserveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        string                 `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Caller        *Caller                `protobuf:"bytes,2,opt,name=caller,proto3" json:"caller,omitempty"`
+	Wants         int64                  `protobuf:"varint,3,opt,name=wants,proto3" json:"wants,omitempty"`
+	Has           int64                  `protobuf:"varint,4,opt,name=has,proto3" json:"has,omitempty"`
+	Used          int64                  `protobuf:"varint,5,opt,name=used,proto3" json:"used,omitempty"`
+	Axis          Axis                   `protobuf:"varint,6,opt,name=axis,proto3,enum=throttlekit.v1.Axis" json:"axis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveRequest) Reset() {
+	*x = ReserveRequest{}
+	mi := &file_throttlekit_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveRequest) ProtoMessage() {}
+
+func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
+func (*ReserveRequest) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ReserveRequest) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *ReserveRequest) GetCaller() *Caller {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
+}
+
+func (x *ReserveRequest) GetWants() int64 {
+	if x != nil {
+		return x.Wants
+	}
+	return 0
+}
+
+func (x *ReserveRequest) GetHas() int64 {
+	if x != nil {
+		return x.Has
+	}
+	return 0
+}
+
+func (x *ReserveRequest) GetUsed() int64 {
+	if x != nil {
+		return x.Used
+	}
+	return 0
+}
+
+func (x *ReserveRequest) GetAxis() Axis {
+	if x != nil {
+		return x.Axis
+	}
+	return Axis_AXIS_UNSPECIFIED
+}
+
+type Lease struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Capacity          int64                  `protobuf:"varint,1,opt,name=capacity,proto3" json:"capacity,omitempty"`                 // units granted; 0 is a denial
+	ExpiryMs          int64                  `protobuf:"varint,2,opt,name=expiry_ms,json=expiryMs,proto3" json:"expiry_ms,omitempty"` // the window's end (epoch ms): spend before it
+	RefreshIntervalMs int64                  `protobuf:"varint,3,opt,name=refresh_interval_ms,json=refreshIntervalMs,proto3" json:"refresh_interval_ms,omitempty"`
+	SafeCapacity      int64                  `protobuf:"varint,4,opt,name=safe_capacity,json=safeCapacity,proto3" json:"safe_capacity,omitempty"`
+	RetryAfterMs      int64                  `protobuf:"varint,5,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"` // when capacity is 0
+	Limit             int64                  `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"`                                     // the policy's limit, reported by decisions spent from it
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Lease) Reset() {
+	*x = Lease{}
+	mi := &file_throttlekit_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Lease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Lease) ProtoMessage() {}
+
+func (x *Lease) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Lease.ProtoReflect.Descriptor instead.
+func (*Lease) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *Lease) GetCapacity() int64 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
+func (x *Lease) GetExpiryMs() int64 {
+	if x != nil {
+		return x.ExpiryMs
+	}
+	return 0
+}
+
+func (x *Lease) GetRefreshIntervalMs() int64 {
+	if x != nil {
+		return x.RefreshIntervalMs
+	}
+	return 0
+}
+
+func (x *Lease) GetSafeCapacity() int64 {
+	if x != nil {
+		return x.SafeCapacity
+	}
+	return 0
+}
+
+func (x *Lease) GetRetryAfterMs() int64 {
+	if x != nil {
+		return x.RetryAfterMs
+	}
+	return 0
+}
+
+func (x *Lease) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ReserveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lease         *Lease                 `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveResponse) Reset() {
+	*x = ReserveResponse{}
+	mi := &file_throttlekit_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveResponse) ProtoMessage() {}
+
+func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_throttlekit_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
+func (*ReserveResponse) Descriptor() ([]byte, []int) {
+	return file_throttlekit_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ReserveResponse) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
 var File_throttlekit_proto protoreflect.FileDescriptor
 
 const file_throttlekit_proto_rawDesc = "" +
@@ -2247,7 +2579,33 @@ const file_throttlekit_proto_rawDesc = "" +
 	"\fResetRequest\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\"\x0f\n" +
-	"\rResetResponse2\xbf\x06\n" +
+	"\rResetResponse\"q\n" +
+	"\x06Caller\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12\x16\n" +
+	"\x06region\x18\x03 \x01(\tR\x06region\x12\x1a\n" +
+	"\bpriority\x18\x04 \x01(\x03R\bpriority\"\xbe\x01\n" +
+	"\x0eReserveRequest\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x12.\n" +
+	"\x06caller\x18\x02 \x01(\v2\x16.throttlekit.v1.CallerR\x06caller\x12\x14\n" +
+	"\x05wants\x18\x03 \x01(\x03R\x05wants\x12\x10\n" +
+	"\x03has\x18\x04 \x01(\x03R\x03has\x12\x12\n" +
+	"\x04used\x18\x05 \x01(\x03R\x04used\x12(\n" +
+	"\x04axis\x18\x06 \x01(\x0e2\x14.throttlekit.v1.AxisR\x04axis\"\xd1\x01\n" +
+	"\x05Lease\x12\x1a\n" +
+	"\bcapacity\x18\x01 \x01(\x03R\bcapacity\x12\x1b\n" +
+	"\texpiry_ms\x18\x02 \x01(\x03R\bexpiryMs\x12.\n" +
+	"\x13refresh_interval_ms\x18\x03 \x01(\x03R\x11refreshIntervalMs\x12#\n" +
+	"\rsafe_capacity\x18\x04 \x01(\x03R\fsafeCapacity\x12$\n" +
+	"\x0eretry_after_ms\x18\x05 \x01(\x03R\fretryAfterMs\x12\x14\n" +
+	"\x05limit\x18\x06 \x01(\x03R\x05limit\"T\n" +
+	"\x0fReserveResponse\x12+\n" +
+	"\x05lease\x18\x01 \x01(\v2\x15.throttlekit.v1.LeaseR\x05leaseJ\x04\b\x02\x10\x10R\x0eowner_redirect*X\n" +
+	"\x04Axis\x12\x14\n" +
+	"\x10AXIS_UNSPECIFIED\x10\x00\x12\r\n" +
+	"\tAXIS_RATE\x10\x01\x12\x14\n" +
+	"\x10AXIS_CONCURRENCY\x10\x02\x12\x15\n" +
+	"\x11AXIS_TOKEN_BUDGET\x10\x032\xbf\x06\n" +
 	"\vRateLimiter\x12D\n" +
 	"\x05Check\x12\x1c.throttlekit.v1.CheckRequest\x1a\x1d.throttlekit.v1.CheckResponse\x12P\n" +
 	"\tCheckMany\x12 .throttlekit.v1.CheckManyRequest\x1a!.throttlekit.v1.CheckManyResponse\x12A\n" +
@@ -2262,7 +2620,9 @@ const file_throttlekit_proto_rawDesc = "" +
 	"\x05Reset\x12\x1c.throttlekit.v1.ResetRequest\x1a\x1d.throttlekit.v1.ResetResponse2\xa9\x01\n" +
 	"\aMonitor\x12V\n" +
 	"\vGetSnapshot\x12\".throttlekit.v1.GetSnapshotRequest\x1a#.throttlekit.v1.GetSnapshotResponse\x12F\n" +
-	"\x05Watch\x12\x1c.throttlekit.v1.WatchRequest\x1a\x1d.throttlekit.v1.WatchResponse0\x01B9Z7github.com/throttlekit/throttlekit-go/contract;contractb\x06proto3"
+	"\x05Watch\x12\x1c.throttlekit.v1.WatchRequest\x1a\x1d.throttlekit.v1.WatchResponse0\x012S\n" +
+	"\x05Fleet\x12J\n" +
+	"\aReserve\x12\x1e.throttlekit.v1.ReserveRequest\x1a\x1f.throttlekit.v1.ReserveResponseB9Z7github.com/throttlekit/throttlekit-go/contract;contractb\x06proto3"
 
 var (
 	file_throttlekit_proto_rawDescOnce sync.Once
@@ -2276,95 +2636,106 @@ func file_throttlekit_proto_rawDescGZIP() []byte {
 	return file_throttlekit_proto_rawDescData
 }
 
-var file_throttlekit_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_throttlekit_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_throttlekit_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_throttlekit_proto_goTypes = []any{
-	(*Decision)(nil),            // 0: throttlekit.v1.Decision
-	(*CheckRequest)(nil),        // 1: throttlekit.v1.CheckRequest
-	(*CheckResponse)(nil),       // 2: throttlekit.v1.CheckResponse
-	(*CheckManyRequest)(nil),    // 3: throttlekit.v1.CheckManyRequest
-	(*CheckManyResponse)(nil),   // 4: throttlekit.v1.CheckManyResponse
-	(*PeekRequest)(nil),         // 5: throttlekit.v1.PeekRequest
-	(*PeekResponse)(nil),        // 6: throttlekit.v1.PeekResponse
-	(*ForecastRequest)(nil),     // 7: throttlekit.v1.ForecastRequest
-	(*Forecast)(nil),            // 8: throttlekit.v1.Forecast
-	(*ForecastResponse)(nil),    // 9: throttlekit.v1.ForecastResponse
-	(*DebitRequest)(nil),        // 10: throttlekit.v1.DebitRequest
-	(*DebitResponse)(nil),       // 11: throttlekit.v1.DebitResponse
-	(*AdmitRequest)(nil),        // 12: throttlekit.v1.AdmitRequest
-	(*AdmitResponse)(nil),       // 13: throttlekit.v1.AdmitResponse
-	(*ReleaseRequest)(nil),      // 14: throttlekit.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),     // 15: throttlekit.v1.ReleaseResponse
-	(*HeartbeatRequest)(nil),    // 16: throttlekit.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),   // 17: throttlekit.v1.HeartbeatResponse
-	(*CheckAllItem)(nil),        // 18: throttlekit.v1.CheckAllItem
-	(*CheckAllRequest)(nil),     // 19: throttlekit.v1.CheckAllRequest
-	(*CheckAllResponse)(nil),    // 20: throttlekit.v1.CheckAllResponse
-	(*GetSnapshotRequest)(nil),  // 21: throttlekit.v1.GetSnapshotRequest
-	(*MonitorMeta)(nil),         // 22: throttlekit.v1.MonitorMeta
-	(*KeyCount)(nil),            // 23: throttlekit.v1.KeyCount
-	(*LatencySummary)(nil),      // 24: throttlekit.v1.LatencySummary
-	(*PolicySummary)(nil),       // 25: throttlekit.v1.PolicySummary
-	(*GuardSummary)(nil),        // 26: throttlekit.v1.GuardSummary
-	(*DenialEvent)(nil),         // 27: throttlekit.v1.DenialEvent
-	(*Snapshot)(nil),            // 28: throttlekit.v1.Snapshot
-	(*GetSnapshotResponse)(nil), // 29: throttlekit.v1.GetSnapshotResponse
-	(*WatchRequest)(nil),        // 30: throttlekit.v1.WatchRequest
-	(*WatchResponse)(nil),       // 31: throttlekit.v1.WatchResponse
-	(*RefundRequest)(nil),       // 32: throttlekit.v1.RefundRequest
-	(*RefundResponse)(nil),      // 33: throttlekit.v1.RefundResponse
-	(*ResetRequest)(nil),        // 34: throttlekit.v1.ResetRequest
-	(*ResetResponse)(nil),       // 35: throttlekit.v1.ResetResponse
+	(Axis)(0),                   // 0: throttlekit.v1.Axis
+	(*Decision)(nil),            // 1: throttlekit.v1.Decision
+	(*CheckRequest)(nil),        // 2: throttlekit.v1.CheckRequest
+	(*CheckResponse)(nil),       // 3: throttlekit.v1.CheckResponse
+	(*CheckManyRequest)(nil),    // 4: throttlekit.v1.CheckManyRequest
+	(*CheckManyResponse)(nil),   // 5: throttlekit.v1.CheckManyResponse
+	(*PeekRequest)(nil),         // 6: throttlekit.v1.PeekRequest
+	(*PeekResponse)(nil),        // 7: throttlekit.v1.PeekResponse
+	(*ForecastRequest)(nil),     // 8: throttlekit.v1.ForecastRequest
+	(*Forecast)(nil),            // 9: throttlekit.v1.Forecast
+	(*ForecastResponse)(nil),    // 10: throttlekit.v1.ForecastResponse
+	(*DebitRequest)(nil),        // 11: throttlekit.v1.DebitRequest
+	(*DebitResponse)(nil),       // 12: throttlekit.v1.DebitResponse
+	(*AdmitRequest)(nil),        // 13: throttlekit.v1.AdmitRequest
+	(*AdmitResponse)(nil),       // 14: throttlekit.v1.AdmitResponse
+	(*ReleaseRequest)(nil),      // 15: throttlekit.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),     // 16: throttlekit.v1.ReleaseResponse
+	(*HeartbeatRequest)(nil),    // 17: throttlekit.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),   // 18: throttlekit.v1.HeartbeatResponse
+	(*CheckAllItem)(nil),        // 19: throttlekit.v1.CheckAllItem
+	(*CheckAllRequest)(nil),     // 20: throttlekit.v1.CheckAllRequest
+	(*CheckAllResponse)(nil),    // 21: throttlekit.v1.CheckAllResponse
+	(*GetSnapshotRequest)(nil),  // 22: throttlekit.v1.GetSnapshotRequest
+	(*MonitorMeta)(nil),         // 23: throttlekit.v1.MonitorMeta
+	(*KeyCount)(nil),            // 24: throttlekit.v1.KeyCount
+	(*LatencySummary)(nil),      // 25: throttlekit.v1.LatencySummary
+	(*PolicySummary)(nil),       // 26: throttlekit.v1.PolicySummary
+	(*GuardSummary)(nil),        // 27: throttlekit.v1.GuardSummary
+	(*DenialEvent)(nil),         // 28: throttlekit.v1.DenialEvent
+	(*Snapshot)(nil),            // 29: throttlekit.v1.Snapshot
+	(*GetSnapshotResponse)(nil), // 30: throttlekit.v1.GetSnapshotResponse
+	(*WatchRequest)(nil),        // 31: throttlekit.v1.WatchRequest
+	(*WatchResponse)(nil),       // 32: throttlekit.v1.WatchResponse
+	(*RefundRequest)(nil),       // 33: throttlekit.v1.RefundRequest
+	(*RefundResponse)(nil),      // 34: throttlekit.v1.RefundResponse
+	(*ResetRequest)(nil),        // 35: throttlekit.v1.ResetRequest
+	(*ResetResponse)(nil),       // 36: throttlekit.v1.ResetResponse
+	(*Caller)(nil),              // 37: throttlekit.v1.Caller
+	(*ReserveRequest)(nil),      // 38: throttlekit.v1.ReserveRequest
+	(*Lease)(nil),               // 39: throttlekit.v1.Lease
+	(*ReserveResponse)(nil),     // 40: throttlekit.v1.ReserveResponse
 }
 var file_throttlekit_proto_depIdxs = []int32{
-	0,  // 0: throttlekit.v1.CheckResponse.decision:type_name -> throttlekit.v1.Decision
-	0,  // 1: throttlekit.v1.CheckManyResponse.decisions:type_name -> throttlekit.v1.Decision
-	0,  // 2: throttlekit.v1.PeekResponse.decision:type_name -> throttlekit.v1.Decision
-	8,  // 3: throttlekit.v1.ForecastResponse.forecast:type_name -> throttlekit.v1.Forecast
-	0,  // 4: throttlekit.v1.DebitResponse.decision:type_name -> throttlekit.v1.Decision
-	0,  // 5: throttlekit.v1.AdmitResponse.decision:type_name -> throttlekit.v1.Decision
-	18, // 6: throttlekit.v1.CheckAllRequest.items:type_name -> throttlekit.v1.CheckAllItem
-	0,  // 7: throttlekit.v1.CheckAllResponse.decisions:type_name -> throttlekit.v1.Decision
-	24, // 8: throttlekit.v1.PolicySummary.latency:type_name -> throttlekit.v1.LatencySummary
-	23, // 9: throttlekit.v1.PolicySummary.top_denied:type_name -> throttlekit.v1.KeyCount
-	23, // 10: throttlekit.v1.PolicySummary.top_requested:type_name -> throttlekit.v1.KeyCount
-	22, // 11: throttlekit.v1.Snapshot.meta:type_name -> throttlekit.v1.MonitorMeta
-	25, // 12: throttlekit.v1.Snapshot.policies:type_name -> throttlekit.v1.PolicySummary
-	26, // 13: throttlekit.v1.Snapshot.guards:type_name -> throttlekit.v1.GuardSummary
-	27, // 14: throttlekit.v1.Snapshot.recent_denials:type_name -> throttlekit.v1.DenialEvent
-	28, // 15: throttlekit.v1.GetSnapshotResponse.snapshot:type_name -> throttlekit.v1.Snapshot
-	27, // 16: throttlekit.v1.WatchResponse.denial:type_name -> throttlekit.v1.DenialEvent
-	0,  // 17: throttlekit.v1.RefundResponse.decision:type_name -> throttlekit.v1.Decision
-	1,  // 18: throttlekit.v1.RateLimiter.Check:input_type -> throttlekit.v1.CheckRequest
-	3,  // 19: throttlekit.v1.RateLimiter.CheckMany:input_type -> throttlekit.v1.CheckManyRequest
-	5,  // 20: throttlekit.v1.RateLimiter.Peek:input_type -> throttlekit.v1.PeekRequest
-	7,  // 21: throttlekit.v1.RateLimiter.Forecast:input_type -> throttlekit.v1.ForecastRequest
-	10, // 22: throttlekit.v1.RateLimiter.Debit:input_type -> throttlekit.v1.DebitRequest
-	12, // 23: throttlekit.v1.RateLimiter.Admit:input_type -> throttlekit.v1.AdmitRequest
-	14, // 24: throttlekit.v1.RateLimiter.Release:input_type -> throttlekit.v1.ReleaseRequest
-	16, // 25: throttlekit.v1.RateLimiter.Heartbeat:input_type -> throttlekit.v1.HeartbeatRequest
-	19, // 26: throttlekit.v1.RateLimiter.CheckAll:input_type -> throttlekit.v1.CheckAllRequest
-	32, // 27: throttlekit.v1.RateLimiter.Refund:input_type -> throttlekit.v1.RefundRequest
-	34, // 28: throttlekit.v1.RateLimiter.Reset:input_type -> throttlekit.v1.ResetRequest
-	21, // 29: throttlekit.v1.Monitor.GetSnapshot:input_type -> throttlekit.v1.GetSnapshotRequest
-	30, // 30: throttlekit.v1.Monitor.Watch:input_type -> throttlekit.v1.WatchRequest
-	2,  // 31: throttlekit.v1.RateLimiter.Check:output_type -> throttlekit.v1.CheckResponse
-	4,  // 32: throttlekit.v1.RateLimiter.CheckMany:output_type -> throttlekit.v1.CheckManyResponse
-	6,  // 33: throttlekit.v1.RateLimiter.Peek:output_type -> throttlekit.v1.PeekResponse
-	9,  // 34: throttlekit.v1.RateLimiter.Forecast:output_type -> throttlekit.v1.ForecastResponse
-	11, // 35: throttlekit.v1.RateLimiter.Debit:output_type -> throttlekit.v1.DebitResponse
-	13, // 36: throttlekit.v1.RateLimiter.Admit:output_type -> throttlekit.v1.AdmitResponse
-	15, // 37: throttlekit.v1.RateLimiter.Release:output_type -> throttlekit.v1.ReleaseResponse
-	17, // 38: throttlekit.v1.RateLimiter.Heartbeat:output_type -> throttlekit.v1.HeartbeatResponse
-	20, // 39: throttlekit.v1.RateLimiter.CheckAll:output_type -> throttlekit.v1.CheckAllResponse
-	33, // 40: throttlekit.v1.RateLimiter.Refund:output_type -> throttlekit.v1.RefundResponse
-	35, // 41: throttlekit.v1.RateLimiter.Reset:output_type -> throttlekit.v1.ResetResponse
-	29, // 42: throttlekit.v1.Monitor.GetSnapshot:output_type -> throttlekit.v1.GetSnapshotResponse
-	31, // 43: throttlekit.v1.Monitor.Watch:output_type -> throttlekit.v1.WatchResponse
-	31, // [31:44] is the sub-list for method output_type
-	18, // [18:31] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	1,  // 0: throttlekit.v1.CheckResponse.decision:type_name -> throttlekit.v1.Decision
+	1,  // 1: throttlekit.v1.CheckManyResponse.decisions:type_name -> throttlekit.v1.Decision
+	1,  // 2: throttlekit.v1.PeekResponse.decision:type_name -> throttlekit.v1.Decision
+	9,  // 3: throttlekit.v1.ForecastResponse.forecast:type_name -> throttlekit.v1.Forecast
+	1,  // 4: throttlekit.v1.DebitResponse.decision:type_name -> throttlekit.v1.Decision
+	1,  // 5: throttlekit.v1.AdmitResponse.decision:type_name -> throttlekit.v1.Decision
+	19, // 6: throttlekit.v1.CheckAllRequest.items:type_name -> throttlekit.v1.CheckAllItem
+	1,  // 7: throttlekit.v1.CheckAllResponse.decisions:type_name -> throttlekit.v1.Decision
+	25, // 8: throttlekit.v1.PolicySummary.latency:type_name -> throttlekit.v1.LatencySummary
+	24, // 9: throttlekit.v1.PolicySummary.top_denied:type_name -> throttlekit.v1.KeyCount
+	24, // 10: throttlekit.v1.PolicySummary.top_requested:type_name -> throttlekit.v1.KeyCount
+	23, // 11: throttlekit.v1.Snapshot.meta:type_name -> throttlekit.v1.MonitorMeta
+	26, // 12: throttlekit.v1.Snapshot.policies:type_name -> throttlekit.v1.PolicySummary
+	27, // 13: throttlekit.v1.Snapshot.guards:type_name -> throttlekit.v1.GuardSummary
+	28, // 14: throttlekit.v1.Snapshot.recent_denials:type_name -> throttlekit.v1.DenialEvent
+	29, // 15: throttlekit.v1.GetSnapshotResponse.snapshot:type_name -> throttlekit.v1.Snapshot
+	28, // 16: throttlekit.v1.WatchResponse.denial:type_name -> throttlekit.v1.DenialEvent
+	1,  // 17: throttlekit.v1.RefundResponse.decision:type_name -> throttlekit.v1.Decision
+	37, // 18: throttlekit.v1.ReserveRequest.caller:type_name -> throttlekit.v1.Caller
+	0,  // 19: throttlekit.v1.ReserveRequest.axis:type_name -> throttlekit.v1.Axis
+	39, // 20: throttlekit.v1.ReserveResponse.lease:type_name -> throttlekit.v1.Lease
+	2,  // 21: throttlekit.v1.RateLimiter.Check:input_type -> throttlekit.v1.CheckRequest
+	4,  // 22: throttlekit.v1.RateLimiter.CheckMany:input_type -> throttlekit.v1.CheckManyRequest
+	6,  // 23: throttlekit.v1.RateLimiter.Peek:input_type -> throttlekit.v1.PeekRequest
+	8,  // 24: throttlekit.v1.RateLimiter.Forecast:input_type -> throttlekit.v1.ForecastRequest
+	11, // 25: throttlekit.v1.RateLimiter.Debit:input_type -> throttlekit.v1.DebitRequest
+	13, // 26: throttlekit.v1.RateLimiter.Admit:input_type -> throttlekit.v1.AdmitRequest
+	15, // 27: throttlekit.v1.RateLimiter.Release:input_type -> throttlekit.v1.ReleaseRequest
+	17, // 28: throttlekit.v1.RateLimiter.Heartbeat:input_type -> throttlekit.v1.HeartbeatRequest
+	20, // 29: throttlekit.v1.RateLimiter.CheckAll:input_type -> throttlekit.v1.CheckAllRequest
+	33, // 30: throttlekit.v1.RateLimiter.Refund:input_type -> throttlekit.v1.RefundRequest
+	35, // 31: throttlekit.v1.RateLimiter.Reset:input_type -> throttlekit.v1.ResetRequest
+	22, // 32: throttlekit.v1.Monitor.GetSnapshot:input_type -> throttlekit.v1.GetSnapshotRequest
+	31, // 33: throttlekit.v1.Monitor.Watch:input_type -> throttlekit.v1.WatchRequest
+	38, // 34: throttlekit.v1.Fleet.Reserve:input_type -> throttlekit.v1.ReserveRequest
+	3,  // 35: throttlekit.v1.RateLimiter.Check:output_type -> throttlekit.v1.CheckResponse
+	5,  // 36: throttlekit.v1.RateLimiter.CheckMany:output_type -> throttlekit.v1.CheckManyResponse
+	7,  // 37: throttlekit.v1.RateLimiter.Peek:output_type -> throttlekit.v1.PeekResponse
+	10, // 38: throttlekit.v1.RateLimiter.Forecast:output_type -> throttlekit.v1.ForecastResponse
+	12, // 39: throttlekit.v1.RateLimiter.Debit:output_type -> throttlekit.v1.DebitResponse
+	14, // 40: throttlekit.v1.RateLimiter.Admit:output_type -> throttlekit.v1.AdmitResponse
+	16, // 41: throttlekit.v1.RateLimiter.Release:output_type -> throttlekit.v1.ReleaseResponse
+	18, // 42: throttlekit.v1.RateLimiter.Heartbeat:output_type -> throttlekit.v1.HeartbeatResponse
+	21, // 43: throttlekit.v1.RateLimiter.CheckAll:output_type -> throttlekit.v1.CheckAllResponse
+	34, // 44: throttlekit.v1.RateLimiter.Refund:output_type -> throttlekit.v1.RefundResponse
+	36, // 45: throttlekit.v1.RateLimiter.Reset:output_type -> throttlekit.v1.ResetResponse
+	30, // 46: throttlekit.v1.Monitor.GetSnapshot:output_type -> throttlekit.v1.GetSnapshotResponse
+	32, // 47: throttlekit.v1.Monitor.Watch:output_type -> throttlekit.v1.WatchResponse
+	40, // 48: throttlekit.v1.Fleet.Reserve:output_type -> throttlekit.v1.ReserveResponse
+	35, // [35:49] is the sub-list for method output_type
+	21, // [21:35] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_throttlekit_proto_init() }
@@ -2377,13 +2748,14 @@ func file_throttlekit_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_throttlekit_proto_rawDesc), len(file_throttlekit_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   36,
+			NumEnums:      1,
+			NumMessages:   40,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_throttlekit_proto_goTypes,
 		DependencyIndexes: file_throttlekit_proto_depIdxs,
+		EnumInfos:         file_throttlekit_proto_enumTypes,
 		MessageInfos:      file_throttlekit_proto_msgTypes,
 	}.Build()
 	File_throttlekit_proto = out.File

@@ -672,3 +672,113 @@ var Monitor_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "throttlekit.proto",
 }
+
+const (
+	Fleet_Reserve_FullMethodName = "/throttlekit.v1.Fleet/Reserve"
+)
+
+// FleetClient is the client API for Fleet service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Fleet hands out budget of federated policies (two-tier.md §6.3): a client reserves units
+// from the coordinator and spends them locally. Served when a federated policy is configured.
+type FleetClient interface {
+	// Reserve leases up to `wants` units of a federated policy's current window.
+	Reserve(ctx context.Context, in *ReserveRequest, opts ...grpc.CallOption) (*ReserveResponse, error)
+}
+
+type fleetClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewFleetClient(cc grpc.ClientConnInterface) FleetClient {
+	return &fleetClient{cc}
+}
+
+func (c *fleetClient) Reserve(ctx context.Context, in *ReserveRequest, opts ...grpc.CallOption) (*ReserveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReserveResponse)
+	err := c.cc.Invoke(ctx, Fleet_Reserve_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// FleetServer is the server API for Fleet service.
+// All implementations must embed UnimplementedFleetServer
+// for forward compatibility.
+//
+// Fleet hands out budget of federated policies (two-tier.md §6.3): a client reserves units
+// from the coordinator and spends them locally. Served when a federated policy is configured.
+type FleetServer interface {
+	// Reserve leases up to `wants` units of a federated policy's current window.
+	Reserve(context.Context, *ReserveRequest) (*ReserveResponse, error)
+	mustEmbedUnimplementedFleetServer()
+}
+
+// UnimplementedFleetServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedFleetServer struct{}
+
+func (UnimplementedFleetServer) Reserve(context.Context, *ReserveRequest) (*ReserveResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reserve not implemented")
+}
+func (UnimplementedFleetServer) mustEmbedUnimplementedFleetServer() {}
+func (UnimplementedFleetServer) testEmbeddedByValue()               {}
+
+// UnsafeFleetServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to FleetServer will
+// result in compilation errors.
+type UnsafeFleetServer interface {
+	mustEmbedUnimplementedFleetServer()
+}
+
+func RegisterFleetServer(s grpc.ServiceRegistrar, srv FleetServer) {
+	// If the following call panics, it indicates UnimplementedFleetServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Fleet_ServiceDesc, srv)
+}
+
+func _Fleet_Reserve_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReserveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServer).Reserve(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Fleet_Reserve_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServer).Reserve(ctx, req.(*ReserveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Fleet_ServiceDesc is the grpc.ServiceDesc for Fleet service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Fleet_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "throttlekit.v1.Fleet",
+	HandlerType: (*FleetServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Reserve",
+			Handler:    _Fleet_Reserve_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "throttlekit.proto",
+}

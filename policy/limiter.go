@@ -9,7 +9,7 @@ import (
 
 // laterCore lists features of later core versions: a policy using one still loads (so the
 // rest of an existing file keeps working) but answers "unsupported".
-var laterCore = map[string]bool{"twoTier": true, "federated": true,
+var laterCore = map[string]bool{
 	"fairEscrow": true, "federatedFairEscrow": true, "distributedConcurrency": true}
 
 // shape is what one strategy accepts besides `strategy` and `prefix`.
@@ -116,7 +116,11 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 	case budget != nil:
 		ps.meter(p, path, list, budget)
 	case strategy != nil:
-		ps.limiter(p, path, list, strategy)
+		rest, tier := splitTierBlock(list)
+		ps.limiter(p, path, rest, strategy)
+		if tier != nil && ps.failures == before {
+			ps.tierBlock(p, path, tier)
+		}
 	default:
 		ps.fail(path, "needs a strategy (a rate limiter) or a tokenBudget or fleetBudget block (a meter)")
 	}

@@ -199,7 +199,8 @@ func (ps *parser) finish() {
 		}
 		// A concurrency-only admitter's guard key ends in GuardSuffix, which no strategy key
 		// can: it shares no key space with rate limiters.
-		if l.p.Unsupported == "" && l.p.Strategy != "" {
+		// A federated policy's state is its coordinator's, under the federated prefix.
+		if l.p.Unsupported == "" && l.p.Strategy != "" && l.p.Federated == nil {
 			live = append(live, l.p)
 		}
 		if l.p.Unsupported == "" && l.p.Concurrency != nil {
@@ -215,6 +216,7 @@ func (ps *parser) finish() {
 	for _, c := range guardClashes(admitters) {
 		ps.fail(fieldPath(policyPath(c[1].Name), "prefix"), "%s", guardProblem(c[0], c[1]))
 	}
+	federationClashes(ps)
 }
 
 func (ps *parser) set() *Set {

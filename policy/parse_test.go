@@ -103,10 +103,10 @@ func TestUnsupportedFeaturesLoad(t *testing.T) {
   api: { strategy: gcra, limit: 5, period: 1s }
   pool:
     distributedConcurrency: { max: 3, whatever: [1, 2] }
-  fleet: { strategy: fixedWindow, limit: 1, period: 1s, federated: { anything: goes }, prefix: api }
-  tiers: { strategy: gcra, limit: 1, period: 1s, twoTier: {} }
+  fleet: { federatedFairEscrow: { anything: goes }, prefix: api }
+  tiers: { fairEscrow: {} }
 `)
-	cases := []struct{ name, feature string }{{"pool", "distributedConcurrency"}, {"fleet", "federated"}, {"tiers", "twoTier"}}
+	cases := []struct{ name, feature string }{{"pool", "distributedConcurrency"}, {"fleet", "federatedFairEscrow"}, {"tiers", "fairEscrow"}}
 	for _, c := range cases {
 		p := lookup(t, s, c.name)
 		if p.Unsupported != c.feature || p.Strategy != "" {

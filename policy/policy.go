@@ -43,6 +43,8 @@ type Policy struct {
 	Shadow       bool     // a rate limiter whose denials are recorded but admitted (shadow: true)
 
 	Concurrency *Concurrency // the concurrency axis of an admitter (admission.md); nil otherwise
+	TwoTier     *TwoTier     // how checks reach the shared state (two-tier.md); nil: every check does
+	Federated   *Federated   // a budget leased from a coordinator (two-tier.md §6); nil otherwise
 
 	// quota (Limit and PeriodMs as well; Buckets for a rolling quota)
 	Cadence       string // CadenceMonth, CadenceWeek, CadenceDay, CadenceFixed or CadenceRolling

@@ -19,7 +19,7 @@ func TestEffectivePrefix(t *testing.T) {
 			map[string]string{"api": "late"}},
 		{"meter prefix", "limiters:\n  llm: { prefix: tok, tokenBudget: { budget: 5, windowMs: 1s } }\n",
 			map[string]string{"llm": "tok"}},
-		{"unsupported policies never clash", "limiters:\n  api: { strategy: gcra, limit: 1, period: 1s }\n  q: { federated: {}, prefix: api }\n  c: { concurrency: {}, prefix: api }\n",
+		{"unsupported policies never clash", "limiters:\n  api: { strategy: gcra, limit: 1, period: 1s }\n  q: { fairEscrow: {}, prefix: api }\n  c: { concurrency: {}, prefix: api }\n",
 			map[string]string{"api": "api", "q": "api", "c": "api"}},
 	}
 	for _, c := range cases {
