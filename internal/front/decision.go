@@ -14,6 +14,9 @@ type Decision struct {
 	// Shadow: a shadow-mode policy (shadow: true) denied and the call was admitted anyway;
 	// Remaining and RetryAfterMs are the limiter's, for logs to show what would have happened.
 	Shadow bool
+	// Local: answered from credits or a cached denial held by this process, without a call to
+	// the shared limiter (two-tier.md).
+	Local bool
 }
 
 // Forecast tells what a limiter can still give without consuming anything.
