@@ -101,7 +101,10 @@ typedef struct tk_options {
   uint32_t struct_size;          /* sizeof(tk_options_t); tk_options_init sets it */
   int32_t timeout_ms;            /* per call, connecting included; 0 = default 500; < 0 invalid */
   int32_t fail_mode;             /* tk_fail_mode_t; default TK_FAIL_ERROR */
-  int32_t reserved0;             /* must be 0 */
+  int32_t local_max_keys;        /* two-tier policies (leased, cached-deny) on the Redis door and
+                                    tk_open_memory: the keys a handle holds local credits or
+                                    denials for, per policy; past it the oldest goes (its credits
+                                    are forfeited). 0 = default 100,000; < 0 invalid */
   const char *key_namespace;     /* Redis door: "ns" makes keys "ns:<prefix>:<key>"; NULL = none */
   const char *tls_ca_file;       /* PEM CA bundle to trust: for rediss:// on the Redis door, and
                                     TLS for the service door; NULL = the system's */

@@ -230,7 +230,7 @@ static void test_open_options(void) {
   o.fail_mode = -1;
   ST_FAST(TK_E_INVALID, open_with(&o));
   tk_options_init(&o);
-  o.reserved0 = 1;
+  o.local_max_keys = -1;
   ST_FAST(TK_E_INVALID, open_with(&o));
   tk_options_init(&o);
   o.shadow = 2;

@@ -78,7 +78,7 @@ module ThrottleKit
       layout :struct_size, :uint32,
              :timeout_ms, :int32,
              :fail_mode, :int32,
-             :reserved0, :int32,
+             :local_max_keys, :int32,
              :key_namespace, :pointer,
              :tls_ca_file, :pointer,
              :tls_cert_file, :pointer,
