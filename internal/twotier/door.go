@@ -3,8 +3,8 @@ package twotier
 import (
 	"context"
 	"strings"
-	"time"
 	"sync/atomic"
+	"time"
 
 	"github.com/throttlekit/throttlekit-go/internal/front"
 	"github.com/throttlekit/throttlekit-go/policy"
