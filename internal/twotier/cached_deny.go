@@ -11,9 +11,22 @@ import (
 // its retry time, so a flood against a blocked key stays here; allows are never cached, so
 // allowed traffic stays exact.
 type cachedDeny struct {
-	l2   front.Door
-	name string
-	keys *table[denial]
+	l2    front.Door
+	name  string
+	keys  *table[denial]
+	clock func() int64
+}
+
+// at is the instant a check compares with: now once read, else its explicit one, else the
+// door's clock.
+func (t *cachedDeny) at(nowMs, now int64) int64 {
+	switch {
+	case now > 0:
+		return now
+	case nowMs > 0:
+		return nowMs
+	}
+	return t.clock()
 }
 
 type denial struct {
@@ -21,8 +34,8 @@ type denial struct {
 	d     front.Decision
 }
 
-func newCachedDeny(l2 front.Door, p *policy.Policy, maxKeys int) *cachedDeny {
-	return &cachedDeny{l2: l2, name: p.Name, keys: newTable[denial](maxKeys)}
+func newCachedDeny(l2 front.Door, p *policy.Policy, maxKeys int, clock func() int64) *cachedDeny {
+	return &cachedDeny{l2: l2, name: p.Name, keys: newTable[denial](maxKeys), clock: clock}
 }
 
 // cached answers from a denial still in force.
@@ -57,6 +70,7 @@ func (t *cachedDeny) remember(key string, now int64, d front.Decision) {
 }
 
 func (t *cachedDeny) start(ctx context.Context, key string, q, nowMs, now int64, w front.Waiter) {
+	now = t.at(nowMs, now)
 	if d, ok := t.cached(key, now); ok {
 		w.Done(d, nil)
 		return
@@ -70,6 +84,7 @@ func (t *cachedDeny) start(ctx context.Context, key string, q, nowMs, now int64,
 }
 
 func (t *cachedDeny) decide(ctx context.Context, key string, q, nowMs, now int64) (front.Decision, error) {
+	now = t.at(nowMs, now)
 	if d, ok := t.cached(key, now); ok {
 		return d, nil
 	}

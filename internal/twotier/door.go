@@ -33,7 +33,9 @@ type Door struct {
 	tiers atomic.Pointer[map[string]tier]
 }
 
-// tier is one policy's L1.
+// tier is one policy's L1. Its calls take nowMs, the clock for L2 (0: the store's), and
+// now, the instant to compare with locally, 0 until read (reading the clock is a good part
+// of a local hit's cost, and a leased policy without windowCoupled never needs it).
 type tier interface {
 	start(ctx context.Context, key string, q, nowMs, now int64, w front.Waiter)
 	decide(ctx context.Context, key string, q, nowMs, now int64) (front.Decision, error)
@@ -66,7 +68,7 @@ func (d *Door) build(set *policy.Set) {
 			case p.Federated != nil:
 				tiers[name] = federated{d.opts.Federation, p}
 			case p.TwoTier.Local() && p.TwoTier.Mode == policy.ModeCachedDeny:
-				tiers[name] = newCachedDeny(d.Door, p, d.opts.MaxKeys)
+				tiers[name] = newCachedDeny(d.Door, p, d.opts.MaxKeys, d.opts.Clock)
 			case p.TwoTier.Local():
 				tiers[name] = newLeased(d.Door, p, d.opts.MaxKeys, d.opts.Clock)
 			}
@@ -132,7 +134,7 @@ func (d *Door) Decide(ctx context.Context, op front.Op, name, key string, amount
 		if err != nil {
 			return front.Decision{}, err
 		}
-		return t.decide(ctx, key, q, nowMs, d.clock(nowMs))
+		return t.decide(ctx, key, q, nowMs, nowMs)
 	case front.OpPeek:
 		return front.Decision{}, front.Refuses(name, "peek")
 	case front.OpRefund, front.OpReset:
@@ -230,5 +232,5 @@ func (d *Door) StartCheck(ctx context.Context, name, key string, cost, nowMs int
 		w.Done(front.Decision{}, err)
 		return
 	}
-	t.start(ctx, key, q, nowMs, d.clock(nowMs), w)
+	t.start(ctx, key, q, nowMs, nowMs, w)
 }

@@ -33,6 +33,11 @@ func (c *counting) StartCheck(ctx context.Context, name, key string, cost, nowMs
 // overEngine is L1 over a counted embedded engine loaded with yaml.
 func overEngine(t *testing.T, yaml string, opts Options) (*Door, *counting) {
 	t.Helper()
+	return overEngineTB(t, yaml, opts)
+}
+
+func overEngineTB(t testing.TB, yaml string, opts Options) (*Door, *counting) {
+	t.Helper()
 	b, err := engine.Open([]byte(yaml), engine.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ type credit struct {
 type flight struct{ waiters []pending }
 
 // pending is a check waiting for a lease: nowMs is its clock for L2 (0: the store's), now
-// the instant it compares credits with, read once when it started.
+// the instant it compares credits with (0 until read).
 type pending struct {
 	q, nowMs, now int64
 	w             front.Waiter
@@ -87,8 +87,8 @@ func (t *leased) hit(key string, q, nowMs, now int64) (front.Decision, bool) {
 	s := t.keys.shard(key)
 	s.mu.Lock()
 	c := s.ensure(key)
-	t.touch(c, nowMs, now)
-	if t.cfg.WindowCoupled && c.hasLast && now >= c.last.ResetAt && c.credits > 0 {
+	t.touch(c)
+	if t.cfg.WindowCoupled && c.hasLast && c.credits > 0 && t.read(&now) >= c.last.ResetAt {
 		c.credits = 0 // granted for a window that has ended
 	}
 	d, ok, refill := t.spend(c, q, now)
@@ -102,13 +102,14 @@ func (t *leased) hit(key string, q, nowMs, now int64) (front.Decision, bool) {
 
 // spend takes q credits when c holds them; refill says the low-water rule asks for one.
 func (t *leased) spend(c *credit, q, now int64) (d front.Decision, ok, refill bool) {
+	// now: see pending.
 	if c.credits < q {
 		return front.Decision{}, false, false
 	}
 	c.credits -= q
-	resetAt := now
-	if c.hasLast {
-		resetAt = c.last.ResetAt
+	resetAt := c.last.ResetAt
+	if !c.hasLast { // unreachable: a local hit follows a lease
+		resetAt = t.read(&now)
 	}
 	if lw := t.cfg.LowWater; lw > 0 && c.credits <= lw && !c.refilling {
 		c.refilling, refill = true, true
@@ -121,7 +122,7 @@ func (t *leased) miss(ctx context.Context, key string, p pending) {
 	s := t.keys.shard(key)
 	s.mu.Lock()
 	c := s.ensure(key)
-	t.touch(c, p.nowMs, p.now)
+	t.touch(c)
 	d, ok, refill := t.spend(c, p.q, p.now) // a lease may have landed meanwhile
 	if ok {
 		s.mu.Unlock()
@@ -221,13 +222,18 @@ func (t *leased) refill(key string, c *credit, nowMs int64) {
 }
 
 // touch records a use for the idle drop, which runs on the wall clock.
-func (t *leased) touch(c *credit, nowMs, now int64) {
+func (t *leased) touch(c *credit) {
 	if t.stopIdl != nil {
-		if nowMs > 0 {
-			now = time.Now().UnixMilli()
-		}
-		c.lastUse = now
+		c.lastUse = time.Now().UnixMilli()
 	}
+}
+
+// read reads the clock into *now unless it was read already.
+func (t *leased) read(now *int64) int64 {
+	if *now == 0 {
+		*now = t.clock()
+	}
+	return *now
 }
 
 // forget drops a key's credits (tk_reset): nothing is given back to L2.
