@@ -18,4 +18,3 @@ func BenchmarkLeasedHit(b *testing.B) {
 		}
 	})
 }
-
