@@ -71,6 +71,7 @@ module ThrottleKit
     # tk_decision_t.flags
     DECISION_SYNTHESIZED = 1
     DECISION_SHADOW = 2
+    DECISION_LOCAL = 4
 
     # tk_options_t: the header's field order and types, exactly. struct_size is set from this
     # layout's size (FFI computes it with the platform's alignment rules, as the C compiler).
