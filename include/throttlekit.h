@@ -141,7 +141,12 @@ typedef struct tk_decision {
   int64_t remaining;             /* units left after this call, never negative */
   int64_t reset_at_ms;           /* epoch ms when fully replenished; 0 when synthesized */
   int64_t retry_after_ms;        /* how long to wait before a retry can pass; 0 when allowed */
-  int64_t reserved[4];           /* zero today; room for new attributes without an ABI break */
+  int64_t window_ms;             /* the policy's window, for RateLimit-Policy's w=: gcra's period,
+                                    the window of the windowed strategies and token budgets,
+                                    tokenBucket's time to refill from empty, a quota's period
+                                    (a calendar month's own length); 0 when unknown (synthesized,
+                                    an admitter, a server older than this library) */
+  int64_t reserved[3];           /* zero today; room for new attributes without an ABI break */
 } tk_decision_t;
 
 /* What a limiter can still give, without consuming anything. */
