@@ -527,6 +527,31 @@ int tk_heartbeat_at(tk_handle_t h, const char *policy, const char *key,
                     const char *const *lease_ids, size_t n, int64_t now_ms, size_t *reclaimed,
                     size_t *n_reclaimed, tk_error_t *err);
 
+/* ---- HTTP headers (pure C: never start the Go core; fork-safe) ------------------------- */
+
+/* Which RateLimit header fields tk_format_headers writes (docs/headers.md). */
+typedef enum tk_header_style {
+  TK_HEADERS_OFF = 0,    /* nothing, not even Retry-After */
+  TK_HEADERS_IETF = 1,   /* RateLimit-Policy: "p";q=<limit>;w=<window s> and RateLimit: "p";r=<remaining>;t=<s> */
+  TK_HEADERS_TRIPLE = 2, /* RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset (seconds to reset) */
+  TK_HEADERS_LEGACY = 3, /* X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset (epoch seconds) */
+  TK_HEADERS_ALL = 4     /* IETF, triple and legacy */
+} tk_header_style_t;
+
+/*
+ * Writes the response headers for decision d of policy at now_ms (epoch ms; the reset and
+ * retry times count from it) as "Name: value\r\n" lines into buf, NUL-terminated, and returns
+ * the length the full text needs (without the NUL), like snprintf: when that is >= size the
+ * text was cut (at a line boundary, never mid-line) and a larger buf is needed. A rejection
+ * gets Retry-After (whole seconds, at least 1) unless style is TK_HEADERS_OFF; a synthesized
+ * decision (TK_DECISION_SYNTHESIZED) gets no RateLimit field. The policy name is quoted as a
+ * structured-field string. buf may be NULL when size is 0 (to measure). Returns -1 (writing
+ * nothing) for a NULL d or policy, an unknown style, or a NULL buf with size > 0. Every
+ * implementation of the bindings gives the same headers: contract/rate-limit-headers.json.
+ */
+int tk_format_headers(tk_header_style_t style, const char *policy, const tk_decision_t *d,
+                      int64_t now_ms, char *buf, size_t size);
+
 /* ---- Diagnostics ------------------------------------------------------------------------ */
 
 /*
