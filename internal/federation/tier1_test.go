@@ -150,7 +150,8 @@ func TestTier1ReconcilesTheLeftover(t *testing.T) {
 		waitABit()
 	}
 	s := rdb.HGetAll(ctx, "tk:fed:K").Val()
-	if s[marker] != "1" || (s["budget"] != "97" && s["budget"] != "100") {
+	// 97 when the new window's LEASE of 10 came first; 90 when RECONCILE did (capped at 100).
+	if s[marker] != "1" || (s["budget"] != "97" && s["budget"] != "90") {
 		t.Errorf("after the roll: %v; want the marker and the budget credited 7 (capped at 100)", s)
 	}
 }
