@@ -35,6 +35,7 @@ type Options struct {
 type Backend struct {
 	*front.Scripted
 	runner *runner
+	fed    fed
 }
 
 // runner runs the scripts in Redis.
