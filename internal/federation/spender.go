@@ -20,14 +20,26 @@ func (s *LeaseSpender) Grant(capacity, expiresAt int64) {
 	s.expiresAt, s.hasExpiry = expiresAt, true
 }
 
-// Spend takes cost units at now. ok is false when the credits fall short (nothing is taken:
-// reserve more and spend again); an error when cost is not > 0.
+// Spend discards credits of an ended window (when coupled), then takes cost units at now.
+// ok is false when the credits fall short (nothing is taken: reserve more and spend again);
+// an error when cost is not > 0.
 func (s *LeaseSpender) Spend(now, cost int64) (d front.Decision, ok bool, err error) {
-	if cost <= 0 {
-		return d, false, front.NewError(front.ErrInvalidArgument, "cost must be greater than 0, got %d", cost)
-	}
+	s.Discard(now)
+	return s.Take(now, cost)
+}
+
+// Discard drops the credits when the spender is window-coupled and now ≥ expiresAt.
+func (s *LeaseSpender) Discard(now int64) {
 	if s.WindowCoupled && s.hasExpiry && now >= s.expiresAt && s.credits > 0 {
 		s.credits = 0
+	}
+}
+
+// Take is Spend without the discard: the refresh loop discards once, before its first round,
+// so that a grant already expired on the caller's clock is still spent once (§5.1).
+func (s *LeaseSpender) Take(now, cost int64) (d front.Decision, ok bool, err error) {
+	if cost <= 0 {
+		return d, false, front.NewError(front.ErrInvalidArgument, "cost must be greater than 0, got %d", cost)
 	}
 	if s.credits < cost {
 		return d, false, nil

@@ -8,10 +8,10 @@ import (
 // DefaultMaxKeys bounds a process's entries per policy (two-tier.md §8).
 const DefaultMaxKeys = 100_000
 
-// table holds one policy's entries by key, at most max of them: the least recently used goes
-// first when a new key needs room. Evicting forfeits the entry's credits, which is safe (the
-// coordinator already counted them).
-type table[E any] struct {
+// Table holds entries by key, at most max of them: the least recently used goes first when a
+// new key needs room. Evicting forfeits an entry's credits, which is safe (the coordinator
+// already counted them). Safe for concurrent use; an entry guards its own state.
+type Table[E any] struct {
 	mu    sync.Mutex
 	max   int
 	byKey map[string]*list.Element
@@ -24,15 +24,16 @@ type slot[E any] struct {
 	val *E
 }
 
-func newTable[E any](max int, fresh func() *E) *table[E] {
+// NewTable holds at most max entries (0: DefaultMaxKeys), made by fresh.
+func NewTable[E any](max int, fresh func() *E) *Table[E] {
 	if max <= 0 {
 		max = DefaultMaxKeys
 	}
-	return &table[E]{max: max, byKey: map[string]*list.Element{}, fresh: fresh}
+	return &Table[E]{max: max, byKey: map[string]*list.Element{}, fresh: fresh}
 }
 
-// get returns key's entry, created (and the oldest evicted when full) if absent.
-func (t *table[E]) get(key string) *E {
+// Get returns key's entry, created (and the oldest evicted when full) if absent.
+func (t *Table[E]) Get(key string) *E {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if el, ok := t.byKey[key]; ok {
@@ -49,8 +50,8 @@ func (t *table[E]) get(key string) *E {
 	return s.val
 }
 
-// len is the number of entries held.
-func (t *table[E]) len() int {
+// Len is the number of entries held.
+func (t *Table[E]) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.order.Len()
@@ -61,19 +62,19 @@ type tables[E any] struct {
 	mu     sync.Mutex
 	max    int
 	fresh  func() *E
-	policy map[string]*table[E]
+	policy map[string]*Table[E]
 }
 
 func newTables[E any](max int, fresh func() *E) *tables[E] {
-	return &tables[E]{max: max, fresh: fresh, policy: map[string]*table[E]{}}
+	return &tables[E]{max: max, fresh: fresh, policy: map[string]*Table[E]{}}
 }
 
-func (ts *tables[E]) of(policyName string) *table[E] {
+func (ts *tables[E]) of(policyName string) *Table[E] {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	t, ok := ts.policy[policyName]
 	if !ok {
-		t = newTable(ts.max, ts.fresh)
+		t = NewTable(ts.max, ts.fresh)
 		ts.policy[policyName] = t
 	}
 	return t

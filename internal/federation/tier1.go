@@ -42,7 +42,7 @@ func NewTier1(coord *Coordinator, opts Options) *Tier1 {
 func (t *Tier1) Coordinator() *Coordinator { return t.coord }
 
 // Keys is how many entries the Tier1 holds for a policy.
-func (t *Tier1) Keys(policyName string) int { return t.entries.of(policyName).len() }
+func (t *Tier1) Keys(policyName string) int { return t.entries.of(policyName).Len() }
 
 // Check spends cost units of key's budget under p, leasing max(batch, cost) from the
 // coordinator while the balance falls short. nowMs > 0 is an explicit instant (passed to the
@@ -69,7 +69,7 @@ func clock(nowMs int64) int64 {
 // check is Check at the process instant now; scriptNow is what the scripts get (0: Redis's
 // clock).
 func (t *Tier1) check(ctx context.Context, p *policy.Policy, key string, cost, now, scriptNow int64) (front.Decision, error) {
-	e := t.entries.of(p.Name).get(key)
+	e := t.entries.of(p.Name).Get(key)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if leftover, oldStart, ok := e.roll(now, p.FederationWindowMs()); ok {
