@@ -16,7 +16,8 @@ static char *policies(void) {
 static void test_blocks(tk_handle_t h) {
   tk_decision_t d;
   tk_error_t err;
-  const char *served[] = {"api", "monthly", "trailing"};
+  /* leased and global-api are served: their tiers (two-tier.md) in front of their strategies. */
+  const char *served[] = {"api", "monthly", "trailing", "leased", "global-api"};
   for (size_t i = 0; i < sizeof served / sizeof *served; i++) {
     if (EXPECT_STATUS_CTX(served[i], tk_check(h, served[i], "k", 1, &d, &err), TK_OK))
       EXPECT_EQ_CTX(served[i], d.allowed, 1);
@@ -33,8 +34,7 @@ static void test_blocks(tk_handle_t h) {
   }
   static const struct {
     const char *policy, *feature;
-  } unserved[] = {{"leased", "twoTier"},   {"global-api", "federated"},
-                  {"fleet-pool", "distributedConcurrency"}, {"tenants", "fairEscrow"},
+  } unserved[] = {{"fleet-pool", "distributedConcurrency"}, {"tenants", "fairEscrow"},
                   {"regions", "federatedFairEscrow"}};
   for (size_t i = 0; i < sizeof unserved / sizeof *unserved; i++) {
     EXPECT_STATUS_CTX(unserved[i].policy, tk_check(h, unserved[i].policy, "k", 1, &d, &err), TK_E_UNSUPPORTED);
