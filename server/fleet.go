@@ -14,7 +14,6 @@ import (
 
 	"github.com/throttlekit/throttlekit-go/client"
 	"github.com/throttlekit/throttlekit-go/contract"
-	"github.com/throttlekit/throttlekit-go/policy"
 )
 
 // BatchHeader is the response header (ours) of a Reserve: the policy's federated batch, so
@@ -49,7 +48,7 @@ var errNoFleet = status.Error(codes.Unimplemented, "unknown service "+contract.F
 func (f *FleetService) Reserve(ctx context.Context, req *contract.ReserveRequest) (resp *contract.ReserveResponse, err error) {
 	defer f.recoverPanic(req.GetPolicy(), &err)
 	set := f.svc.Policies()
-	if !HasFederated(set) {
+	if !f.federatedInForce() {
 		return nil, errNoFleet // as if absent: no federated policy is in force
 	}
 	p, ok := set.Lookup(req.GetPolicy())
@@ -99,9 +98,10 @@ func (f *FleetService) recoverPanic(policyName string, errp *error) {
 	}
 }
 
-// HasFederated tells whether a policy set holds a federated policy (the Fleet service is
-// then served).
-func HasFederated(set *policy.Set) bool {
+// federatedInForce tells whether the policy set in force holds a federated policy (else the
+// service answers as if absent).
+func (f *FleetService) federatedInForce() bool {
+	set := f.svc.Policies()
 	if set == nil {
 		return false
 	}
