@@ -175,3 +175,39 @@ type waited struct {
 type chanWaiter chan waited
 
 func (w chanWaiter) Done(d client.Decision, err error) { w <- waited{d, err} }
+
+// With --fleet-secret, a door holding the secret spends reserved credits; a door without it
+// is refused Reserve and checks the policy with Check RPCs instead (no lease is taken).
+func TestServiceDoorFleetSecret(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	const secret = "d00r-s3cret"
+	p := launch(t, "-c", writeFile(t, "p.yaml", fleetDoorPolicies), "--host", "127.0.0.1", "--port", "0",
+		"--redis", r.URL(), "--fleet-secret", secret)
+	addr := p.waitListening(t)
+	ctx := callCtx(t)
+
+	without := openService(t, addr, client.ServiceOptions{})
+	for range 3 {
+		if d, err := without.Check(ctx, "global", "other", 1); err != nil || !d.Allowed || d.Local {
+			t.Fatalf("without the secret: %+v, %v; want a Check RPC's allow", d, err)
+		}
+	}
+
+	with := openService(t, addr, client.ServiceOptions{FleetSecret: secret})
+	local := 0
+	for range 3 {
+		d, err := with.Check(ctx, "global", "k", 1)
+		if err != nil || !d.Allowed {
+			t.Fatalf("with the secret: %+v, %v", d, err)
+		}
+		if d.Local {
+			local++
+		}
+	}
+	if local != 2 || rdb.HGet(ctx, "tk:fed:k", "budget").Val() != "14" {
+		t.Errorf("with the secret: %d local checks, budget %q; want 2 and 14 (one Reserve of 16)",
+			local, rdb.HGet(ctx, "tk:fed:k", "budget").Val())
+	}
+}
