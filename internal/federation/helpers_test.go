@@ -16,7 +16,7 @@ import (
 
 // ownRedis starts a redis-server of the test's own (so that its command counts are ours)
 // and returns a client on it.
-func ownRedis(t *testing.T) (*testenv.OwnRedis, *redis.Client) {
+func ownRedis(t testing.TB) (*testenv.OwnRedis, *redis.Client) {
 	t.Helper()
 	r := testenv.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
@@ -25,7 +25,7 @@ func ownRedis(t *testing.T) (*testenv.OwnRedis, *redis.Client) {
 }
 
 // fedPolicy parses one federated policy called "p".
-func fedPolicy(t *testing.T, yaml string) *policy.Policy {
+func fedPolicy(t testing.TB, yaml string) *policy.Policy {
 	t.Helper()
 	set, err := policy.Parse([]byte("limiters:\n  p: " + yaml + "\n"))
 	if err != nil {
