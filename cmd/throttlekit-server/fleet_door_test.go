@@ -211,3 +211,44 @@ func TestServiceDoorFleetSecret(t *testing.T) {
 			local, rdb.HGet(ctx, "tk:fed:k", "budget").Val())
 	}
 }
+
+// StartCheck of a policy the door has not learned yet needs a Reserve: against a server that
+// never answers, StartCheck still returns at once, and the waiter hears the timeout later.
+func TestServiceDoorStartCheckNeverBlocks(t *testing.T) {
+	addr := testenv.SilentRedis(t) // a TCP peer that accepts and never speaks
+	b := openService(t, addr, client.ServiceOptions{Timeout: 300 * time.Millisecond})
+	w := make(chanWaiter, 1)
+	start := time.Now()
+	b.StartCheck(context.Background(), "global", "k", 1, 0, w)
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("StartCheck took %v: it must not wait for the Reserve", took)
+	}
+	select {
+	case r := <-w:
+		if r.err == nil {
+			t.Errorf("a silent server answered %+v", r.d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter never heard back")
+	}
+}
+
+// With --auth-token-file as well, a Reserve needs the token and the fleet secret: the door
+// sends the first as its bearer token, the second as x-fleet-secret.
+func TestServiceDoorFleetSecretBesideAToken(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	p := launch(t, "-c", writeFile(t, "p.yaml", fleetDoorPolicies), "--host", "127.0.0.1", "--port", "0",
+		"--redis", r.URL(), "--fleet-secret", "f-secret", "--auth-token-file", writeFile(t, "token", "t-token\n"))
+	b := openService(t, p.waitListening(t), client.ServiceOptions{AuthToken: "t-token", FleetSecret: "f-secret"})
+	ctx := callCtx(t)
+	for i := range 2 {
+		if d, err := b.Check(ctx, "global", "both", 1); err != nil || !d.Allowed || d.Local != (i == 1) {
+			t.Fatalf("check %d: %+v, %v", i, d, err)
+		}
+	}
+	if got := rdb.HGet(ctx, "tk:fed:both", "budget").Val(); got != "14" {
+		t.Errorf("coordinator budget %q, want 14 (one Reserve of 16)", got)
+	}
+}
