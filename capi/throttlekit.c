@@ -202,7 +202,7 @@ static int check_now(int64_t now_ms, tk_error_t *err) {
    size inside a field (half a pointer) is refused rather than read. */
 static const size_t option_sizes[] = {
     offsetof(tk_options_t, timeout_ms),    offsetof(tk_options_t, fail_mode),
-    offsetof(tk_options_t, reserved0),     offsetof(tk_options_t, key_namespace),
+    offsetof(tk_options_t, local_max_keys), offsetof(tk_options_t, key_namespace),
     offsetof(tk_options_t, tls_ca_file),   offsetof(tk_options_t, tls_cert_file),
     offsetof(tk_options_t, tls_key_file),  offsetof(tk_options_t, auth_token),
     offsetof(tk_options_t, auto_pipeline), offsetof(tk_options_t, shadow),
@@ -257,7 +257,9 @@ static int normalize_options(const tk_options_t *in, tk_options_t *out, tk_error
   if (out->auto_pipeline != 0 && out->auto_pipeline != -1 && out->auto_pipeline != 1)
     return fail(err, TK_E_INVALID, "auto_pipeline must be 0 (default, on), 1 (on) or -1 (off), got %d",
                 out->auto_pipeline);
-  if (out->reserved0) return fail(err, TK_E_INVALID, "reserved option fields must be 0");
+  if (out->local_max_keys < 0)
+    return fail(err, TK_E_INVALID, "local_max_keys must be >= 0 (0 = default 100000), got %d",
+                out->local_max_keys);
   if (out->shadow != 0 && out->shadow != 1)
     return fail(err, TK_E_INVALID, "shadow must be 0 (off) or 1 (on), got %d", out->shadow);
   if (out->lease_ttl_ms < 0)

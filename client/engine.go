@@ -2,6 +2,7 @@ package client
 
 import (
 	"github.com/throttlekit/throttlekit-go/internal/engine"
+	"github.com/throttlekit/throttlekit-go/internal/twotier"
 	"github.com/throttlekit/throttlekit-go/policy"
 )
 
@@ -31,29 +32,34 @@ const (
 type EngineBackend struct {
 	backend
 	engine *engine.Backend
+	tiers  *twotier.Door
 }
 
 var _ Limiter = (*EngineBackend)(nil)
 
 // OpenEngine parses policiesYAML and returns a backend on a fresh embedded engine.
 func OpenEngine(policiesYAML []byte, opts EngineOptions) (*EngineBackend, error) {
-	return wrapEngine(engine.Open(policiesYAML, opts))
+	b, err := engine.Open(policiesYAML, opts)
+	return wrapEngine(b, opts, err)
 }
 
 // NewEngineBackend serves policies from a fresh embedded engine.
 func NewEngineBackend(policies *policy.Set, opts EngineOptions) (*EngineBackend, error) {
-	return wrapEngine(engine.New(policies, opts))
+	b, err := engine.New(policies, opts)
+	return wrapEngine(b, opts, err)
 }
 
-func wrapEngine(b *engine.Backend, err error) (*EngineBackend, error) {
+// wrapEngine puts two-tier L1 in front of the engine, on the engine's clock.
+func wrapEngine(b *engine.Backend, opts EngineOptions, err error) (*EngineBackend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &EngineBackend{backend: newBackend(b), engine: b}, nil
+	tiers := twotier.OverEngine(b, opts)
+	return &EngineBackend{backend: newBackend(tiers), engine: b, tiers: tiers}, nil
 }
 
 // SetPolicies swaps the policy set atomically; calls in flight finish with the old one.
-func (b *EngineBackend) SetPolicies(set *policy.Set) error { return b.engine.SetPolicies(set) }
+func (b *EngineBackend) SetPolicies(set *policy.Set) error { return b.tiers.SetPolicies(set) }
 
 // Stats returns the engine's counters.
 func (b *EngineBackend) Stats() EngineStats { return b.engine.Stats() }

@@ -4,6 +4,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/throttlekit/throttlekit-go/internal/redisdoor"
+	"github.com/throttlekit/throttlekit-go/internal/twotier"
 	"github.com/throttlekit/throttlekit-go/policy"
 )
 
@@ -24,6 +25,7 @@ type ConnectOptions = redisdoor.ConnectOptions
 type RedisBackend struct {
 	backend
 	redis *redisdoor.Backend
+	tiers *twotier.Door
 }
 
 var _ Limiter = (*RedisBackend)(nil)
@@ -31,25 +33,29 @@ var _ Limiter = (*RedisBackend)(nil)
 // OpenRedis parses url (see NewRedisClient) and policiesYAML and returns a backend that owns
 // its connection. Nothing is dialled yet: reachability shows per call.
 func OpenRedis(url string, policiesYAML []byte, opts RedisOptions, conn ConnectOptions) (*RedisBackend, error) {
-	return wrapRedis(redisdoor.Open(url, policiesYAML, opts, conn))
+	b, err := redisdoor.Open(url, policiesYAML, opts, conn)
+	return wrapRedis(b, opts, err)
 }
 
 // NewRedisBackend serves policies from rdb. The caller keeps ownership of rdb (Close does not
 // close it). For calls to be bounded by their context, rdb needs ContextTimeoutEnabled and
 // dial/read/retry settings that fit inside the deadline: NewRedisClient sets them.
 func NewRedisBackend(rdb redis.UniversalClient, policies *policy.Set, opts RedisOptions) (*RedisBackend, error) {
-	return wrapRedis(redisdoor.New(rdb, policies, opts))
+	b, err := redisdoor.New(rdb, policies, opts)
+	return wrapRedis(b, opts, err)
 }
 
-func wrapRedis(b *redisdoor.Backend, err error) (*RedisBackend, error) {
+// wrapRedis puts two-tier L1 in front of the Redis door.
+func wrapRedis(b *redisdoor.Backend, opts RedisOptions, err error) (*RedisBackend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RedisBackend{backend: newBackend(b), redis: b}, nil
+	tiers := twotier.OverRedis(b, opts)
+	return &RedisBackend{backend: newBackend(tiers), redis: b, tiers: tiers}, nil
 }
 
 // SetPolicies swaps the policy set atomically; calls in flight finish with the old one.
-func (b *RedisBackend) SetPolicies(set *policy.Set) error { return b.redis.SetPolicies(set) }
+func (b *RedisBackend) SetPolicies(set *policy.Set) error { return b.tiers.SetPolicies(set) }
 
 // NewRedisClient builds a go-redis client for a Redis URL, configured so that a call never
 // outlives its deadline. URLs: redis://[user:password@]host:port[/db], rediss:// for TLS,

@@ -28,7 +28,7 @@ limiters:
   log:    { strategy: slidingWindowLog, limit: 5, windowMs: 1s }
   llm:
     tokenBudget: { budget: 100, windowMs: 1m }
-  later:  { strategy: gcra, limit: 1, period: 1s, twoTier: { mode: leased } }
+  later:  { fairEscrow: { capacity: 100 } }
 `
 
 func TestBadInputGetsTypedErrors(t *testing.T) {
@@ -78,7 +78,7 @@ func TestErrorMessagesSayWhat(t *testing.T) {
 		t.Errorf("unknown policy message should name it and list the configured ones: %v", err)
 	}
 	_, err = b.Check(ctx, "later", "k", 1)
-	if err == nil || !strings.Contains(err.Error(), "twoTier") {
+	if err == nil || !strings.Contains(err.Error(), "fairEscrow") {
 		t.Errorf("unsupported message should name the feature: %v", err)
 	}
 }

@@ -101,7 +101,10 @@ typedef struct tk_options {
   uint32_t struct_size;          /* sizeof(tk_options_t); tk_options_init sets it */
   int32_t timeout_ms;            /* per call, connecting included; 0 = default 500; < 0 invalid */
   int32_t fail_mode;             /* tk_fail_mode_t; default TK_FAIL_ERROR */
-  int32_t reserved0;             /* must be 0 */
+  int32_t local_max_keys;        /* two-tier policies (leased, cached-deny) on the Redis door and
+                                    tk_open_memory: the keys a handle holds local credits or
+                                    denials for, per policy; past it the oldest goes (its credits
+                                    are forfeited). 0 = default 100,000; < 0 invalid */
   const char *key_namespace;     /* Redis door: "ns" makes keys "ns:<prefix>:<key>"; NULL = none */
   const char *tls_ca_file;       /* PEM CA bundle to trust: for rediss:// on the Redis door, and
                                     TLS for the service door; NULL = the system's */
@@ -234,6 +237,9 @@ int tk_free(tk_handle_t h);
  * the Redis door any other bytes are fine, on the service door it must be valid UTF-8.
  * Errors: TK_E_NOT_FOUND (unknown policy), TK_E_UNSUPPORTED (a token-budget policy),
  * TK_E_UNAVAILABLE / TK_E_TIMEOUT (unless the fail mode synthesizes a decision), ...
+ * A two-tier policy (twoTier: cached-deny or leased) is answered from the handle's own
+ * credits or remembered denials when it can, flagged TK_DECISION_LOCAL: see
+ * docs/two-tier.md for what that means for accuracy across processes.
  */
 int tk_check(tk_handle_t h, const char *policy, const char *key, int64_t cost,
              tk_decision_t *out, tk_error_t *err);
@@ -248,7 +254,8 @@ int tk_check_many(tk_handle_t h, const char *policy, const char *const *keys, si
                   int64_t cost, tk_decision_t *out, tk_error_t *err);
 
 /* Whether a check of cost 1 would pass now, with what remains now (before that check
-   consumes anything): consumes nothing. Works on token budgets too (the budget left). */
+   consumes anything): consumes nothing. Works on token budgets too (the budget left).
+   TK_E_UNSUPPORTED on cached-deny and leased two-tier policies (so is tk_forecast). */
 int tk_peek(tk_handle_t h, const char *policy, const char *key, tk_decision_t *out,
             tk_error_t *err);
 

@@ -50,7 +50,7 @@ typedef struct {
     uint32_t     struct_size;
     int32_t      timeout_ms;                /* 0: the default, 500 ms */
     int32_t      fail_mode;
-    int32_t      reserved0;
+    int32_t      local_max_keys;
     const char  *key_namespace;
     const char  *tls_ca_file;
     const char  *tls_cert_file;

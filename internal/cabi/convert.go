@@ -96,6 +96,9 @@ func putDecision(out *C.tk_decision_t, d front.Decision) {
 	if d.Shadow {
 		out.flags |= C.TK_DECISION_SHADOW
 	}
+	if d.Local {
+		out.flags |= C.TK_DECISION_LOCAL
+	}
 	out.limit = C.int64_t(d.Limit)
 	out.remaining = C.int64_t(d.Remaining)
 	out.reset_at_ms = C.int64_t(d.ResetAt)

@@ -18,6 +18,7 @@ import (
 	"github.com/throttlekit/throttlekit-go/internal/front"
 	"github.com/throttlekit/throttlekit-go/internal/redisdoor"
 	"github.com/throttlekit/throttlekit-go/internal/servicedoor"
+	"github.com/throttlekit/throttlekit-go/internal/twotier"
 )
 
 func init() {
@@ -49,7 +50,7 @@ func OpenRedis(curl, cyaml, copts, cout, ccerr unsafe.Pointer) (rc int32) {
 	timeout := optionTimeout(opts.timeout_ms)
 	b, err := redisdoor.Open(C.GoString(url), []byte(C.GoString(yaml)),
 		redisdoor.Options{Namespace: optionString(opts.key_namespace), Timeout: timeout,
-			DisableAutoPipeline: opts.auto_pipeline < 0},
+			DisableAutoPipeline: opts.auto_pipeline < 0, LocalMaxKeys: int(opts.local_max_keys)},
 		redisdoor.ConnectOptions{
 			// Calls arrive on the host's threads: blocking sockets let the kernel wake the
 			// waiting thread itself (see redisdoor.BlockingDial).
@@ -62,7 +63,8 @@ func OpenRedis(curl, cyaml, copts, cout, ccerr unsafe.Pointer) (rc int32) {
 	if err != nil {
 		return int32(failWith(cerr, err))
 	}
-	h := &handle{door: b, failMode: front.FailMode(opts.fail_mode), timeout: timeout,
+	h := &handle{door: twotier.OverRedis(b, redisdoor.Options{LocalMaxKeys: int(opts.local_max_keys)}),
+		failMode: front.FailMode(opts.fail_mode), timeout: timeout,
 		queue: queueServed && b.Streamed(), shadow: opts.shadow == 1}
 	ttl := leaseTTL(opts)
 	b.SetLeaseTTL(ttl)
@@ -101,14 +103,15 @@ func OpenService(ctarget, copts, cout, ccerr unsafe.Pointer) (rc int32) {
 func OpenMemory(cyaml, copts, cout, ccerr unsafe.Pointer) (rc int32) {
 	yaml, opts, out, cerr := (*C.char)(cyaml), (*C.tk_options_t)(copts), (*C.tk_handle_t)(cout), (*C.tk_error_t)(ccerr)
 	defer recoverInto(&rc, cerr)
-	b, err := engine.Open([]byte(C.GoString(yaml)), engine.Options{})
+	eopts := engine.Options{LocalMaxKeys: int(opts.local_max_keys)}
+	b, err := engine.Open([]byte(C.GoString(yaml)), eopts)
 	if err != nil {
 		return int32(failWith(cerr, err))
 	}
 	timeout := optionTimeout(opts.timeout_ms)
 	ttl := leaseTTL(opts)
 	b.SetLeaseTTL(ttl)
-	*out = C.tk_handle_t(register(&handle{door: b, failMode: front.FailMode(opts.fail_mode), timeout: timeout,
+	*out = C.tk_handle_t(register(&handle{door: twotier.OverEngine(b, eopts), failMode: front.FailMode(opts.fail_mode), timeout: timeout,
 		pump: leasePumpFor(opts, b, ttl, timeout), shadow: opts.shadow == 1}))
 	return int32(succeed(cerr))
 }

@@ -32,6 +32,9 @@ type Options struct {
 	// Clock is the engine's clock, what TIME returns and what TTLs run on (default
 	// time.Now). Decisions use it when a call gives no explicit now.
 	Clock func() time.Time
+	// LocalMaxKeys bounds the keys two-tier L1 holds per policy (0: 100,000); read by the
+	// layer that puts L1 in front of this engine (client, the C boundary).
+	LocalMaxKeys int
 }
 
 // Defaults of Options.

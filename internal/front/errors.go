@@ -42,3 +42,9 @@ func NewError(kind error, format string, args ...any) *Error {
 func Internal(p any) error {
 	return &Error{Kind: ErrInternal, Msg: fmt.Sprintf("internal error in the ThrottleKit core: %v", p)}
 }
+
+// Refuses is the error of an operation a policy does not support ("policy "x" does not
+// support peek"), in the words upstream uses.
+func Refuses(policyName, op string) error {
+	return &Error{Kind: ErrUnsupported, Msg: "policy " + quotedCut(policyName, maxQuotedName) + " does not support " + op}
+}

@@ -219,6 +219,4 @@ func scriptFor(op Op, pp *preparedPolicy) (*ScriptCall, error) {
 }
 
 // admitterRefuses answers a rate or meter operation on an admitter (admission.md §4.6).
-func admitterRefuses(pp *preparedPolicy, op string) error {
-	return &Error{Kind: ErrUnsupported, Msg: "policy " + quotedCut(pp.p.Name, maxQuotedName) + " does not support " + op}
-}
+func admitterRefuses(pp *preparedPolicy, op string) error { return Refuses(pp.p.Name, op) }

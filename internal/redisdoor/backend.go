@@ -27,6 +27,9 @@ type Options struct {
 	// arrive while earlier ones are in flight are coalesced into pipelines (same commands,
 	// same decisions, far fewer round trips); a lone caller is never delayed either way.
 	DisableAutoPipeline bool
+	// LocalMaxKeys bounds the keys two-tier L1 holds per policy (0: 100,000); read by the
+	// layer that puts L1 in front of this door (client, the C boundary).
+	LocalMaxKeys int
 }
 
 // Backend runs the decision scripts in a Redis shared by a fleet: one round trip per check

@@ -35,7 +35,7 @@ PIN(sizeof(tk_handle_t) == 8);
 PIN(offsetof(tk_options_t, struct_size) == 0);
 PIN(offsetof(tk_options_t, timeout_ms) == 4);
 PIN(offsetof(tk_options_t, fail_mode) == 8);
-PIN(offsetof(tk_options_t, reserved0) == 12);
+PIN(offsetof(tk_options_t, local_max_keys) == 12);
 PIN(offsetof(tk_options_t, key_namespace) == 16);
 PIN(offsetof(tk_options_t, tls_ca_file) == 24);
 PIN(offsetof(tk_options_t, tls_cert_file) == 32);

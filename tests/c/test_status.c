@@ -43,7 +43,7 @@ static const char *policies =
     "  fw: { strategy: fixedWindow, limit: 1000, windowMs: 60000 }\n"
     "  llm:\n"
     "    tokenBudget: { budget: 100, windowMs: 60000 }\n"
-    "  later: { strategy: gcra, limit: 1, period: 1s, twoTier: { mode: leased } }\n"
+    "  later: { fairEscrow: { capacity: 100 } }\n"
     "  custom: { strategy: fixedWindow, limit: 5, windowMs: 60000, prefix: shop }\n";
 
 /* A policy with the empty prefix takes raw keys, so it may only stand alone (policies.md). */
@@ -230,7 +230,7 @@ static void test_open_options(void) {
   o.fail_mode = -1;
   ST_FAST(TK_E_INVALID, open_with(&o));
   tk_options_init(&o);
-  o.reserved0 = 1;
+  o.local_max_keys = -1;
   ST_FAST(TK_E_INVALID, open_with(&o));
   tk_options_init(&o);
   o.shadow = 2;
@@ -654,7 +654,7 @@ static void test_policies(tk_handle_t h) {
   /* A later-core feature: the policy loads, every call on it is unsupported, and the message
      names the feature; the other policies of the file are unaffected. */
   ST(TK_E_UNSUPPORTED, tk_check(h, "later", "k", 1, &d, &err));
-  EXPECT_CONTAINS(err.message, "twoTier");
+  EXPECT_CONTAINS(err.message, "fairEscrow");
   ST(TK_E_UNSUPPORTED, tk_check_at(h, "later", "k", 1, now, &d, &err));
   ST(TK_E_UNSUPPORTED, tk_check_many(h, "later", keys, 2, 1, ds, &err));
   ST(TK_E_UNSUPPORTED, tk_peek(h, "later", "k", &d, &err));

@@ -1,6 +1,7 @@
 /*
  * test_upstream_blocks.c - a policy file holding every block of the later upstream cores
- * (contract/upstream-blocks.yaml) opens through tk_open_redis: the served policies answer, and
+ * (contract/upstream-blocks.yaml) opens through tk_open_redis: the served policies answer (a
+ * leased two-tier policy from local credits after its first lease), and
  * each unserved one answers TK_E_UNSUPPORTED with a message naming its feature.
  */
 #include "tk_test.h"
@@ -16,8 +17,7 @@ static char *policies(void) {
 static void test_blocks(tk_handle_t h) {
   tk_decision_t d;
   tk_error_t err;
-  /* leased and global-api are served: their tiers (two-tier.md) in front of their strategies. */
-  const char *served[] = {"api", "monthly", "trailing", "leased", "global-api"};
+  const char *served[] = {"api", "monthly", "trailing"};
   for (size_t i = 0; i < sizeof served / sizeof *served; i++) {
     if (EXPECT_STATUS_CTX(served[i], tk_check(h, served[i], "k", 1, &d, &err), TK_OK))
       EXPECT_EQ_CTX(served[i], d.allowed, 1);
@@ -28,13 +28,25 @@ static void test_blocks(tk_handle_t h) {
     CHECK(a.lease_id[0] != '\0');
     EXPECT_OK(tk_release(h, "checkout", "k", a.lease_id, 0, &err));
   }
+  /* leased (gcra burst 100, batch 50): the first check leases, the next ones are local. */
+  for (int i = 0; i < 3; i++) {
+    if (EXPECT_OK(tk_check(h, "leased", "k", 1, &d, &err))) {
+      EXPECT_EQ(d.allowed, 1);
+      EXPECT_EQ(d.limit, 100);
+      EXPECT_EQ(d.remaining, 49 - i);
+      EXPECT_EQ(d.flags & TK_DECISION_LOCAL, i == 0 ? 0 : TK_DECISION_LOCAL);
+    }
+  }
+  EXPECT_STATUS(tk_peek(h, "leased", "k", &d, &err), TK_E_UNSUPPORTED);
+  EXPECT_CONTAINS(err.message, "does not support peek");
   if (EXPECT_OK(tk_debit(h, "completions", "k", 40, &d, &err))) {
     EXPECT_EQ(d.limit, 1000000);
     EXPECT_EQ(d.remaining, 1000000 - 40);
   }
   static const struct {
     const char *policy, *feature;
-  } unserved[] = {{"fleet-pool", "distributedConcurrency"}, {"tenants", "fairEscrow"},
+  } unserved[] = {{"global-api", "federated"},
+                  {"fleet-pool", "distributedConcurrency"}, {"tenants", "fairEscrow"},
                   {"regions", "federatedFairEscrow"}};
   for (size_t i = 0; i < sizeof unserved / sizeof *unserved; i++) {
     EXPECT_STATUS_CTX(unserved[i].policy, tk_check(h, unserved[i].policy, "k", 1, &d, &err), TK_E_UNSUPPORTED);

@@ -175,8 +175,7 @@ final class Client
             throw $this->error($rc);
         }
         $d = $this->dec;
-        return new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
-            ($d->flags & 1) !== 0, ($d->flags & 2) !== 0);
+        return Decision::fromNative($d);
     }
 
     /**
@@ -224,8 +223,7 @@ final class Client
         $result = [];
         for ($i = 0; $i < $n; $i++) {
             $d = $out[$i];
-            $result[] = new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms,
-                $d->retry_after_ms, ($d->flags & 1) !== 0, ($d->flags & 2) !== 0);
+            $result[] = Decision::fromNative($d);
         }
         return $result;
     }
@@ -286,8 +284,7 @@ final class Client
         $decisions = [];
         for ($i = 0; $i < $n; $i++) {
             $d = $out[$i];
-            $decisions[] = new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms,
-                $d->retry_after_ms, ($d->flags & 1) !== 0, ($d->flags & 2) !== 0);
+            $decisions[] = Decision::fromNative($d);
         }
         return new CheckAllResult($allAllowed->cdata !== 0, $decisions);
     }
@@ -321,8 +318,7 @@ final class Client
             throw $this->error($rc);
         }
         $d = $this->dec;
-        return new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
-            ($d->flags & 1) !== 0, ($d->flags & 2) !== 0);
+        return Decision::fromNative($d);
     }
 
     /**
@@ -366,8 +362,7 @@ final class Client
             throw $this->error($rc);
         }
         $d = $this->dec;
-        return new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
-            ($d->flags & 1) !== 0, ($d->flags & 2) !== 0);
+        return Decision::fromNative($d);
     }
 
     /**
@@ -388,8 +383,7 @@ final class Client
             throw $this->error($rc);
         }
         $d = $this->dec;
-        return new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
-            ($d->flags & 1) !== 0, ($d->flags & 2) !== 0);
+        return Decision::fromNative($d);
     }
 
     /**
@@ -430,7 +424,7 @@ final class Client
         }
         $d = $a->decision;
         return new Admission($this, $policy, $key,
-            new Decision($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms),
+            Decision::fromNative($d),
             \FFI::string($a->lease_id), $a->lease_expires_at_ms, \FFI::string($a->binding_axis), $a->policy_denied !== 0);
     }
 

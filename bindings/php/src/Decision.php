@@ -20,6 +20,8 @@ final class Decision
      * @param bool $synthesized  made by a fail mode (the backend was down), not by the limiter
      * @param bool $shadow       a shadow-mode policy (shadow: true) denied and the call was
      *                           admitted anyway; remaining and retryAfterMs are the limiter's
+     * @param bool $local        answered from credits or a denial this process holds (a
+     *                           two-tier policy), without a round trip
      */
     public function __construct(
         public readonly bool $allowed,
@@ -29,6 +31,19 @@ final class Decision
         public readonly int $retryAfterMs,
         public readonly bool $synthesized = false,
         public readonly bool $shadow = false,
+        public readonly bool $local = false,
     ) {
+    }
+
+    /** The flags of tk_decision_t. */
+    private const SYNTHESIZED = 1;
+    private const SHADOW = 2;
+    private const LOCAL = 4;
+
+    /** Reads a tk_decision_t. */
+    public static function fromNative(\FFI\CData $d): self
+    {
+        return new self($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
+            ($d->flags & self::SYNTHESIZED) !== 0, ($d->flags & self::SHADOW) !== 0, ($d->flags & self::LOCAL) !== 0);
     }
 }

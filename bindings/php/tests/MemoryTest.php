@@ -51,6 +51,21 @@ final class MemoryTest extends TestCase
         self::assertGreaterThan(0, $d->retryAfterMs);
     }
 
+    public function testLeasedPolicyAnswersLocally(): void
+    {
+        $c = $this->memory("limiters:\n  leased: { strategy: fixedWindow, limit: 10, windowMs: 1h, twoTier: { batch: 5 } }\n");
+        $first = $c->check('leased', 'k');
+        self::assertSame([true, 4, false], [$first->allowed, $first->remaining, $first->local]);
+        $second = $c->check('leased', 'k');
+        self::assertSame([true, 3, true], [$second->allowed, $second->remaining, $second->local]);
+        try {
+            $c->peek('leased', 'k');
+            self::fail('peek on a leased policy must throw');
+        } catch (\ThrottleKit\Exception\UnsupportedException $e) {
+            self::assertStringContainsString('does not support peek', $e->getMessage());
+        }
+    }
+
     public function testShadowSwitch(): void
     {
         $c = Client::memory(self::POLICIES, ['lib' => TestEnv::lib($this), 'shadow' => true]);

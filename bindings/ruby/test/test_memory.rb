@@ -36,6 +36,19 @@ class TestMemory < Minitest::Test
     end
   end
 
+  def test_leased_policy_answers_locally
+    yaml = "limiters:\n  leased: { strategy: fixedWindow, limit: 10, windowMs: 1h, twoTier: { batch: 5 } }\n"
+    ThrottleKit::Client.memory(policies: yaml) do |c|
+      first = c.check("leased", "k")
+      assert_equal [true, 4, false], [first.allowed?, first.remaining, first.local?]
+      second = c.check("leased", "k")
+      assert_equal [true, 3, true], [second.allowed?, second.remaining, second.local?]
+      assert_equal true, second.to_h[:local]
+      err = assert_raises(ThrottleKit::Unsupported) { c.peek("leased", "k") }
+      assert_match(/does not support peek/, err.message)
+    end
+  end
+
   def test_shadow_switch
     ThrottleKit::Client.memory(policies: POLICIES, shadow: true) do |c|
       3.times { c.check("fw", "sw") }

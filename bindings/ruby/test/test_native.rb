@@ -11,7 +11,7 @@ class TestNative < Minitest::Test
   end
 
   def test_struct_layouts_match_the_header
-    assert_equal({ struct_size: 0, timeout_ms: 4, fail_mode: 8, reserved0: 12, key_namespace: 16,
+    assert_equal({ struct_size: 0, timeout_ms: 4, fail_mode: 8, local_max_keys: 12, key_namespace: 16,
                    tls_ca_file: 24, tls_cert_file: 32, tls_key_file: 40, auth_token: 48,
                    auto_pipeline: 56, shadow: 60, lease_ttl_ms: 64, lease_heartbeat: 68 },
                  offsets(ThrottleKit::Native::Options))

@@ -15,7 +15,7 @@ module ThrottleKit
     attr_reader :limit, :remaining, :reset_at_ms, :retry_after_ms
 
     def initialize(allowed:, limit:, remaining:, reset_at_ms:, retry_after_ms:, synthesized: false,
-                   shadow: false)
+                   shadow: false, local: false)
       @allowed = allowed ? true : false
       @limit = limit
       @remaining = remaining
@@ -23,6 +23,7 @@ module ThrottleKit
       @retry_after_ms = retry_after_ms
       @synthesized = synthesized ? true : false
       @shadow = shadow ? true : false
+      @local = local ? true : false
       freeze
     end
 
@@ -31,7 +32,8 @@ module ThrottleKit
       new(allowed: d[:allowed] != 0, limit: d[:limit], remaining: d[:remaining],
           reset_at_ms: d[:reset_at_ms], retry_after_ms: d[:retry_after_ms],
           synthesized: (d[:flags] & Native::DECISION_SYNTHESIZED) != 0,
-          shadow: (d[:flags] & Native::DECISION_SHADOW) != 0)
+          shadow: (d[:flags] & Native::DECISION_SHADOW) != 0,
+          local: (d[:flags] & Native::DECISION_LOCAL) != 0)
     end
 
     def allowed?
@@ -53,6 +55,12 @@ module ThrottleKit
       @shadow
     end
 
+    # Answered from credits or a denial this process holds (a two-tier policy), without a
+    # round trip.
+    def local?
+      @local
+    end
+
     # When the limiter is fully replenished, or nil when the library does not know (0).
     def reset_at
       TimeConv.time_or_nil(@reset_at_ms)
@@ -65,7 +73,8 @@ module ThrottleKit
 
     def to_h
       { allowed: @allowed, limit: @limit, remaining: @remaining, reset_at_ms: @reset_at_ms,
-        retry_after_ms: @retry_after_ms, synthesized: @synthesized, shadow: @shadow }
+        retry_after_ms: @retry_after_ms, synthesized: @synthesized, shadow: @shadow,
+        local: @local }
     end
 
     def ==(other)

@@ -71,6 +71,7 @@ module ThrottleKit
     # tk_decision_t.flags
     DECISION_SYNTHESIZED = 1
     DECISION_SHADOW = 2
+    DECISION_LOCAL = 4
 
     # tk_options_t: the header's field order and types, exactly. struct_size is set from this
     # layout's size (FFI computes it with the platform's alignment rules, as the C compiler).
@@ -78,7 +79,7 @@ module ThrottleKit
       layout :struct_size, :uint32,
              :timeout_ms, :int32,
              :fail_mode, :int32,
-             :reserved0, :int32,
+             :local_max_keys, :int32,
              :key_namespace, :pointer,
              :tls_ca_file, :pointer,
              :tls_cert_file, :pointer,
