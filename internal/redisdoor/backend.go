@@ -65,7 +65,7 @@ func newBackend(r *runner, policies *policy.Set, opts Options) (*Backend, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{Scripted: s, runner: r}, nil
+	return &Backend{Scripted: s, runner: r, fed: fed{maxKeys: opts.LocalMaxKeys}}, nil
 }
 
 // Open parses url (see NewClient) and policiesYAML and returns a backend that owns its

@@ -11,8 +11,9 @@ import (
 // fed is the backend's federation, made on first use: most backends serve no federated
 // policy and need none.
 type fed struct {
-	once sync.Once
-	tier *federation.Tier1
+	once    sync.Once
+	maxKeys int // Options.LocalMaxKeys: the same bound as two-tier L1's
+	tier    *federation.Tier1
 }
 
 // Federation is the Tier 1 of the backend's federated policies (two-tier.md §6.2), its
@@ -20,7 +21,7 @@ type fed struct {
 // Cluster routes each). Its keys are not under the backend's namespace: upstream's state.
 func (b *Backend) Federation() *federation.Tier1 {
 	b.fed.once.Do(func() {
-		b.fed.tier = federation.NewTier1(federation.NewCoordinator(b.runner), federation.Options{})
+		b.fed.tier = federation.NewTier1(federation.NewCoordinator(b.runner), federation.Options{MaxKeys: b.fed.maxKeys})
 	})
 	return b.fed.tier
 }
