@@ -34,13 +34,17 @@ func TestEveryUpstreamBlockLoads(t *testing.T) {
 			c := contract.NewRateLimiterClient(dial(t, p.waitListening(t)))
 			ctx := callCtx(t)
 			// leased is served (L1 in front of its strategy); global-api's budget is leased
-			// through Fleet.Reserve on the redis store (its Check, once the door's Tier 1 is
-			// wired in, too).
+			// through Fleet.Reserve on the redis store, and its Check spends the server's own
+			// lease of a batch (16).
 			if name == "redis" {
 				conn := dial(t, p.waitListening(t))
 				r, err := contract.NewFleetClient(conn).Reserve(ctx, &contract.ReserveRequest{Policy: "global-api", Wants: 16})
 				if err != nil || r.GetLease().GetCapacity() != 16 || r.GetLease().GetLimit() != 10000 {
 					t.Errorf("Reserve global-api: %v, %v; want 16 of 10000", r.GetLease(), err)
+				}
+				r2, err := c.Check(ctx, &contract.CheckRequest{Policy: "global-api", Key: "k"})
+				if d := r2.GetDecision(); err != nil || !d.GetAllowed() || d.GetLimit() != 10000 || d.GetRemaining() != 15 {
+					t.Errorf("Check global-api: %v, %v; want allowed, 15 of a lease of 16 left", d, err)
 				}
 			}
 			for _, policy := range []string{"api", "monthly", "trailing", "leased"} {
