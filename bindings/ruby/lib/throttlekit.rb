@@ -11,6 +11,7 @@ require_relative "throttlekit/decision"
 require_relative "throttlekit/check_all"
 require_relative "throttlekit/admission"
 require_relative "throttlekit/client"
+require_relative "throttlekit/headers"
 
 module ThrottleKit
   autoload :Rack, File.expand_path("throttlekit/rack", __dir__)
