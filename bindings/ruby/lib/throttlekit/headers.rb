@@ -56,13 +56,20 @@ module ThrottleKit
       decided = entries.reject { |(_, d)| d.synthesized? }
       unless decided.empty?
         ietf(headers, decided, now_ms) if %i[ietf all].include?(style)
-        _, tightest = decided.min_by.with_index { |(_, d), i| [d.remaining, i] }
+        _, tightest = most_restrictive(decided)
         triple(headers, tightest, now_ms) if %i[triple all].include?(style)
         legacy(headers, tightest) if %i[legacy all].include?(style)
       end
       rejected = entries.map(&:last).reject(&:allowed?)
       headers["retry-after"] = rejected.map { |d| retry_after_seconds(d) }.max.to_s unless rejected.empty?
       headers
+    end
+
+    # The entry ([policy, decision]) triple and legacy show: the fewest remaining among the
+    # decisions the limiter made (not synthesized), the first of equals; nil when none.
+    def most_restrictive(entries)
+      entries.each_with_index.reject { |((_, d), _)| d.synthesized? }
+             .min_by { |((_, d), i)| [d.remaining, i] }&.first
     end
 
     # Retry-After of a rejection: max(1, ceil(retry_after_ms / 1000)).
