@@ -133,6 +133,25 @@ class TestRackOptions < Minitest::Test
     ActiveSupport::Notifications.unsubscribe(sub) if sub
   end
 
+  # A backend error: every check's event carries the exception, no decision; the request
+  # passes (on_backend_error: :allow) or gets a 503 (:reject).
+  def test_events_on_backend_errors
+    events = []
+    sub = ActiveSupport::Notifications.subscribe("check.throttlekit") do |*, payload|
+      events << [payload[:policy], payload[:exception]&.first, payload.key?(:decision)]
+    end
+    dead = ThrottleKit::Client.redis("redis://127.0.0.1:#{dead_port}/0", policies: POLICIES, timeout: 0.2)
+    all = stack(client: dead, rules: [{ path: "/" }, { path: "/login", policy: "login" }], match: :all)
+    assert_equal 200, get(all, "/login").status
+    assert_equal [["api", "ThrottleKit::Unavailable", false], ["login", "ThrottleKit::Unavailable", false]], events
+    events.clear
+    assert_equal 503, get(stack(client: dead, on_backend_error: :reject)).status
+    assert_equal [["api", "ThrottleKit::Unavailable", false]], events
+  ensure
+    ActiveSupport::Notifications.unsubscribe(sub) if sub
+    dead&.close
+  end
+
   def test_events_need_no_active_support
     out, err, status = run_ruby(<<~RUBY, env: { "THROTTLEKIT_LIB" => ENV["THROTTLEKIT_LIB"].to_s })
       require "throttlekit"

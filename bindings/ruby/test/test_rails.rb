@@ -13,6 +13,7 @@ require "rack"
 # Rails and Puma run in child processes only: this process never loads Rails.
 class TestRails < Minitest::Test
   include TKTest::Needs
+  parallelize_me! # each test waits on its own child processes
 
   APP_DIR = File.join(__dir__, "rails_app")
   LIMIT = 2 # config/policies.yaml: api, slidingWindowLog, 2 per hour
@@ -97,7 +98,7 @@ class TestRails < Minitest::Test
   end
 
   def needs_rails_and_puma
-    ok = system(RbConfig.ruby, "-e", 'require "rails"; require "action_controller/railtie"', out: File::NULL, err: File::NULL)
+    ok = TKTest.rails?
     missing("Rails is not installed (apt-get install ruby-railties ruby-actionpack ruby-activesupport)") unless ok
     puma = ENV["PATH"].to_s.split(File::PATH_SEPARATOR).map { |d| File.join(d, "puma") }.find { |f| File.executable?(f) }
     missing("puma is not installed (apt-get install puma)") unless puma

@@ -19,7 +19,7 @@ module ThrottleKit
     SETTINGS = (DOOR + MIDDLEWARE + OTHER).freeze
 
     SETTINGS.each do |name|
-      define_method(name) { @values[name] }
+      define_method(name) { @values[name] } unless name == :client # client: below
       define_method(:"#{name}=") do |value|
         @set << name
         @values[name] = value
