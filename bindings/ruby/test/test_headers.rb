@@ -34,6 +34,38 @@ class TestHeaders < Minitest::Test
     end
   end
 
+  # The C helper tk_format_headers (the nginx module's) gives the same headers as this module
+  # for every case and every style, so Ruby and C cannot drift apart.
+  module CHelper
+    extend FFI::Library
+    ffi_lib ENV.fetch("THROTTLEKIT_LIB", "libthrottlekit.so.0")
+    attach_function :tk_format_headers, %i[int string pointer int64 pointer size_t], :int
+  end
+  C_STYLES = { off: 0, ietf: 1, triple: 2, legacy: 3, all: 4 }.freeze
+
+  def c_headers(style, policy, h, now_ms)
+    d = ThrottleKit::Native::Decision.new
+    d[:allowed] = h["allowed"] ? 1 : 0
+    d[:flags] = h["synthesized"] ? ThrottleKit::Native::DECISION_SYNTHESIZED : 0
+    %w[limit remaining resetAtMs retryAfterMs windowMs].zip(%i[limit remaining reset_at_ms retry_after_ms window_ms])
+                                                       .each { |(json, field)| d[field] = h.fetch(json) }
+    buf = FFI::MemoryPointer.new(:char, 4096)
+    n = CHelper.tk_format_headers(C_STYLES.fetch(style), policy, d, now_ms, buf, 4096)
+    assert_operator n, :<, 4096
+    buf.read_string(n).split("\r\n").to_h { |line| line.split(": ", 2).then { |k, v| [k.downcase, v] } }
+  end
+
+  def test_same_headers_as_the_c_helper
+    table.fetch("cases").each do |c|
+      ThrottleKit::Headers::STYLES.each do |style|
+        ruby = ThrottleKit::Headers.for(decision(c.fetch("decision")), policy: c.fetch("policy"), style: style,
+                                                                        now_ms: c.fetch("nowMs"))
+        assert_equal c_headers(style, c.fetch("policy"), c.fetch("decision"), c.fetch("nowMs")), ruby,
+                     "#{c['name']} as #{style}"
+      end
+    end
+  end
+
   def test_style_words
     assert_equal :ietf, ThrottleKit::Headers.style(nil)
     assert_equal :ietf, ThrottleKit::Headers.style("on")

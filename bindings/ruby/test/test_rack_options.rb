@@ -96,6 +96,8 @@ class TestRackOptions < Minitest::Test
     r = get(req, "/other", "HTTP_X_LIMIT_ME" => "1")
     assert_equal '"day";q=3;w=86400', r.headers["ratelimit-policy"]
     assert_nil get(req, "/other").headers["ratelimit"], "no rule matched: not limited"
+    r = get(req, "/login", method: "POST", "HTTP_X_LIMIT_ME" => "1")
+    assert_nil r.headers["ratelimit"], "the first match's nil key: not limited (no fall-through)"
     assert_raises(ArgumentError) { stack(rules: [{ pth: "/" }]) }
     assert_raises(ArgumentError) { stack(policy: nil, rules: [{ path: "/" }]) }
   end

@@ -155,10 +155,8 @@ module ThrottleKit
         next unless rule.match?(request)
 
         key = rule.key.call(request)
-        next if key.nil?
-
-        checks << [rule, key.to_s]
-        break if @match == :first
+        checks << [rule, key.to_s] unless key.nil?
+        break if @match == :first # the first matching rule decides, a nil key included
       end
       return @app.call(env) if checks.empty?
 
