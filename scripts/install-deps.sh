@@ -11,6 +11,7 @@ packages=(
   protobuf-compiler        # make proto-check regenerates the gRPC stubs to compare
   php-cli phpunit          # the PHP package (FFI and pcntl ship with php-cli)
   ruby ruby-ffi ruby-rack ruby-minitest # the Ruby gem
+  ruby-railties ruby-actionpack ruby-activesupport puma # ... its Rails app test (Puma cluster mode)
   nginx nginx-dev libpcre2-dev zlib1g-dev # the nginx module: Debian's nginx and its sources
   curl wrk                 # ... its tests and its benchmark
 )
