@@ -19,6 +19,7 @@ final class Frameworks
         'psr-log' => ['Psr/Log/autoload.php', 'php-psr-log'],
         'symfony-rate-limiter' => ['Symfony/Component/RateLimiter/autoload.php', 'php-symfony-rate-limiter'],
         'symfony-framework' => ['Symfony/Bundle/FrameworkBundle/autoload.php', 'php-symfony-framework-bundle'],
+        'symfony-yaml' => ['Symfony/Component/Yaml/autoload.php', 'php-symfony-yaml'],
         'laravel' => ['Illuminate/autoload.php', 'php-laravel-framework'],
     ];
 

@@ -33,11 +33,12 @@ final class HttpApp
     }
 
     /**
-     * php -S 127.0.0.1:<free port> $router, with FFI enabled.
+     * php -S 127.0.0.1:<free port> $router, with FFI enabled; $workers > 1 forks that many
+     * workers (PHP_CLI_SERVER_WORKERS).
      *
      * @param array<string, string> $env
      */
-    public static function cliServer(string $router, array $env): self
+    public static function cliServer(string $router, array $env, int $workers = 1): self
     {
         $app = new self();
         $app->mode = 'http';
@@ -45,7 +46,8 @@ final class HttpApp
         $app->port = (int) substr((string) strrchr((string) stream_socket_get_name($probe, false), ':'), 1);
         fclose($probe);
         $cmd = array_merge(TestEnv::phpCommand(), ['-S', "127.0.0.1:$app->port", '-t', dirname($router), $router]);
-        $app->start($cmd, $env + ['TK_APP_TMP' => $app->dir]);
+        $env += ['TK_APP_TMP' => $app->dir] + ($workers > 1 ? ['PHP_CLI_SERVER_WORKERS' => (string) $workers] : []);
+        $app->start($cmd, $env);
         $app->waitFor(fn (): bool => ($s = @stream_socket_client("tcp://127.0.0.1:$app->port", $e, $m, 0.2)) !== false && fclose($s));
         return $app;
     }
