@@ -23,7 +23,9 @@ final class ShadowLog
         if ($logger === null || !$decision->shadow) {
             return;
         }
-        $logger->warning('throttlekit: shadow policy {policy} would have denied key {key} (retry after {retry_after_ms} ms)', [
+        // the values are in the message itself (not only as {placeholders}): not every logger interpolates
+        $logger->warning(sprintf('throttlekit: shadow policy %s would have denied key %s (retry after %d ms)',
+            $policy, $key, $decision->retryAfterMs), [
             'policy' => $policy,
             'key' => $key,
             'limit' => $decision->limit,
