@@ -74,7 +74,8 @@ final class Limiter implements LimiterInterface
                     'Cannot reserve more tokens (%d) than the limit of the ThrottleKit policy "%s" (%d).',
                     $tokens, $this->policy, $decision->limit));
             }
-            $wait = max($decision->retryAfterMs, 1) / 1000;
+            // a fail mode's denial (backend down) says no wait: retry it after a second, not in a spin
+            $wait = max($decision->retryAfterMs, $decision->synthesized ? 1000 : 1) / 1000;
             $waited = $now - $start;
             if ($maxTime !== null && $waited + $wait > $maxTime) {
                 throw new MaxWaitDurationExceededException(sprintf(
