@@ -45,7 +45,7 @@ use ThrottleKit\Exception\UnsupportedException;
  *
  * Not thread-shared: PHP is single-threaded; a Client keeps its own result buffers.
  */
-final class Client
+final class Client implements ClientInterface
 {
     public const FAIL_ERROR = 0;
     public const FAIL_OPEN = 1;
