@@ -825,6 +825,22 @@ read -r up_max up_cur _ <<< "$(upstream_stats)"
 [ "${up_max:-99}" -le 3 ] && ok "... the upstream never had more than 3 in flight (max $up_max)" \
   || fail "the upstream had $up_max in flight at once (limit 3)"
 
+# Clients that hang up while their admission is in flight (Redis stopped): their requests
+# release nothing when they end; the answers, once Redis resumes, are leases nobody holds,
+# which the worker releases as they arrive (the handle would otherwise renew them for ever).
+kill -STOP "$redis_pid"
+parallel 3 "$k/slow?ms=100" --max-time 0.3 >/dev/null
+sleep 0.3
+kill -CONT "$redis_pid"
+# (On a busy machine a curl may give up before even sending its request: count nginx's 499s.)
+hung=$(( $(grep -c ' /slow 499 ' "$K/access.log") - 3 ))
+[ "$hung" -ge 1 ] && ok "clients hung up mid-admission ($hung of 3 logged as 499)" \
+  || fail "no client hung up mid-admission: the test did not test"
+wait_for 5 sh -c "[ \$(grep -c 'releasing the slot of a request that is gone' '$K/error.log') -ge $hung ]"
+check "... each late lease is released by the worker" \
+  "$(grep -c 'releasing the slot of a request that is gone' "$K/error.log")" "$hung"
+check "... and the limit of 3 is whole again" "$(parallel 4 "$k/slow?ms=1000")" "3x200 1x429"
+
 # A long request keeps its slot past the 2 s lease TTL: the handle renews its lease.
 curl -s -o "$dir/long.out" -w '%{http_code}' "$k/long?ms=4500" > "$dir/long.code" &
 long=$!
