@@ -546,6 +546,10 @@ int tk_heartbeat_at(tk_handle_t h, const char *policy, const char *key,
  * (the slot is then left to the lease's expiry); decision is zero and message "" on TK_OK.
  * A fire-and-forget caller still takes the completion with tk_poll (and may ignore it).
  *
+ * On the embedded engine (tk_open_memory) the admit or release runs during the call itself, as
+ * the engine's asynchronous checks do (there is no network to wait for: a script's time), and
+ * its completion is queued before the call returns; on the other doors it runs elsewhere.
+ *
  * The fail mode never applies to admission, synchronous or not. An admit still running when
  * tk_free completes it with TK_E_BADHANDLE may yet take a slot in the store: it is reclaimed
  * when its lease expires (the handle's renewals stop with tk_free).

@@ -112,7 +112,7 @@ func OpenMemory(cyaml, copts, cout, ccerr unsafe.Pointer) (rc int32) {
 	ttl := leaseTTL(opts)
 	b.SetLeaseTTL(ttl)
 	*out = C.tk_handle_t(register(&handle{door: twotier.OverEngine(b, eopts), failMode: front.FailMode(opts.fail_mode), timeout: timeout,
-		pump: leasePumpFor(opts, b, ttl, timeout), shadow: opts.shadow == 1, admits: b}))
+		pump: leasePumpFor(opts, b, ttl, timeout), shadow: opts.shadow == 1, admits: b, inlineAdmits: true}))
 	return int32(succeed(cerr))
 }
 

@@ -20,9 +20,11 @@ type handle struct {
 	shadow   bool             // tk_options_t.shadow: every check's denial admitted, flagged
 	pump     *leasePump       // renews admitted leases (lease_pump.go); nil unless lease_heartbeat
 	admits   admissionChecker // the door's verdict on an admission's input; nil: the server's
-	state    atomic.Int64
-	drained  chan struct{}
-	once     sync.Once
+	// inlineAdmits: asynchronous admissions run on the caller's thread (the embedded engine)
+	inlineAdmits bool
+	state        atomic.Int64
+	drained      chan struct{}
+	once         sync.Once
 }
 
 const closedBit = int64(1) << 62
