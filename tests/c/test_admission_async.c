@@ -17,13 +17,21 @@
  *     outlives its TTL (the handle renews it) until tk_release_async;
  *   - tk_free with admits in flight: each completes exactly once (TK_OK or TK_E_BADHANDLE);
  *     afterwards both functions answer TK_E_BADHANDLE;
- *   - fork: both answer TK_E_FORKED in a child.
- * Needs THROTTLEKIT_REDIS_URL for the Redis part (skipped without; fails when CI=true).
+ *   - fork: both answer TK_E_FORKED in a child;
+ *   - the service door (a throttlekit-server started here, memory store): the pinned and
+ *     unified scenarios; an unknown policy and a rate limiter arrive as completions
+ *     (TK_E_NOT_FOUND, TK_E_UNSUPPORTED), the server knowing the policies.
+ * Needs THROTTLEKIT_REDIS_URL for the Redis part and the server binary ($THROTTLEKIT_SERVER,
+ * else <repo>/build/bin/throttlekit-server) for the service door; each skips without (fails
+ * when CI=true).
  */
 #include "tk_test_net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #define TIMEOUT_MS 5000
@@ -281,6 +289,105 @@ static void test_heartbeat(const char *url) {
   tk_free(h);
 }
 
+/* ---- The service door ---------------------------------------------------------------------- */
+
+static char tmp_dir[PATH_MAX];
+static char policy_path[PATH_MAX + 32], log_path[PATH_MAX + 32], ready_path[PATH_MAX + 32];
+static pid_t server_pid;
+
+static void stop_server(void) {
+  if (server_pid > 0) {
+    kill(server_pid, SIGKILL);
+    waitpid(server_pid, NULL, 0);
+    server_pid = 0;
+  }
+  if (tmp_dir[0]) {
+    unlink(policy_path);
+    unlink(log_path);
+    unlink(ready_path);
+    rmdir(tmp_dir);
+    tmp_dir[0] = '\0';
+  }
+}
+
+/* Starts throttlekit-server on a free port with the policies; its address into addr. */
+static int start_server(char *addr, size_t size) {
+  const char *env = getenv("THROTTLEKIT_SERVER");
+  char binary[PATH_MAX + 64], root[PATH_MAX];
+  if (env && *env)
+    snprintf(binary, sizeof binary, "%s", env);
+  else if (tk_t_repo_root(root, sizeof root))
+    snprintf(binary, sizeof binary, "%s/build/bin/throttlekit-server", root);
+  else
+    binary[0] = '\0';
+  if (!binary[0] || access(binary, X_OK) != 0) {
+    const char *ci = getenv("CI");
+    if (ci && strcmp(ci, "true") == 0)
+      tk_t_failf(__FILE__, __LINE__, "the server binary %s is missing and CI=true", binary);
+    else
+      tk_t_skip("the server binary %s is missing: the service-door tests skipped", binary);
+    return 0;
+  }
+  snprintf(tmp_dir, sizeof tmp_dir, "/tmp/tkctest-admit-async-XXXXXX");
+  if (!CHECK(mkdtemp(tmp_dir) != NULL)) {
+    tmp_dir[0] = '\0';
+    return 0;
+  }
+  snprintf(policy_path, sizeof policy_path, "%s/policies.yaml", tmp_dir);
+  snprintf(log_path, sizeof log_path, "%s/server.log", tmp_dir);
+  snprintf(ready_path, sizeof ready_path, "%s/server.ready", tmp_dir);
+  FILE *f = fopen(policy_path, "w");
+  if (!CHECK(f && fputs(policies, f) >= 0 && fclose(f) == 0)) return 0;
+  int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (!CHECK(log_fd >= 0)) return 0;
+  pid_t parent = getpid();
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) { /* async-signal-safe calls only until exec: the Go runtime runs here */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(126);
+    if (dup2(log_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0) _exit(126);
+    execl(binary, binary, "-c", policy_path, "--host", "127.0.0.1", "--port", "0", "--ready-file",
+          ready_path, (char *)NULL);
+    _exit(127);
+  }
+  close(log_fd);
+  if (!CHECK(pid > 0)) return 0;
+  server_pid = pid;
+  char why[PATH_MAX + 128];
+  int exited;
+  if (tk_t_wait_ready(ready_path, pid, 30000, addr, size, why, sizeof why, &exited)) return 1;
+  if (exited) server_pid = 0;
+  tk_t_failf(__FILE__, __LINE__, "%s (the server's log: %s)", why, log_path);
+  return 0;
+}
+
+static void test_service(void) {
+  char addr[256];
+  if (!start_server(addr, sizeof addr)) {
+    stop_server();
+    return;
+  }
+  printf("-- service (%s)\n", addr);
+  tk_options_t o;
+  tk_options_init(&o);
+  o.timeout_ms = TIMEOUT_MS;
+  tk_handle_t h = 0;
+  ST(TK_OK, tk_open_service(addr, &o, &h, &err));
+  if (h) {
+    test_pinned(h);
+    test_unified(h);
+    tk_completion_t c;
+    ST(TK_OK, tk_admit_async(h, "nope", "k", 1, 700, &err));
+    if (one(h, 700, &c)) EXPECT_STATUS(c.status, TK_E_NOT_FOUND);
+    ST(TK_OK, tk_admit_async(h, "api", "k", 1, 701, &err));
+    if (one(h, 701, &c)) EXPECT_STATUS(c.status, TK_E_UNSUPPORTED);
+    ST(TK_E_INVALID, tk_admit_async(h, "cc", "k", -1, 702, &err));
+    ST(TK_E_INVALID, tk_release_async(h, "cc", "k", NULL, 0, 703, &err));
+    tk_free(h);
+  }
+  stop_server();
+}
+
 static void run_door(const char *name, tk_handle_t h) {
   printf("-- %s\n", name);
   test_pinned(h);
@@ -315,5 +422,6 @@ int main(void) {
       test_free(h);
     }
   }
+  test_service();
   return tk_t_finish();
 }
