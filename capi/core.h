@@ -115,7 +115,7 @@ typedef struct tk_core {
 
 /* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
    from other sources instead of calling it with the wrong arguments. */
-#define TK_CORE_ABI 13
+#define TK_CORE_ABI 14
 
 /* The input limits the shim checks before calling the core, the core's own (policy.MaxKeyBytes,
    policy.MaxSafeInteger): the core fails to compile if they differ (internal/cabi/limits.go). */

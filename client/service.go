@@ -14,6 +14,14 @@ func ShadowHeaderValue(ds []Decision) string {
 	return servicedoor.ShadowValue(func(i int) bool { return ds[i].Shadow }, len(ds))
 }
 
+// WindowHeader is the response header (ours) carrying the decisions' policy windows.
+const WindowHeader = servicedoor.WindowHeader
+
+// WindowHeaderValue is the WindowHeader value for ds ("" when no window is known).
+func WindowHeaderValue(ds []Decision) string {
+	return servicedoor.WindowValue(func(i int) int64 { return ds[i].WindowMs }, len(ds))
+}
+
 // ServiceOptions configure a ServiceBackend: the call timeout (0: DefaultTimeout), TLS files
 // (a CA bundle, or a client certificate, turns TLS on), an AuthToken sent as `authorization:
 // Bearer <token>`, and DisableAutoPipeline (by default, concurrent Checks of one policy and

@@ -141,7 +141,12 @@ typedef struct tk_decision {
   int64_t remaining;             /* units left after this call, never negative */
   int64_t reset_at_ms;           /* epoch ms when fully replenished; 0 when synthesized */
   int64_t retry_after_ms;        /* how long to wait before a retry can pass; 0 when allowed */
-  int64_t reserved[4];           /* zero today; room for new attributes without an ABI break */
+  int64_t window_ms;             /* the policy's window, for RateLimit-Policy's w=: gcra's period,
+                                    the window of the windowed strategies and token budgets,
+                                    tokenBucket's time to refill from empty, a quota's period
+                                    (a calendar month's own length); 0 when unknown (synthesized,
+                                    an admitter, a server older than this library) */
+  int64_t reserved[3];           /* zero today; room for new attributes without an ABI break */
 } tk_decision_t;
 
 /* What a limiter can still give, without consuming anything. */
@@ -580,6 +585,31 @@ int tk_admit_async(tk_handle_t h, const char *policy, const char *key, int64_t c
  */
 int tk_release_async(tk_handle_t h, const char *policy, const char *key, const char *lease_id,
                      int dropped, uint64_t cookie, tk_error_t *err);
+
+/* ---- HTTP headers (pure C: never start the Go core; fork-safe) ------------------------- */
+
+/* Which RateLimit header fields tk_format_headers writes (docs/headers.md). */
+typedef enum tk_header_style {
+  TK_HEADERS_OFF = 0,    /* nothing, not even Retry-After */
+  TK_HEADERS_IETF = 1,   /* RateLimit-Policy: "p";q=<limit>;w=<window s> and RateLimit: "p";r=<remaining>;t=<s> */
+  TK_HEADERS_TRIPLE = 2, /* RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset (seconds to reset) */
+  TK_HEADERS_LEGACY = 3, /* X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset (epoch seconds) */
+  TK_HEADERS_ALL = 4     /* IETF, triple and legacy */
+} tk_header_style_t;
+
+/*
+ * Writes the response headers for decision d of policy at now_ms (epoch ms; the reset and
+ * retry times count from it) as "Name: value\r\n" lines into buf, NUL-terminated, and returns
+ * the length the full text needs (without the NUL), like snprintf: when that is >= size the
+ * text was cut (at a line boundary, never mid-line) and a larger buf is needed. A rejection
+ * gets Retry-After (whole seconds, at least 1) unless style is TK_HEADERS_OFF; a synthesized
+ * decision (TK_DECISION_SYNTHESIZED) gets no RateLimit field. The policy name is quoted as a
+ * structured-field string. buf may be NULL when size is 0 (to measure). Returns -1 (writing
+ * nothing) for a NULL d or policy, an unknown style, or a NULL buf with size > 0. Every
+ * implementation of the bindings gives the same headers: contract/rate-limit-headers.json.
+ */
+int tk_format_headers(tk_header_style_t style, const char *policy, const tk_decision_t *d,
+                      int64_t now_ms, char *buf, size_t size);
 
 /* ---- Diagnostics ------------------------------------------------------------------------ */
 

@@ -99,3 +99,20 @@ func TestFederatedBlockProblems(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowMsAt(t *testing.T) {
+	s := mustParse(t, `limiters:
+  g: { strategy: gcra, limit: 10, period: 1m }
+  tb: { strategy: tokenBucket, capacity: 10, refillPerSec: 3 }
+  fw: { strategy: fixedWindow, limit: 1, windowMs: 5s }
+  m: { strategy: quota, limit: 1, resetCadence: calendar-month }
+  d: { strategy: quota, limit: 1, resetCadence: calendar-day }
+  meter: { tokenBudget: { budget: 5, windowMs: 1h } }
+`)
+	march1 := int64(1_772_323_200_000) // 2026-03-01T00:00:00Z: February 2026 has 28 days
+	for name, want := range map[string]int64{"g": 60000, "tb": 3334, "fw": 5000, "m": 28 * 86_400_000, "d": 86_400_000, "meter": 3_600_000} {
+		if got := lookup(t, s, name).WindowMsAt(march1); got != want {
+			t.Errorf("%s: %d; want %d", name, got, want)
+		}
+	}
+}

@@ -85,14 +85,21 @@ func storeErrorKind(err error) string {
 	return "internal"
 }
 
-// markShadow lists, in the response's throttlekit-shadow header, the decisions a shadow-mode
-// policy admitted, so that the client's decisions carry the flag too.
-func (s *Service) markShadow(ctx context.Context, ds ...client.Decision) {
-	v := client.ShadowHeaderValue(ds)
-	if v == "" {
+// markDecisions lists, in the response's headers, the decisions a shadow-mode policy admitted
+// (throttlekit-shadow) and the policy windows (throttlekit-window-ms), so that the client's
+// decisions carry them too.
+func (s *Service) markDecisions(ctx context.Context, ds ...client.Decision) {
+	var md metadata.MD
+	if v := client.ShadowHeaderValue(ds); v != "" {
+		md = metadata.Pairs(client.ShadowHeader, v)
+	}
+	if v := client.WindowHeaderValue(ds); v != "" {
+		md = metadata.Join(md, metadata.Pairs(client.WindowHeader, v))
+	}
+	if md == nil {
 		return
 	}
-	if err := grpc.SetHeader(ctx, metadata.Pairs(client.ShadowHeader, v)); err != nil {
-		s.log.Warn("cannot set the shadow header", "error", err.Error())
+	if err := grpc.SetHeader(ctx, md); err != nil {
+		s.log.Warn("cannot set the decision headers", "error", err.Error())
 	}
 }

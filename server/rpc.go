@@ -28,7 +28,7 @@ func (s *Service) Check(ctx context.Context, req *contract.CheckRequest) (_ *con
 		d = ds[0]
 	}
 	s.decided(req.GetPolicy(), []string{req.GetKey()}, start, d)
-	s.markShadow(ctx, d)
+	s.markDecisions(ctx, d)
 	return &contract.CheckResponse{Decision: decisionMessage(d)}, nil
 }
 
@@ -54,7 +54,7 @@ func (s *Service) CheckMany(ctx context.Context, req *contract.CheckManyRequest)
 		}
 	}
 	s.decided(req.GetPolicy(), req.GetKeys(), start, ds...)
-	s.markShadow(ctx, ds...)
+	s.markDecisions(ctx, ds...)
 	out := make([]*contract.Decision, len(ds))
 	for i, d := range ds {
 		out[i] = decisionMessage(d)
@@ -87,7 +87,7 @@ func (s *Service) CheckAll(ctx context.Context, req *contract.CheckAllRequest) (
 		}
 		all = client.AllAllowed(ds)
 	}
-	s.markShadow(ctx, ds...)
+	s.markDecisions(ctx, ds...)
 	out := make([]*contract.Decision, len(ds))
 	for i, d := range ds {
 		s.decided(items[i].Policy, []string{items[i].Key}, start, d)
@@ -105,6 +105,7 @@ func (s *Service) Refund(ctx context.Context, req *contract.RefundRequest) (_ *c
 	if err != nil {
 		return nil, err
 	}
+	s.markDecisions(ctx, d)
 	return &contract.RefundResponse{Decision: decisionMessage(d)}, nil
 }
 
@@ -125,6 +126,7 @@ func (s *Service) Peek(ctx context.Context, req *contract.PeekRequest) (_ *contr
 	if err != nil {
 		return nil, err
 	}
+	s.markDecisions(ctx, d)
 	return &contract.PeekResponse{Decision: decisionMessage(d)}, nil
 }
 
@@ -147,6 +149,7 @@ func (s *Service) Debit(ctx context.Context, req *contract.DebitRequest) (_ *con
 		return nil, err
 	}
 	s.decided(req.GetPolicy(), []string{req.GetKey()}, start, d)
+	s.markDecisions(ctx, d)
 	return &contract.DebitResponse{Decision: decisionMessage(d)}, nil
 }
 

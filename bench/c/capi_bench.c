@@ -5,11 +5,15 @@
  * runs it beside the Go client, in turns, and prints the ratios; the PHP and Ruby benches read
  * the same two lines.
  *
- *   capi_bench <redis-url>|memory check|check-nopipe|boundary|admit|admit-async <threads> <seconds>
+ *   capi_bench <redis-url>|memory check|check-nopipe|leased|boundary|admit|admit-async <threads>
+ *              <seconds>
  *
  * check:    tk_check of a generous gcra policy over 1,000 keys (every call a script call in
  *           Redis), auto-pipelining on (the default).
  * check-nopipe: the same with opts.auto_pipeline = -1 (each call its own round trip).
+ * leased:   tk_check of the same gcra policy fronted by a leased two-tier block (batch 1,000):
+ *           per key one script call per 1,000 checks, the others spent from the handle's
+ *           local credits (TK_DECISION_LOCAL).
  * boundary: tk_check of an unknown policy, which fails inside the core without I/O: the cost
  *           of crossing C -> Go -> C. Not timed per call (the clock would be a large part of it).
  * admit:    tk_admit then tk_release of a slot of a pinned concurrency policy (never full):
@@ -41,11 +45,19 @@
 static const char *policies =
     "limiters:\n"
     "  api: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-capi }\n"
+    "  leased:\n"
+    "    strategy: gcra\n"
+    "    limit: 1000000\n"
+    "    period: 1s\n"
+    "    burst: 1000000\n"
+    "    prefix: bench-capi-leased\n"
+    "    twoTier: { mode: leased, batch: 1000 }\n"
     "  slots: { concurrency: { minLimit: 100000, maxLimit: 100000 }, prefix: bench-capi-slots }\n";
 
 static tk_handle_t handle;
 static int boundary;
 static int admit; /* admit mode: tk_admit + tk_release per call */
+static const char *check_policy = "api"; /* the policy of the check modes */
 static double seconds;
 static atomic_long total_calls;
 static atomic_int failures;
@@ -72,7 +84,7 @@ static void *worker(void *arg) {
   char key[32] = "user-0";
   tk_decision_t d;
   tk_error_t err;
-  const char *policy = boundary ? "no-such-policy" : "api";
+  const char *policy = boundary ? "no-such-policy" : check_policy;
   int want = boundary ? TK_E_NOT_FOUND : TK_OK;
   uint32_t *lat = boundary ? NULL : samples + id * per_thread;
   double end = now_s() + seconds;
@@ -194,13 +206,14 @@ static void print_latency(int threads) {
 
 int main(int argc, char **argv) {
   if (argc != 5) {
-    fprintf(stderr, "usage: capi_bench <redis-url>|memory check|check-nopipe|boundary|admit|admit-async "
-                    "<threads> <seconds>\n");
+    fprintf(stderr, "usage: capi_bench <redis-url>|memory check|check-nopipe|leased|boundary|admit|"
+                    "admit-async <threads> <seconds>\n");
     return 2;
   }
   boundary = strcmp(argv[2], "boundary") == 0;
   admit = strcmp(argv[2], "admit") == 0;
   int admit_async = strcmp(argv[2], "admit-async") == 0;
+  if (strcmp(argv[2], "leased") == 0) check_policy = "leased";
   int threads = atoi(argv[3]);
   seconds = atof(argv[4]);
   if (threads < 1 || threads > 1024 || seconds <= 0) return 2;

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -18,15 +19,22 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/throttlekit/throttlekit-go/client"
+	"github.com/throttlekit/throttlekit-go/luascripts"
 )
 
-const policies = "limiters:\n  api: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-capi }\n"
+// leased is api's gcra fronted by a leased two-tier block, as capi_bench's leased mode has it.
+const policies = "limiters:\n  api: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-capi }\n" +
+	"  leased: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-capi-leased,\n" +
+	"            twoTier: { mode: leased, batch: 1000 } }\n"
 
 func main() {
 	cBench := flag.String("c", "", "path of the capi_bench binary")
 	seconds := flag.Float64("seconds", 2, "duration of each measurement")
 	rounds := flag.Int("rounds", 3, "rounds (the median is reported)")
+	leasedOnly := flag.Bool("leased-only", false, "only the two-tier leased measurements beside the ceiling")
 	flag.Parse()
 	url := os.Getenv("THROTTLEKIT_REDIS_URL")
 	if url == "" || *cBench == "" {
@@ -45,6 +53,10 @@ func main() {
 	defer goOn.Close()
 	defer goOff.Close()
 	dur := time.Duration(*seconds * float64(time.Second))
+	if *leasedOnly {
+		leasedBeside(*cBench, url, goOn, *rounds, *seconds)
+		return
+	}
 
 	// One row per thread count: C and Go, auto-pipelining on and off, measured in turns.
 	type row struct{ cOn, goOn, cOff, goOff []sample }
@@ -137,6 +149,83 @@ func main() {
 				a.ops, us(a.p50), us(a.p99), aa.ops, us(aa.p50), us(aa.p99), c.ops, us(c.p50))
 		}
 	}
+	leasedBeside(*cBench, url, goOn, *rounds, *seconds)
+}
+
+// leasedThreads is how many C threads (and Go goroutines) check the leased policy.
+const leasedThreads = 16
+
+// leasedBeside measures checks of the leased policy (two-tier.md §2.3: per key one script
+// call per 1,000 checks, the rest spent from the handle's credits) from 16 C threads and 16
+// goroutines, in turns with redis-benchmark's EVALSHA ceiling of the same Redis, and prints
+// their ratios to it (issue "Two-tier leasing": C >= 10x the ceiling).
+func leasedBeside(cBench, url string, goOn *client.RedisBackend, rounds int, seconds float64) {
+	var ceil, cLeased, goLeased, cStrict []sample
+	dur := time.Duration(seconds * float64(time.Second))
+	for r := 0; r < rounds; r++ {
+		ceil = append(ceil, sample{ops: redisBenchmark(url)})
+		cLeased = append(cLeased, runC(cBench, url, "leased", leasedThreads, seconds))
+		goLeased = append(goLeased, runGoPolicy(goOn, "leased", leasedThreads, dur))
+		cStrict = append(cStrict, runC(cBench, url, "check", leasedThreads, seconds))
+	}
+	c, g, top, plain := medianSample(cLeased), medianSample(goLeased), medianOps(ceil), medianSample(cStrict)
+	fmt.Printf("\n#### Two-tier leased gcra (batch 1,000) beside the ceiling of one Redis (%d cores, median of %d rounds of %.1fs)\n\n",
+		runtime.NumCPU(), rounds, seconds)
+	fmt.Println("| caller | checks/s | p50 | p99 | vs redis-benchmark -c 64 -P 16 EVALSHA gcra.check |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
+	fmt.Printf("| redis-benchmark (the ceiling) | %.0f/s | - | - | 1.00x |\n", top)
+	fmt.Printf("| C, %d threads, leased | %.0f/s | %s | %s | %.2fx |\n", leasedThreads, c.ops, us(c.p50), us(c.p99), c.ops/top)
+	fmt.Printf("| Go, %d goroutines, leased | %.0f/s | %s | %s | %.2fx |\n", leasedThreads, g.ops, us(g.p50), us(g.p99), g.ops/top)
+	fmt.Printf("| C, %d threads, plain gcra (every check a script call) | %.0f/s | %s | %s | %.2fx |\n",
+		leasedThreads, plain.ops, us(plain.p50), us(plain.p99), plain.ops/top)
+	fmt.Println()
+	fmt.Printf("target leased C threads: %.0f/s = %.2fx the redis-benchmark EVALSHA ceiling (%.0f/s); target >= 10x: %s\n",
+		c.ops, c.ops/top, top, verdict(c.ops/top >= 10))
+	fmt.Printf("leased Go goroutines: %.0f/s = %.2fx the ceiling (listed, no target)\n", g.ops, g.ops/top)
+}
+
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// redisBenchmark runs redis-benchmark -c 64 -P 16 with gcra.check's EVALSHA on 1,000 keys (as
+// bench_test.go's ceiling does) and returns its requests per second.
+func redisBenchmark(url string) float64 {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		fail(err)
+	}
+	script, _ := luascripts.Lookup("gcra", "check")
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if err := rdb.ScriptLoad(context.Background(), script.Source).Err(); err != nil {
+		fail(err)
+	}
+	host, port, _ := strings.Cut(opts.Addr, ":")
+	args := []string{"-h", host, "-p", port, "-c", "64", "-P", "16", "-n", "400000", "-r", "1000", "-q"}
+	if opts.Password != "" {
+		args = append(args, "-a", opts.Password)
+	}
+	args = append(args, "EVALSHA", script.SHA1, "1", "key:__rand_int__", "0", "60000", "1000000000", "1000000000", "1")
+	out, err := exec.Command("redis-benchmark", args...).CombinedOutput()
+	if err != nil {
+		fail(fmt.Errorf("redis-benchmark: %v\n%s", err, out))
+	}
+	// -q ends with "EVALSHA ...: 98765.43 requests per second, p50=..." after \r progress lines.
+	last := out[bytes.LastIndexByte(bytes.TrimRight(out, "\r\n"), '\r')+1:]
+	_, after, ok := bytes.Cut(last, []byte(": "))
+	fields := bytes.Fields(after)
+	if !ok || len(fields) == 0 {
+		fail(fmt.Errorf("redis-benchmark: cannot read its throughput from %q", last))
+	}
+	rps, err := strconv.ParseFloat(string(fields[0]), 64)
+	if err != nil || rps <= 0 {
+		fail(fmt.Errorf("redis-benchmark: cannot read its throughput from %q", last))
+	}
+	return rps
 }
 
 // sample is one measurement: calls per second and the per-call p50 and p99 in ns (0 when not
@@ -176,6 +265,11 @@ const maxSamples = 4 << 20
 // runGo makes the same checks as capi_bench from goroutines instead of threads, timing each
 // as capi_bench does.
 func runGo(l *client.RedisBackend, goroutines int, d time.Duration) sample {
+	return runGoPolicy(l, "api", goroutines, d)
+}
+
+// runGoPolicy is runGo on the named policy.
+func runGoPolicy(l *client.RedisBackend, policy string, goroutines int, d time.Duration) sample {
 	var calls atomic.Int64
 	var wg sync.WaitGroup
 	perG := int64(maxSamples / goroutines)
@@ -194,7 +288,7 @@ func runGo(l *client.RedisBackend, goroutines int, d time.Duration) sample {
 				for i := 0; i < 64; i++ {
 					key := "user-" + strconv.FormatInt((int64(id)*7919+n)%1000, 10)
 					t0 := time.Now()
-					dec, err := l.Check(context.Background(), "api", key, 1)
+					dec, err := l.Check(context.Background(), policy, key, 1)
 					mine[n%perG] = uint32(min(time.Since(t0), math.MaxUint32))
 					if err != nil || !dec.Allowed {
 						fail(fmt.Errorf("go check: %v %+v", err, dec))

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # bindings/nginx/bench.sh - what the module costs a request: wrk against one nginx (Debian's,
 # with build/nginx/ngx_http_throttlekit_module.so) serving the same small static file from
-# two locations, one limited through the Redis door (a policy whose limit is never reached,
-# so every request is a full check) and one without the module, in alternating rounds. Prints
-# one line per run (requests/s, p99, and the CPU time the nginx worker and Redis spent per
-# request), then a markdown table of each location's median round and the ratio.
+# three locations: one limited through the Redis door (a policy whose limit is never reached,
+# so every request is a full check), one limited by the same gcra fronted by a leased
+# two-tier block (batch 1,000: the worker spends local credits, one script call per 1,000
+# requests), and one without the module, in alternating rounds. Prints one line per run
+# (requests/s, p99, and the CPU time the nginx worker and Redis spent per request), then a
+# markdown table of each location's median round and the ratios (issue "Two-tier leasing"
+# targets the leased location at >= 0.90x the unlimited one).
 #
 # Redis: $THROTTLEKIT_REDIS_URL (as `make bench` provides), else a redis-server started here.
 # Knobs: DURATION (wrk -d of one run, default 5s), ROUNDS (default 5), CONNECTIONS (default
@@ -61,6 +64,13 @@ fi
 cat > "$dir/policies.yaml" <<'EOF'
 limiters:
   bench: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: nginx-bench }
+  leased:
+    strategy: gcra
+    limit: 1000000
+    period: 1s
+    burst: 1000000
+    prefix: nginx-bench-leased
+    twoTier: { mode: leased, batch: 1000 }
 EOF
 
 port=$(free_port)
@@ -88,6 +98,7 @@ http {
     server {
         listen 127.0.0.1:$port;
         location /limited/ { throttlekit bench key=\$binary_remote_addr; alias $dir/html/; }
+        location /leased/ { throttlekit leased key=\$binary_remote_addr; alias $dir/html/; }
         location /plain/ { alias $dir/html/; }
     }
 }
@@ -98,8 +109,10 @@ for _ in $(seq 1 200); do
   curl -sf "http://127.0.0.1:$port/limited/index.txt" >/dev/null 2>&1 && break
   sleep 0.05
 done
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/limited/index.txt")
-[ "$code" = 200 ] || { echo "nginx bench: nginx is not answering ($code)"; cat "$dir/error.log"; exit 1; }
+for loc in limited leased; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/$loc/index.txt")
+  [ "$code" = 200 ] || { echo "nginx bench: nginx is not answering /$loc/ ($code)"; cat "$dir/error.log"; exit 1; }
+done
 
 echo "nginx bench: nginx $("$NGINX" -v 2>&1 | sed 's/.*\///'), $WORKERS worker(s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION, Redis door $(echo "$redis_url" | sed 's|//[^@]*@|//|')"
 # CPU seconds used so far: the worker process (nginx and the core's threads) from /proc, Redis
@@ -128,13 +141,13 @@ measure() {
 
 # Rounds alternate the two locations (which goes first alternates too), so that the drift of a
 # shared machine hits both alike; the table gives each location's median round.
-for loc in plain limited; do
+for loc in plain limited leased; do
   wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "http://127.0.0.1:$port/$loc/index.txt" >/dev/null # warm-up
 done
 : > "$dir/runs"
 for r in $(seq 1 "$ROUNDS"); do
-  order="plain limited"
-  [ $((r % 2)) = 0 ] && order="limited plain"
+  order="plain limited leased"
+  [ $((r % 2)) = 0 ] && order="leased limited plain"
   for loc in $order; do
     line=$(measure "$loc")
     echo "round $r /$loc/: $line   (req/s, p99 ms, worker CPU us/req, redis CPU us/req)"
@@ -144,21 +157,23 @@ done
 median() { # location, column (2 = req/s, 3 = p99, 4 = worker, 5 = redis)
   awk -v l="$1" -v c="$2" '$1 == l { print $c }' "$dir/runs" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
-plain_rps=$(median plain 2); limited_rps=$(median limited 2)
+plain_rps=$(median plain 2); limited_rps=$(median limited 2); leased_rps=$(median leased 2)
 echo
-echo "#### nginx: a location limited through the Redis door beside the same location without the module"
+echo "#### nginx: a location limited through the Redis door, and by a leased two-tier policy, beside the same location without the module"
 echo
 echo "| location | requests/s | p99 | worker CPU per request | Redis CPU per request | vs unlimited |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-for loc in plain limited; do
+for loc in plain limited leased; do
   name="without the module"
   [ "$loc" = limited ] && name="limited (Redis door)"
+  [ "$loc" = leased ] && name="leased (gcra, batch 1,000)"
   awk -v n="$name" -v rps="$(median "$loc" 2)" -v p99="$(median "$loc" 3)" -v w="$(median "$loc" 4)" \
       -v rd="$(median "$loc" 5)" -v base="$plain_rps" \
       'BEGIN { printf "| %s | %d | %.2f ms | %.1f µs | %.1f µs | %.2fx |\n", n, rps, p99, w, rd, rps / base }'
 done
 echo
 awk -v l="$limited_rps" -v p="$plain_rps" 'BEGIN { printf "nginx bench: limited / unlimited = %.2fx (medians of %d rounds)\n", l / p, '"$ROUNDS"' }'
+awk -v l="$leased_rps" -v p="$plain_rps" 'BEGIN { x = l / p; printf "target nginx leased location: %.2fx the unlimited location (medians of %d rounds); target >= 0.90x: %s\n", x, '"$ROUNDS"', (x >= 0.90 ? "met" : "MISSED") }'
 if grep -E '\[(alert|crit|emerg)\]' "$dir/error.log"; then
   echo "nginx bench: the error log has alerts" >&2
   exit 1

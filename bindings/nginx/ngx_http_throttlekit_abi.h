@@ -69,7 +69,8 @@ typedef struct {
     int64_t      remaining;
     int64_t      reset_at_ms;
     int64_t      retry_after_ms;
-    int64_t      reserved[4];
+    int64_t      window_ms;
+    int64_t      reserved[3];
 } tk_decision_t;
 
 typedef struct {

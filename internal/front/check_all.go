@@ -44,7 +44,7 @@ func (b *Scripted) DecideAll(ctx context.Context, items []CheckItem, nowMs int64
 	}
 	out := make([]Decision, len(replies))
 	for i, r := range replies {
-		if out[i], err = checkDecision(batch[i].Shadow, batch[i].Call.Script, r); err != nil {
+		if out[i], err = checkDecision(batch[i].Shadow, batch[i].Call, r); err != nil {
 			return nil, err
 		}
 	}

@@ -17,6 +17,9 @@ type Decision struct {
 	// Local: answered from credits or a cached denial held by this process, without a call to
 	// the shared limiter (two-tier.md).
 	Local bool
+	// WindowMs is the length of the policy's window (policy.WindowMsAt): what a RateLimit-Policy
+	// header's w= reports; 0 when unknown (synthesized, an older server).
+	WindowMs int64
 }
 
 // Forecast tells what a limiter can still give without consuming anything.

@@ -4,13 +4,18 @@ import (
 	"github.com/throttlekit/throttlekit-go/luascripts"
 )
 
-// decisionFromReply reads a script's [allowed, limit, remaining, resetAt, retryAfterMs].
-func decisionFromReply(s *luascripts.Script, reply any) (Decision, error) {
-	v, err := integers(s, reply, 5)
+// decisionFromReply reads a call's [allowed, limit, remaining, resetAt, retryAfterMs], with
+// its policy's window.
+func decisionFromReply(call *ScriptCall, reply any) (Decision, error) {
+	v, err := integers(call.Script, reply, 5)
 	if err != nil {
 		return Decision{}, err
 	}
-	return Decision{Allowed: v[0] == 1, Limit: v[1], Remaining: v[2], ResetAt: v[3], RetryAfterMs: v[4]}, nil
+	d := Decision{Allowed: v[0] == 1, Limit: v[1], Remaining: v[2], ResetAt: v[3], RetryAfterMs: v[4]}
+	if call.Policy != nil {
+		d.WindowMs = call.Policy.WindowMsAt(d.ResetAt)
+	}
+	return d, nil
 }
 
 // forecastFromReply reads a script's [spendableNow, nextReplenishAt, fullAt].

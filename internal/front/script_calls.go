@@ -10,6 +10,7 @@ import (
 // ScriptCall is one script prepared for one policy: its static ARGV is rendered once, when
 // the policy set is loaded, so a call only fills in the clock and the amount.
 type ScriptCall struct {
+	Policy   *policy.Policy // whose call it is (nil for a reset, which serves every policy)
 	Script   *luascripts.Script
 	Argv     []any // manifest order; the "now" and amount slots are filled per call
 	AmountAt int   // index of "cost" / "tokens" in argv, or -1
@@ -69,7 +70,7 @@ func prepareCall(p *policy.Policy, role string) (*ScriptCall, error) {
 	if !ok {
 		return nil, nil
 	}
-	c := &ScriptCall{Script: s, Argv: make([]any, len(s.Argv)), AmountAt: -1}
+	c := &ScriptCall{Policy: p, Script: s, Argv: make([]any, len(s.Argv)), AmountAt: -1}
 	for i, name := range s.Argv {
 		switch name {
 		case "now":

@@ -102,9 +102,9 @@ func (b *Scripted) Decide(ctx context.Context, op Op, policyName, key string, am
 		return Decision{}, err
 	}
 	if op == OpCheck {
-		return checkDecision(pp.p.Shadow, call.Script, reply)
+		return checkDecision(pp.p.Shadow, call, reply)
 	}
-	return decisionFromReply(call.Script, reply)
+	return decisionFromReply(call, reply)
 }
 
 // Foresee makes a Forecast (see Door).
@@ -152,7 +152,7 @@ func (b *Scripted) DecideMany(ctx context.Context, policyName string, keys []str
 	}
 	out := make([]Decision, len(replies))
 	for i, r := range replies {
-		if out[i], err = checkDecision(pp.p.Shadow, call.Script, r); err != nil {
+		if out[i], err = checkDecision(pp.p.Shadow, call, r); err != nil {
 			return nil, err
 		}
 	}

@@ -145,7 +145,7 @@ func (b *Scripted) rateAxis(ctx context.Context, pp *preparedPolicy, key string,
 	if err != nil {
 		return Decision{}, err
 	}
-	return decisionFromReply(pp.check.Script, reply)
+	return decisionFromReply(pp.check, reply)
 }
 
 // giveBack releases (not dropped) a slot whose rate axis refused or failed. It has its own

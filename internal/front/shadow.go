@@ -1,13 +1,11 @@
 package front
 
-import "github.com/throttlekit/throttlekit-go/luascripts"
-
 // checkDecision reads a check script's reply. A shadow's denial (a shadow policy's, or any
 // under a shadow switch) comes back admitted and flagged Shadow, so a new limit can be rolled
 // out and watched before it refuses anyone; a denial wrote no state, so admitting it changes
 // nothing in the store.
-func checkDecision(shadow bool, s *luascripts.Script, reply any) (Decision, error) {
-	d, err := decisionFromReply(s, reply)
+func checkDecision(shadow bool, call *ScriptCall, reply any) (Decision, error) {
+	d, err := decisionFromReply(call, reply)
 	if err == nil && shadow {
 		d = Shade(d)
 	}

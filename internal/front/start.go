@@ -55,7 +55,7 @@ func (b *Scripted) StartCheck(ctx context.Context, policy, key string, cost, now
 			w.Done(Decision{}, err)
 			return
 		}
-		w.Done(checkDecision(pp.p.Shadow, call.Script, reply))
+		w.Done(checkDecision(pp.p.Shadow, call, reply))
 	}
 	start := Start{Lead: LeadOf(w), Timeout: b.timeout}
 	if qw, ok := w.(QueuedWaiter); ok {

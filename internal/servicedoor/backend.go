@@ -160,15 +160,15 @@ func (b *Backend) Decide(ctx context.Context, op front.Op, policy, key string, a
 		}
 	case front.OpPeek:
 		var resp *contract.PeekResponse
-		resp, err = b.rpc.Peek(ctx, &contract.PeekRequest{Policy: policy, Key: key})
+		resp, err = b.rpc.Peek(ctx, &contract.PeekRequest{Policy: policy, Key: key}, grpc.Header(&header))
 		d = resp.GetDecision()
 	case front.OpDebit:
 		var resp *contract.DebitResponse
-		resp, err = b.rpc.Debit(ctx, &contract.DebitRequest{Policy: policy, Key: key, Tokens: amount})
+		resp, err = b.rpc.Debit(ctx, &contract.DebitRequest{Policy: policy, Key: key, Tokens: amount}, grpc.Header(&header))
 		d = resp.GetDecision()
 	case front.OpRefund:
 		var resp *contract.RefundResponse
-		resp, err = b.rpc.Refund(ctx, &contract.RefundRequest{Policy: policy, Key: key, Cost: amount})
+		resp, err = b.rpc.Refund(ctx, &contract.RefundRequest{Policy: policy, Key: key, Cost: amount}, grpc.Header(&header))
 		d = resp.GetDecision()
 	case front.OpReset:
 		_, err = b.rpc.Reset(ctx, &contract.ResetRequest{Policy: policy, Key: key})
@@ -302,10 +302,11 @@ func validateServiceKey(key string) error {
 type wireFlags struct {
 	synthesized bool
 	shadow      map[int]bool // the indexes of the decisions a shadow admitted
+	windows     []int64      // the policy windows (WindowHeader)
 }
 
 func flagsOf(header metadata.MD) wireFlags {
-	f := wireFlags{shadow: ShadowIndexes(header.Get(ShadowHeader))}
+	f := wireFlags{shadow: ShadowIndexes(header.Get(ShadowHeader)), windows: windows(header.Get(WindowHeader))}
 	for _, v := range header.Get(SynthesizedHeader) {
 		f.synthesized = f.synthesized || v == "1"
 	}
@@ -316,7 +317,7 @@ func flagsOf(header metadata.MD) wireFlags {
 func (f wireFlags) decision(d *contract.Decision, i int) front.Decision {
 	return front.Decision{Allowed: d.GetAllowed(), Limit: d.GetLimit(), Remaining: d.GetRemaining(),
 		ResetAt: d.GetResetAt(), RetryAfterMs: d.GetRetryAfterMs(), Synthesized: f.synthesized,
-		Shadow: f.shadow[i]}
+		Shadow: f.shadow[i], WindowMs: windowAt(f.windows, i)}
 }
 
 // serviceError maps a gRPC status to the error kinds every door shares.

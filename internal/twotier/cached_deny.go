@@ -51,7 +51,8 @@ func (t *cachedDeny) cached(key string, now int64) (front.Decision, bool) {
 		s.remove(key)
 		return front.Decision{}, false
 	}
-	d := front.Decision{Allowed: false, Limit: c.d.Limit, ResetAt: c.d.ResetAt, RetryAfterMs: c.until - now, Local: true}
+	d := front.Decision{Allowed: false, Limit: c.d.Limit, ResetAt: c.d.ResetAt, RetryAfterMs: c.until - now,
+		Local: true, WindowMs: c.d.WindowMs}
 	if c.d.Shadow {
 		d = front.Shade(d)
 	}

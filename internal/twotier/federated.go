@@ -18,7 +18,11 @@ func (f federated) decide(ctx context.Context, key string, q, nowMs, _ int64) (f
 		return front.Decision{}, front.NewError(front.ErrUnsupported,
 			"policy %q is federated: it needs a shared store (Redis) to lease from", f.p.Name)
 	}
-	return f.fed.Check(ctx, f.p, key, q, nowMs)
+	d, err := f.fed.Check(ctx, f.p, key, q, nowMs)
+	if err == nil && d.WindowMs == 0 && !d.Synthesized {
+		d.WindowMs = f.p.FederationWindowMs()
+	}
+	return d, err
 }
 
 // start checks on the caller's goroutine when its thread waits anyway, else on one of its

@@ -114,7 +114,7 @@ func (t *leased) spend(c *credit, q, now int64) (d front.Decision, ok, refill bo
 	if lw := t.cfg.LowWater; lw > 0 && c.credits <= lw && !c.refilling {
 		c.refilling, refill = true, true
 	}
-	return front.Decision{Allowed: true, Limit: t.limit, Remaining: c.credits, ResetAt: resetAt}, true, refill
+	return front.Decision{Allowed: true, Limit: t.limit, Remaining: c.credits, ResetAt: resetAt, WindowMs: c.last.WindowMs}, true, refill
 }
 
 // miss joins the key's lease in flight, or starts one.

@@ -110,15 +110,3 @@ func (t *table[E]) sweep(stale func(*E) bool) {
 		s.mu.Unlock()
 	}
 }
-
-// size counts the keys held (for tests and stats).
-func (t *table[E]) size() int {
-	n := 0
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		n += len(s.slots)
-		s.mu.Unlock()
-	}
-	return n
-}

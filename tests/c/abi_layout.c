@@ -54,8 +54,9 @@ PIN(offsetof(tk_decision_t, limit) == 8);
 PIN(offsetof(tk_decision_t, remaining) == 16);
 PIN(offsetof(tk_decision_t, reset_at_ms) == 24);
 PIN(offsetof(tk_decision_t, retry_after_ms) == 32);
-PIN(offsetof(tk_decision_t, reserved) == 40);
-PIN(sizeof(((tk_decision_t *)0)->reserved) == 4 * sizeof(int64_t));
+PIN(offsetof(tk_decision_t, window_ms) == 40);
+PIN(offsetof(tk_decision_t, reserved) == 48);
+PIN(sizeof(((tk_decision_t *)0)->reserved) == 3 * sizeof(int64_t));
 PIN(sizeof(tk_decision_t) == 72);
 
 /* tk_forecast_t */

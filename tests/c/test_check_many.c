@@ -47,7 +47,7 @@ static tk_handle_t open_ns(const char *url, const char *tag, char *ns, size_t si
 static int same_decision(const tk_decision_t *a, const tk_decision_t *b) {
   return a->allowed == b->allowed && a->flags == b->flags && a->limit == b->limit &&
          a->remaining == b->remaining && a->reset_at_ms == b->reset_at_ms &&
-         a->retry_after_ms == b->retry_after_ms && !memcmp(a->reserved, b->reserved, sizeof a->reserved);
+         a->retry_after_ms == b->retry_after_ms && a->window_ms == b->window_ms && !memcmp(a->reserved, b->reserved, sizeof a->reserved);
 }
 
 static void print_decision(const char *who, const tk_decision_t *d) {

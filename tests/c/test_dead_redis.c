@@ -84,7 +84,8 @@ static void expect_synthesized(const char *ctx, const tk_decision_t *d, int open
   EXPECT_EQ_CTX(ctx, d->remaining, open ? limit : 0);
   EXPECT_EQ_CTX(ctx, d->reset_at_ms, 0);
   EXPECT_EQ_CTX(ctx, d->retry_after_ms, 0);
-  for (int i = 0; i < 4; i++) EXPECT_EQ_CTX(ctx, d->reserved[i], 0);
+  EXPECT_EQ_CTX(ctx, d->window_ms, 0);
+  for (int i = 0; i < 3; i++) EXPECT_EQ_CTX(ctx, d->reserved[i], 0);
 }
 
 /* The calls that never synthesize, and the errors no fail mode papers over. */

@@ -5,7 +5,7 @@
  * built from the suite's strategy kind and options, and every op goes through tk_check_at
  * (rateLimit) or tk_debit_at (tokenBudget) at the op's now plus the contract's replay offset
  * (1,000 ms for rateLimit suites, 3,600,000 ms for tokenBudget suites; expected resetAt
- * shifted by the same offset). All five decision fields are compared, and flags and reserved[]
+ * shifted by the same offset). All five decision fields are compared, and flags, window_ms and reserved[]
  * must be zero.
  *
  * The vectors: $THROTTLEKIT_GOLDEN_VECTORS when set and not empty, else the copy vendored in
@@ -83,6 +83,22 @@ static int suite_yaml(const cJSON *suite, int budget, char *yaml, size_t size) {
   return 1;
 }
 
+/* The policy window every decision of a suite reports (tk_decision_t.window_ms). */
+static int64_t suite_window(const cJSON *suite, int budget) {
+  int64_t w = 0, cap = 0;
+  if (budget) {
+    json_int(cJSON_GetObjectItemCaseSensitive(suite, "options"), "windowMs", &w);
+    return w;
+  }
+  const cJSON *strategy = cJSON_GetObjectItemCaseSensitive(suite, "strategy");
+  const cJSON *options = cJSON_GetObjectItemCaseSensitive(strategy, "options");
+  if (json_int(options, "periodMs", &w) || json_int(options, "windowMs", &w)) return w;
+  const cJSON *refill = cJSON_GetObjectItemCaseSensitive(options, "refillPerSec");
+  if (json_int(options, "capacity", &cap) && cJSON_IsNumber(refill))
+    return (int64_t)ceil((double)cap / refill->valuedouble * 1000);
+  return -1;
+}
+
 /* Compares one field: loudly (an assertion) on the final attempt, quietly (a count) before. */
 #define FIELD(got, want)                                               \
   do {                                                                 \
@@ -128,6 +144,7 @@ static long replay_suite(const char *url, const char *ns, const cJSON *suite, in
     return 0;
   }
   const int64_t offset = budget ? TOKEN_BUDGET_OFFSET_MS : RATE_LIMIT_OFFSET_MS;
+  const int64_t window = suite_window(suite, budget);
   int i = 0;
   const cJSON *op;
   cJSON_ArrayForEach(op, ops) {
@@ -158,7 +175,8 @@ static long replay_suite(const char *url, const char *ns, const cJSON *suite, in
     FIELD(d.reset_at_ms, reset_at + offset);
     FIELD(d.retry_after_ms, retry);
     FIELD(d.flags, 0);
-    for (int r = 0; r < 4; r++) FIELD(d.reserved[r], 0);
+    FIELD(d.window_ms, window);
+    for (int r = 0; r < 3; r++) FIELD(d.reserved[r], 0);
     if (loud || !mismatches) (*ops_done)++;
   }
   EXPECT_OK(tk_free(h));

@@ -267,7 +267,8 @@ static void expect_decision(int line, const char *what, const tk_decision_t *d, 
     CHECKF(d->retry_after_ms > 0, "[%s] retry_after_ms %lld, want > 0", ctx,
            (long long)d->retry_after_ms);
   CHECKF(d->reset_at_ms > 0, "[%s] reset_at_ms %lld, want > 0", ctx, (long long)d->reset_at_ms);
-  for (int i = 0; i < 4; i++) EXPECT_EQ_CTX(ctx, d->reserved[i], 0);
+  CHECKF(d->window_ms > 0, "[%s] window_ms %lld, want the policy's (> 0)", ctx, (long long)d->window_ms);
+  for (int i = 0; i < 3; i++) EXPECT_EQ_CTX(ctx, d->reserved[i], 0);
 }
 
 /* A decision the library's fail mode made with the server down. */
@@ -278,7 +279,8 @@ static void expect_synthesized(const char *ctx, const tk_decision_t *d, int allo
   EXPECT_EQ_CTX(ctx, d->remaining, 0);
   EXPECT_EQ_CTX(ctx, d->reset_at_ms, 0);
   EXPECT_EQ_CTX(ctx, d->retry_after_ms, 0);
-  for (int i = 0; i < 4; i++) EXPECT_EQ_CTX(ctx, d->reserved[i], 0);
+  EXPECT_EQ_CTX(ctx, d->window_ms, 0);
+  for (int i = 0; i < 3; i++) EXPECT_EQ_CTX(ctx, d->reserved[i], 0);
 }
 
 /* An epoch-ms value the server's clock produced, within [lo, hi] of ours (same machine). */

@@ -6,6 +6,9 @@
  * over 1,000 keys, every call a Redis round trip. Every call is also timed (hrtime, into an
  * array filled before the clock starts), and each side's p50 and p99 printed beside its
  * throughput, then all of it again as a markdown table (scripts/bench-report.sh collects it).
+ * Then the same pair on a leased two-tier policy (the gcra fronted by `twoTier: { mode: leased,
+ * batch: 1000 }`: one script call per 1,000 checks of a key, the rest local), listed without a
+ * target.
  *
  *   php -d ffi.enable=1 bindings/php/bench/bench.php REDIS_URL [SECONDS_PER_TURN] [TURNS]
  *   env: THROTTLEKIT_LIB (default build/lib/libthrottlekit.so), CAPI_BENCH (default build/capi_bench)
@@ -32,7 +35,9 @@ if (!is_executable($capi)) {
 }
 
 $client = Client::redis($url,
-    "limiters:\n  api: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-php }\n",
+    "limiters:\n  api: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-php }\n"
+    . "  leased: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-php-leased,\n"
+    . "            twoTier: { mode: leased, batch: 1000 } }\n",
     ['lib' => $lib, 'timeout_ms' => 2000]);
 $keys = [];
 for ($i = 0; $i < 1000; $i++) {
@@ -53,7 +58,7 @@ function percentiles(array $lat, int $n): array
 }
 
 /** One turn: [checks/s, p50 ns, p99 ns]. */
-function php_turn(Client $client, array $keys, float $seconds): array
+function php_turn(Client $client, array $keys, float $seconds, string $policy = 'api'): array
 {
     $lat = array_fill(0, MAX_SAMPLES, 0);
     $n = 0;
@@ -62,7 +67,7 @@ function php_turn(Client $client, array $keys, float $seconds): array
     do {
         for ($i = 0; $i < 100; $i++) { // check the deadline every 100 calls
             $t0 = hrtime(true);
-            $client->check('api', $keys[($n * 7919) % 1000]);
+            $client->check($policy, $keys[($n * 7919) % 1000]);
             $lat[$n % MAX_SAMPLES] = hrtime(true) - $t0;
             $n++;
         }
@@ -72,9 +77,10 @@ function php_turn(Client $client, array $keys, float $seconds): array
 }
 
 /** One capi_bench run: [checks/s, p50 ns, p99 ns] from its two lines. */
-function c_turn(string $capi, string $url, float $seconds): array
+function c_turn(string $capi, string $url, float $seconds, string $mode = 'check'): array
 {
-    $out = shell_exec(escapeshellarg($capi) . ' ' . escapeshellarg($url) . ' check 1 ' . escapeshellarg((string) $seconds));
+    $out = shell_exec(escapeshellarg($capi) . ' ' . escapeshellarg($url) . ' ' . escapeshellarg($mode) . ' 1 '
+        . escapeshellarg((string) $seconds));
     $lines = is_string($out) ? explode("\n", trim($out)) : [''];
     if (!is_numeric(trim($lines[0]))
         || !preg_match('/^latency_ns p50=(\d+) p99=(\d+)/', $lines[1] ?? '', $m)) {
@@ -115,4 +121,22 @@ printf("\n#### PHP (FFI, one process) vs C (tk_check, one thread), Redis door (P
 echo "| language | checks/s | p50 | p99 | vs C |\n| --- | ---: | ---: | ---: | ---: |\n";
 printf("| C | %.0f/s | %s | %s | 1.00x |\n", $medC, us($p50C), us($p99C));
 printf("| PHP | %.0f/s | %s | %s | %.2fx |\n", $medPhp, us($p50Php), us($p99Php), $medPhp / $medC);
+
+// The leased policy: the same turns, after a warm-up that takes every key's first lease.
+php_turn($client, $keys, 0.3, 'leased');
+$phpL = [];
+$cL = [];
+for ($t = 0; $t < $turns; $t++) {
+    $cL[] = c_turn($capi, $url, $seconds, 'leased');
+    $phpL[] = php_turn($client, $keys, $seconds, 'leased');
+}
+[$medCL, $p50CL, $p99CL] = [med($col($cL, 0)), med($col($cL, 1)), med($col($cL, 2))];
+[$medPhpL, $p50PhpL, $p99PhpL] = [med($col($phpL, 0)), med($col($phpL, 1)), med($col($phpL, 2))];
+printf("\nleased policy (two-tier, batch 1,000): PHP %.0f checks/s, C (1 thread) %.0f checks/s, PHP / C %.2fx; "
+    . "PHP leased / PHP plain %.2fx (listed, no target)\n", $medPhpL, $medCL, $medPhpL / $medCL, $medPhpL / $medPhp);
+printf("\n#### PHP (FFI, one process) vs C (tk_check, one thread) on a leased two-tier gcra (batch 1,000) (PHP %s, median of %d turns of %.1f s)\n\n",
+    PHP_VERSION, $turns, $seconds);
+echo "| language | checks/s | p50 | p99 | vs C | vs the same language on the plain policy |\n| --- | ---: | ---: | ---: | ---: | ---: |\n";
+printf("| C | %.0f/s | %s | %s | 1.00x | %.2fx |\n", $medCL, us($p50CL), us($p99CL), $medCL / $medC);
+printf("| PHP | %.0f/s | %s | %s | %.2fx | %.2fx |\n", $medPhpL, us($p50PhpL), us($p99PhpL), $medPhpL / $medCL, $medPhpL / $medPhp);
 $client->close();

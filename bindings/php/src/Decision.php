@@ -22,6 +22,7 @@ final class Decision
      *                           admitted anyway; remaining and retryAfterMs are the limiter's
      * @param bool $local        answered from credits or a denial this process holds (a
      *                           two-tier policy), without a round trip
+     * @param int  $windowMs     the policy's window (RateLimit-Policy's w=); 0 when unknown
      */
     public function __construct(
         public readonly bool $allowed,
@@ -32,6 +33,7 @@ final class Decision
         public readonly bool $synthesized = false,
         public readonly bool $shadow = false,
         public readonly bool $local = false,
+        public readonly int $windowMs = 0,
     ) {
     }
 
@@ -44,6 +46,7 @@ final class Decision
     public static function fromNative(\FFI\CData $d): self
     {
         return new self($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
-            ($d->flags & self::SYNTHESIZED) !== 0, ($d->flags & self::SHADOW) !== 0, ($d->flags & self::LOCAL) !== 0);
+            ($d->flags & self::SYNTHESIZED) !== 0, ($d->flags & self::SHADOW) !== 0, ($d->flags & self::LOCAL) !== 0,
+            $d->window_ms);
     }
 }

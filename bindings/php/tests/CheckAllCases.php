@@ -37,9 +37,13 @@ trait CheckAllCases
         return $label . '-' . bin2hex(random_bytes(6));
     }
 
+    /** The window of the policy with that limit, among these tests' policies (sec, day, llm, and MemoryTest's api, fw). */
+    private const WINDOWS = [2 => 1000, 3 => 3_600_000, 5 => 1000, 100 => 3_600_000];
+
     private static function d(bool $allowed, int $limit, int $remaining, int $resetAtMs, int $retryAfterMs): Decision
     {
-        return new Decision($allowed, $limit, $remaining, $resetAtMs, $retryAfterMs, false);
+        return new Decision($allowed, $limit, $remaining, $resetAtMs, $retryAfterMs, false, false, false,
+            self::WINDOWS[$limit]);
     }
 
     public function testCheckAllConsumesAllOrNone(): void

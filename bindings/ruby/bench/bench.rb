@@ -4,7 +4,9 @@
 # alternating turns on the same Redis, and their ratio (target: Ruby >= 0.8x C). Every call is
 # also timed (CLOCK_MONOTONIC in ns, into an array filled before the clock starts), and each
 # side's p50 and p99 printed, then all of it again as a markdown table (scripts/bench-report.sh
-# collects it).
+# collects it). Then the same turns on a leased two-tier policy (the gcra fronted by
+# `twoTier: { mode: leased, batch: 1000 }`: one script call per 1,000 checks of a key, the rest
+# spent locally), listed without a target.
 #
 #   ruby -Ilib bench/bench.rb REDIS_URL [seconds per turn, default 3] [turns, default 3]
 #
@@ -23,7 +25,9 @@ abort("#{capi} is missing: run `make build/capi_bench` (or make bench)") unless 
 
 # The same policy and key pattern as capi_bench (a generous gcra over 1,000 keys), under its
 # own prefix.
-POLICIES = "limiters:\n  api: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-ruby }\n"
+POLICIES = "limiters:\n  api: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-ruby }\n" \
+           "  leased: { strategy: gcra, limit: 1000000, period: 1s, burst: 1000000, prefix: bench-ruby-leased,\n" \
+           "            twoTier: { mode: leased, batch: 1000 } }\n"
 
 MAX_SAMPLES = 1 << 20 # latencies kept per turn; past it the array wraps around
 
@@ -36,7 +40,7 @@ def percentiles(lat, n)
 end
 
 # One turn: [checks/s, p50 ns, p99 ns].
-def ruby_turn(client, seconds)
+def ruby_turn(client, seconds, policy = "api")
   clock = Process::CLOCK_MONOTONIC
   calls = 0
   keys = Array.new(1000) { |i| "user-#{i}" }
@@ -46,7 +50,7 @@ def ruby_turn(client, seconds)
   while Process.clock_gettime(clock) < finish
     64.times do
       t0 = Process.clock_gettime(clock, :nanosecond)
-      d = client.check("api", keys[(calls * 7919) % 1000])
+      d = client.check(policy, keys[(calls * 7919) % 1000])
       lat[calls % MAX_SAMPLES] = Process.clock_gettime(clock, :nanosecond) - t0
       raise "denied: #{d.inspect}" unless d.allowed?
 
@@ -57,8 +61,8 @@ def ruby_turn(client, seconds)
 end
 
 # One capi_bench run: [checks/s, p50 ns, p99 ns] from its two lines.
-def c_turn(capi, url, seconds)
-  out = IO.popen([capi, url, "check", "1", seconds.to_s], &:read)
+def c_turn(capi, url, seconds, mode = "check")
+  out = IO.popen([capi, url, mode, "1", seconds.to_s], &:read)
   raise "capi_bench failed (#{$?.inspect})" unless $?.success?
 
   ops, latency = out.strip.lines
@@ -87,6 +91,14 @@ turns.times do |i|
          i + 1, cs.last, rubys.last, rubys.last / cs.last, us(c_lat.last[0]), us(c_lat.last[1]),
          us(ruby_lat.last[0]), us(ruby_lat.last[1]))
 end
+# The leased policy, after a warm-up that takes every key's first lease.
+ruby_turn(client, 0.5, "leased")
+leased_c = []
+leased_ruby = []
+turns.times do
+  leased_c << c_turn(capi, url, seconds, "leased")
+  leased_ruby << ruby_turn(client, seconds, "leased")
+end
 client.close
 median = ->(a) { a.sort[a.size / 2] }
 c = median.call(cs)
@@ -103,4 +115,15 @@ printf("\n#### Ruby (one thread) vs C (tk_check, one thread), Redis door (ruby %
 puts "| language | checks/s | p50 | p99 | vs C |", "| --- | ---: | ---: | ---: | ---: |"
 printf("| C | %.0f/s | %s | %s | 1.00x |\n", c, us(c50), us(c99))
 printf("| Ruby | %.0f/s | %s | %s | %.2fx |\n", r, us(r50), us(r99), r / c)
+lc, lr = median.call(leased_c.map(&:first)), median.call(leased_ruby.map(&:first))
+lc50, lc99 = median.call(leased_c.map { |t| t[1] }), median.call(leased_c.map { |t| t[2] })
+lr50, lr99 = median.call(leased_ruby.map { |t| t[1] }), median.call(leased_ruby.map { |t| t[2] })
+printf("\nleased policy (two-tier, batch 1,000): Ruby %.0f checks/s, C (1 thread) %.0f checks/s, Ruby / C %.2fx; " \
+       "Ruby leased / Ruby plain %.2fx (listed, no target)\n", lr, lc, lr / lc, lr / r)
+printf("\n#### Ruby (one thread) vs C (tk_check, one thread) on a leased two-tier gcra (batch 1,000) (ruby %s, median of %d turns of %.1f s)\n\n",
+       RUBY_VERSION, turns, seconds)
+puts "| language | checks/s | p50 | p99 | vs C | vs the same language on the plain policy |",
+     "| --- | ---: | ---: | ---: | ---: | ---: |"
+printf("| C | %.0f/s | %s | %s | 1.00x | %.2fx |\n", lc, us(lc50), us(lc99), lc / c)
+printf("| Ruby | %.0f/s | %s | %s | %.2fx | %.2fx |\n", lr, us(lr50), us(lr99), lr / lc, lr / r)
 exit(r / c >= 0.8 ? 0 : 1) if ENV["BENCH_ENFORCE"] == "1"

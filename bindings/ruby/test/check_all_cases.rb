@@ -20,9 +20,14 @@ module CheckAllCases
     "#{label}-#{SecureRandom.hex(6)}"
   end
 
+  # The window of the policy with that limit, among these tests' policies (sec, day, llm, and
+  # test_memory's api, fw).
+  WINDOWS = { 2 => 1000, 3 => HOUR, 5 => 1000, 100 => HOUR }.freeze
+
   def decision(allowed, limit, remaining, reset_at_ms, retry_after_ms)
     ThrottleKit::Decision.new(allowed: allowed, limit: limit, remaining: remaining,
-                              reset_at_ms: reset_at_ms, retry_after_ms: retry_after_ms)
+                              reset_at_ms: reset_at_ms, retry_after_ms: retry_after_ms,
+                              window_ms: WINDOWS.fetch(limit))
   end
 
   def test_check_all_consumes_all_or_none

@@ -17,7 +17,7 @@ class TestNative < Minitest::Test
                  offsets(ThrottleKit::Native::Options))
     assert_equal 72, ThrottleKit::Native::Options.size
     assert_equal({ allowed: 0, flags: 4, limit: 8, remaining: 16, reset_at_ms: 24,
-                   retry_after_ms: 32, reserved: 40 }, offsets(ThrottleKit::Native::Decision))
+                   retry_after_ms: 32, window_ms: 40, reserved: 48 }, offsets(ThrottleKit::Native::Decision))
     assert_equal 72, ThrottleKit::Native::Decision.size
     assert_equal 24, ThrottleKit::Native::Forecast.size
     assert_equal({ policy: 0, key: 8, cost: 16 }, offsets(ThrottleKit::Native::CheckItem))

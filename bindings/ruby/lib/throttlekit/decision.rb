@@ -12,10 +12,11 @@ module ThrottleKit
 
   # The outcome of a check, peek or debit. Immutable (frozen).
   class Decision
-    attr_reader :limit, :remaining, :reset_at_ms, :retry_after_ms
+    # window_ms: the policy's window (RateLimit-Policy's w=), 0 when unknown.
+    attr_reader :limit, :remaining, :reset_at_ms, :retry_after_ms, :window_ms
 
     def initialize(allowed:, limit:, remaining:, reset_at_ms:, retry_after_ms:, synthesized: false,
-                   shadow: false, local: false)
+                   shadow: false, local: false, window_ms: 0)
       @allowed = allowed ? true : false
       @limit = limit
       @remaining = remaining
@@ -24,6 +25,7 @@ module ThrottleKit
       @synthesized = synthesized ? true : false
       @shadow = shadow ? true : false
       @local = local ? true : false
+      @window_ms = window_ms
       freeze
     end
 
@@ -33,7 +35,7 @@ module ThrottleKit
           reset_at_ms: d[:reset_at_ms], retry_after_ms: d[:retry_after_ms],
           synthesized: (d[:flags] & Native::DECISION_SYNTHESIZED) != 0,
           shadow: (d[:flags] & Native::DECISION_SHADOW) != 0,
-          local: (d[:flags] & Native::DECISION_LOCAL) != 0)
+          local: (d[:flags] & Native::DECISION_LOCAL) != 0, window_ms: d[:window_ms])
     end
 
     def allowed?
@@ -74,7 +76,7 @@ module ThrottleKit
     def to_h
       { allowed: @allowed, limit: @limit, remaining: @remaining, reset_at_ms: @reset_at_ms,
         retry_after_ms: @retry_after_ms, synthesized: @synthesized, shadow: @shadow,
-        local: @local }
+        local: @local, window_ms: @window_ms }
     end
 
     def ==(other)

@@ -99,7 +99,8 @@ module ThrottleKit
              :remaining, :int64,
              :reset_at_ms, :int64,
              :retry_after_ms, :int64,
-             :reserved, [:int64, 4]
+             :window_ms, :int64,
+             :reserved, [:int64, 3]
     end
 
     # tk_forecast_t
