@@ -109,7 +109,8 @@ free_port() { # a port nothing listens on now
 }
 # Runs a command with only what a user's shell has: no THROTTLEKIT_*, no LD_LIBRARY_PATH,
 # no PKG_CONFIG_PATH, no GEM_* unless given, from the scratch directory.
-clean_env() { (cd "$tmp" && env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="$tmp/home" LANG=C.UTF-8 "$@"); }
+user_env=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="$tmp/home" LANG=C.UTF-8)
+clean_env() { (cd "$tmp" && exec "${user_env[@]}" "$@"); }
 mkdir -p "$tmp/home"
 
 # ---- 1. The .deb files -----------------------------------------------------------------------
@@ -198,22 +199,22 @@ check "the unit's EnvironmentFile $env_file is installed" test -f "$env_file"
 # systemd's EnvironmentFile: KEY="value" lines; $VAR in Exec lines splits into words.
 THROTTLEKIT_SERVER_ARGS=$(sh -c ". '$env_file' && printf %s \"\$THROTTLEKIT_SERVER_ARGS\"")
 # The unit's commands with its variables, as an unprivileged user without new privileges.
-as_service() { setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs "$@"; }
+as_service=(setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs)
 read -r -a pre <<<"$(unit_value ExecStartPre)"
-if clean_env as_service "${pre[@]}" >"$tmp/check.log" 2>&1; then
+if clean_env "${as_service[@]}" "${pre[@]}" >"$tmp/check.log" 2>&1; then
   ok "ExecStartPre (${pre[*]}) accepts the packaged policy file"
 else
   cat "$tmp/check.log"; fail "ExecStartPre: ${pre[*]}"
 fi
 bad=$tmp/bad-policies.yaml
 printf 'version: 1\nlimiters:\n  api: { strategy: nope }\n' >"$bad"
-check "--check refuses a broken policy file" sh -c "! setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs /usr/bin/throttlekit-server --check -c '$bad' >/dev/null 2>&1"
+check "--check refuses a broken policy file" sh -c "! ${as_service[*]} /usr/bin/throttlekit-server --check -c '$bad' >/dev/null 2>&1"
 start=$(unit_value ExecStart)
 start=${start//\$THROTTLEKIT_SERVER_ARGS/$THROTTLEKIT_SERVER_ARGS}
 read -r -a start_cmd <<<"$start"
 mkdir -p "$tmp/run" && chown 65534:65534 "$tmp/run"
 # A drop-in's extra flags: a free port (50051 may be taken on a shared machine) and a ready file.
-clean_env as_service "${start_cmd[@]}" --port 0 --ready-file "$tmp/run/ready" 2>"$tmp/server.log" &
+(cd "$tmp" && exec "${user_env[@]}" "${as_service[@]}" "${start_cmd[@]}" --port 0 --ready-file "$tmp/run/ready") 2>"$tmp/server.log" &
 server_pid=$!
 pids+=("$server_pid")
 for _ in $(seq 1 200); do
@@ -253,7 +254,8 @@ else
   cat "$tmp/nginx-t-system.log"; fail "nginx -t on /etc/nginx/nginx.conf"
 fi
 n=$tmp/nginx
-mkdir -p "$n/logs"
+mkdir -p "$n/logs" "$n/html"
+echo ok >"$n/html/index.txt"
 port=$(free_port)
 cat >"$n/policies.yaml" <<'EOF'
 version: 1
@@ -277,9 +279,9 @@ http {
     throttlekit_memory $n/policies.yaml;
     server {
         listen 127.0.0.1:$port;
+        root $n/html;
         location / {
             throttlekit api key=everyone;
-            return 200 "ok\n";
         }
     }
 }
@@ -292,7 +294,7 @@ fi
 if clean_env nginx -p "$n" -c "$n/nginx.conf" >"$n/start.log" 2>&1; then
   codes=""
   for _ in 1 2 3; do
-    codes="$codes $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/")"
+    codes="$codes $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/index.txt")"
   done
   check "requests through the module: 200 200 429 (got$codes)" test "$codes" = " 200 200 429"
   nginx -p "$n" -c "$n/nginx.conf" -s quit 2>/dev/null
@@ -311,9 +313,9 @@ else
   cat "$tmp/gem.log"; fail "gem install $(basename "$gem_file")"
 fi
 ruby_check='require "throttlekit"
-c = ThrottleKit::Client.memory("version: 1\nlimiters:\n  api: { strategy: gcra, limit: 2, period: 1m, burst: 2 }\n")
+c = ThrottleKit::Client.memory(policies: "version: 1\nlimiters:\n  api: { strategy: gcra, limit: 2, period: 1m, burst: 2 }\n")
 d = Array.new(3) { c.check("api", "k").allowed? }
-r = ThrottleKit::Client.redis(ARGV[0], "version: 1\nlimiters:\n  api: { strategy: gcra, limit: 1, period: 1m, burst: 1 }\n", key_namespace: "pkg-#{Process.pid}")
+r = ThrottleKit::Client.redis(ARGV[0], policies: "version: 1\nlimiters:\n  api: { strategy: gcra, limit: 1, period: 1m, burst: 1 }\n", namespace: "pkg-#{Process.pid}")
 e = Array.new(2) { r.check("api", "k").allowed? }
 puts [ThrottleKit::Native.library_path, d, e].inspect'
 out=$(clean_env GEM_HOME="$gems" ruby -e "$ruby_check" "$THROTTLEKIT_REDIS_URL" 2>&1)
