@@ -296,6 +296,9 @@ deb-stage: $(SHIM) $(CORE) $(SERVER_BIN) nginx-module
 	rm -rf $(DEB_STAGE)
 	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEB_STAGE)) PREFIX=/usr SYSCONFDIR=/etc \
 	  LIBDIR=/usr/lib/$(MULTIARCH) UNITDIR=/usr/lib/systemd/system >/dev/null
+	strip --strip-unneeded $(DEB_STAGE)/usr/lib/$(MULTIARCH)/libthrottlekit.so.0 \
+	  $(DEB_STAGE)/usr/lib/$(MULTIARCH)/libthrottlekit-core.so $(DEB_STAGE)/usr/bin/throttlekit-server \
+	  $(DEB_STAGE)/usr/lib/nginx/modules/ngx_http_throttlekit_module.so
 
 $(TOOLS)/nfpm:
 	GOBIN=$(abspath $(TOOLS)) $(GO) install $(NFPM)

@@ -2,6 +2,8 @@
 # tests/packages/run.sh - ThrottleKit installed the way each ecosystem installs things, then
 # used with nothing from the build tree, then removed without a trace:
 #
+#   0. `make install` into a staging root (DESTDIR; PREFIX=/usr/local, the multiarch libdir),
+#      what it wrote, then `make uninstall`: nothing left.
 #   1. The .deb files of `make deb` (libthrottlekit0, libthrottlekit-dev, throttlekit-server,
 #      libnginx-mod-http-throttlekit): their metadata, then `dpkg -i` on this machine.
 #   2. C: bindings/c-example/example.c compiled in a scratch directory with
@@ -112,6 +114,37 @@ free_port() { # a port nothing listens on now
 user_env=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="$tmp/home" LANG=C.UTF-8)
 clean_env() { (cd "$tmp" && exec "${user_env[@]}" "$@"); }
 mkdir -p "$tmp/home"
+
+# ---- 0. make install / make uninstall into a staging root --------------------------------------
+echo "# make install DESTDIR=... (PREFIX=/usr/local), make uninstall"
+stage=$tmp/stage
+mk() { env -u MAKEFLAGS -u MAKELEVEL make --no-print-directory -C "$root" "$@"; }
+if mk install DESTDIR="$stage" >"$tmp/make-install.log" 2>&1; then
+  ok "make install DESTDIR=$stage"
+else
+  cat "$tmp/make-install.log"; fail "make install DESTDIR=$stage"
+fi
+local_lib=$stage/usr/local/lib/$multiarch
+for f in "$local_lib/libthrottlekit.so.0" "$local_lib/libthrottlekit-core.so" "$local_lib/pkgconfig/throttlekit.pc" \
+  "$stage/usr/local/include/throttlekit.h" "$stage/usr/local/bin/throttlekit-server" \
+  "$stage/etc/systemd/system/throttlekit-server.service" "$stage/usr/local/etc/throttlekit/policies.yaml" \
+  "$stage/usr/local/lib/nginx/modules/ngx_http_throttlekit_module.so" \
+  "$stage/usr/local/share/nginx/modules-available/mod-http-throttlekit.conf"; do
+  check "make install wrote ${f#"$stage"}" test -f "$f"
+done
+check "the installed libthrottlekit.so links to libthrottlekit.so.0" test "$(readlink "$local_lib/libthrottlekit.so")" = libthrottlekit.so.0
+check "the installed .pc names the multiarch libdir, no rpath" \
+  sh -c "grep -qx 'libdir=/usr/local/lib/$multiarch' '$local_lib/pkgconfig/throttlekit.pc' && ! grep -q rpath '$local_lib/pkgconfig/throttlekit.pc'"
+check "the installed unit runs /usr/local/bin/throttlekit-server" \
+  grep -q '^ExecStart=/usr/local/bin/throttlekit-server -c /usr/local/etc/throttlekit/policies.yaml' "$stage/etc/systemd/system/throttlekit-server.service"
+check "the installed nginx snippet loads the installed module" \
+  grep -qx 'load_module /usr/local/lib/nginx/modules/ngx_http_throttlekit_module.so;' "$stage/usr/local/share/nginx/modules-available/mod-http-throttlekit.conf"
+if mk uninstall DESTDIR="$stage" >"$tmp/make-uninstall.log" 2>&1; then
+  left=$(find "$stage" -not -type d)
+  check "make uninstall DESTDIR=$stage leaves no file${left:+: $left}" test -z "$left"
+else
+  cat "$tmp/make-uninstall.log"; fail "make uninstall DESTDIR=$stage"
+fi
 
 # ---- 1. The .deb files -----------------------------------------------------------------------
 echo "# the .deb files ($version, $arch)"
