@@ -122,6 +122,11 @@ test-faults: lib server
 nginx-module:
 	bindings/nginx/build.sh
 
+# The module as a file, for install: built when missing or older than its sources, never
+# copied over while it is current (a running test's nginx may have it loaded).
+$(NGINX_MODULE): $(wildcard bindings/nginx/*.c bindings/nginx/*.h) bindings/nginx/config
+	bindings/nginx/build.sh
+
 ## test-packages: make deb and make gem, then the packages installed as users install them
 ## (dpkg -i, gem install, composer require from a path repository) and used with nothing
 ## from the build tree: the C example via pkg-config, the server by its systemd unit, nginx
@@ -228,7 +233,7 @@ pc_file = sed -e 's|@PREFIX@|$(1)|' -e 's|@INCLUDEDIR@|$(2)|' -e 's|@LIBDIR@|$(3
 ## WITH_NGINX=0 leaves the nginx module out (it needs Debian's nginx-dev to build)
 WITH_NGINX  ?= 1
 .PHONY: install uninstall
-install: $(SHIM) $(CORE) $(SERVER_BIN) $(if $(filter 1,$(WITH_NGINX)),nginx-module)
+install: $(SHIM) $(CORE) $(SERVER_BIN) $(if $(filter 1,$(WITH_NGINX)),$(NGINX_MODULE))
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
 	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/throttlekit $(DESTDIR)$(SYSCONFDIR)/default \
 	  $(if $(filter 1,$(WITH_NGINX)),$(DESTDIR)$(NGINX_MODULES_DIR) $(DESTDIR)$(NGINX_CONF_DIR))
@@ -292,7 +297,7 @@ deb: $(TOOLS)/nfpm deb-stage
 	  echo "deb: $(DEB_DIR)/$${p}_$(VERSION)_$(DEB_ARCH).deb"; \
 	done
 
-deb-stage: $(SHIM) $(CORE) $(SERVER_BIN) nginx-module
+deb-stage: $(SHIM) $(CORE) $(SERVER_BIN) $(NGINX_MODULE)
 	rm -rf $(DEB_STAGE)
 	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEB_STAGE)) PREFIX=/usr SYSCONFDIR=/etc \
 	  LIBDIR=/usr/lib/$(MULTIARCH) UNITDIR=/usr/lib/systemd/system >/dev/null
