@@ -283,7 +283,7 @@ DEB_PACKAGES := libthrottlekit0 libthrottlekit-dev throttlekit-server libnginx-m
 DEBS        := $(foreach p,$(DEB_PACKAGES),$(DEB_DIR)/$(p)_$(VERSION)_$(DEB_ARCH).deb)
 
 ## deb: build/deb/<package>_<version>_<arch>.deb for libthrottlekit0, libthrottlekit-dev,
-## throttlekit-server and libnginx-mod-http-throttlekit (nfpm, packaging/deb/*.yaml), from
+## throttlekit-server and libnginx-mod-http-throttlekit (nfpm, packaging/nfpm/*.yaml), from
 ## `make install PREFIX=/usr DESTDIR=build/pkgroot`
 .PHONY: deb deb-stage
 deb: $(TOOLS)/nfpm deb-stage
@@ -292,7 +292,7 @@ deb: $(TOOLS)/nfpm deb-stage
 	@rm -f $(DEB_DIR)/*.deb
 	@for p in $(DEB_PACKAGES); do \
 	  STAGE=$(abspath $(DEB_STAGE)) LIBDIR=/usr/lib/$(MULTIARCH) VERSION=$(VERSION) DEB_ARCH=$(DEB_ARCH) \
-	  NGINX_ABI=$(NGINX_ABI) $(TOOLS)/nfpm pkg -p deb -f packaging/deb/$$p.yaml \
+	  NGINX_ABI=$(NGINX_ABI) $(TOOLS)/nfpm pkg -p deb -f packaging/nfpm/$$p.yaml \
 	    -t $(DEB_DIR)/$${p}_$(VERSION)_$(DEB_ARCH).deb >/dev/null || exit 1; \
 	  echo "deb: $(DEB_DIR)/$${p}_$(VERSION)_$(DEB_ARCH).deb"; \
 	done
@@ -304,6 +304,24 @@ deb-stage: $(SHIM) $(CORE) $(SERVER_BIN) $(NGINX_MODULE)
 	strip --strip-unneeded $(DEB_STAGE)/usr/lib/$(MULTIARCH)/libthrottlekit.so.0 \
 	  $(DEB_STAGE)/usr/lib/$(MULTIARCH)/libthrottlekit-core.so $(DEB_STAGE)/usr/bin/throttlekit-server \
 	  $(DEB_STAGE)/usr/lib/nginx/modules/ngx_http_throttlekit_module.so
+
+RPM_DIR      := build/rpm
+RPM_STAGE    := build/pkgroot-rpm
+RPM_PACKAGES := libthrottlekit0 libthrottlekit-dev throttlekit-server
+## rpm: build/rpm/*.rpm of libthrottlekit0, libthrottlekit-dev and throttlekit-server from the
+## same nfpm descriptions (LIBDIR=/usr/lib64; the nginx module is Debian's nginx ABI only)
+.PHONY: rpm
+rpm: $(TOOLS)/nfpm $(SHIM) $(CORE) $(SERVER_BIN)
+	rm -rf $(RPM_STAGE) $(RPM_DIR) && mkdir -p $(RPM_DIR)
+	$(MAKE) --no-print-directory install WITH_NGINX=0 DESTDIR=$(abspath $(RPM_STAGE)) PREFIX=/usr \
+	  SYSCONFDIR=/etc LIBDIR=/usr/lib64 UNITDIR=/usr/lib/systemd/system >/dev/null
+	strip --strip-unneeded $(RPM_STAGE)/usr/lib64/libthrottlekit.so.0 $(RPM_STAGE)/usr/lib64/libthrottlekit-core.so \
+	  $(RPM_STAGE)/usr/bin/throttlekit-server
+	@for p in $(RPM_PACKAGES); do \
+	  STAGE=$(abspath $(RPM_STAGE)) LIBDIR=/usr/lib64 VERSION=$(VERSION) DEB_ARCH=$(DEB_ARCH) \
+	  $(TOOLS)/nfpm pkg -p rpm -f packaging/nfpm/$$p.yaml -t $(RPM_DIR)/ >/dev/null || exit 1; \
+	done
+	@ls $(RPM_DIR)/*.rpm
 
 $(TOOLS)/nfpm:
 	GOBIN=$(abspath $(TOOLS)) $(GO) install $(NFPM)
