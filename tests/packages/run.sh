@@ -87,9 +87,16 @@ done
 tmp=$(mktemp -d)
 chmod 755 "$tmp" # the server's and nginx's unprivileged users read their files here
 pids=()
-purge() {
-  dpkg --purge "${packages[@]}" >"$tmp/purge.log" 2>&1
+# dpkg's lock may be held a while by apt elsewhere on the machine: retry for up to 3 minutes.
+dpkg_locked() { # dpkg_locked LOG ARGS...: dpkg ARGS, again while the lock is what failed
+  local log=$1; shift
+  local deadline=$((SECONDS + 180))
+  until dpkg "$@" >"$log" 2>&1; do
+    grep -q "lock" "$log" && [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 2
+  done
 }
+purge() { dpkg_locked "$tmp/purge.log" --purge "${packages[@]}"; }
 cleanup() {
   local pid
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
@@ -168,13 +175,7 @@ check "libnginx-mod-http-throttlekit depends on the nginx ABI it was built for a
   sh -c "dpkg-deb -f '$root/build/deb/libnginx-mod-http-throttlekit_${version}_$arch.deb' Depends | grep -q 'nginx-abi-.*libthrottlekit0'"
 
 echo "# dpkg -i"
-installed=false
-for _ in 1 2 3 4 5 6; do # dpkg's own lock may be busy a moment (apt elsewhere)
-  if dpkg -i "${debs[@]}" >"$tmp/install.log" 2>&1; then installed=true; break; fi
-  grep -q "lock" "$tmp/install.log" || break
-  sleep 5
-done
-$installed || { cat "$tmp/install.log"; die "dpkg -i ${packages[*]}"; }
+dpkg_locked "$tmp/install.log" -i "${debs[@]}" || { cat "$tmp/install.log"; die "dpkg -i ${packages[*]}"; }
 ok "dpkg -i ${packages[*]}"
 
 # ---- 2. The library and C ----------------------------------------------------------------------
