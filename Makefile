@@ -338,6 +338,7 @@ gem: $(SHIM) $(CORE)
 	cp -r bindings/ruby/lib bindings/ruby/README.md bindings/ruby/throttlekit.gemspec $(GEM_DIR)/src/
 	cd $(GEM_DIR)/src && gem build --quiet throttlekit.gemspec && mv throttlekit-*.gem ..
 	cp $(SHIM) $(CORE) $(GEM_DIR)/src/native/
+	strip --strip-unneeded $(GEM_DIR)/src/native/*.so*
 	cd $(GEM_DIR)/src && THROTTLEKIT_GEM_NATIVE=1 gem build --quiet throttlekit.gemspec && mv throttlekit-*.gem ..
 	@ls $(GEM_DIR)/*.gem
 
