@@ -13,7 +13,7 @@ packages=(
   ruby ruby-ffi ruby-rack ruby-minitest # the Ruby gem
   nginx nginx-dev libpcre2-dev zlib1g-dev # the nginx module: Debian's nginx and its sources
   curl wrk                 # ... its tests and its benchmark
-  composer                 # the packages suite: composer require of the PHP package, offline
+  composer php-fpm         # the packages suite: composer require of the PHP package, offline; PHP-FPM
   systemd                  # ... systemd-analyze verify on the server's unit (nothing is started)
 )
 missing=()

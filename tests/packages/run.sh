@@ -21,7 +21,9 @@
 #      from outside the repository (the library found as libthrottlekit.so.0).
 #   6. PHP: a scratch Composer project requires throttlekit/throttlekit from a path repository
 #      with every other repository off and the network disabled, then uses it; then the same
-#      with ffi.preload of the package's throttlekit.preload.h (the PHP-FPM setup).
+#      with ffi.preload of the package's throttlekit.preload.h; then PHP-FPM behind nginx
+#      (ffi.enable=preload, clear_env, opcache.preload of the package, with and without
+#      ffi.preload) serves a request that uses it.
 #   7. `dpkg --purge`: no package, file, conffile directory, module link or ldconfig cache
 #      entry is left. Then the platform gem (it carries the library) works with no system
 #      library at all.
@@ -31,7 +33,7 @@
 # it meanwhile. One run at a time on a machine (a lock); the suite refuses to touch a machine
 # where a ThrottleKit package is already installed.
 #
-# Needs root and Debian (dpkg), systemd-analyze, nginx, composer, php-cli, ruby, a C compiler,
+# Needs root and Debian (dpkg), systemd-analyze, nginx, composer, php-cli, php-fpm, ruby, a C compiler,
 # pkg-config, curl, setpriv. What is missing skips the suite, or fails it under CI=true.
 # Environment: THROTTLEKIT_REDIS_URL (required), KEEP_TMP=1 keeps the scratch directory.
 set -uo pipefail
@@ -394,6 +396,91 @@ out=$(clean_env php -d ffi.enable=preload -d "ffi.preload=$app/vendor/throttleki
   php-app/check.php "$THROTTLEKIT_REDIS_URL" 2>&1)
 check "with ffi.preload of the package's throttlekit.preload.h it uses FFI::scope (\$out: $out)" \
   test "$out" = '["scope THROTTLEKIT",[true,true,false],[true,false]]'
+
+# PHP-FPM as a site runs it: ffi.enable=preload (the default: the FFI API only from preloaded
+# code), the package preloaded, workers with a cleared environment (clear_env), reached
+# through nginx's fastcgi_pass.
+fpm_bin=$(command -v php-fpm8.2 php-fpm 2>/dev/null | head -n1)
+if [ -n "$fpm_bin" ]; then
+  f=$tmp/fpm
+  mkdir -p "$f"
+  cat >"$app/web.php" <<'EOF'
+<?php
+require __DIR__ . '/vendor/autoload.php';
+$m = ThrottleKit\Client::memory("version: 1\nlimiters:\n  api: { strategy: gcra, limit: 2, period: 1m, burst: 2 }\n");
+$d = [$m->check('api', 'k')->allowed, $m->check('api', 'k')->allowed, $m->check('api', 'k')->allowed];
+echo json_encode([ThrottleKit\Native::source(), ini_get('ffi.enable'), getenv('THROTTLEKIT_LIB'), $d]), "\n";
+EOF
+  cat >"$f/fpm.conf" <<EOF
+[global]
+pid = $f/fpm.pid
+error_log = $f/error.log
+daemonize = no
+[app]
+user = nobody
+group = nogroup
+listen = $f/fpm.sock
+listen.mode = 0666
+pm = static
+pm.max_children = 1
+clear_env = yes
+EOF
+  fpm_port=$(free_port)
+  cat >"$f/nginx.conf" <<EOF
+worker_processes 1;
+pid $f/nginx.pid;
+error_log $f/nginx-error.log;
+events { worker_connections 16; }
+http {
+    access_log off;
+    client_body_temp_path $f/client_body;
+    proxy_temp_path $f/proxy;
+    fastcgi_temp_path $f/fastcgi;
+    uwsgi_temp_path $f/uwsgi;
+    scgi_temp_path $f/scgi;
+    server {
+        listen 127.0.0.1:$fpm_port;
+        location = /web.php {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME $app/web.php;
+            fastcgi_pass unix:$f/fpm.sock;
+        }
+    }
+}
+EOF
+  pkg=$app/vendor/throttlekit/throttlekit
+  # fpm_request DESCRIPTION WANT PHP-FPM-FLAGS...: an FPM master with these flags, one request.
+  fpm_request() {
+    local what=$1 want=$2 out=""; shift 2
+    rm -f "$f/error.log" "$f/nginx-error.log"
+    (cd "$tmp" && exec "${user_env[@]}" "$fpm_bin" -F -y "$f/fpm.conf" "$@") >"$f/fpm.out" 2>&1 &
+    fpm_pid=$!
+    pids+=("$fpm_pid")
+    for _ in $(seq 1 100); do [ -S "$f/fpm.sock" ] && break; sleep 0.05; done
+    if nginx -p "$f" -c "$f/nginx.conf" >"$f/nginx.out" 2>&1; then
+      out=$(curl -s --max-time 10 "http://127.0.0.1:$fpm_port/web.php")
+      nginx -p "$f" -c "$f/nginx.conf" -s quit 2>/dev/null
+      for _ in $(seq 1 100); do [ -f "$f/nginx.pid" ] || break; sleep 0.05; done
+    else
+      cat "$f/nginx.out"
+    fi
+    kill -QUIT "$fpm_pid" 2>/dev/null; wait "$fpm_pid" 2>/dev/null
+    check "PHP-FPM, $what: $out" test "$out" = "$want"
+    [ "$out" = "$want" ] || cat "$f/error.log" "$f/fpm.out" "$f/nginx-error.log" 2>/dev/null
+  }
+  # ffi.enable=preload lets only preloaded code call the FFI API: the package's classes are
+  # preloaded (opcache.preload=preload.php); the library comes from ffi.preload's scope...
+  fpm_request "opcache.preload + ffi.preload, clear_env: the library from FFI::scope" \
+    '["scope THROTTLEKIT","preload",false,[true,true,false]]' \
+    -d ffi.enable=preload -d opcache.enable=1 -d "opcache.preload=$pkg/preload.php" -d opcache.preload_user=nobody \
+    -d "ffi.preload=$pkg/throttlekit.preload.h"
+  # ... or from the system path, the package's throttlekit.ffi.h parsed by the client.
+  fpm_request "opcache.preload alone, clear_env: the library by its soname" \
+    '["libthrottlekit.so.0","preload",false,[true,true,false]]' \
+    -d ffi.enable=preload -d opcache.enable=1 -d "opcache.preload=$pkg/preload.php" -d opcache.preload_user=nobody
+else
+  fail "php-fpm is not installed (apt-get install php-fpm)"
+fi
 
 # ---- 7. Purge ----------------------------------------------------------------------------------
 echo "# dpkg --purge"

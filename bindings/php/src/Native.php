@@ -111,6 +111,12 @@ final class Native
                 throw new LibraryException("the FFI header $headerPath does not parse: " . $e->getMessage()
                     . ' (regenerate it with `make -C bindings/php ffi-header`)', 0, $e);
             } catch (\FFI\Exception $e) {
+                if (str_contains($e->getMessage(), 'restricted by "ffi.enable"')) {
+                    // ffi.enable=preload outside the CLI: only preloaded code may call the FFI API.
+                    throw new LibraryException('PHP FFI is not usable here: ' . $e->getMessage()
+                        . ' (with ffi.enable=preload, put this package in opcache.preload, and its throttlekit.preload.h'
+                        . ' in ffi.preload; or set ffi.enable=1; see bindings/php/README.md)', 0, $e);
+                }
                 $tried[] = sprintf('%s (%s): %s', $path, preg_replace('/ #\d+$/', '', $source), $e->getMessage());
                 continue;
             } catch (\Error $e) {
@@ -122,7 +128,7 @@ final class Native
             return self::$loaded[$cacheKey] = $ffi;
         }
         throw new LibraryException("cannot load libthrottlekit; looked in:\n  - " . implode("\n  - ", $tried)
-            . "\n(pass the 'lib' option, set THROTTLEKIT_LIB to e.g. build/lib/libthrottlekit.so, "
-            . 'or install the library with `make install`)');
+            . "\n(install it: the libthrottlekit0 Debian package, or `make install`; or pass the 'lib' option, "
+            . 'or set THROTTLEKIT_LIB to e.g. build/lib/libthrottlekit.so)');
     }
 }
