@@ -17,6 +17,8 @@ packages=(
   ruby-railties ruby-actionpack ruby-activesupport puma # ... its Rails app test (Puma cluster mode)
   nginx nginx-dev libpcre2-dev zlib1g-dev # the nginx module: Debian's nginx and its sources
   curl wrk                 # ... its tests and its benchmark
+  composer php-fpm         # the packages suite: composer require of the PHP package, offline; PHP-FPM
+  systemd                  # ... systemd-analyze verify on the server's unit (nothing is started)
 )
 missing=()
 for p in "${packages[@]}"; do
