@@ -61,7 +61,9 @@ typedef struct tk_decision {
   int64_t remaining;
   int64_t reset_at_ms;
   int64_t retry_after_ms;
-  int64_t reserved[4];
+  int64_t window_ms;
+
+  int64_t reserved[3];
 } tk_decision_t;
 
 typedef struct tk_forecast {
@@ -183,5 +185,22 @@ int tk_heartbeat(tk_handle_t h, const char *policy, const char *key, const char 
 int tk_heartbeat_at(tk_handle_t h, const char *policy, const char *key,
                     const char *const *lease_ids, size_t n, int64_t now_ms, size_t *reclaimed,
                     size_t *n_reclaimed, tk_error_t *err);
+
+int tk_admit_async(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                   uint64_t cookie, tk_error_t *err);
+
+int tk_release_async(tk_handle_t h, const char *policy, const char *key, const char *lease_id,
+                     int dropped, uint64_t cookie, tk_error_t *err);
+
+typedef enum tk_header_style {
+  TK_HEADERS_OFF = 0,
+  TK_HEADERS_IETF = 1,
+  TK_HEADERS_TRIPLE = 2,
+  TK_HEADERS_LEGACY = 3,
+  TK_HEADERS_ALL = 4
+} tk_header_style_t;
+
+int tk_format_headers(tk_header_style_t style, const char *policy, const tk_decision_t *d,
+                      int64_t now_ms, char *buf, size_t size);
 
 int64_t tk_debug_goroutines(void);
