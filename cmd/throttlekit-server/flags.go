@@ -23,6 +23,7 @@ type config struct {
 	port        int
 	store       string // storeMemory or storeRedis, resolved
 	memoryBytes int64  // --memory-max-bytes: the embedded engine's byte cap; 0 the default
+	localKeys   int    // --local-max-keys: two-tier L1 keys per policy; 0 the default
 	redisURL    string
 	redisPrefix string
 	redisTLS    redisTLSFiles
@@ -133,6 +134,9 @@ Flags:
       --memory-max-bytes N  memory store only: the most bytes its keys may hold (an estimate of
                             their heap); past it the keys closest to expiry are evicted
                             (default 536870912, 512 MiB)
+      --local-max-keys N    two-tier policies (leased, cached-deny) and federated ones: the
+                            keys this process holds local credits or denials for, per policy;
+                            past it the oldest goes, forfeiting its credits (default 100000)
       --redis URL           the Redis to use: redis://[user:password@]host:port[/db],
                             rediss:// for TLS, redis+cluster://h1:p1,h2:p2,
                             redis+sentinel://h1:p1,h2:p2/master-name
@@ -259,6 +263,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.port, "port", 50051, "TCP port")
 	fs.StringVar(&cfg.store, "store", "", "memory or redis")
 	fs.Int64Var(&cfg.memoryBytes, "memory-max-bytes", 0, "the memory store's byte cap")
+	fs.IntVar(&cfg.localKeys, "local-max-keys", 0, "two-tier L1 keys per policy")
 	fs.StringVar(&cfg.redisURL, "redis", "", "the Redis URL")
 	fs.StringVar(&cfg.redisPrefix, "redis-prefix", "", "key namespace")
 	fs.StringVar(&cfg.redisTLS.ca, "redis-tls-ca", "", "CA bundle for the Redis servers")
@@ -317,6 +322,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if cfg.memoryBytes < 0 {
 		return nil, usageError("--memory-max-bytes must not be negative, got %d", cfg.memoryBytes)
+	}
+	if cfg.localKeys < 0 {
+		return nil, usageError("--local-max-keys must not be negative, got %d", cfg.localKeys)
 	}
 	if cfg.timeout <= 0 {
 		return nil, usageError("--timeout must be positive, got %s", cfg.timeout)

@@ -114,6 +114,7 @@ func TestFlagRefusals(t *testing.T) {
 		{[]string{"-c", "x", "--keepalive-min-time", "0s"}, "--keepalive-min-time"},
 		{[]string{"-c", "x", "--handshake-timeout", "0s"}, "--handshake-timeout"},
 		{[]string{"-c", "x", "--memory-max-bytes", "-1"}, "--memory-max-bytes"},
+		{[]string{"-c", "x", "--local-max-keys", "-1"}, "--local-max-keys"},
 		{[]string{"-c", "x", "--redis", "redis://h", "--memory-max-bytes", "1000"}, "--memory-max-bytes"},
 	} {
 		if _, err := parseFlags(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
