@@ -124,7 +124,7 @@ func TestBothDoorsShareOneLimiter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := client.Decision{Allowed: i < 6, Limit: 6, Remaining: max(0, 5-i), ResetAt: d.ResetAt, RetryAfterMs: d.RetryAfterMs}
+		want := client.Decision{Allowed: i < 6, Limit: 6, Remaining: max(0, 5-i), ResetAt: d.ResetAt, RetryAfterMs: d.RetryAfterMs, WindowMs: 3_600_000}
 		if d != want || (i >= 6) != (d.RetryAfterMs > 0) {
 			t.Fatalf("call %d through door %d: %+v, want %+v", i, i%2, d, want)
 		}

@@ -44,7 +44,7 @@ func TestServerOnRedisSentinel(t *testing.T) {
 			if i == 1 {
 				reset = d.ResetAt
 			}
-			want := client.Decision{Allowed: i <= 6, Limit: 6, Remaining: max(0, 6-i), ResetAt: reset, RetryAfterMs: d.RetryAfterMs}
+			want := client.Decision{Allowed: i <= 6, Limit: 6, Remaining: max(0, 6-i), ResetAt: reset, RetryAfterMs: d.RetryAfterMs, WindowMs: 3_600_000}
 			if d != want || (i > 6) != (d.RetryAfterMs > 0) || reset <= time.Now().UnixMilli() {
 				t.Fatalf("%s check %d: %+v, want %+v", k, i, d, want)
 			}
