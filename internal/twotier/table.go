@@ -2,8 +2,8 @@ package twotier
 
 import (
 	"hash/maphash"
-	"strings"
 	"math/bits"
+	"strings"
 	"sync"
 )
 
