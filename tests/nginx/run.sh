@@ -312,7 +312,9 @@ check "an empty key is not limited" "$(burst "$a_port" /byheader "" 7)" \
   "200 200 200 200 200 200 200"
 check "the variable is empty without a check" "$(last_log "$A")" "/byheader 200 - -"
 check "throttlekit off" "$(burst "$a_port" /off "" 7)" "200 200 200 200 200 200 200"
-check "an inherited rule with throttlekit_status 418" "$(burst "$a_port" /teapot "" 1)" "418"
+# The inherited rule shares /limited's key; a burst past the limit ends refused, whatever
+# refilled since (a loaded machine can take long enough between the two for a cell).
+check "an inherited rule with throttlekit_status 418" "$(burst "$a_port" /teapot "" 7 | awk '{print $NF}')" "418"
 
 user=d$RANDOM
 check "dry run passes everything" "$(burst "$a_port" /dry "$user" 7)" \
@@ -403,7 +405,9 @@ wait "$slow1" "$slow2" "$slow3" "${gone[@]}"
 read -r code t < "$dir/slow-open"
 ms=$(awk -v t="$t" 'BEGIN { printf "%d", t * 1000 }')
 check "fail open: a limited request passes after the timeout" "$code" "200"
-[ "$ms" -ge 950 ] && [ "$ms" -lt 3000 ] && ok "... after ${ms} ms (timeout 1 s)" \
+# nginx arms its timers on its cached clock, which a loaded machine leaves behind by up to
+# a loop's length (seen: 868 ms at load 15): "about" is 800 ms or more.
+[ "$ms" -ge 800 ] && [ "$ms" -lt 3000 ] && ok "... after ${ms} ms (timeout 1 s)" \
   || fail "fail open answered after ${ms} ms, not about 1000"
 read -r code t < "$dir/slow-closed"
 check "fail closed: a limited request is rejected after the timeout" "$code" "429"
