@@ -462,4 +462,3 @@ type overrideResult struct {
 type overrideWaiter chan overrideResult
 
 func (w overrideWaiter) Done(d front.Decision, err error) { w <- overrideResult{d, err} }
-
