@@ -15,8 +15,8 @@ import (
 // state could take (it starts with "{"):
 //   - stateKey has a hash tag T: "{T}:override:" + stateKey;
 //   - it has none and holds no "}": "{" + stateKey + "}:override";
-//   - it has none but holds a "}" (so it cannot sit inside a tag): "{S}:override:" + stateKey,
-//     S the shortest decimal number hashing to stateKey's slot.
+//   - it has none but holds a "}" (so it cannot sit inside a tag), or is empty:
+//     "{S}:override:" + stateKey, S the shortest decimal number hashing to its slot.
 //
 // The forms cannot meet: the second is the only one that ends with "}:override" right after
 // its tag.
@@ -24,7 +24,7 @@ func OverrideKey(stateKey string) string {
 	if tag, ok := hashTag(stateKey); ok {
 		return "{" + tag + "}:override:" + stateKey
 	}
-	if !strings.Contains(stateKey, "}") {
+	if stateKey != "" && !strings.Contains(stateKey, "}") {
 		return "{" + stateKey + "}:override"
 	}
 	return "{" + slotTag(keyslot.Of(stateKey)) + "}:override:" + stateKey
