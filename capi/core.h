@@ -106,11 +106,15 @@ typedef struct tk_core {
   int (*heartbeat)(tk_handle_t h, const char *policy, const char *key,
                    const char *const *lease_ids, size_t n, int64_t now_ms, size_t *reclaimed,
                    size_t *n_reclaimed, tk_error_t *err);
+  /* Per-key override records (internal/cabi/overrides.go). */
+  int (*set_override)(tk_handle_t h, const char *policy, const char *key, const char *spec,
+                      int64_t ttl_ms, tk_error_t *err);
+  int (*clear_override)(tk_handle_t h, const char *policy, const char *key, tk_error_t *err);
 } tk_core_t;
 
 /* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
    from other sources instead of calling it with the wrong arguments. */
-#define TK_CORE_ABI 13
+#define TK_CORE_ABI 14
 
 /* The input limits the shim checks before calling the core, the core's own (policy.MaxKeyBytes,
    policy.MaxSafeInteger): the core fails to compile if they differ (internal/cabi/limits.go). */
@@ -142,6 +146,8 @@ typedef struct tk_core {
   X(relay, "tkcore_relay")                   \
   X(admit, "tkcore_admit")                   \
   X(release, "tkcore_release")               \
-  X(heartbeat, "tkcore_heartbeat")
+  X(heartbeat, "tkcore_heartbeat")          \
+  X(set_override, "tkcore_set_override")     \
+  X(clear_override, "tkcore_clear_override")
 
 #endif

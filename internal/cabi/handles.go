@@ -15,10 +15,11 @@ import (
 type handle struct {
 	door     front.Door
 	failMode front.FailMode
-	timeout  time.Duration // per call; bounds asynchronous checks too (async.go)
-	queue    bool          // the shim may submit its tk_checks (queue.go)
-	shadow   bool          // tk_options_t.shadow: every check's denial admitted, flagged
-	pump     *leasePump    // renews admitted leases (lease_pump.go); nil unless lease_heartbeat
+	timeout  time.Duration   // per call; bounds asynchronous checks too (async.go)
+	queue    bool            // the shim may submit its tk_checks (queue.go)
+	shadow   bool            // tk_options_t.shadow: every check's denial admitted, flagged
+	pump     *leasePump      // renews admitted leases (lease_pump.go); nil unless lease_heartbeat
+	override front.Overrider // stores override records (overrides.go); nil on the service door
 	state    atomic.Int64
 	drained  chan struct{}
 	once     sync.Once

@@ -84,6 +84,15 @@ func (c *ScriptCall) forKey(key string) *ScriptCall {
 	return &k
 }
 
+// An Overrider stores and clears the override records of its store (the Redis door and the
+// embedded engine; the service door has none).
+type Overrider interface {
+	SetOverride(ctx context.Context, policy, key, spec string, ttlMs int64) error
+	ClearOverride(ctx context.Context, policy, key string) error
+}
+
+var _ Overrider = (*Scripted)(nil)
+
 // SetOverride stores the override record of a key of a policy with an `overrides:` block:
 // spec as the block takes it ("unlimited", "deny", or name=value pairs such as "limit=4"),
 // validated as the file's overrides are; ttlMs 0 keeps it until cleared. Every check of the
