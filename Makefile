@@ -5,11 +5,25 @@ WITH_REDIS  := scripts/with-redis.sh
 
 CC          ?= cc
 CFLAGS_C    := -std=c11 -O2 -g -fPIC -Wall -Wextra -Werror
+# Where `make install` puts things: PREFIX, the multiarch libdir Debian's dynamic linker
+# searches (/usr/local/lib/x86_64-linux-gnu), DESTDIR for staging (packages).
 PREFIX      ?= /usr/local
+MULTIARCH   ?= $(shell $(CC) -print-multiarch 2>/dev/null)
+LIBDIR      ?= $(PREFIX)/lib$(if $(MULTIARCH),/$(MULTIARCH))
+INCLUDEDIR  ?= $(PREFIX)/include
+BINDIR      ?= $(PREFIX)/bin
+SYSCONFDIR  ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR     ?= $(if $(filter /usr/local,$(PREFIX)),/etc/systemd/system,$(PREFIX)/lib/systemd/system)
+NGINX_MODULES_DIR ?= $(PREFIX)/lib/nginx/modules
+NGINX_CONF_DIR    ?= $(PREFIX)/share/nginx/modules-available
 VERSION     := $(shell sed -n 's/^\#define TK_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' include/throttlekit.h | paste -sd.)
 LIB         := build/lib
 SHIM        := $(LIB)/libthrottlekit.so.0
 CORE        := $(LIB)/libthrottlekit-core.so
+# The core's soname is its file name: only the shim loads it (by path, from its own
+# directory), and TK_CORE_ABI, checked at load, is what pairs the two.
+CORE_SONAME := libthrottlekit-core.so
+NGINX_MODULE := build/nginx/ngx_http_throttlekit_module.so
 SERVER_BIN  := build/bin/throttlekit-server
 # The Go packages the core and the server are built from (main packages).
 CORE_PKG    := .
@@ -30,7 +44,7 @@ PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS              := build/tools
 
-.PHONY: all deps test bench demo demo-go lint lint-go lint-c lint-sh clean lib install proto proto-check server FORCE
+.PHONY: all deps test bench demo demo-go lint lint-go lint-c lint-sh clean lib proto proto-check server FORCE
 .SECONDEXPANSION:
 
 all: lint test
@@ -39,7 +53,7 @@ all: lint test
 # starts them in this order: test-go, the longest, first; the others follow one another beside
 # it); none keeps both cores busy for long. TEST_ALONE run afterwards, one at a time: the faults suite loads both
 # cores for two minutes and bounds every call to its timeout + 200 ms, so it gets the machine.
-TEST_SIDE_BY_SIDE := test-go test-nginx test-c test-build test-php test-ruby test-fuzz
+TEST_SIDE_BY_SIDE := test-go test-nginx test-c test-build test-php test-ruby test-fuzz test-packages
 TEST_ALONE        := test-faults
 TEST_SUITES       := $(TEST_SIDE_BY_SIDE) $(TEST_ALONE)
 # Each suite has its own redis-server. One Redis given through THROTTLEKIT_REDIS_URL is shared
@@ -107,6 +121,19 @@ test-faults: lib server
 .PHONY: nginx-module
 nginx-module:
 	bindings/nginx/build.sh
+
+# The module as a file, for install: built when missing or older than its sources, never
+# copied over while it is current (a running test's nginx may have it loaded).
+$(NGINX_MODULE): $(wildcard bindings/nginx/*.c bindings/nginx/*.h) bindings/nginx/config
+	bindings/nginx/build.sh
+
+## test-packages: make deb and make gem, then the packages installed as users install them
+## (dpkg -i, gem install, composer require from a path repository) and used with nothing
+## from the build tree: the C example via pkg-config, the server by its systemd unit, nginx
+## through the packaged snippet (a 429), Ruby, PHP (with ffi.preload); then dpkg --purge and
+## nothing left; needs root (tests/packages)
+test-packages: deb gem
+	$(suite) $(WITH_REDIS) tests/packages/run.sh
 
 ## test-nginx: the module in a real nginx, against its own redis-server and throttlekit-server
 test-nginx: nginx-module lib server
@@ -178,7 +205,8 @@ lib: $(SHIM) $(CORE) $(LIB)/libthrottlekit.so $(LIB)/pkgconfig/throttlekit.pc
 
 $(CORE): $$(call go_files,$(CORE_PKG)) $(C_HEADERS)
 	@mkdir -p $(LIB)
-	CGO_CFLAGS="$(CORE_CGO_CFLAGS)" $(GO) build -buildmode=c-shared -trimpath -o $@ $(CORE_PKG)
+	CGO_CFLAGS="$(CORE_CGO_CFLAGS)" $(GO) build -buildmode=c-shared -trimpath \
+		-ldflags='-extldflags=-Wl,-soname,$(CORE_SONAME)' -o $@ $(CORE_PKG)
 	@rm -f $(LIB)/libthrottlekit-core.h
 	@touch $@
 
@@ -192,16 +220,127 @@ $(LIB)/libthrottlekit.so: $(SHIM)
 
 $(LIB)/pkgconfig/throttlekit.pc: capi/throttlekit.pc.in include/throttlekit.h
 	@mkdir -p $(LIB)/pkgconfig
-	sed -e 's|@PREFIX@|$(abspath build)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(call pc_file,$(abspath build),$(abspath build/include),$(abspath $(LIB))) > $@
 	@mkdir -p build/include && cp include/throttlekit.h build/include/
 
-## install: header, libraries and pkg-config file under $(PREFIX)
-install: $(SHIM) $(CORE)
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 include/throttlekit.h $(DESTDIR)$(PREFIX)/include/
-	install -m 755 $(SHIM) $(CORE) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libthrottlekit.so.0 $(DESTDIR)$(PREFIX)/lib/libthrottlekit.so
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' capi/throttlekit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/throttlekit.pc
+# The pkg-config file for PREFIX, INCLUDEDIR, LIBDIR: -L and -l, never an rpath.
+pc_file = sed -e 's|@PREFIX@|$(1)|' -e 's|@INCLUDEDIR@|$(2)|' -e 's|@LIBDIR@|$(3)|' -e 's|@VERSION@|$(VERSION)|' capi/throttlekit.pc.in
+
+## install: the libraries (LIBDIR, the multiarch one by default), the header and the .pc
+## file, throttlekit-server with its systemd unit, policy file and flags (SYSCONFDIR, kept
+## when they exist), the nginx module and its load_module snippet, under
+## $(DESTDIR)$(PREFIX); ldconfig runs when installing to the live root (no DESTDIR).
+## WITH_NGINX=0 leaves the nginx module out (it needs Debian's nginx-dev to build)
+WITH_NGINX  ?= 1
+.PHONY: install uninstall
+install: $(SHIM) $(CORE) $(SERVER_BIN) $(if $(filter 1,$(WITH_NGINX)),$(NGINX_MODULE))
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/throttlekit $(DESTDIR)$(SYSCONFDIR)/default \
+	  $(if $(filter 1,$(WITH_NGINX)),$(DESTDIR)$(NGINX_MODULES_DIR) $(DESTDIR)$(NGINX_CONF_DIR))
+	install -m 644 $(SHIM) $(CORE) $(DESTDIR)$(LIBDIR)/
+	ln -sfn libthrottlekit.so.0 $(DESTDIR)$(LIBDIR)/libthrottlekit.so
+	install -m 644 include/throttlekit.h $(DESTDIR)$(INCLUDEDIR)/
+	$(call pc_file,$(PREFIX),$(INCLUDEDIR),$(LIBDIR)) > $(DESTDIR)$(LIBDIR)/pkgconfig/throttlekit.pc
+	install -m 755 $(SERVER_BIN) $(DESTDIR)$(BINDIR)/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' packaging/systemd/throttlekit-server.service.in \
+	  > $(DESTDIR)$(UNITDIR)/throttlekit-server.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/throttlekit/policies.yaml ] || \
+	  install -m 644 packaging/etc/policies.yaml $(DESTDIR)$(SYSCONFDIR)/throttlekit/policies.yaml
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/throttlekit-server ] || \
+	  install -m 644 packaging/etc/throttlekit-server.default $(DESTDIR)$(SYSCONFDIR)/default/throttlekit-server
+ifeq ($(WITH_NGINX),1)
+	install -m 644 $(NGINX_MODULE) $(DESTDIR)$(NGINX_MODULES_DIR)/
+	sed -e 's|@NGINX_MODULES_DIR@|$(NGINX_MODULES_DIR)|' packaging/nginx/mod-http-throttlekit.conf.in \
+	  > $(DESTDIR)$(NGINX_CONF_DIR)/mod-http-throttlekit.conf
+endif
+	$(if $(DESTDIR),,ldconfig)
+
+## uninstall: what install put there, but a policy file or flags file that was edited
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libthrottlekit.so.0 $(DESTDIR)$(LIBDIR)/libthrottlekit-core.so \
+	  $(DESTDIR)$(LIBDIR)/libthrottlekit.so $(DESTDIR)$(LIBDIR)/pkgconfig/throttlekit.pc \
+	  $(DESTDIR)$(INCLUDEDIR)/throttlekit.h $(DESTDIR)$(BINDIR)/throttlekit-server \
+	  $(DESTDIR)$(UNITDIR)/throttlekit-server.service \
+	  $(DESTDIR)$(NGINX_MODULES_DIR)/ngx_http_throttlekit_module.so \
+	  $(DESTDIR)$(NGINX_CONF_DIR)/mod-http-throttlekit.conf
+	! cmp -s packaging/etc/policies.yaml $(DESTDIR)$(SYSCONFDIR)/throttlekit/policies.yaml || \
+	  rm -f $(DESTDIR)$(SYSCONFDIR)/throttlekit/policies.yaml
+	! cmp -s packaging/etc/throttlekit-server.default $(DESTDIR)$(SYSCONFDIR)/default/throttlekit-server || \
+	  rm -f $(DESTDIR)$(SYSCONFDIR)/default/throttlekit-server
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/throttlekit 2>/dev/null
+	$(if $(DESTDIR),,ldconfig)
+
+# ---- Packages -----------------------------------------------------------------------------
+
+# nfpm, pinned, installed under build/tools like the protoc generators.
+NFPM        := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+DEB_ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || $(GO) env GOARCH)
+DEB_DIR     := build/deb
+DEB_STAGE   := build/pkgroot
+# The ABI of the nginx the module is built against (Debian's nginx-dev sources say it).
+NGINX_ABI   = $(shell sed -n 's/^nginx:abi=//p' $${NGINX_SRC:-/usr/share/nginx/src}/debian/libnginx-mod.abisubstvars 2>/dev/null)
+DEB_PACKAGES := libthrottlekit0 libthrottlekit-dev throttlekit-server libnginx-mod-http-throttlekit
+DEBS        := $(foreach p,$(DEB_PACKAGES),$(DEB_DIR)/$(p)_$(VERSION)_$(DEB_ARCH).deb)
+
+## deb: build/deb/<package>_<version>_<arch>.deb for libthrottlekit0, libthrottlekit-dev,
+## throttlekit-server and libnginx-mod-http-throttlekit (nfpm, packaging/nfpm/*.yaml), from
+## `make install PREFIX=/usr DESTDIR=build/pkgroot`
+.PHONY: deb deb-stage
+deb: $(TOOLS)/nfpm deb-stage
+	@[ -n "$(NGINX_ABI)" ] || { echo "deb: no nginx:abi= in Debian's nginx sources (apt-get install nginx-dev)"; exit 1; }
+	@mkdir -p $(DEB_DIR)
+	@rm -f $(DEB_DIR)/*.deb
+	@for p in $(DEB_PACKAGES); do \
+	  STAGE=$(abspath $(DEB_STAGE)) LIBDIR=/usr/lib/$(MULTIARCH) VERSION=$(VERSION) DEB_ARCH=$(DEB_ARCH) \
+	  NGINX_ABI=$(NGINX_ABI) $(TOOLS)/nfpm pkg -p deb -f packaging/nfpm/$$p.yaml \
+	    -t $(DEB_DIR)/$${p}_$(VERSION)_$(DEB_ARCH).deb >/dev/null || exit 1; \
+	  echo "deb: $(DEB_DIR)/$${p}_$(VERSION)_$(DEB_ARCH).deb"; \
+	done
+
+deb-stage: $(SHIM) $(CORE) $(SERVER_BIN) $(NGINX_MODULE)
+	rm -rf $(DEB_STAGE)
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEB_STAGE)) PREFIX=/usr SYSCONFDIR=/etc \
+	  LIBDIR=/usr/lib/$(MULTIARCH) UNITDIR=/usr/lib/systemd/system >/dev/null
+	strip --strip-unneeded $(DEB_STAGE)/usr/lib/$(MULTIARCH)/libthrottlekit.so.0 \
+	  $(DEB_STAGE)/usr/lib/$(MULTIARCH)/libthrottlekit-core.so $(DEB_STAGE)/usr/bin/throttlekit-server \
+	  $(DEB_STAGE)/usr/lib/nginx/modules/ngx_http_throttlekit_module.so
+
+RPM_DIR      := build/rpm
+RPM_STAGE    := build/pkgroot-rpm
+RPM_PACKAGES := libthrottlekit0 libthrottlekit-dev throttlekit-server
+## rpm: build/rpm/*.rpm of libthrottlekit0, libthrottlekit-dev and throttlekit-server from the
+## same nfpm descriptions (LIBDIR=/usr/lib64; the nginx module is Debian's nginx ABI only)
+.PHONY: rpm
+rpm: $(TOOLS)/nfpm $(SHIM) $(CORE) $(SERVER_BIN)
+	rm -rf $(RPM_STAGE) $(RPM_DIR) && mkdir -p $(RPM_DIR)
+	$(MAKE) --no-print-directory install WITH_NGINX=0 DESTDIR=$(abspath $(RPM_STAGE)) PREFIX=/usr \
+	  SYSCONFDIR=/etc LIBDIR=/usr/lib64 UNITDIR=/usr/lib/systemd/system >/dev/null
+	strip --strip-unneeded $(RPM_STAGE)/usr/lib64/libthrottlekit.so.0 $(RPM_STAGE)/usr/lib64/libthrottlekit-core.so \
+	  $(RPM_STAGE)/usr/bin/throttlekit-server
+	@for p in $(RPM_PACKAGES); do \
+	  STAGE=$(abspath $(RPM_STAGE)) LIBDIR=/usr/lib64 VERSION=$(VERSION) DEB_ARCH=$(DEB_ARCH) \
+	  $(TOOLS)/nfpm pkg -p rpm -f packaging/nfpm/$$p.yaml -t $(RPM_DIR)/ >/dev/null || exit 1; \
+	done
+	@ls $(RPM_DIR)/*.rpm
+
+$(TOOLS)/nfpm:
+	GOBIN=$(abspath $(TOOLS)) $(GO) install $(NFPM)
+
+GEM_DIR     := build/gem
+## gem: build/gem/throttlekit-<version>.gem (any platform: it loads the system's
+## libthrottlekit.so.0) and build/gem/throttlekit-<version>-<platform>.gem (it carries this
+## build's libthrottlekit.so.0 and core in native/), from bindings/ruby
+.PHONY: gem
+gem: $(SHIM) $(CORE)
+	@grep -q '"$(VERSION)"' bindings/ruby/lib/throttlekit/version.rb || \
+	  { echo "gem: bindings/ruby/lib/throttlekit/version.rb is not $(VERSION) (include/throttlekit.h)"; exit 1; }
+	rm -rf $(GEM_DIR) && mkdir -p $(GEM_DIR)/src/native
+	cp -r bindings/ruby/lib bindings/ruby/README.md bindings/ruby/throttlekit.gemspec $(GEM_DIR)/src/
+	cd $(GEM_DIR)/src && gem build --quiet throttlekit.gemspec && mv throttlekit-*.gem ..
+	cp $(SHIM) $(CORE) $(GEM_DIR)/src/native/
+	strip --strip-unneeded $(GEM_DIR)/src/native/*.so*
+	cd $(GEM_DIR)/src && THROTTLEKIT_GEM_NATIVE=1 gem build --quiet throttlekit.gemspec && mv throttlekit-*.gem ..
+	@ls $(GEM_DIR)/*.gem
 
 ## lint: lint-go, lint-c and lint-sh
 lint: lint-go lint-c lint-sh

@@ -139,3 +139,14 @@ func tkcore_heartbeat(id C.tk_handle_t, policy, key *C.char, leaseIDs **C.char, 
 	return C.int(cabi.Heartbeat(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), unsafe.Pointer(leaseIDs), uint(n),
 		int64(now), unsafe.Pointer(reclaimed), unsafe.Pointer(nReclaimed), unsafe.Pointer(cerr)))
 }
+
+//export tkcore_admit_async
+func tkcore_admit_async(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, cookie C.uint64_t, cerr *C.tk_error_t) C.int {
+	return C.int(cabi.AdmitAsync(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), int64(cost), uint64(cookie), unsafe.Pointer(cerr)))
+}
+
+//export tkcore_release_async
+func tkcore_release_async(id C.tk_handle_t, policy, key, leaseID *C.char, dropped C.int, cookie C.uint64_t, cerr *C.tk_error_t) C.int {
+	return C.int(cabi.ReleaseAsync(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), unsafe.Pointer(leaseID), dropped != 0,
+		uint64(cookie), unsafe.Pointer(cerr)))
+}

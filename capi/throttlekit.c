@@ -699,3 +699,20 @@ int tk_heartbeat_at(tk_handle_t h, const char *policy, const char *key,
   if ((rc = check_fork(err)) || (rc = check_now(now_ms, err))) return rc;
   return heartbeat_impl(h, policy, key, lease_ids, n, now_ms, reclaimed, n_reclaimed, err);
 }
+
+/* ---- Asynchronous admission ------------------------------------------------------------ */
+
+int tk_admit_async(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                   uint64_t cookie, tk_error_t *err) {
+  int rc = check_one_key(h, policy, key, 0, NULL, "cost", cost, err);
+  if (rc) return rc;
+  return core.admit_async(h, policy, key, cost, cookie, err);
+}
+
+int tk_release_async(tk_handle_t h, const char *policy, const char *key, const char *lease_id,
+                     int dropped, uint64_t cookie, tk_error_t *err) {
+  int rc = check_one_key(h, policy, key, 0, NULL, NULL, 0, err);
+  if (rc) return rc;
+  if (!lease_id) return fail(err, TK_E_INVALID, "lease_id is NULL");
+  return core.release_async(h, policy, key, lease_id, dropped != 0, cookie, err);
+}

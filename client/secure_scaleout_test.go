@@ -119,7 +119,7 @@ func TestClusterTLSAndPassword(t *testing.T) {
 			const now = int64(1_700_000_000_000)
 			for i := int64(1); i <= 4; i++ {
 				d, err := b.CheckAt(ctx, "g", k, 1, now)
-				want := client.Decision{Allowed: i <= 3, Limit: 3, Remaining: max(0, 3-i), ResetAt: now + 720_000*min(i, 3)}
+				want := client.Decision{Allowed: i <= 3, Limit: 3, Remaining: max(0, 3-i), ResetAt: now + 720_000*min(i, 3), WindowMs: 3_600_000}
 				if i > 3 {
 					want.RetryAfterMs = 720_000
 				}
@@ -138,7 +138,7 @@ func TestClusterTLSAndPassword(t *testing.T) {
 				if i == 1 {
 					reset = d.ResetAt
 				}
-				want := client.Decision{Allowed: i <= 4, Limit: 4, Remaining: max(0, 4-i), ResetAt: reset, RetryAfterMs: d.RetryAfterMs}
+				want := client.Decision{Allowed: i <= 4, Limit: 4, Remaining: max(0, 4-i), ResetAt: reset, RetryAfterMs: d.RetryAfterMs, WindowMs: 3_600_000}
 				if d != want || (i > 4) != (d.RetryAfterMs > 0) || reset <= time.Now().UnixMilli() {
 					t.Fatalf("master %s key %s check %d: %s; want %s", m.Addr, k, i, show(d), show(want))
 				}
@@ -245,7 +245,7 @@ func sentinelChecks(t *testing.T, b *client.RedisBackend, ns string, master *red
 		if i == 1 {
 			reset = d.ResetAt
 		}
-		want := client.Decision{Allowed: i <= 4, Limit: 4, Remaining: max(0, 4-i), ResetAt: reset, RetryAfterMs: d.RetryAfterMs}
+		want := client.Decision{Allowed: i <= 4, Limit: 4, Remaining: max(0, 4-i), ResetAt: reset, RetryAfterMs: d.RetryAfterMs, WindowMs: 3_600_000}
 		if d != want || (i > 4) != (d.RetryAfterMs > 0) || reset <= time.Now().UnixMilli() {
 			t.Fatalf("check %d: %s; want %s", i, show(d), show(want))
 		}

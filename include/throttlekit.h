@@ -403,13 +403,15 @@ int tk_check_all_at(tk_handle_t h, const tk_check_item_t *items, size_t n, int64
 
 /* One finished asynchronous call, as tk_poll delivers it. */
 typedef struct tk_completion {
-  uint64_t cookie;               /* the caller's tag given to tk_check_async, returned as given */
+  uint64_t cookie;               /* the tag given to the *_async call, as given */
   int32_t status;                /* TK_OK or a negative TK_E_* status, as tk_check would return */
   int32_t reserved0;             /* 0 */
   tk_decision_t decision;        /* valid when status == TK_OK (flags has
                                     TK_DECISION_SYNTHESIZED when the fail mode made it); zero
                                     otherwise */
-  char message[128];             /* NUL-terminated; "" when status == TK_OK. Shorter than
+  char message[128];             /* NUL-terminated; "" when a check succeeded (an admit's
+                                    completion carries its lease id or binding axis here: see
+                                    "Asynchronous admission"); else why it failed. Shorter than
                                     tk_error_t.message: a longer text is cut (on a UTF-8
                                     character boundary) */
 } tk_completion_t;
@@ -550,6 +552,63 @@ int tk_heartbeat(tk_handle_t h, const char *policy, const char *key, const char 
 int tk_heartbeat_at(tk_handle_t h, const char *policy, const char *key,
                     const char *const *lease_ids, size_t n, int64_t now_ms, size_t *reclaimed,
                     size_t *n_reclaimed, tk_error_t *err);
+
+/* ---- Asynchronous admission -------------------------------------------------------------
+ *
+ * tk_admit and tk_release for event-loop hosts (nginx), through the handle's completion queue
+ * exactly as tk_check_async is (see "Asynchronous checks": the fd, tk_poll, the timeout,
+ * freeing, fork and threads apply word for word). Both return at once; every call they
+ * accept (TK_OK) completes exactly once, within the handle's timeout, as one tk_completion_t
+ * tagged with the caller's cookie. Checks, admits and releases may share one handle and one
+ * fd: match completions by cookie (the library never interprets it).
+ *
+ * What an admit's completion carries (status TK_OK): decision is tk_admission_t.decision;
+ * message holds, NUL-terminated, the lease id (32 lowercase hex characters) when
+ * decision.allowed == 1, the binding axis ("concurrency" or "rate") when 0. That is all a
+ * later tk_release or tk_release_async needs, with the policy and key the caller already
+ * has. lease_expires_at_ms is not delivered (a caller that must know it uses tk_admit; with
+ * tk_options_t.lease_heartbeat = 1 the handle renews the lease itself, which an event loop
+ * wants). reserved0 stays 0. On an error status, message says why, as for a check.
+ *
+ * A release's completion has status TK_OK (the slot is free: an unknown or already released
+ * lease is TK_OK too, release being idempotent) or the error tk_release would have returned
+ * (the slot is then left to the lease's expiry); decision is zero and message "" on TK_OK.
+ * A fire-and-forget caller still takes the completion with tk_poll (and may ignore it).
+ *
+ * On the embedded engine (tk_open_memory) the admit or release runs during the call itself, as
+ * the engine's asynchronous checks do (there is no network to wait for: a script's time), and
+ * its completion is queued before the call returns; on the other doors it runs elsewhere.
+ *
+ * The fail mode never applies to admission, synchronous or not. An admit still running when
+ * tk_free completes it with TK_E_BADHANDLE may yet take a slot in the store: it is reclaimed
+ * when its lease expires (the handle's renewals stop with tk_free).
+ */
+
+/*
+ * Queue a tk_admit(h, policy, key, cost) and return at once. policy and key are copied before
+ * this returns. Errors returned here (the call is then never queued): TK_E_INVALID (NULL or
+ * empty policy, NULL key, key over 4,096 bytes, negative cost or cost > 2^53 - 1),
+ * TK_E_BADHANDLE, TK_E_FORKED, and on the Redis door and the embedded engine TK_E_NOT_FOUND
+ * (unknown policy) and TK_E_UNSUPPORTED (not a concurrency policy); on the service door those
+ * two arrive as completions. Every other outcome is a completion: TK_OK with the decision and
+ * the lease id or binding axis in message (above), or TK_E_UNAVAILABLE / TK_E_TIMEOUT /
+ * TK_E_AUTH / TK_E_INTERNAL / TK_E_BADHANDLE (freed first). With lease_heartbeat = 1, an
+ * allowed admission is in the handle's renewals before its completion is queued. No
+ * explicit-clock twin: the store's clock decides.
+ */
+int tk_admit_async(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                   uint64_t cookie, tk_error_t *err);
+
+/*
+ * Queue a tk_release(h, policy, key, lease_id, dropped) and return at once; the strings are
+ * copied before this returns, and the lease leaves the handle's renewals at once. dropped != 0
+ * says the work failed (an adaptive limit shrinks). Errors returned here, never queued:
+ * TK_E_INVALID (NULL or empty policy, NULL key, key over 4,096 bytes, NULL lease_id),
+ * TK_E_BADHANDLE, TK_E_FORKED, and on the Redis door and the embedded engine TK_E_NOT_FOUND
+ * and TK_E_UNSUPPORTED as for tk_admit_async. Completes with TK_OK or the store's error.
+ */
+int tk_release_async(tk_handle_t h, const char *policy, const char *key, const char *lease_id,
+                     int dropped, uint64_t cookie, tk_error_t *err);
 
 /* ---- HTTP headers (pure C: never start the Go core; fork-safe) ------------------------- */
 

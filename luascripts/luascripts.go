@@ -29,6 +29,14 @@ const (
 // AdmissionName is the manifest name of the admission lease script.
 const AdmissionName = "concurrency.admission"
 
+// The federation coordinator's scripts (two-tier.md §6.1): strategy Federated, roles
+// RoleLease and RoleReconcile. They keep a budget per window, not a strategy's state.
+const (
+	Federated     = "federated"
+	RoleLease     = "lease"
+	RoleReconcile = "reconcile"
+)
+
 // Script is one decision script with its manifest entry.
 type Script struct {
 	Name     string   `json:"name"`     // "<strategy>.<role>", e.g. "gcra.check"

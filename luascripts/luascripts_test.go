@@ -69,7 +69,7 @@ func TestManifestEntries(t *testing.T) {
 	// script's own tests).
 	strategyScripts := 0
 	for _, s := range All() {
-		if s.Strategy != "all" && s.Role != RoleRefund && s.Role != RoleAdmission && s.Role != RoleOverride {
+		if s.Strategy != "all" && s.Strategy != Federated && s.Role != RoleRefund && s.Role != RoleAdmission && s.Role != RoleOverride {
 			strategyScripts++
 		}
 	}
@@ -100,5 +100,24 @@ func TestManifestEntries(t *testing.T) {
 	}
 	if ContractVersion() != "1" {
 		t.Errorf("contract version %q", ContractVersion())
+	}
+}
+
+// The coordinator's scripts of federated budgets (two-tier.md §6.1): one HASH key, upstream's
+// ARGV order.
+func TestFederationScripts(t *testing.T) {
+	want := map[string][]string{
+		RoleLease:     {"now", "tokens", "windowMs", "perKeyBudget"},
+		RoleReconcile: {"now", "leftover", "windowStart", "windowMs", "perKeyBudget"},
+	}
+	for role, argv := range want {
+		s, ok := Lookup(Federated, role)
+		if !ok {
+			t.Errorf("%s.%s missing from the manifest", Federated, role)
+			continue
+		}
+		if !slices.Equal(s.Argv, argv) || len(s.Keys) != 1 || s.File != s.Name+".lua" {
+			t.Errorf("%s: argv %v keys %v file %q; want argv %v and one key", s.Name, s.Argv, s.Keys, s.File, argv)
+		}
 	}
 }

@@ -10,9 +10,15 @@ packages=(
   libcjson-dev             # the C conformance test reads the golden vectors
   protobuf-compiler        # make proto-check regenerates the gRPC stubs to compare
   php-cli phpunit          # the PHP package (FFI and pcntl ship with php-cli)
+  php-fpm php-nyholm-psr7 php-psr-log php-psr-http-message php-psr-http-factory # ... its PSR-15 and php-fpm tests
+  php-symfony-rate-limiter php-symfony-framework-bundle php-symfony-yaml # ... its Symfony app test
+  php-laravel-framework    # ... its Laravel app test
   ruby ruby-ffi ruby-rack ruby-minitest # the Ruby gem
+  ruby-railties ruby-actionpack ruby-activesupport puma # ... its Rails app test (Puma cluster mode)
   nginx nginx-dev libpcre2-dev zlib1g-dev # the nginx module: Debian's nginx and its sources
   curl wrk                 # ... its tests and its benchmark
+  composer php-fpm         # the packages suite: composer require of the PHP package, offline; PHP-FPM
+  systemd                  # ... systemd-analyze verify on the server's unit (nothing is started)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -25,7 +25,7 @@ limiters:
   api: { strategy: gcra, limit: 10, period: 1m, burst: 5 }
   llm:
     tokenBudget: { budget: 1000, windowMs: 1h }
-  monthly: { federated: { anything: goes } }
+  monthly: { fairEscrow: { anything: goes } }
 `
 
 // opener opens a backend serving yaml, closed when the test ends.

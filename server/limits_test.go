@@ -59,7 +59,7 @@ func TestNotFoundMessageIsBounded(t *testing.T) {
 func TestLongConfiguredNamesAreCut(t *testing.T) {
 	long := strings.Repeat("m", 8192)
 	// (YAML wants the explicit "? key" form for keys over 1,024 characters.)
-	yaml := "limiters:\n  ? " + long + "\n  : { federated: { anything: goes } }\n" +
+	yaml := "limiters:\n  ? " + long + "\n  : { fairEscrow: { anything: goes } }\n" +
 		"  ? " + strings.Repeat("z", 5000) + "\n  : { strategy: gcra, limit: 1, period: 1m }\n"
 	c, ctx := serve(t, server.New(openEngine(t, yaml), server.Options{})), callCtx(t)
 	_, err := c.Check(ctx, &contract.CheckRequest{Policy: "nope", Key: "k"})

@@ -180,7 +180,7 @@ func TestOperationsThatDoNotApplyAreUnimplemented(t *testing.T) {
 		_, err = c.Forecast(ctx, &contract.ForecastRequest{Policy: "llm", Key: "k"})
 		wantCode(t, err, codes.Unimplemented, "llm")
 		_, err = c.Check(ctx, &contract.CheckRequest{Policy: "monthly", Key: "k"})
-		wantCode(t, err, codes.Unimplemented, "federated")
+		wantCode(t, err, codes.Unimplemented, "fairEscrow")
 	})
 }
 

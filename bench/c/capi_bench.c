@@ -5,7 +5,8 @@
  * runs it beside the Go client, in turns, and prints the ratios; the PHP and Ruby benches read
  * the same two lines.
  *
- *   capi_bench <redis-url> check|check-nopipe|leased|boundary|admit <threads> <seconds>
+ *   capi_bench <redis-url>|memory check|check-nopipe|leased|boundary|admit|admit-async <threads>
+ *              <seconds>
  *
  * check:    tk_check of a generous gcra policy over 1,000 keys (every call a script call in
  *           Redis), auto-pipelining on (the default).
@@ -17,12 +18,20 @@
  *           of crossing C -> Go -> C. Not timed per call (the clock would be a large part of it).
  * admit:    tk_admit then tk_release of a slot of a pinned concurrency policy (never full):
  *           one "call" is the pair, timed as one.
+ * admit-async: the same pair through the completion queue, as an event loop (nginx) makes it:
+ *           one thread keeps <threads> pairs in flight (tk_admit_async; on its completion,
+ *           tk_release_async of the lease; on that one's, the next admit), waiting on the
+ *           completion fd with poll(). A pair is timed from its admit's submission to its
+ *           release's completion.
+ * "memory" instead of a URL opens the embedded engine (tk_open_memory): the same calls with
+ * no network.
  *
  * Each check is timed with clock_gettime(CLOCK_MONOTONIC) into the thread's own slice of one
  * array allocated before the threads start (MAX_SAMPLES in all; a thread that fills its slice
  * wraps around, keeping its latest calls).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -110,6 +119,72 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* The admit-async mode: completions with even cookies are admits, odd ones releases; a cookie
+   / 2 is the pair's slot. */
+static int async_admit(int slot, int64_t *started) {
+  char key[32];
+  tk_error_t err;
+  snprintf(key, sizeof key, "user-%d", slot % 1000);
+  started[slot] = now_ns();
+  if (tk_admit_async(handle, "slots", key, 1, (uint64_t)slot * 2, &err) != TK_OK) {
+    fprintf(stderr, "capi_bench: tk_admit_async: %s\n", err.message);
+    return -1;
+  }
+  return 0;
+}
+
+static int run_admit_async(int depth) {
+  tk_error_t err;
+  int fd;
+  int64_t *started = calloc((size_t)depth, sizeof *started);
+  if (!started || tk_completion_fd(handle, &fd, &err) != TK_OK) {
+    fprintf(stderr, "capi_bench: admit-async: no completion fd\n");
+    return -1;
+  }
+  long calls = 0, in_flight = 0;
+  double end = now_s() + seconds;
+  for (int i = 0; i < depth; i++, in_flight++)
+    if (async_admit(i, started)) return -1;
+  tk_completion_t batch[64];
+  while (in_flight > 0) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 1000) <= 0) continue;
+    size_t n = 0;
+    do {
+      if (tk_poll(handle, batch, 64, &n) != TK_OK) return -1;
+      for (size_t i = 0; i < n; i++) {
+        tk_completion_t *c = &batch[i];
+        int slot = (int)(c->cookie / 2);
+        char key[32];
+        snprintf(key, sizeof key, "user-%d", slot % 1000);
+        if (c->status != TK_OK || (c->cookie % 2 == 0 && !c->decision.allowed)) {
+          fprintf(stderr, "capi_bench: admit-async: status %d: %s\n", c->status, c->message);
+          return -1;
+        }
+        if (c->cookie % 2 == 0) {
+          if (tk_release_async(handle, "slots", key, c->message, 0, c->cookie + 1, &err) != TK_OK) {
+            fprintf(stderr, "capi_bench: tk_release_async: %s\n", err.message);
+            return -1;
+          }
+          continue;
+        }
+        int64_t ns = now_ns() - started[slot];
+        samples[calls % per_thread] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+        calls++;
+        if (now_s() < end) {
+          if (async_admit(slot, started)) return -1;
+        } else {
+          in_flight--;
+        }
+      }
+    } while (n == 64);
+  }
+  recorded[0] = calls < per_thread ? calls : per_thread;
+  atomic_store(&total_calls, calls);
+  free(started);
+  return 0;
+}
+
 static int cmp_u32(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
   return (x > y) - (x < y);
@@ -131,11 +206,13 @@ static void print_latency(int threads) {
 
 int main(int argc, char **argv) {
   if (argc != 5) {
-    fprintf(stderr, "usage: capi_bench <redis-url> check|check-nopipe|leased|boundary|admit <threads> <seconds>\n");
+    fprintf(stderr, "usage: capi_bench <redis-url>|memory check|check-nopipe|leased|boundary|admit|"
+                    "admit-async <threads> <seconds>\n");
     return 2;
   }
   boundary = strcmp(argv[2], "boundary") == 0;
   admit = strcmp(argv[2], "admit") == 0;
+  int admit_async = strcmp(argv[2], "admit-async") == 0;
   if (strcmp(argv[2], "leased") == 0) check_policy = "leased";
   int threads = atoi(argv[3]);
   seconds = atof(argv[4]);
@@ -146,11 +223,13 @@ int main(int argc, char **argv) {
   tk_options_init(&opts);
   opts.timeout_ms = 2000;
   if (strcmp(argv[2], "check-nopipe") == 0) opts.auto_pipeline = -1;
-  if (tk_open_redis(argv[1], policies, &opts, &handle, &err) != TK_OK) {
+  int rc = strcmp(argv[1], "memory") == 0 ? tk_open_memory(policies, &opts, &handle, &err)
+                                           : tk_open_redis(argv[1], policies, &opts, &handle, &err);
+  if (rc != TK_OK) {
     fprintf(stderr, "capi_bench: open: %s\n", err.message);
     return 1;
   }
-  per_thread = MAX_SAMPLES / threads;
+  per_thread = admit_async ? MAX_SAMPLES : MAX_SAMPLES / threads;
   if (!boundary && !(samples = malloc((size_t)MAX_SAMPLES * sizeof *samples))) {
     fprintf(stderr, "capi_bench: out of memory\n");
     return 1;
@@ -158,8 +237,13 @@ int main(int argc, char **argv) {
   if (!boundary) memset(samples, 0, (size_t)MAX_SAMPLES * sizeof *samples); /* fault the pages in now */
   pthread_t tids[1024];
   double start = now_s();
-  for (long i = 0; i < threads; i++) pthread_create(&tids[i], NULL, worker, (void *)(size_t)i);
-  for (int i = 0; i < threads; i++) pthread_join(tids[i], NULL);
+  if (admit_async) {
+    if (run_admit_async(threads)) atomic_store(&failures, 1);
+    threads = 1; /* one thread's samples */
+  } else {
+    for (long i = 0; i < threads; i++) pthread_create(&tids[i], NULL, worker, (void *)(size_t)i);
+    for (int i = 0; i < threads; i++) pthread_join(tids[i], NULL);
+  }
   double elapsed = now_s() - start;
   tk_free(handle);
   if (atomic_load(&failures)) return 1;

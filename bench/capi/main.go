@@ -66,7 +66,27 @@ func main() {
 		rows[n] = &row{}
 	}
 	var boundary1, boundary16 []float64
-	admits := map[int][]sample{}
+	// Admission: tk_admit + tk_release (threads) and tk_admit_async + tk_release_async (pairs
+	// in flight from one thread), on the Redis door and the embedded engine, beside tk_check.
+	type admitCase struct {
+		door, mode string
+		threads    int
+	}
+	var admitCases []admitCase
+	for _, door := range []string{"redis", "memory"} {
+		for _, mode := range []string{"admit", "admit-async", "check"} {
+			for _, threads := range []int{1, 16} {
+				admitCases = append(admitCases, admitCase{door, mode, threads})
+			}
+		}
+	}
+	admits := map[admitCase][]sample{}
+	target := func(door string) string {
+		if door == "memory" {
+			return "memory"
+		}
+		return url
+	}
 	for r := 0; r < *rounds; r++ {
 		for _, threads := range threadCounts {
 			w := rows[threads]
@@ -75,8 +95,8 @@ func main() {
 			w.cOff = append(w.cOff, runC(*cBench, url, "check-nopipe", threads, *seconds))
 			w.goOff = append(w.goOff, runGo(goOff, threads, dur))
 		}
-		for _, threads := range []int{1, 16} {
-			admits[threads] = append(admits[threads], runC(*cBench, url, "admit", threads, *seconds))
+		for _, c := range admitCases {
+			admits[c] = append(admits[c], runC(*cBench, target(c.door), c.mode, c.threads, *seconds))
 		}
 		boundary1 = append(boundary1, cpuNsPerCall(runC(*cBench, url, "boundary", 1, *seconds/2).ops, 1))
 		boundary16 = append(boundary16, cpuNsPerCall(runC(*cBench, url, "boundary", 16, *seconds/2).ops, 16))
@@ -114,12 +134,20 @@ func main() {
 	fmt.Println("| threads | CPU time per call |")
 	fmt.Println("| --- | ---: |")
 	fmt.Printf("| 1 | %.0f ns |\n| 16 | %.0f ns |\n", median(boundary1), median(boundary16))
-	fmt.Printf("\n#### C ABI admission (tk_admit + tk_release of a pinned concurrency policy) beside tk_check, Redis door\n\n")
-	fmt.Println("| threads | admit + release pairs/s | p50 | p99 | checks/s |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
-	for _, threads := range []int{1, 16} {
-		a := medianSample(admits[threads])
-		fmt.Printf("| %d | %.0f/s | %s | %s | %.0f/s |\n", threads, a.ops, us(a.p50), us(a.p99), medianOps(rows[threads].cOn))
+	fmt.Printf("\n#### C ABI admission (admit + release of a pinned concurrency policy) beside tk_check, per door\n\n")
+	fmt.Println("sync: tk_admit + tk_release from N threads; async: tk_admit_async + tk_release_async, N pairs in flight from one")
+	fmt.Println("thread waiting on the completion fd (as nginx does); check: tk_check from N threads. memory: tk_open_memory.")
+	fmt.Println()
+	fmt.Println("| door | N | sync pairs/s | p50 | p99 | async pairs/s | p50 | p99 | checks/s | p50 |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, door := range []string{"redis", "memory"} {
+		for _, threads := range []int{1, 16} {
+			a := medianSample(admits[admitCase{door, "admit", threads}])
+			aa := medianSample(admits[admitCase{door, "admit-async", threads}])
+			c := medianSample(admits[admitCase{door, "check", threads}])
+			fmt.Printf("| %s | %d | %.0f/s | %s | %s | %.0f/s | %s | %s | %.0f/s | %s |\n", door, threads,
+				a.ops, us(a.p50), us(a.p99), aa.ops, us(aa.p50), us(aa.p99), c.ops, us(c.p50))
+		}
 	}
 	leasedBeside(*cBench, url, goOn, *rounds, *seconds)
 }

@@ -32,5 +32,12 @@ if [ ! -f objs/Makefile ] || [ "$module_dir/config" -nt objs/Makefile ]; then
   }
 fi
 make -f objs/Makefile modules
-cp objs/ngx_http_throttlekit_module.so "$out/ngx_http_throttlekit_module.so"
+# Replaced only when it changed, and by a rename: an nginx (a test, make deb's staging) that
+# has the current file open or mapped never sees it rewritten under it.
+if ! cmp -s objs/ngx_http_throttlekit_module.so "$out/ngx_http_throttlekit_module.so"; then
+  cp objs/ngx_http_throttlekit_module.so "$out/ngx_http_throttlekit_module.so.tmp"
+  mv -f "$out/ngx_http_throttlekit_module.so.tmp" "$out/ngx_http_throttlekit_module.so"
+else
+  touch "$out/ngx_http_throttlekit_module.so" # current: newer than its sources, for make
+fi
 echo "nginx-module: $out/ngx_http_throttlekit_module.so (for $(sed -n 's/^#define NGINX_VERSION *"\(.*\)"/nginx \1/p' src/core/nginx.h))"

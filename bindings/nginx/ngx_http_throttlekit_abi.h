@@ -58,8 +58,8 @@ typedef struct {
     const char  *auth_token;
     int32_t      auto_pipeline;
     int32_t      shadow;
-    int32_t      lease_ttl_ms;       /* admission leases; unused by the module today */
-    int32_t      lease_heartbeat;
+    int32_t      lease_ttl_ms;       /* admission leases: 0, the default */
+    int32_t      lease_heartbeat;    /* 1 with throttlekit_concurrency */
 } tk_options_t;
 
 typedef struct {
@@ -113,6 +113,15 @@ typedef int (*tk_poll_pt)(tk_handle_t h, tk_completion_t *out, size_t max,
     size_t *n_out);
 typedef int (*tk_check_all_async_pt)(tk_handle_t h,
     const tk_check_item_t *items, size_t n, uint64_t cookie, tk_error_t *err);
+
+/* Asynchronous admission (TK_CORE_ABI 13 and later; optional: an older
+   library has neither, and throttlekit_concurrency then fails in the worker).
+   An admit's completion carries the lease id in message when allowed. */
+typedef int (*tk_admit_async_pt)(tk_handle_t h, const char *policy,
+    const char *key, int64_t cost, uint64_t cookie, tk_error_t *err);
+typedef int (*tk_release_async_pt)(tk_handle_t h, const char *policy,
+    const char *key, const char *lease_id, int dropped, uint64_t cookie,
+    tk_error_t *err);
 
 
 #endif /* NGX_HTTP_THROTTLEKIT_ABI_H */

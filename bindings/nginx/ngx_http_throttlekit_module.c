@@ -31,6 +31,17 @@
  *
  *   - A header filter adds the IETF RateLimit-Policy and RateLimit fields,
  *     and Retry-After on a rejection; two variables expose the outcome.
+ *
+ *   - throttlekit_concurrency rules admit (tk_admit_async) beside the checks,
+ *     with cookies from the same counter; an allowed admission's lease id
+ *     arrives in its completion. The pool cleanup releases every lease the
+ *     request holds (tk_release_async, fire and forget, dropped on a 5xx), so
+ *     that no way a request ends (a client that hangs up, an error page, a
+ *     subrequest, which never runs the access phase) keeps a slot. An
+ *     admission still in flight when its request goes becomes an orphan in
+ *     the tree, allocated outside the pool: should it be allowed, its
+ *     completion releases the lease at once. The handle renews the leases it
+ *     issued (tk_options_t.lease_heartbeat), so a long request keeps its slot.
  */
 
 #include <ngx_config.h>
@@ -105,10 +116,13 @@ typedef struct {
     /* where a "throttlekit" rule was first seen, for a missing door */
     u_char                        *rule_file;
     ngx_uint_t                     rule_line;
+
+    ngx_flag_t                     admits;     /* throttlekit_concurrency seen */
 } ngx_http_throttlekit_main_conf_t;
 
 typedef struct {
     ngx_array_t                   *rules;      /* NULL or empty: none */
+    ngx_array_t                   *admits;     /* throttlekit_concurrency */
     ngx_uint_t                     status;
     ngx_flag_t                     headers;
     ngx_flag_t                     dry_run;
@@ -132,6 +146,8 @@ typedef struct {
     tk_check_async_pt              check_async;
     tk_check_all_async_pt          check_all_async; /* NULL: an older library */
     tk_poll_pt                     poll;
+    tk_admit_async_pt              admit_async;     /* NULL: an older library */
+    tk_release_async_pt            release_async;
 
     tk_handle_t                    handle;     /* 0: checks cannot run */
     ngx_connection_t              *conn;       /* the completion fd's */
@@ -146,6 +162,13 @@ typedef struct {
 
 typedef struct ngx_http_throttlekit_ctx_s  ngx_http_throttlekit_ctx_t;
 
+/* node.data of a tree node: what the node is. */
+#define NGX_THROTTLEKIT_NODE_CHECK     0
+#define NGX_THROTTLEKIT_NODE_ORPHAN    1
+
+/* The size of a lease id with its NUL, as tk_admission_t holds it. */
+#define NGX_THROTTLEKIT_LEASE_LEN      40
+
 /* One rule applied to one request. The tree node comes first: a node
    found in the tree is the check it belongs to. */
 typedef struct {
@@ -154,8 +177,21 @@ typedef struct {
     ngx_str_t                      policy;
     ngx_uint_t                     state;
     unsigned                       in_tree:1;
+    unsigned                       admit:1;    /* throttlekit_concurrency */
     tk_decision_t                  decision;   /* ALLOWED and DENIED */
+    u_char                        *key;        /* admit: as sent, for release */
+    char                           lease[NGX_THROTTLEKIT_LEASE_LEN];
+                                               /* admit, ALLOWED: "" once
+                                                  released */
 } ngx_http_throttlekit_check_t;
+
+/* An admission whose request went before its completion came: allocated
+   outside any pool, it waits in the tree to release what it may be given. */
+typedef struct {
+    ngx_rbtree_node_t              node;       /* data: NODE_ORPHAN */
+    u_char                        *policy;     /* both point into the */
+    u_char                        *key;        /* allocation's tail */
+} ngx_http_throttlekit_orphan_t;
 
 struct ngx_http_throttlekit_ctx_s {
     ngx_http_request_t            *request;
@@ -196,6 +232,8 @@ static char *ngx_http_throttlekit_service(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_throttlekit_rule(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_throttlekit_concurrency(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_throttlekit_status_code(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_throttlekit_conf_path(ngx_conf_t *cf, void *post,
@@ -402,6 +440,13 @@ static ngx_command_t  ngx_http_throttlekit_commands[] = {
       0,
       NULL },
 
+    { ngx_string("throttlekit_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_throttlekit_concurrency,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("throttlekit_status"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -527,6 +572,7 @@ ngx_http_throttlekit_create_loc_conf(ngx_conf_t *cf)
     }
 
     lcf->rules = NGX_CONF_UNSET_PTR;
+    lcf->admits = NGX_CONF_UNSET_PTR;
     lcf->status = NGX_CONF_UNSET_UINT;
     lcf->headers = NGX_CONF_UNSET;
     lcf->dry_run = NGX_CONF_UNSET;
@@ -546,6 +592,7 @@ ngx_http_throttlekit_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     /* as limit_req: a level's rules replace the inherited ones */
     ngx_conf_merge_ptr_value(conf->rules, prev->rules, NULL);
+    ngx_conf_merge_ptr_value(conf->admits, prev->admits, NULL);
 
     ngx_conf_merge_uint_value(conf->status, prev->status,
                               NGX_HTTP_TOO_MANY_REQUESTS);
@@ -935,22 +982,20 @@ ngx_http_throttlekit_add_rule(ngx_conf_t *cf, ngx_array_t *rules,
 }
 
 
-/* throttlekit <policy> key=<value> [cost=<value>];  or  throttlekit off; */
+/* "<policy> key=<value> [cost=<value>]" or "off", into a level's list. */
 static char *
-ngx_http_throttlekit_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_throttlekit_rule_list(ngx_conf_t *cf, ngx_array_t **rules)
 {
-    ngx_http_throttlekit_loc_conf_t  *lcf = conf;
-
     ngx_str_t   *value;
     ngx_uint_t   off;
 
     value = cf->args->elts;
     off = (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0);
 
-    if (lcf->rules == NGX_CONF_UNSET_PTR) {
-        lcf->rules = ngx_array_create(cf->pool, 2,
-                                      sizeof(ngx_http_throttlekit_rule_t));
-        if (lcf->rules == NULL) {
+    if (*rules == NGX_CONF_UNSET_PTR) {
+        *rules = ngx_array_create(cf->pool, 2,
+                                  sizeof(ngx_http_throttlekit_rule_t));
+        if (*rules == NULL) {
             return NGX_CONF_ERROR;
         }
 
@@ -958,12 +1003,47 @@ ngx_http_throttlekit_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_OK;          /* an empty list: no rule here */
         }
 
-    } else if (off || lcf->rules->nelts == 0) {
+    } else if (off || (*rules)->nelts == 0) {
         return "is duplicate: \"off\" and rules on one level";
     }
 
-    return ngx_http_throttlekit_add_rule(cf, lcf->rules, value,
-                                         cf->args->nelts);
+    return ngx_http_throttlekit_add_rule(cf, *rules, value, cf->args->nelts);
+}
+
+
+/* throttlekit <policy> key=<value> [cost=<value>];  or  throttlekit off; */
+static char *
+ngx_http_throttlekit_rule(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_throttlekit_loc_conf_t  *lcf = conf;
+
+    return ngx_http_throttlekit_rule_list(cf, &lcf->rules);
+}
+
+
+/*
+ * throttlekit_concurrency <policy> key=<value> [cost=<value>];  or  off;
+ * a concurrency policy's slot for the request's whole life. As with
+ * "throttlekit", a level's rules replace the inherited ones.
+ */
+static char *
+ngx_http_throttlekit_concurrency(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_throttlekit_loc_conf_t  *lcf = conf;
+
+    char                              *rv;
+    ngx_http_throttlekit_main_conf_t  *mcf;
+
+    rv = ngx_http_throttlekit_rule_list(cf, &lcf->admits);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_throttlekit_module);
+    mcf->admits = 1;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -1012,7 +1092,8 @@ ngx_http_throttlekit_init(ngx_conf_t *cf)
 
         if (mcf->rule_file) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "\"throttlekit\" in %s:%ui needs "
+                          "\"throttlekit\" or \"throttlekit_concurrency\" "
+                          "in %s:%ui needs "
                           "\"throttlekit_redis\", \"throttlekit_service\" or "
                           "\"throttlekit_memory\" in the http block",
                           mcf->rule_file, mcf->rule_line);
@@ -1108,6 +1189,15 @@ ngx_http_throttlekit_load(ngx_cycle_t *cycle,
     /* optional: without it, a location's rules are checked one by one */
     *(void **) &w->check_all_async = dlsym(w->dl, "tk_check_all_async");
 
+    /* optional: without both, throttlekit_concurrency cannot admit */
+    *(void **) &w->admit_async = dlsym(w->dl, "tk_admit_async");
+    *(void **) &w->release_async = dlsym(w->dl, "tk_release_async");
+
+    if (w->admit_async == NULL || w->release_async == NULL) {
+        w->admit_async = NULL;
+        w->release_async = NULL;
+    }
+
 #undef ngx_http_throttlekit_resolve
 
     ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
@@ -1199,6 +1289,14 @@ ngx_http_throttlekit_open_handle(ngx_http_throttlekit_worker_t *w,
 
     ngx_http_throttlekit_options(&opts, mcf);
     ngx_memzero(&err, sizeof(tk_error_t));
+
+    /* A long request (an upload, a websocket) keeps its slots: the handle
+       renews every lease it issued until the request releases it. Only a
+       library with asynchronous admission is asked (an older one would
+       refuse the field), and only when a location admits. */
+    if (mcf->admits && w->admit_async) {
+        opts.lease_heartbeat = 1;
+    }
 
     if (mcf->door == NGX_THROTTLEKIT_DOOR_REDIS) {
         rc = w->open_redis((const char *) mcf->redis_url.data,
@@ -1364,6 +1462,18 @@ ngx_http_throttlekit_init_process(ngx_cycle_t *cycle)
         ngx_http_throttlekit_onstack_signals(cycle->log);
 
         if (ngx_http_throttlekit_open(cycle, w, mcf) == NGX_OK) {
+
+            if (mcf->admits && w->admit_async == NULL) {
+                /* the checks work; the admissions end in ERROR, each with
+                   the location's throttlekit_fail */
+                ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                              "throttlekit: \"throttlekit_concurrency\" "
+                              "needs a libthrottlekit with tk_admit_async "
+                              "and tk_release_async (asynchronous "
+                              "admission): every admission of this worker "
+                              "ends in ERROR");
+            }
+
             return NGX_OK;
         }
     }
@@ -1431,6 +1541,10 @@ ngx_http_throttlekit_exit_process(ngx_cycle_t *cycle)
 
 
 /* ---- The access phase --------------------------------------------------- */
+
+/* The rules of a level's list, which may be NULL. */
+#define ngx_http_throttlekit_nrules(list)  ((list) ? (list)->nelts : 0)
+
 
 /*
  * The request's context. An internal redirect clears r->ctx, so the context
@@ -1627,6 +1741,42 @@ ngx_http_throttlekit_send(ngx_http_request_t *r,
 }
 
 
+/* Sends one prepared admission: PENDING, or FAILED (logged). */
+static void
+ngx_http_throttlekit_send_admit(ngx_http_request_t *r,
+    ngx_http_throttlekit_check_t *check, u_char *key, int64_t cost)
+{
+    int                             rc;
+    tk_error_t                      err;
+    ngx_http_throttlekit_worker_t  *w = &ngx_http_throttlekit_worker;
+
+    if (w->admit_async == NULL) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "throttlekit: policy \"%V\" not admitted: the library "
+                      "has no asynchronous admission (tk_admit_async)",
+                      &check->policy);
+        return;
+    }
+
+    err.message[0] = '\0';
+
+    rc = w->admit_async(w->handle, (const char *) check->policy.data,
+                        (const char *) key, cost, (uint64_t) w->next_cookie,
+                        &err);
+
+    if (rc != TK_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "throttlekit: policy \"%V\": %s (%s)",
+                      &check->policy, w->strerror(rc), err.message);
+        return;
+    }
+
+    check->key = key;
+    check->state = NGX_THROTTLEKIT_PENDING;
+    ngx_http_throttlekit_track(check);
+}
+
+
 /*
  * Sends the n prepared checks of a request as one all-or-nothing call: a
  * request that one rule rejects spends nothing of the others. Its completions
@@ -1675,16 +1825,20 @@ static ngx_http_throttlekit_ctx_t *
 ngx_http_throttlekit_create_ctx(ngx_http_request_t *r,
     ngx_http_throttlekit_loc_conf_t *lcf)
 {
+    ngx_uint_t                   n;
     ngx_pool_cleanup_t          *cln;
     ngx_http_throttlekit_ctx_t  *ctx;
+
+    n = ngx_http_throttlekit_nrules(lcf->rules)
+        + ngx_http_throttlekit_nrules(lcf->admits);
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_throttlekit_ctx_t));
     if (ctx == NULL) {
         return NULL;
     }
 
-    ctx->checks = ngx_pcalloc(r->pool, lcf->rules->nelts
-                                       * sizeof(ngx_http_throttlekit_check_t));
+    ctx->checks = ngx_pcalloc(r->pool,
+                              n * sizeof(ngx_http_throttlekit_check_t));
     if (ctx->checks == NULL) {
         return NULL;
     }
@@ -1698,7 +1852,7 @@ ngx_http_throttlekit_create_ctx(ngx_http_request_t *r,
     cln->data = ctx;
 
     ctx->request = r;
-    ctx->nchecks = lcf->rules->nelts;
+    ctx->nchecks = n;
     ctx->status = lcf->status;
     ctx->log_level = lcf->log_level;
     ctx->headers = lcf->headers ? 1 : 0;
@@ -1711,24 +1865,55 @@ ngx_http_throttlekit_create_ctx(ngx_http_request_t *r,
 }
 
 
-/* Submits the request's checks and counts those left in flight: all of them
-   in one all-or-nothing call when the library has one and two or more can be
-   sent, else one per rule. */
+/* Submits the request's admissions (the checks after its nrules rate checks),
+   one call each. */
+static void
+ngx_http_throttlekit_submit_admits(ngx_http_request_t *r,
+    ngx_http_throttlekit_ctx_t *ctx, ngx_uint_t nrules,
+    ngx_http_throttlekit_rule_t *admits)
+{
+    int64_t                        cost;
+    u_char                        *key;
+    ngx_uint_t                     i;
+    ngx_http_throttlekit_check_t  *check;
+
+    for (i = nrules; i < ctx->nchecks; i++) {
+        check = &ctx->checks[i];
+        check->ctx = ctx;
+        check->admit = 1;
+
+        if (ngx_http_throttlekit_prepare(r, &admits[i - nrules], check, &key,
+                                         &cost)
+            == NGX_OK)
+        {
+            ngx_http_throttlekit_send_admit(r, check, key, cost);
+        }
+    }
+}
+
+
+/* Submits the request's checks and counts those left in flight: the rate
+   checks all in one all-or-nothing call when the library has one and two or
+   more can be sent, else one per rule; then the admissions. */
 static void
 ngx_http_throttlekit_submit_all(ngx_http_request_t *r,
-    ngx_http_throttlekit_ctx_t *ctx, ngx_http_throttlekit_rule_t *rules)
+    ngx_http_throttlekit_ctx_t *ctx, ngx_http_throttlekit_loc_conf_t *lcf)
 {
     int64_t                         cost;
     u_char                         *key;
-    ngx_uint_t                      i, n;
+    ngx_uint_t                      i, n, nrules;
     tk_check_item_t                *items;
+    ngx_http_throttlekit_rule_t    *rules;
     ngx_http_throttlekit_check_t  **ready;
 
-    items = ngx_palloc(r->pool, ctx->nchecks * sizeof(tk_check_item_t));
-    ready = ngx_palloc(r->pool, ctx->nchecks * sizeof(*ready));
+    nrules = ngx_http_throttlekit_nrules(lcf->rules);
+    rules = nrules ? lcf->rules->elts : NULL;
+
+    items = ngx_palloc(r->pool, (nrules + 1) * sizeof(tk_check_item_t));
+    ready = ngx_palloc(r->pool, (nrules + 1) * sizeof(*ready));
     n = 0;
 
-    for (i = 0; i < ctx->nchecks; i++) {
+    for (i = 0; i < nrules; i++) {
         ctx->checks[i].ctx = ctx;
 
         if (ngx_http_throttlekit_prepare(r, &rules[i], &ctx->checks[i], &key,
@@ -1758,6 +1943,10 @@ ngx_http_throttlekit_submit_all(ngx_http_request_t *r,
     for (i = 0; i < n; i++) {
         ngx_http_throttlekit_send(r, ready[i], (u_char *) items[i].key,
                                   items[i].cost);
+    }
+
+    if (nrules < ctx->nchecks) {
+        ngx_http_throttlekit_submit_admits(r, ctx, nrules, lcf->admits->elts);
     }
 
     for (i = 0; i < ctx->nchecks; i++) {
@@ -1822,7 +2011,9 @@ ngx_http_throttlekit_handler(ngx_http_request_t *r)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_throttlekit_module);
 
-    if (lcf->rules == NULL || lcf->rules->nelts == 0) {
+    if (ngx_http_throttlekit_nrules(lcf->rules) == 0
+        && ngx_http_throttlekit_nrules(lcf->admits) == 0)
+    {
         return NGX_DECLINED;
     }
 
@@ -1837,7 +2028,7 @@ ngx_http_throttlekit_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_throttlekit_submit_all(r, ctx, lcf->rules->elts);
+    ngx_http_throttlekit_submit_all(r, ctx, lcf);
 
     if (ctx->pending == 0) {
         ngx_http_throttlekit_decide(ctx);
@@ -1983,7 +2174,8 @@ ngx_http_throttlekit_resume(ngx_http_throttlekit_ctx_t *ctx)
 }
 
 
-static ngx_http_throttlekit_check_t *
+/* The tree node of a cookie: a check (node.data NODE_CHECK) or an orphan. */
+static ngx_rbtree_node_t *
 ngx_http_throttlekit_lookup(ngx_rbtree_key_t cookie)
 {
     ngx_rbtree_node_t  *node, *sentinel;
@@ -1994,7 +2186,7 @@ ngx_http_throttlekit_lookup(ngx_rbtree_key_t cookie)
     while (node != sentinel) {
 
         if (cookie == node->key) {
-            return (ngx_http_throttlekit_check_t *) node;
+            return node;
         }
 
         node = (cookie < node->key) ? node->left : node->right;
@@ -2004,15 +2196,139 @@ ngx_http_throttlekit_lookup(ngx_rbtree_key_t cookie)
 }
 
 
+/* Gives a lease back, fire and forget: its completion (cookie 0) is only
+   logged should it fail. A release that cannot be sent leaves the slot to
+   the lease's expiry. */
+static void
+ngx_http_throttlekit_release(ngx_log_t *log, const char *policy,
+    const char *key, const char *lease, int dropped)
+{
+    int                             rc;
+    tk_error_t                      err;
+    ngx_http_throttlekit_worker_t  *w = &ngx_http_throttlekit_worker;
+
+    if (w->handle == 0 || w->release_async == NULL) {
+        return;
+    }
+
+    err.message[0] = '\0';
+
+    rc = w->release_async(w->handle, policy, key, lease, dropped, 0, &err);
+
+    if (rc != TK_OK) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "throttlekit: policy \"%s\": release failed: %s (%s); "
+                      "the slot returns when its lease expires",
+                      policy, w->strerror(rc), err.message);
+        return;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "throttlekit: released %s of policy \"%s\"%s",
+                   lease, policy, dropped ? " (dropped)" : "");
+}
+
+
+/*
+ * An admission still in flight whose request goes: its node leaves the
+ * request's pool for an orphan of the worker's, under the same cookie, so
+ * that a lease its completion brings is released at once (the handle would
+ * otherwise renew it for ever). Nothing is released before the answer.
+ */
+static void
+ngx_http_throttlekit_orphan(ngx_http_throttlekit_check_t *check)
+{
+    size_t                          plen, klen;
+    ngx_rbtree_key_t                cookie;
+    ngx_http_throttlekit_orphan_t  *o;
+
+    cookie = check->node.key;
+    ngx_http_throttlekit_untrack(check);
+
+    plen = check->policy.len;
+    klen = ngx_strlen(check->key);
+
+    o = ngx_alloc(sizeof(ngx_http_throttlekit_orphan_t) + plen + klen + 2,
+                  ngx_cycle->log);
+    if (o == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "throttlekit: policy \"%V\": an admission in flight "
+                      "is abandoned; a slot it may take stays held",
+                      &check->policy);
+        return;
+    }
+
+    ngx_memzero(&o->node, sizeof(ngx_rbtree_node_t));
+    o->node.key = cookie;
+    o->node.data = NGX_THROTTLEKIT_NODE_ORPHAN;
+
+    o->policy = (u_char *) (o + 1);
+    ngx_memcpy(o->policy, check->policy.data, plen);
+    o->policy[plen] = '\0';
+
+    o->key = o->policy + plen + 1;
+    ngx_memcpy(o->key, check->key, klen + 1);
+
+    ngx_rbtree_insert(&ngx_http_throttlekit_worker.inflight, &o->node);
+}
+
+
+/* The completion of an orphan: release what it was given, then forget it. */
+static void
+ngx_http_throttlekit_orphan_done(ngx_http_throttlekit_orphan_t *o,
+    tk_completion_t *cpl)
+{
+    ngx_http_throttlekit_worker_t  *w = &ngx_http_throttlekit_worker;
+
+    ngx_rbtree_delete(&w->inflight, &o->node);
+
+    if (cpl->status == TK_OK && cpl->decision.allowed) {
+        cpl->message[sizeof(cpl->message) - 1] = '\0';
+
+        ngx_log_error(NGX_LOG_INFO, w->conn->log, 0,
+                      "throttlekit: policy \"%s\": releasing the slot of a "
+                      "request that is gone", o->policy);
+
+        ngx_http_throttlekit_release(w->conn->log, (const char *) o->policy,
+                                     (const char *) o->key, cpl->message, 0);
+    }
+
+    ngx_free(o);
+}
+
+
 /* One completion from the library. */
 static void
 ngx_http_throttlekit_complete(tk_completion_t *cpl)
 {
+    ngx_rbtree_node_t              *node;
     ngx_http_throttlekit_ctx_t     *ctx;
     ngx_http_throttlekit_check_t   *check;
     ngx_http_throttlekit_worker_t  *w = &ngx_http_throttlekit_worker;
 
-    check = ngx_http_throttlekit_lookup((ngx_rbtree_key_t) cpl->cookie);
+    if (cpl->cookie == 0) {
+        /* a release (0 is never a check's cookie) */
+        if (cpl->status != TK_OK) {
+            cpl->message[sizeof(cpl->message) - 1] = '\0';
+
+            ngx_log_error(NGX_LOG_WARN, w->conn->log, 0,
+                          "throttlekit: release failed: %s (%s); the slot "
+                          "returns when its lease expires",
+                          w->strerror(cpl->status), cpl->message);
+        }
+
+        return;
+    }
+
+    node = ngx_http_throttlekit_lookup((ngx_rbtree_key_t) cpl->cookie);
+
+    if (node != NULL && node->data == NGX_THROTTLEKIT_NODE_ORPHAN) {
+        ngx_http_throttlekit_orphan_done((ngx_http_throttlekit_orphan_t *) node,
+                                         cpl);
+        return;
+    }
+
+    check = (ngx_http_throttlekit_check_t *) node;
 
     if (check == NULL) {
         /* the client left, or the guard timer gave up: info level, as
@@ -2031,6 +2347,12 @@ ngx_http_throttlekit_complete(tk_completion_t *cpl)
         check->decision = cpl->decision;
         check->state = cpl->decision.allowed ? NGX_THROTTLEKIT_ALLOWED
                                              : NGX_THROTTLEKIT_DENIED;
+
+        if (check->admit && cpl->decision.allowed) {
+            /* the lease id, which the pool cleanup releases */
+            ngx_cpystrn((u_char *) check->lease, (u_char *) cpl->message,
+                        sizeof(check->lease));
+        }
 
     } else {
         check->state = NGX_THROTTLEKIT_FAILED;
@@ -2104,7 +2426,13 @@ ngx_http_throttlekit_guard_handler(ngx_event_t *ev)
             continue;
         }
 
-        ngx_http_throttlekit_untrack(check);
+        if (check->admit) {
+            ngx_http_throttlekit_orphan(check);
+
+        } else {
+            ngx_http_throttlekit_untrack(check);
+        }
+
         check->state = NGX_THROTTLEKIT_FAILED;
 
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
@@ -2118,17 +2446,53 @@ ngx_http_throttlekit_guard_handler(ngx_event_t *ev)
 }
 
 
-/* The request's pool goes away: none of its checks may stay findable. */
+/* The status the request ends with, as $status says it. */
+static ngx_uint_t
+ngx_http_throttlekit_final_status(ngx_http_request_t *r)
+{
+    return r->err_status ? r->err_status : r->headers_out.status;
+}
+
+
+/*
+ * The request's pool goes away, however the request ended: none of its
+ * checks may stay findable, and every slot it holds goes back (dropped when
+ * the response is a 5xx). An admission still in flight becomes an orphan.
+ */
 static void
 ngx_http_throttlekit_cleanup(void *data)
 {
     ngx_http_throttlekit_ctx_t  *ctx = data;
 
-    ngx_uint_t  i;
+    int                            dropped;
+    ngx_uint_t                     i;
+    ngx_http_throttlekit_check_t  *check;
+
+    dropped = (ngx_http_throttlekit_final_status(ctx->request) >= 500);
 
     for (i = 0; i < ctx->nchecks; i++) {
-        if (ctx->checks[i].in_tree) {
-            ngx_http_throttlekit_untrack(&ctx->checks[i]);
+        check = &ctx->checks[i];
+
+        if (check->in_tree) {
+
+            if (check->admit) {
+                ngx_http_throttlekit_orphan(check);
+
+            } else {
+                ngx_http_throttlekit_untrack(check);
+            }
+
+            continue;
+        }
+
+        if (check->admit && check->state == NGX_THROTTLEKIT_ALLOWED
+            && check->lease[0] != '\0')
+        {
+            ngx_http_throttlekit_release(ctx->request->connection->log,
+                                         (const char *) check->policy.data,
+                                         (const char *) check->key,
+                                         check->lease, dropped);
+            check->lease[0] = '\0';
         }
     }
 
@@ -2140,10 +2504,12 @@ ngx_http_throttlekit_cleanup(void *data)
 
 /* ---- Response fields ---------------------------------------------------- */
 
-/* Whether a check has a decision, allowed or denied. */
+/* Whether a rate check has a decision, allowed or denied (an admission's
+   is not a quota: neither field nor variable shows it). */
 #define ngx_http_throttlekit_has_decision(check)                              \
-    ((check)->state == NGX_THROTTLEKIT_ALLOWED                                \
-     || (check)->state == NGX_THROTTLEKIT_DENIED)
+    (((check)->state == NGX_THROTTLEKIT_ALLOWED                               \
+      || (check)->state == NGX_THROTTLEKIT_DENIED)                            \
+     && !(check)->admit)
 
 /* Whether a check has a decision of the backend's to show. */
 #define ngx_http_throttlekit_shown(check)                                     \

@@ -13,10 +13,18 @@ Gem::Specification.new do |s|
   s.authors = ["ThrottleKit contributors"]
   s.license = "Apache-2.0"
   s.required_ruby_version = ">= 2.7"
-  # native/ holds libthrottlekit.so(.0) and libthrottlekit-core.so when they are bundled
-  # (copied there before `gem build`); without them the library comes from $THROTTLEKIT_LIB
-  # or the system path.
-  s.files = Dir["lib/**/*.rb"] + Dir["native/*.so*"] + %w[README.md throttlekit.gemspec]
+  s.files = Dir["lib/**/*.rb"] + %w[README.md throttlekit.gemspec]
+  # THROTTLEKIT_GEM_NATIVE=1 (`make gem`, after copying libthrottlekit.so.0 and
+  # libthrottlekit-core.so into native/): a gem for this platform that carries the library.
+  # Otherwise a gem for every platform, which loads the system's libthrottlekit.so.0 (the
+  # libthrottlekit0 package, or `make install`), or $THROTTLEKIT_LIB.
+  if ENV["THROTTLEKIT_GEM_NATIVE"] == "1"
+    native = Dir["native/libthrottlekit.so.0", "native/libthrottlekit-core.so"]
+    raise "native/ lacks libthrottlekit.so.0 or libthrottlekit-core.so" unless native.size == 2
+
+    s.files += native
+    s.platform = Gem::Platform.local
+  end
   s.require_paths = ["lib"]
   s.add_dependency "ffi", "~> 1.15"
 end

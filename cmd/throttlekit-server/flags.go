@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ type config struct {
 	port        int
 	store       string // storeMemory or storeRedis, resolved
 	memoryBytes int64  // --memory-max-bytes: the embedded engine's byte cap; 0 the default
+	localKeys   int    // --local-max-keys: two-tier L1 keys per policy; 0 the default
 	redisURL    string
 	redisPrefix string
 	redisTLS    redisTLSFiles
@@ -34,13 +36,17 @@ type config struct {
 	// monitorSecret (--monitor-secret, or $THROTTLEKIT_MONITOR_SECRET) opens the Monitor
 	// service to callers presenting it; without it and without a token, loopback only.
 	monitorSecret string
-	check         bool // --check: validate the policy file, print what is wrong, exit
-	tlsCert       string
-	tlsKey        string
-	tlsCA         string
-	metricsHost   string
-	metricsPort   int    // metricsOff: no metrics server
-	readyFile     string // --ready-file: written once listening, removed on a stop signal; "" none
+	// fleetSecret (--fleet-secret, or $THROTTLEKIT_FLEET_SECRET) opens Fleet.Reserve to
+	// callers presenting it; without it, loopback callers only (two-tier.md §6.3).
+	fleetSecret string
+	region      string // --region, or $TK_REGION, else "default": a federated policy's default region
+	check       bool   // --check: validate the policy file, print what is wrong, exit
+	tlsCert     string
+	tlsKey      string
+	tlsCA       string
+	metricsHost string
+	metricsPort int    // metricsOff: no metrics server
+	readyFile   string // --ready-file: written once listening, removed on a stop signal; "" none
 
 	// The bounds of a public port (wire-contract.md, "Limits a public server keeps").
 	maxConnections   int           // open gRPC connections; more are closed at accept
@@ -78,6 +84,13 @@ const authTokenEnv = "THROTTLEKIT_AUTH_TOKEN_FILE"
 // monitorSecretEnv holds the monitor secret when --monitor-secret is not given: a value in
 // the environment is not shown to every user by ps, as a command-line argument is.
 const monitorSecretEnv = "THROTTLEKIT_MONITOR_SECRET"
+
+// fleetSecretEnv and regionEnv stand in for --fleet-secret and --region (upstream's names).
+const (
+	fleetSecretEnv = "THROTTLEKIT_FLEET_SECRET"
+	regionEnv      = "TK_REGION"
+	defaultRegion  = "default"
+)
 
 // tlsOn tells whether the gRPC port serves TLS.
 func (c *config) tlsOn() bool { return c.tlsCert != "" }
@@ -121,6 +134,9 @@ Flags:
       --memory-max-bytes N  memory store only: the most bytes its keys may hold (an estimate of
                             their heap); past it the keys closest to expiry are evicted
                             (default 536870912, 512 MiB)
+      --local-max-keys N    two-tier policies (leased, cached-deny) and federated ones: the
+                            keys this process holds local credits or denials for, per policy;
+                            past it the oldest goes, forfeiting its credits (default 100000)
       --redis URL           the Redis to use: redis://[user:password@]host:port[/db],
                             rediss:// for TLS, redis+cluster://h1:p1,h2:p2,
                             redis+sentinel://h1:p1,h2:p2/master-name
@@ -152,6 +168,14 @@ Flags:
                             loopback callers may. With --auth-token-file, Monitor calls need
                             the token instead, like every call. Refusals are UNAUTHENTICATED.
                             Default: $THROTTLEKIT_MONITOR_SECRET, else none
+      --fleet-secret SECRET
+                            Fleet.Reserve (budget of federated policies for library clients)
+                            answers callers sending the metadata "x-fleet-secret: SECRET" (or
+                            "authorization: Bearer SECRET"), from any address; without it,
+                            loopback callers only. Refusals are UNAUTHENTICATED. Default:
+                            $THROTTLEKIT_FLEET_SECRET, else none
+      --region NAME         the region of federated policies that name none (telemetry only).
+                            Default: $TK_REGION, else "default"
       --tls-cert FILE       serve TLS with this PEM certificate (chain); needs --tls-key
       --tls-key FILE        the certificate's PEM private key
       --tls-ca FILE         mutual TLS: require client certificates signed by a CA of this
@@ -239,6 +263,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.port, "port", 50051, "TCP port")
 	fs.StringVar(&cfg.store, "store", "", "memory or redis")
 	fs.Int64Var(&cfg.memoryBytes, "memory-max-bytes", 0, "the memory store's byte cap")
+	fs.IntVar(&cfg.localKeys, "local-max-keys", 0, "two-tier L1 keys per policy")
 	fs.StringVar(&cfg.redisURL, "redis", "", "the Redis URL")
 	fs.StringVar(&cfg.redisPrefix, "redis-prefix", "", "key namespace")
 	fs.StringVar(&cfg.redisTLS.ca, "redis-tls-ca", "", "CA bundle for the Redis servers")
@@ -251,6 +276,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.failMode, "fail", "open", "open, closed or error")
 	fs.StringVar(&cfg.authFile, "auth-token-file", "", "file holding the shared token")
 	fs.StringVar(&cfg.monitorSecret, "monitor-secret", "", "secret opening the Monitor service beyond loopback")
+	fs.StringVar(&cfg.fleetSecret, "fleet-secret", "", "secret Fleet.Reserve callers present")
+	fs.StringVar(&cfg.region, "region", "", "default region of federated policies")
 	fs.BoolVar(&cfg.check, "check", false, "validate the policy file and exit")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key")
@@ -296,6 +323,9 @@ func parseFlags(args []string) (*config, error) {
 	if cfg.memoryBytes < 0 {
 		return nil, usageError("--memory-max-bytes must not be negative, got %d", cfg.memoryBytes)
 	}
+	if cfg.localKeys < 0 {
+		return nil, usageError("--local-max-keys must not be negative, got %d", cfg.localKeys)
+	}
 	if cfg.timeout <= 0 {
 		return nil, usageError("--timeout must be positive, got %s", cfg.timeout)
 	}
@@ -321,6 +351,12 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if cfg.monitorSecret == "" {
 		cfg.monitorSecret = os.Getenv(monitorSecretEnv)
+	}
+	if cfg.fleetSecret == "" {
+		cfg.fleetSecret = os.Getenv(fleetSecretEnv)
+	}
+	if cfg.region == "" {
+		cfg.region = cmp.Or(os.Getenv(regionEnv), defaultRegion)
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return nil, usageError("--tls-cert and --tls-key go together")

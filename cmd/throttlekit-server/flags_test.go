@@ -25,6 +25,8 @@ func flagNames() []string {
 }
 
 func TestParseFlagsDefaults(t *testing.T) {
+	t.Setenv(regionEnv, "")
+	t.Setenv(fleetSecretEnv, "")
 	cfg, err := parseFlags([]string{"-c", "x.yaml"})
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +36,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 		metricsHost: "127.0.0.1", metricsPort: metricsOff,
 		maxConnections: 1000, maxStreams: 100, connIdle: 5 * time.Minute, connAge: 30 * time.Minute,
 		connAgeGrace: 10 * time.Second, keepaliveMinTime: 10 * time.Second, handshakeTimeout: 10 * time.Second,
-		maxKeysPerCall: 1000}
+		maxKeysPerCall: 1000, region: "default"}
 	if *cfg != want {
 		t.Fatalf("got %+v\nwant %+v", *cfg, want)
 	}
@@ -112,6 +114,7 @@ func TestFlagRefusals(t *testing.T) {
 		{[]string{"-c", "x", "--keepalive-min-time", "0s"}, "--keepalive-min-time"},
 		{[]string{"-c", "x", "--handshake-timeout", "0s"}, "--handshake-timeout"},
 		{[]string{"-c", "x", "--memory-max-bytes", "-1"}, "--memory-max-bytes"},
+		{[]string{"-c", "x", "--local-max-keys", "-1"}, "--local-max-keys"},
 		{[]string{"-c", "x", "--redis", "redis://h", "--memory-max-bytes", "1000"}, "--memory-max-bytes"},
 	} {
 		if _, err := parseFlags(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {

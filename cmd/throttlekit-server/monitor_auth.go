@@ -57,12 +57,24 @@ func (a monitorAuth) secretGiven(md metadata.MD) bool {
 	if v := md.Get("x-monitor-secret"); len(v) == 1 {
 		ok = subtle.ConstantTimeCompare([]byte(v[0]), a.secret) == 1
 	}
-	if v := md.Get("authorization"); len(v) == 1 {
-		if scheme, s, found := strings.Cut(v[0], " "); found && strings.EqualFold(scheme, "Bearer") {
-			ok = subtle.ConstantTimeCompare([]byte(strings.TrimLeft(s, " ")), a.secret) == 1 || ok
-		}
+	if s, found := bearer(md); found {
+		ok = subtle.ConstantTimeCompare([]byte(s), a.secret) == 1 || ok
 	}
 	return ok
+}
+
+// bearer is the credential of a call's single "authorization: Bearer <credential>" header
+// (the scheme in any case).
+func bearer(md metadata.MD) (string, bool) {
+	v := md.Get("authorization")
+	if len(v) != 1 {
+		return "", false
+	}
+	scheme, s, found := strings.Cut(v[0], " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimLeft(s, " "), true
 }
 
 // loopbackAddr tells whether a peer's address is this machine's loopback (or a Unix socket).

@@ -72,6 +72,9 @@ type app struct {
 
 func start(cfg *config, log *slog.Logger) (*app, error) {
 	set, err := loadPolicies(cfg.configPath, log)
+	if err == nil {
+		err = canServe(cfg, set)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +123,7 @@ func start(cfg *config, log *slog.Logger) (*app, error) {
 	contract.RegisterRateLimiterServer(a.grpc, a.svc)
 	monSvc := server.NewMonitorService(a.monitor, a.svc)
 	contract.RegisterMonitorServer(a.grpc, monSvc)
+	a.registerFleet(set)
 	m.reg.MustRegister(newMonitorCollector(monSvc.Snapshot))
 	healthpb.RegisterHealthServer(a.grpc, a.health.srv)
 	m.policies.Set(float64(set.Len()))
@@ -204,10 +208,11 @@ func serverOptions(cfg *config, token string) ([]grpc.ServerOption, error) {
 	// Monitor call its rules refuse) is refused as its headers arrive, before its body is
 	// read or decoded and before a handler runs. gRPC takes one tap: it is either.
 	mon := monitorAuth{secret: []byte(cfg.monitorSecret)}
+	fleet := fleetAuth{secret: []byte(cfg.fleetSecret)}
 	if token != "" {
-		opts = append(opts, grpc.InTapHandle(tokenAuth{want: []byte(token)}.tap))
+		opts = append(opts, grpc.InTapHandle(bothTaps(tokenAuth{want: []byte(token)}.tap, fleet.tap)))
 	} else {
-		opts = append(opts, grpc.InTapHandle(mon.tap))
+		opts = append(opts, grpc.InTapHandle(bothTaps(mon.tap, fleet.tap)))
 	}
 	// Its interceptor first: it must see every call, to answer a body that did not decode.
 	opts = append(opts, server.RequestDecoding()...)
@@ -227,6 +232,7 @@ func serverOptions(cfg *config, token string) ([]grpc.ServerOption, error) {
 	} else {
 		opts = append(opts, grpc.ChainUnaryInterceptor(mon.unary), grpc.ChainStreamInterceptor(mon.stream))
 	}
+	opts = append(opts, grpc.ChainUnaryInterceptor(fleet.unary))
 	return opts, nil
 }
 
@@ -236,6 +242,9 @@ func (a *app) reload() {
 	path := a.cfg.configPath
 	set, err := loadPolicies(path, a.log)
 	if err == nil {
+		err = canServe(a.cfg, set)
+	}
+	if err == nil {
 		err = a.svc.SetPolicies(set)
 	}
 	if err != nil {
@@ -244,6 +253,7 @@ func (a *app) reload() {
 	}
 	a.metrics.policies.Set(float64(set.Len()))
 	a.monitor.Retain(set.Names())
+	a.logFederated(set)
 	a.log.Info("policies reloaded", "file", path, "policies", set.Len())
 }
 

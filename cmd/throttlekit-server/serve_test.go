@@ -17,7 +17,7 @@ import (
 const policies = `
 limiters:
   api: { strategy: gcra, limit: 10, period: 1m, burst: 3 }
-  monthly: { federated: { anything: goes } }
+  monthly: { fairEscrow: { anything: goes } }
 `
 
 // checkBurst expects a cold key to admit exactly the burst of 3, then deny.
@@ -66,7 +66,7 @@ func TestServeMemoryStore(t *testing.T) {
 	p.stop(t)
 
 	log := p.stderr.String()
-	for _, want := range []string{"store=memory", "policies=2", "monthly", "federated", "msg=stopped"} {
+	for _, want := range []string{"store=memory", "policies=2", "monthly", "fairEscrow", "msg=stopped"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log lacks %q:\n%s", want, log)
 		}

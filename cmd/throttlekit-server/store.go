@@ -22,7 +22,8 @@ type store struct {
 // is down yet does not stop the server from starting (calls fail until it answers).
 func openStore(cfg *config, set *policy.Set) (*store, error) {
 	if cfg.store == storeMemory {
-		b, err := client.NewEngineBackend(set, client.EngineOptions{Namespace: cfg.redisPrefix, MaxBytes: cfg.memoryBytes})
+		b, err := client.NewEngineBackend(set, client.EngineOptions{Namespace: cfg.redisPrefix, MaxBytes: cfg.memoryBytes,
+			LocalMaxKeys: cfg.localKeys})
 		if err != nil {
 			return nil, err
 		}
@@ -33,7 +34,8 @@ func openStore(cfg *config, set *policy.Set) (*store, error) {
 	if err != nil {
 		return nil, err // the client's message shows the URL redacted
 	}
-	b, err := client.NewRedisBackend(rdb, set, client.RedisOptions{Namespace: cfg.redisPrefix, Timeout: cfg.timeout})
+	b, err := client.NewRedisBackend(rdb, set, client.RedisOptions{Namespace: cfg.redisPrefix, Timeout: cfg.timeout,
+		LocalMaxKeys: cfg.localKeys})
 	if err != nil {
 		_ = rdb.Close()
 		return nil, err

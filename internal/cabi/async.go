@@ -390,8 +390,8 @@ func putCompletion(out *C.tk_completion_t, c *asyncCompletion) {
 	out.status = C.int32_t(c.status)
 	if c.status == C.TK_OK {
 		putDecision(&out.decision, c.decision)
-		return
 	}
+	// "" for a check that succeeded; an error's words; an admission's lease id or binding axis
 	putCString(unsafe.Slice((*byte)(unsafe.Pointer(&out.message[0])), len(out.message)), c.msg)
 }
 

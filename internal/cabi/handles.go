@@ -15,14 +15,17 @@ import (
 type handle struct {
 	door     front.Door
 	failMode front.FailMode
-	timeout  time.Duration   // per call; bounds asynchronous checks too (async.go)
-	queue    bool            // the shim may submit its tk_checks (queue.go)
-	shadow   bool            // tk_options_t.shadow: every check's denial admitted, flagged
-	pump     *leasePump      // renews admitted leases (lease_pump.go); nil unless lease_heartbeat
-	override front.Overrider // stores override records (overrides.go); nil on the service door
-	state    atomic.Int64
-	drained  chan struct{}
-	once     sync.Once
+	timeout  time.Duration    // per call; bounds asynchronous checks too (async.go)
+	queue    bool             // the shim may submit its tk_checks (queue.go)
+	shadow   bool             // tk_options_t.shadow: every check's denial admitted, flagged
+	pump     *leasePump       // renews admitted leases (lease_pump.go); nil unless lease_heartbeat
+	admits   admissionChecker // the door's verdict on an admission's input; nil: the server's
+	override front.Overrider  // stores override records (overrides.go); nil on the service door
+	// inlineAdmits: asynchronous admissions run on the caller's thread (the embedded engine)
+	inlineAdmits bool
+	state        atomic.Int64
+	drained      chan struct{}
+	once         sync.Once
 }
 
 const closedBit = int64(1) << 62

@@ -69,6 +69,15 @@ func (b *Scripted) admitter(op, policyName, key string, nowMs int64) (*preparedP
 	return pp, nil
 }
 
+// CheckAdmission answers what Admit (op "admit") or Release (op "release") would about the
+// call itself, without running a script: an unknown policy, a policy that is not an admitter,
+// a bad key. For callers that queue the call and refuse bad input at once (the C ABI's
+// asynchronous admission).
+func (b *Scripted) CheckAdmission(op, policyName, key string) error {
+	_, err := b.admitter(op, policyName, key, 0)
+	return err
+}
+
 // runLease runs the lease script on a policy's guard for key.
 func (b *Scripted) runLease(ctx context.Context, pp *preparedPolicy, key string, nowMs int64, op string, extra ...string) (any, error) {
 	argv := make([]any, 0, 3+len(pp.lease)+len(extra))

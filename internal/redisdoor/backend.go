@@ -38,6 +38,7 @@ type Options struct {
 type Backend struct {
 	*front.Scripted
 	runner *runner
+	fed    fed
 }
 
 // runner runs the scripts in Redis.
@@ -64,7 +65,7 @@ func newBackend(r *runner, policies *policy.Set, opts Options) (*Backend, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{Scripted: s, runner: r}, nil
+	return &Backend{Scripted: s, runner: r, fed: fed{maxKeys: opts.LocalMaxKeys}}, nil
 }
 
 // Open parses url (see NewClient) and policiesYAML and returns a backend that owns its

@@ -54,6 +54,11 @@ type Options struct {
 	// (the decisions concurrent Checks would get, for far less CPU on both ends); a lone
 	// caller is never delayed either way.
 	DisableAutoPipeline bool
+	// FleetSecret, when set, is sent as `x-fleet-secret` with Fleet.Reserve calls (the
+	// server's --fleet-secret), which serve federated policies from credits this door holds.
+	// Without it, a server answers Reserve to loopback callers only; refused, the door
+	// checks those policies with Check RPCs.
+	FleetSecret string
 }
 
 // Backend reaches throttlekit-server over gRPC (throttlekit.v1): the service door.
@@ -64,7 +69,8 @@ type Backend struct {
 	conn    *grpc.ClientConn
 	rpc     contract.RateLimiterClient
 	timeout time.Duration
-	checks  *coalesce.Coalescer[checkReq] // every Check goes through it
+	checks  *coalesce.Coalescer[checkReq] // every Check of a plain policy goes through it
+	fleet   *fleet                        // federated policies: reserved credits (fleet.go)
 }
 
 var _ front.Door = (*Backend)(nil)
@@ -88,7 +94,8 @@ func Open(target string, opts Options) (*Backend, error) {
 		timeout = front.DefaultTimeout
 	}
 	rpc := contract.NewRateLimiterClient(conn)
-	return &Backend{conn: conn, rpc: rpc, timeout: timeout, checks: newServiceBatcher(rpc, opts.DisableAutoPipeline)}, nil
+	return &Backend{conn: conn, rpc: rpc, timeout: timeout, checks: newServiceBatcher(rpc, opts.DisableAutoPipeline),
+		fleet: newFleet(conn, opts.FleetSecret)}, nil
 }
 
 // serviceDialOptions turns the options into transport credentials and per-call metadata.
@@ -148,6 +155,11 @@ func (b *Backend) Close() error { return b.conn.Close() }
 
 // Decide makes a Check, Peek or Debit RPC (see front.Door).
 func (b *Backend) Decide(ctx context.Context, op front.Op, policy, key string, amount, nowMs int64) (front.Decision, error) {
+	if op == front.OpCheck {
+		if d, served, err := b.fleetCheck(ctx, policy, key, amount, nowMs); served {
+			return d, err
+		}
+	}
 	if err := checkRequest(policy, amount, op.AmountName(), key, nowMs); err != nil {
 		return front.Decision{}, err
 	}
@@ -191,6 +203,9 @@ func (b *Backend) Decide(ctx context.Context, op front.Op, policy, key string, a
 
 // DecideMany sends one CheckMany RPC (see front.Door).
 func (b *Backend) DecideMany(ctx context.Context, policy string, keys []string, cost, nowMs int64) ([]front.Decision, error) {
+	if ds, served, err := b.fleetCheckMany(ctx, policy, keys, cost, nowMs); served {
+		return ds, err
+	}
 	if err := checkRequest(policy, cost, "cost", "", nowMs); err != nil {
 		return nil, err
 	}

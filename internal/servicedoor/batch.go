@@ -62,6 +62,9 @@ func newServiceBatcher(rpc contract.RateLimiterClient, off bool) *coalesce.Coale
 // StartCheck makes the check Check would make and reports it to w (see front.Scripted.StartCheck);
 // nowMs must be 0: this door has no explicit clock.
 func (b *Backend) StartCheck(ctx context.Context, policy, key string, cost, nowMs int64, w front.Waiter) {
+	if b.fleetStart(ctx, policy, key, cost, nowMs, w) {
+		return
+	}
 	if err := checkRequest(policy, cost, "cost", key, nowMs); err != nil {
 		w.Done(front.Decision{}, err)
 		return

@@ -13,22 +13,22 @@ func TestCachedDeny(t *testing.T) {
 	base := int64(t0) // a whole window start
 	for i := int64(0); i < 2; i++ {
 		same(t, "allowed", check(t, d, "fw", "k", 1, base+i),
-			front.Decision{Allowed: true, Limit: 2, Remaining: 1 - i, ResetAt: base + 10000})
+			front.Decision{Allowed: true, Limit: 2, Remaining: 1 - i, ResetAt: base + 10000, WindowMs: 10000})
 	}
 	same(t, "L2's denial", check(t, d, "fw", "k", 1, base+1000),
-		front.Decision{Allowed: false, Limit: 2, ResetAt: base + 10000, RetryAfterMs: 9000})
+		front.Decision{Allowed: false, Limit: 2, ResetAt: base + 10000, RetryAfterMs: 9000, WindowMs: 10000})
 	for i := int64(0); i < 100; i++ {
 		now := base + 1000 + i*50
 		same(t, "cached denial", check(t, d, "fw", "k", 1, now),
-			front.Decision{Allowed: false, Limit: 2, ResetAt: base + 10000, RetryAfterMs: base + 10000 - now, Local: true})
+			front.Decision{Allowed: false, Limit: 2, ResetAt: base + 10000, RetryAfterMs: base + 10000 - now, Local: true, WindowMs: 10000})
 	}
 	if n := l2.checks.Load(); n != 3 {
 		t.Errorf("L2 calls = %d; want 3: the flood after the denial stays local", n)
 	}
 	same(t, "other keys are not blocked", check(t, d, "fw", "other", 1, base+2000),
-		front.Decision{Allowed: true, Limit: 2, Remaining: 1, ResetAt: base + 10000})
+		front.Decision{Allowed: true, Limit: 2, Remaining: 1, ResetAt: base + 10000, WindowMs: 10000})
 	same(t, "at the retry time L2 decides again", check(t, d, "fw", "k", 1, base+10000),
-		front.Decision{Allowed: true, Limit: 2, Remaining: 1, ResetAt: base + 20000})
+		front.Decision{Allowed: true, Limit: 2, Remaining: 1, ResetAt: base + 20000, WindowMs: 10000})
 	if n := l2.checks.Load(); n != 5 {
 		t.Errorf("L2 calls = %d; want 5", n)
 	}

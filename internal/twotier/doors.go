@@ -8,9 +8,9 @@ import (
 )
 
 // OverRedis puts L1 in front of a Redis door: one handle (or server process) is one process
-// of two-tier.md §3.
+// of two-tier.md §3; federated policies lease from the coordinator in that Redis.
 func OverRedis(b *redisdoor.Backend, opts redisdoor.Options) *Door {
-	return Wrap(b, Options{MaxKeys: opts.LocalMaxKeys})
+	return Wrap(b, Options{MaxKeys: opts.LocalMaxKeys, Federation: b.Federation()})
 }
 
 // OverEngine puts L1 in front of the embedded engine, on the engine's clock; federated

@@ -21,14 +21,14 @@ func TestLeasedUpstreamExample(t *testing.T) {
 	d, l2 := overEngine(t, "limiters:\n  leased: { strategy: gcra, limit: 5, period: 1h, burst: 5, twoTier: { mode: leased, batch: 5 } }\n", Options{})
 	reset := int64(t0 + 3_600_000)
 	same(t, "check 1 (served from a fresh lease)", check(t, d, "leased", "k", 1, t0),
-		front.Decision{Allowed: true, Limit: 5, Remaining: 4, ResetAt: reset})
+		front.Decision{Allowed: true, Limit: 5, Remaining: 4, ResetAt: reset, WindowMs: 3_600_000})
 	for i, want := range []int64{3, 2, 1, 0} {
 		same(t, "local check", check(t, d, "leased", "k", 1, t0+int64(i)),
-			front.Decision{Allowed: true, Limit: 5, Remaining: want, ResetAt: reset, Local: true})
+			front.Decision{Allowed: true, Limit: 5, Remaining: want, ResetAt: reset, Local: true, WindowMs: 3_600_000})
 	}
 	e := int64(60_000)
 	same(t, "check 6 (the lease refused)", check(t, d, "leased", "k", 1, t0+e),
-		front.Decision{Allowed: false, Limit: 5, Remaining: 0, ResetAt: reset, RetryAfterMs: 3_600_000 - e})
+		front.Decision{Allowed: false, Limit: 5, Remaining: 0, ResetAt: reset, RetryAfterMs: 3_600_000 - e, WindowMs: 3_600_000})
 	if n := l2.checks.Load(); n != 2 {
 		t.Errorf("L2 calls = %d; want 2 (one lease granted, one refused)", n)
 	}
@@ -74,17 +74,17 @@ func TestWindowCoupling(t *testing.T) {
 		d, l2 := overEngine(t, yaml, Options{})
 		base := int64(t0) // a multiple of the window
 		same(t, "lease in window 0", check(t, d, "fw", "k", 1, base+500),
-			front.Decision{Allowed: true, Limit: 100, Remaining: 9, ResetAt: base + 1000})
+			front.Decision{Allowed: true, Limit: 100, Remaining: 9, ResetAt: base + 1000, WindowMs: 1000})
 		got := check(t, d, "fw", "k", 1, base+1000)
 		if coupled {
 			same(t, "coupled: first check of window 1 leases again", got,
-				front.Decision{Allowed: true, Limit: 100, Remaining: 9, ResetAt: base + 2000})
+				front.Decision{Allowed: true, Limit: 100, Remaining: 9, ResetAt: base + 2000, WindowMs: 1000})
 			if n := l2.checks.Load(); n != 2 {
 				t.Errorf("coupled: leases = %d; want 2", n)
 			}
 		} else {
 			same(t, "not coupled: old credits carry over", got,
-				front.Decision{Allowed: true, Limit: 100, Remaining: 8, ResetAt: base + 1000, Local: true})
+				front.Decision{Allowed: true, Limit: 100, Remaining: 8, ResetAt: base + 1000, Local: true, WindowMs: 1000})
 			if n := l2.checks.Load(); n != 1 {
 				t.Errorf("not coupled: leases = %d; want 1", n)
 			}
@@ -96,9 +96,9 @@ func TestWindowCoupling(t *testing.T) {
 func TestLeasedCostAboveBatch(t *testing.T) {
 	d, l2 := overEngine(t, "limiters:\n  fw: { strategy: fixedWindow, limit: 100, windowMs: 60000, twoTier: { batch: 10 } }\n", Options{})
 	base := int64(minuteT0)
-	same(t, "cost 4", check(t, d, "fw", "k", 4, base), front.Decision{Allowed: true, Limit: 100, Remaining: 6, ResetAt: base + 60000})
+	same(t, "cost 4", check(t, d, "fw", "k", 4, base), front.Decision{Allowed: true, Limit: 100, Remaining: 6, ResetAt: base + 60000, WindowMs: 60000})
 	same(t, "cost 25 > credits and batch", check(t, d, "fw", "k", 25, base),
-		front.Decision{Allowed: true, Limit: 100, Remaining: 6, ResetAt: base + 60000})
+		front.Decision{Allowed: true, Limit: 100, Remaining: 6, ResetAt: base + 60000, WindowMs: 60000})
 	if n, u := l2.checks.Load(), l2.units.Load(); n != 2 || u != 35 {
 		t.Errorf("L2 calls %d for %d units; want 2 for 35 (10, then max(10, 25))", n, u)
 	}
@@ -114,7 +114,7 @@ func TestLowWaterRefill(t *testing.T) {
 	waitFor(t, "the refill", func() bool { return l2.checks.Load() == 2 })
 	time.Sleep(10 * time.Millisecond) // landing follows the call
 	same(t, "after the refill", check(t, d, "fw", "k", 1, base),
-		front.Decision{Allowed: true, Limit: 1000, Remaining: 12, ResetAt: base + 60000, Local: true})
+		front.Decision{Allowed: true, Limit: 1000, Remaining: 12, ResetAt: base + 60000, Local: true, WindowMs: 60000})
 	if n := l2.checks.Load(); n != 2 {
 		t.Errorf("L2 calls = %d; want 2", n)
 	}

@@ -143,6 +143,10 @@ static int (*const check_heartbeat)(tk_handle_t, const char *, const char *, con
 static int (*const check_heartbeat_at)(tk_handle_t, const char *, const char *,
                                        const char *const *, size_t, int64_t, size_t *, size_t *,
                                        tk_error_t *) = tk_heartbeat_at;
+static int (*const check_admit_async)(tk_handle_t, const char *, const char *, int64_t, uint64_t,
+                                      tk_error_t *) = tk_admit_async;
+static int (*const check_release_async)(tk_handle_t, const char *, const char *, const char *,
+                                        int, uint64_t, tk_error_t *) = tk_release_async;
 
 static int (*const check_set_override)(tk_handle_t, const char *, const char *, const char *, int64_t,
                                        tk_error_t *) = tk_set_override;
@@ -164,5 +168,6 @@ const void *const tk_abi_layout_refs[] = {
     (const void *)&check_admit,       (const void *)&check_admit_at,
     (const void *)&check_release,     (const void *)&check_release_at,
     (const void *)&check_heartbeat,   (const void *)&check_heartbeat_at,
+    (const void *)&check_admit_async, (const void *)&check_release_async,
     (const void *)&check_set_override, (const void *)&check_clear_override,
 };

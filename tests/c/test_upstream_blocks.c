@@ -39,14 +39,24 @@ static void test_blocks(tk_handle_t h) {
   }
   EXPECT_STATUS(tk_peek(h, "leased", "k", &d, &err), TK_E_UNSUPPORTED);
   EXPECT_CONTAINS(err.message, "does not support peek");
+  /* federated (fixedWindow 10,000 per minute, batch 16): the handle leases 16 from the
+     coordinator in Redis and spends them. */
+  for (int i = 0; i < 2; i++) {
+    if (EXPECT_OK(tk_check(h, "global-api", "k", 1, &d, &err))) {
+      EXPECT_EQ(d.allowed, 1);
+      EXPECT_EQ(d.limit, 10000);
+      EXPECT_EQ(d.remaining, 15 - i);
+      EXPECT_EQ(d.window_ms, 60000);
+    }
+  }
   if (EXPECT_OK(tk_debit(h, "completions", "k", 40, &d, &err))) {
     EXPECT_EQ(d.limit, 1000000);
     EXPECT_EQ(d.remaining, 1000000 - 40);
   }
   static const struct {
     const char *policy, *feature;
-  } unserved[] = {{"global-api", "federated"},
-                  {"fleet-pool", "distributedConcurrency"}, {"tenants", "fairEscrow"},
+  } unserved[] = {{"fleet-pool", "distributedConcurrency"},
+                  {"tenants", "fairEscrow"},
                   {"regions", "federatedFairEscrow"}};
   for (size_t i = 0; i < sizeof unserved / sizeof *unserved; i++) {
     EXPECT_STATUS_CTX(unserved[i].policy, tk_check(h, unserved[i].policy, "k", 1, &d, &err), TK_E_UNSUPPORTED);

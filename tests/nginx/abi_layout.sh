@@ -19,7 +19,7 @@ cat > "$tmp/layout.c" <<'C'
 int main(void) {
   S(tk_handle_t);
   S(tk_options_t); F(tk_options_t, struct_size); F(tk_options_t, timeout_ms);
-  F(tk_options_t, fail_mode); F(tk_options_t, reserved0); F(tk_options_t, key_namespace);
+  F(tk_options_t, fail_mode); F(tk_options_t, local_max_keys); F(tk_options_t, key_namespace);
   F(tk_options_t, tls_ca_file); F(tk_options_t, tls_cert_file); F(tk_options_t, tls_key_file);
   F(tk_options_t, auth_token); F(tk_options_t, auto_pipeline); F(tk_options_t, shadow);
   F(tk_options_t, lease_ttl_ms); F(tk_options_t, lease_heartbeat);

@@ -603,6 +603,280 @@ wait_for 10 sh -c "! kill -0 $master_s" \
   && ok "nginx -s quit waited for the checks in flight, then stopped" \
   || fail "nginx did not stop after the guard timers"
 
+# ---- Concurrency: throttlekit_concurrency --------------------------------------------------
+
+echo "# throttlekit_concurrency: a slow upstream behind a limit of 3, two workers"
+# The upstream sleeps ?ms= per request and records how many it serves at once (GET /stats:
+# "max current total"; GET /reset: max = current). While it sleeps it watches its socket: a
+# request nginx abandons (its client hung up) leaves the count at once, so the count is what
+# nginx really has in flight upstream. /fail answers 502 after its sleep.
+cat > "$dir/slow_upstream.py" <<'PY'
+import http.server, os, select, socket, sys, threading, time, urllib.parse
+
+lock = threading.Lock()
+state = {"cur": 0, "max": 0, "total": 0}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def reply(self, code, body):
+        data = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def gone(self, left):
+        r, _, _ = select.select([self.connection], [], [], min(left, 0.02))
+        if not r:
+            return False
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/stats":
+            with lock:
+                return self.reply(200, "%(max)d %(cur)d %(total)d" % state)
+        if url.path == "/reset":
+            with lock:
+                state["max"] = state["cur"]
+            return self.reply(200, "reset")
+        ms = int(urllib.parse.parse_qs(url.query).get("ms", ["0"])[0])
+        with lock:
+            state["cur"] += 1
+            state["total"] += 1
+            state["max"] = max(state["max"], state["cur"])
+        try:
+            deadline = time.monotonic() + ms / 1000
+            while time.monotonic() < deadline:
+                if self.gone(deadline - time.monotonic()):
+                    return
+        finally:
+            with lock:
+                state["cur"] -= 1
+        self.reply(502 if url.path == "/fail" else 200, "slow %d\n" % ms)
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d\n" % server.server_address[1])
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+server.serve_forever()
+PY
+python3 "$dir/slow_upstream.py" "$dir/upstream.port" 2>"$dir/upstream.log" &
+pids+=("$!")
+wait_for 10 test -s "$dir/upstream.port" || { fail "the slow upstream did not start: $(cat "$dir/upstream.log")"; }
+up_port=$(cat "$dir/upstream.port" 2>/dev/null)
+up=http://127.0.0.1:$up_port
+
+cat > "$dir/concurrency.yaml" <<'EOF'
+limiters:
+  slots: { concurrency: { minLimit: 3, maxLimit: 3 } }
+  one: { concurrency: { minLimit: 1, maxLimit: 1 } }
+  api: { strategy: gcra, limit: 100, period: 1m, burst: 100 }
+EOF
+
+# write_cc_conf prefix port door library
+write_cc_conf() {
+  mkdir -p "$1"
+  cat > "$1/nginx.conf" <<EOF
+load_module $module;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+$4
+daemon off;
+master_process on;
+worker_processes 2;
+pid $1/nginx.pid;
+error_log $1/error.log info;
+
+events { worker_connections 256; }
+
+http {
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    default_type text/plain;
+    root $dir/html;
+    log_format tk '\$pid \$uri \$status \$throttlekit_status';
+    access_log $1/access.log tk;
+
+    $3
+    throttlekit_namespace cc$RANDOM;
+    throttlekit_timeout 1s;
+
+    server {
+        listen 127.0.0.1:$2 reuseport;
+
+        location = /free { }
+        location = /slow {
+            throttlekit_concurrency slots key=all;
+            proxy_pass $up/slow;
+        }
+        location = /long {
+            throttlekit_concurrency one key=long;
+            proxy_pass $up/slow;
+        }
+        location = /fail {
+            throttlekit_concurrency one key=fail;
+            proxy_pass $up/fail;
+        }
+        location = /errpage {
+            throttlekit_concurrency one key=errpage;
+            proxy_pass $up/fail;
+            proxy_intercept_errors on;
+            error_page 502 = /free;
+        }
+        location = /mirrored {
+            throttlekit_concurrency one key=mirror;
+            mirror /mirror;
+            proxy_pass $up/slow;
+        }
+        location = /mirror {
+            internal;
+            throttlekit_concurrency one key=mirror;
+            proxy_pass $up/slow?ms=10;
+        }
+        location = /both {
+            throttlekit api key=both;
+            throttlekit_concurrency one key=both;
+            proxy_pass $up/slow;
+        }
+        location = /open { throttlekit_concurrency one key=o; throttlekit_fail open; }
+        location = /closed { throttlekit_concurrency one key=c; throttlekit_fail closed; }
+        location = /stats { proxy_pass $up/stats; }
+    }
+}
+EOF
+}
+
+# start_cc_nginx prefix door library: on a free port ($port); waits for both workers.
+start_cc_nginx() {
+  local p=$1 attempt pid
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    write_cc_conf "$p" "$port" "$2" "$3"
+    : > "$p/error.log"
+    "$NGINX" -p "$p" -c "$p/nginx.conf" 2>>"$p/stderr.log" &
+    pid=$!
+    pids+=("$pid")
+    if wait_for 20 sh -c "[ \$(grep -c 'throttlekit: loaded' '$p/error.log') -ge 2 ] || ! kill -0 $pid" \
+       && kill -0 "$pid" 2>/dev/null && wait_for 10 curl -sf "http://127.0.0.1:$port/free"; then
+      return
+    fi
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    grep -q "Address already in use" "$p/error.log" "$p/stderr.log" || break
+  done
+  echo "nginx did not start:"; cat "$p/stderr.log" "$p/error.log"; exit 1
+}
+
+# parallel n url [curl args...]: n requests at once; their status codes, sorted, counted
+parallel() {
+  local n=$1 url=$2 i out=$dir/parallel clients=(); shift 2
+  rm -f "$out".*
+  for i in $(seq 1 "$n"); do
+    curl -s -o /dev/null -w '%{http_code}\n' "$@" "$url" > "$out.$i" &
+    clients+=("$!")
+  done
+  wait "${clients[@]}"
+  cat "$out".* | sort | uniq -c | awk '{ printf "%sx%s ", $1, $2 }' | sed 's/ $//'
+}
+upstream_stats() { curl -s "$up/stats"; }
+
+K=$dir/concurrency
+start_cc_nginx "$K" "throttlekit_redis redis://127.0.0.1:$redis_port/0 $dir/concurrency.yaml;" \
+  "throttlekit_library $lib;"
+k_port=$port
+k=http://127.0.0.1:$k_port
+curl -s "$up/reset" >/dev/null
+
+# 12 clients at once, each holding a slot for 1.5 s: 3 are admitted, 9 refused at once.
+codes=$(parallel 12 "$k/slow?ms=1500")
+check "12 at once behind a limit of 3: 3 served, 9 refused" "$codes" "3x200 9x429"
+read -r up_max up_cur up_total <<< "$(upstream_stats)"
+[ "${up_max:-99}" -le 3 ] && ok "the upstream never had more than 3 in flight (max $up_max, $up_total served)" \
+  || fail "the upstream had $up_max in flight at once (limit 3)"
+check "... nothing left in flight upstream" "$up_cur" "0"
+workers=$(grep ' /slow ' "$K/access.log" | awk '{print $1}' | sort -u | wc -l)
+[ "$workers" -eq 2 ] && ok "... the requests were spread over both workers" \
+  || fail "the requests reached $workers worker(s), not 2: the fleet-wide bound was not tested"
+check "... refusals are REJECTED in the log" "$(grep -c ' /slow 429 REJECTED$' "$K/access.log")" "9"
+
+# Three clients that hang up after 0.4 s on 5 s requests: their slots come back when nginx
+# finalizes them (499), at once, not when their leases would expire (the handle renews them).
+curl -s "$up/reset" >/dev/null
+parallel 3 "$k/slow?ms=5000" --max-time 0.4 >/dev/null
+# 0.2 s later: well inside the 2 s lease TTL, and the handle renews leases it holds, so only
+# the releases can have freed the slots.
+sleep 0.2
+check "0.2 s after 3 clients hung up, 4 at once: 3 served, 1 refused" \
+  "$(parallel 4 "$k/slow?ms=1000")" "3x200 1x429"
+check "the hung-up requests are logged as 499" "$(grep -c ' /slow 499 ' "$K/access.log")" "3"
+read -r up_max up_cur _ <<< "$(upstream_stats)"
+[ "${up_max:-99}" -le 3 ] && ok "... the upstream never had more than 3 in flight (max $up_max)" \
+  || fail "the upstream had $up_max in flight at once (limit 3)"
+
+# Clients that hang up while their admission is in flight (Redis stopped): their requests
+# release nothing when they end; the answers, once Redis resumes, are leases nobody holds,
+# which the worker releases as they arrive (the handle would otherwise renew them for ever).
+kill -STOP "$redis_pid"
+parallel 3 "$k/slow?ms=100" --max-time 0.3 >/dev/null
+sleep 0.3
+kill -CONT "$redis_pid"
+# (On a busy machine a curl may give up before even sending its request: count nginx's 499s.)
+hung=$(( $(grep -c ' /slow 499 ' "$K/access.log") - 3 ))
+[ "$hung" -ge 1 ] && ok "clients hung up mid-admission ($hung of 3 logged as 499)" \
+  || fail "no client hung up mid-admission: the test did not test"
+wait_for 5 sh -c "[ \$(grep -c 'releasing the slot of a request that is gone' '$K/error.log') -ge $hung ]"
+check "... each late lease is released by the worker" \
+  "$(grep -c 'releasing the slot of a request that is gone' "$K/error.log")" "$hung"
+check "... and the limit of 3 is whole again" "$(parallel 4 "$k/slow?ms=1000")" "3x200 1x429"
+
+# A long request keeps its slot past the 2 s lease TTL: the handle renews its lease.
+curl -s -o "$dir/long.out" -w '%{http_code}' "$k/long?ms=4500" > "$dir/long.code" &
+long=$!
+sleep 3.5
+check "a 4.5 s request still holds its slot after 3.5 s (lease renewed)" \
+  "$(curl -s -o /dev/null -w '%{http_code}' "$k/long?ms=10")" "429"
+wait "$long"
+check "... it was served" "$(cat "$dir/long.code")" "200"
+check "... and its slot is free afterwards" "$(curl -s -o /dev/null -w '%{http_code}' "$k/long?ms=10")" "200"
+
+# Every way a request ends gives its slot back (limit 1, one request after another).
+check "a 5xx response releases its slot (dropped)" \
+  "$(for i in 1 2 3; do curl -s -o /dev/null -w '%{http_code} ' "$k/fail?ms=10"; done)" "502 502 502 "
+check "an error_page redirect neither admits twice nor keeps the slot" \
+  "$(for i in 1 2 3; do curl -s -o /dev/null -w '%{http_code} ' "$k/errpage?ms=10"; done)" "200 200 200 "
+check "a subrequest (mirror) does not admit: no refusal, no leak" \
+  "$(for i in 1 2 3; do curl -s -o /dev/null -w '%{http_code} ' "$k/mirrored?ms=300"; done)" "200 200 200 "
+check "a rate rule and a concurrency rule on one location" \
+  "$(for i in 1 2 3; do curl -s -o /dev/null -w '%{http_code} ' "$k/both?ms=10"; done)" "200 200 200 "
+sleep 0.5
+check "after all that, the limit of 3 is whole again" "$(parallel 3 "$k/slow?ms=300")" "3x200"
+bad=$(grep -E '\[(alert|crit|emerg)\]|signal (6|11)' "$K/error.log" || true)
+[ -z "$bad" ] && ok "concurrency: no alert, crit or emerg in the error log" || fail "concurrency: error log: $bad"
+"$NGINX" -p "$K" -c "$K/nginx.conf" -s quit 2>>"$K/stderr.log"
+
+# A library without asynchronous admission (the silent double is one): the worker says so at
+# start; admissions end in ERROR and the location's throttlekit_fail answers.
+KO=$dir/concurrency-old
+start_cc_nginx "$KO" "throttlekit_service 127.0.0.1:1;" "throttlekit_library $dir/silent.so;"
+grep -F "[emerg]" "$KO/error.log" | grep -qF "needs a libthrottlekit with tk_admit_async" \
+  && ok "an older library: the worker says throttlekit_concurrency needs tk_admit_async" \
+  || fail "an older library: no emerg about tk_admit_async: $(grep throttlekit "$KO/error.log")"
+check "... fail open serves, fail closed refuses" \
+  "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/open") $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/closed")" \
+  "200 429"
+check "... both logged as ERROR" "$(grep -c ' ERROR$' "$KO/access.log")" "2"
+"$NGINX" -p "$KO" -c "$KO/nginx.conf" -s quit 2>>"$KO/stderr.log"
+
 # ---- Configuration errors and an unusable library -----------------------------------------
 
 echo "# Configuration errors and a worker without the library"

@@ -20,7 +20,7 @@ final class Admission
      * @param string   $bindingAxis     '' when allowed; 'concurrency' or 'rate': the axis that refused
      */
     public function __construct(
-        private readonly Client $client,
+        private readonly ClientInterface $client,
         public readonly string $policy,
         public readonly string $key,
         public readonly Decision $decision,

@@ -34,7 +34,7 @@ use ThrottleKit\Exception\UnsupportedException;
  *
  * Options (all optional):
  *   lib            path of libthrottlekit.so (else $THROTTLEKIT_LIB, else the system path)
- *   ffi_header     the generated FFI header (else $THROTTLEKIT_FFI_HEADER, else the package's build/)
+ *   ffi_header     the generated FFI header (else $THROTTLEKIT_FFI_HEADER, else the package's throttlekit.ffi.h)
  *   timeout_ms     per call, connecting included; 0 = the library's default (500)
  *   fail_mode      'error' (default), 'open' or 'closed' (or Client::FAIL_*): what a check
  *                  answers while the backend is down (a synthesized Decision)
@@ -45,7 +45,7 @@ use ThrottleKit\Exception\UnsupportedException;
  *
  * Not thread-shared: PHP is single-threaded; a Client keeps its own result buffers.
  */
-final class Client
+final class Client implements ClientInterface
 {
     public const FAIL_ERROR = 0;
     public const FAIL_OPEN = 1;

@@ -18,10 +18,29 @@ final class Native
     /** The system library names tried last, in order. */
     public const SYSTEM_NAMES = ['libthrottlekit.so.0', 'libthrottlekit.so'];
 
+    /**
+     * The FFI scope throttlekit.preload.h declares (#define FFI_SCOPE): with
+     * ffi.preload=<package>/throttlekit.preload.h, PHP loads the library at startup and
+     * load() takes it from \FFI::scope() (what PHP-FPM with ffi.enable=preload allows).
+     */
+    public const SCOPE = 'THROTTLEKIT';
+
     /** @var array<string, \FFI> keyed by the library path asked for */
     private static array $loaded = [];
 
-    /** The generated, preprocessor-free header: option, $THROTTLEKIT_FFI_HEADER, the build copy. */
+    /** Where the last load() found the library: "scope THROTTLEKIT", or the path or name given to dlopen. */
+    private static ?string $source = null;
+
+    /** Where the library came from ("scope THROTTLEKIT", a path, a soname); null before a load. */
+    public static function source(): ?string
+    {
+        return self::$source;
+    }
+
+    /**
+     * The preprocessor-free header: option, $THROTTLEKIT_FFI_HEADER, else the one the package
+     * ships (throttlekit.ffi.h, generated from include/throttlekit.h and committed).
+     */
     public static function headerPath(?string $explicit = null): string
     {
         if ($explicit !== null && $explicit !== '') {
@@ -31,12 +50,13 @@ final class Native
         if (is_string($env) && $env !== '') {
             return $env;
         }
-        return dirname(__DIR__) . '/build/throttlekit.ffi.h';
+        return dirname(__DIR__) . '/throttlekit.ffi.h';
     }
 
     /**
      * The FFI instance for libthrottlekit: $lib when given, else $THROTTLEKIT_LIB when set,
-     * else the system search path (libthrottlekit.so.0, then libthrottlekit.so).
+     * else the preloaded scope THROTTLEKIT (ffi.preload) when there is one and no header was
+     * asked for, else the system search path (libthrottlekit.so.0, then libthrottlekit.so).
      *
      * @throws LibraryException naming every place it looked
      */
@@ -50,6 +70,18 @@ final class Native
         if (!extension_loaded('ffi')) {
             throw new LibraryException('the PHP FFI extension is not loaded (Debian: apt-get install php-cli; '
                 . 'elsewhere build PHP with --with-ffi)');
+        }
+        $envLib = getenv('THROTTLEKIT_LIB');
+        $envHeader = getenv('THROTTLEKIT_FFI_HEADER');
+        if (($lib === null || $lib === '') && ($header === null || $header === '')
+            && !(is_string($envLib) && $envLib !== '') && !(is_string($envHeader) && $envHeader !== '')) {
+            try {
+                $ffi = \FFI::scope(self::SCOPE);
+                self::$source = 'scope ' . self::SCOPE;
+                return self::$loaded[$cacheKey] = $ffi;
+            } catch (\FFI\Exception | \Error) {
+                // No preloaded scope (or FFI restricted): load the header below, which says why.
+            }
         }
         $decls = @file_get_contents($headerPath);
         if ($decls === false) {
@@ -79,6 +111,12 @@ final class Native
                 throw new LibraryException("the FFI header $headerPath does not parse: " . $e->getMessage()
                     . ' (regenerate it with `make -C bindings/php ffi-header`)', 0, $e);
             } catch (\FFI\Exception $e) {
+                if (str_contains($e->getMessage(), 'restricted by "ffi.enable"')) {
+                    // ffi.enable=preload outside the CLI: only preloaded code may call the FFI API.
+                    throw new LibraryException('PHP FFI is not usable here: ' . $e->getMessage()
+                        . ' (with ffi.enable=preload, put this package in opcache.preload, and its throttlekit.preload.h'
+                        . ' in ffi.preload; or set ffi.enable=1; see bindings/php/README.md)', 0, $e);
+                }
                 $tried[] = sprintf('%s (%s): %s', $path, preg_replace('/ #\d+$/', '', $source), $e->getMessage());
                 continue;
             } catch (\Error $e) {
@@ -86,10 +124,11 @@ final class Native
                 throw new LibraryException('PHP FFI is not usable here: ' . $e->getMessage()
                     . ' (set ffi.enable=1, or ffi.enable=preload with this package in opcache.preload; see bindings/php/README.md)', 0, $e);
             }
+            self::$source = $path;
             return self::$loaded[$cacheKey] = $ffi;
         }
         throw new LibraryException("cannot load libthrottlekit; looked in:\n  - " . implode("\n  - ", $tried)
-            . "\n(pass the 'lib' option, set THROTTLEKIT_LIB to e.g. build/lib/libthrottlekit.so, "
-            . 'or install the library with `make install`)');
+            . "\n(install it: the libthrottlekit0 Debian package, or `make install`; or pass the 'lib' option, "
+            . 'or set THROTTLEKIT_LIB to e.g. build/lib/libthrottlekit.so)');
     }
 }

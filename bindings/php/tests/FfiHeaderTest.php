@@ -17,12 +17,46 @@ final class FfiHeaderTest extends TestCase
         return (string) file_get_contents(TestEnv::repoRoot() . '/include/throttlekit.h');
     }
 
-    public function testGeneratedHeaderIsCurrent(): void
+    /** The committed copies the package ships: equal to what the generator makes of the header. */
+    public function testCommittedHeadersAreCurrent(): void
     {
-        $path = Native::headerPath();
-        $this->assertFileExists($path, 'run make -C bindings/php ffi-header');
-        $this->assertSame(tk_generate_ffi_header(self::source(), 'include/throttlekit.h'), file_get_contents($path),
-            "$path is stale: run make -C bindings/php ffi-header");
+        $dir = dirname(__DIR__);
+        $this->assertSame(tk_generate_ffi_header(self::source(), 'include/throttlekit.h'),
+            (string) @file_get_contents("$dir/throttlekit.ffi.h"),
+            "bindings/php/throttlekit.ffi.h differs from include/throttlekit.h: run make -C bindings/php ffi-header and commit it");
+        $this->assertSame(tk_generate_ffi_preload_header(self::source(), 'include/throttlekit.h'),
+            (string) @file_get_contents("$dir/throttlekit.preload.h"),
+            "bindings/php/throttlekit.preload.h differs from include/throttlekit.h: run make -C bindings/php ffi-header and commit it");
+        if (getenv('THROTTLEKIT_FFI_HEADER') === false) {
+            $this->assertSame("$dir/throttlekit.ffi.h", Native::headerPath(), 'the default header is the committed one');
+        }
+        $preload = (string) file_get_contents("$dir/throttlekit.preload.h");
+        $this->assertStringStartsWith("#define FFI_SCOPE \"" . Native::SCOPE . "\"\n#define FFI_LIB \"libthrottlekit.so.0\"\n", $preload);
+    }
+
+    /**
+     * ffi.preload: PHP loads the preload header's FFI_LIB at startup, and the client takes the
+     * library from \FFI::scope('THROTTLEKIT') with no lib option and no THROTTLEKIT_LIB (here
+     * FFI_LIB names this build's library; the installed package's header names the soname).
+     */
+    public function testFfiPreloadScopeIsUsed(): void
+    {
+        $lib = TestEnv::lib($this);
+        $header = tempnam(sys_get_temp_dir(), 'tkpre') . '.h';
+        file_put_contents($header, tk_generate_ffi_preload_header(self::source(), 'include/throttlekit.h', $lib));
+        $script = tempnam(sys_get_temp_dir(), 'tkpre') . '.php';
+        file_put_contents($script, '<?php require ' . var_export(dirname(__DIR__) . '/autoload.php', true) . ';'
+            . ' $tk = ThrottleKit\Client::memory("version: 1\nlimiters:\n  api: { strategy: gcra, limit: 2, period: 1m, burst: 2 }\n");'
+            . ' $d = [$tk->check("api", "k")->allowed, $tk->check("api", "k")->allowed, $tk->check("api", "k")->allowed];'
+            . ' echo json_encode([ThrottleKit\Native::source(), $d]);');
+        $env = ['PATH' => (string) getenv('PATH'), 'LD_LIBRARY_PATH' => '/nonexistent'];
+        $p = proc_open([PHP_BINARY, '-d', 'ffi.enable=preload', '-d', 'ffi.preload=' . $header, $script],
+            [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, null, $env);
+        $out = trim(stream_get_contents($pipes[1]) . stream_get_contents($pipes[2]));
+        proc_close($p);
+        unlink($header);
+        unlink($script);
+        $this->assertSame('["scope THROTTLEKIT",[true,true,false]]', $out);
     }
 
     public function testNoPreprocessorLinesAndEveryFunctionDeclared(): void

@@ -3,10 +3,13 @@
  * gen-ffi-header.php - writes the preprocessor-free copy of include/throttlekit.h that PHP's
  * FFI::cdef() parses (FFI understands no directive besides FFI_LIB/FFI_SCOPE).
  *
- *   php tools/gen-ffi-header.php [INPUT.h [OUTPUT.h]]
- *   php tools/gen-ffi-header.php --check [INPUT.h [OUTPUT.h]]   (exit 1 when OUTPUT is stale)
+ *   php tools/gen-ffi-header.php [--preload] [INPUT.h [OUTPUT.h]]
+ *   php tools/gen-ffi-header.php --check [--preload] [INPUT.h [OUTPUT.h]]   (exit 1 when stale)
  *
- * Defaults: <repo>/include/throttlekit.h -> bindings/php/build/throttlekit.ffi.h.
+ * Defaults: <repo>/include/throttlekit.h -> bindings/php/throttlekit.ffi.h (committed: the
+ * package ships it; a test fails when it drifts from the header). --preload writes the
+ * ffi.preload variant, bindings/php/throttlekit.preload.h: the same declarations after
+ * `#define FFI_SCOPE "THROTTLEKIT"` and `#define FFI_LIB "libthrottlekit.so.0"`.
  *
  * It removes comments, evaluates the conditionals the header uses (#ifndef / #ifdef /
  * #if [!]defined(X) / #else / #endif, with __cplusplus undefined, so `extern "C" {` goes),
@@ -123,6 +126,21 @@ function tk_generate_ffi_header(string $src, string $inputName): string
         . " Regenerate with `make -C bindings/php ffi-header`. */\n" . $body;
 }
 
+/** The scope name the preload header declares; ThrottleKit\Native::SCOPE. */
+const TK_FFI_SCOPE = 'THROTTLEKIT';
+/** The library the preload header names: the soname, found through the system path. */
+const TK_FFI_LIB = 'libthrottlekit.so.0';
+
+/**
+ * The ffi.preload variant: FFI_SCOPE and FFI_LIB first (PHP reads them only as the first
+ * lines), then the declarations tk_generate_ffi_header() writes.
+ */
+function tk_generate_ffi_preload_header(string $src, string $inputName, string $lib = TK_FFI_LIB): string
+{
+    return '#define FFI_SCOPE "' . TK_FFI_SCOPE . "\"\n" . '#define FFI_LIB "' . $lib . "\"\n"
+        . tk_generate_ffi_header($src, $inputName);
+}
+
 function tk_eval_if(string $expr, array $defined, string $where): bool
 {
     $e = trim($expr);
@@ -137,20 +155,24 @@ function tk_eval_if(string $expr, array $defined, string $where): bool
 
 if (PHP_SAPI === 'cli' && realpath($_SERVER['SCRIPT_FILENAME'] ?? '') === __FILE__) {
     $args = array_slice($argv, 1);
-    $check = false;
-    if ($args && $args[0] === '--check') {
-        $check = true;
-        array_shift($args);
+    $check = $preload = false;
+    while ($args && in_array($args[0], ['--check', '--preload'], true)) {
+        if (array_shift($args) === '--check') {
+            $check = true;
+        } else {
+            $preload = true;
+        }
     }
     $root = dirname(__DIR__, 3);
     $in = $args[0] ?? $root . '/include/throttlekit.h';
-    $out = $args[1] ?? dirname(__DIR__) . '/build/throttlekit.ffi.h';
+    $out = $args[1] ?? dirname(__DIR__) . ($preload ? '/throttlekit.preload.h' : '/throttlekit.ffi.h');
     try {
         $src = @file_get_contents($in);
         if ($src === false) {
             throw new RuntimeException("cannot read $in");
         }
-        $text = tk_generate_ffi_header($src, basename(dirname($in)) . '/' . basename($in));
+        $name = basename(dirname($in)) . '/' . basename($in);
+        $text = $preload ? tk_generate_ffi_preload_header($src, $name) : tk_generate_ffi_header($src, $name);
     } catch (RuntimeException $e) {
         fwrite(STDERR, 'gen-ffi-header: ' . $e->getMessage() . "\n");
         exit(1);

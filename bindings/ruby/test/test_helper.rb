@@ -29,6 +29,14 @@ module TKTest
     REPO && File.join(REPO, *parts)
   end
 
+  # Whether Rails (railties, actionpack) loads, tried once in a child Ruby.
+  def rails?
+    return @rails if defined?(@rails)
+
+    @rails = system(RbConfig.ruby, "-e", 'require "rails"; require "action_controller/railtie"',
+                    out: File::NULL, err: File::NULL)
+  end
+
   # A namespace unique to this run (and to the caller's label).
   def namespace(label = "t")
     "#{RUN_ID}-#{label}"

@@ -15,13 +15,14 @@ class TestRackMiddleware < Minitest::Test
     Rack::MockRequest.new(Rack::Lint.new(ThrottleKit::Rack.new(Rack::Lint.new(APP), client: client, policy: "api", **opts)))
   end
 
+  # A public (untrusted) peer address: Rack::Request#ip takes it as it is.
   def ip
-    "10.#{rand(255)}.#{rand(255)}.#{rand(1..254)}-#{SecureRandom.hex(3)}"
+    "198.51.#{rand(255)}.#{rand(1..254)}"
   end
 
   def test_admitted_then_429_with_headers
     ThrottleKit::Client.redis(redis_url, policies: POLICIES, namespace: TKTest.namespace("rack")) do |c|
-      req = stack(c, window: 3600)
+      req = stack(c) # w= from the decision (window: is no longer needed)
       addr = ip
       r = req.get("/", "REMOTE_ADDR" => addr)
       assert_equal 200, r.status
@@ -37,8 +38,15 @@ class TestRackMiddleware < Minitest::Test
       assert_operator r.headers["retry-after"].to_i, :>=, 1
       assert_equal '"api";q=2;w=3600', r.headers["ratelimit-policy"]
       assert_match(/\A"api";r=0;t=\d+\z/, r.headers["ratelimit"])
-      # another peer is independent; X-Forwarded-For is never the key by default
-      assert_equal 200, req.get("/", "REMOTE_ADDR" => ip, "HTTP_X_FORWARDED_FOR" => addr).status
+      # another peer is independent; X-Forwarded-For from an untrusted peer is not the key
+      other = ip
+      other = ip while other == addr
+      assert_equal 200, req.get("/", "REMOTE_ADDR" => other, "HTTP_X_FORWARDED_FOR" => addr).status
+      # from a trusted proxy (a private address), the client X-Forwarded-For names is the key
+      client = ip
+      client = ip while [addr, other].include?(client)
+      2.times { assert_equal 200, req.get("/", "REMOTE_ADDR" => "10.0.0.7", "HTTP_X_FORWARDED_FOR" => client).status }
+      assert_equal 429, req.get("/", "REMOTE_ADDR" => "10.0.0.8", "HTTP_X_FORWARDED_FOR" => "#{client}, 10.0.0.9").status
     end
   end
 
@@ -49,10 +57,10 @@ class TestRackMiddleware < Minitest::Test
   def test_key_and_cost_options
     ThrottleKit::Client.redis(redis_url, policies: POLICIES, namespace: TKTest.namespace("rack")) do |c|
       user = "user-#{SecureRandom.hex(4)}"
-      req = stack(c, key: ->(env) { env["HTTP_X_USER"] }, cost: ->(_env) { 2 })
+      req = stack(c, key: ->(request) { request.get_header("HTTP_X_USER") }, cost: ->(_request) { 2 })
       r = req.get("/", "HTTP_X_USER" => user)
       assert_equal 200, r.status
-      assert_equal '"api";q=2', r.headers["ratelimit-policy"] # no window given: no w=
+      assert_equal '"api";q=2;w=3600', r.headers["ratelimit-policy"] # the decision's window
       assert_equal 429, req.get("/", "HTTP_X_USER" => user).status
       # a nil key skips limiting
       r = req.get("/")

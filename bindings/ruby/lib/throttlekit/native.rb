@@ -40,8 +40,8 @@ module ThrottleKit
       where = ENV["THROTTLEKIT_LIB"].to_s.empty? ? "$THROTTLEKIT_LIB (unset), #{GEM_NATIVE_DIR}, the system path" : "$THROTTLEKIT_LIB"
       raise LibraryNotFound,
             "libthrottlekit could not be loaded; looked in #{where}:\n#{tried.join("\n")}\n" \
-            "Build it with `make lib` and set THROTTLEKIT_LIB=<repo>/build/lib/libthrottlekit.so, " \
-            "or install it (`make install`)"
+            "Install it (Debian: apt install libthrottlekit0; from source: make install), " \
+            "or build it with `make lib` and set THROTTLEKIT_LIB=<repo>/build/lib/libthrottlekit.so"
     end
 
     class << self

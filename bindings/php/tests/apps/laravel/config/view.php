@@ -1,0 +1,6 @@
+<?php
+
+return [
+    'paths' => [],
+    'compiled' => getenv('TK_APP_TMP') . '/laravel-storage/framework/views',
+];
