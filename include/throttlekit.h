@@ -328,15 +328,15 @@ int tk_refund(tk_handle_t h, const char *policy, const char *key, int64_t cost, 
  * override of key under policy, a policy with an `overrides:` block (even `overrides: {}`):
  * spec is "unlimited" (never limited, never counted), "deny" (always denied, never counted), or
  * name=value pairs of the strategy's fields separated by "," ("limit=4", "limit=10,windowMs=1h"),
- * validated exactly as the file's overrides are. ttl_ms 0 keeps it until tk_clear_override;
- * otherwise it expires after ttl_ms. Every check of the key (tk_check, tk_check_many,
- * tk_check_all, tk_check_async) on every process sharing the store honours it from its next
- * call, before the file's entry for the key; such decisions carry TK_DECISION_OVERRIDE. Peeks,
- * forecasts and refunds answer the policy's own fields. tk_clear_override removes the record
- * (TK_OK when there is none). On tk_open_memory they set the engine's own record (this
- * process). Errors: TK_E_INVALID (NULL argument, bad spec, ttl_ms < 0), TK_E_NOT_FOUND,
- * TK_E_UNSUPPORTED (a policy without an overrides block; the service door), TK_E_UNAVAILABLE,
- * TK_E_TIMEOUT. No fail mode applies.
+ * validated exactly as the file's overrides are (at most 4,096 bytes). ttl_ms 0 keeps it until
+ * tk_clear_override; otherwise it expires after ttl_ms. Every check of the key (tk_check,
+ * tk_check_many, tk_check_all, tk_check_async) on every process sharing the store honours it
+ * from its next call, before the file's entry for the key; such decisions carry
+ * TK_DECISION_OVERRIDE. Peeks, forecasts and refunds answer the policy's own fields.
+ * tk_clear_override removes the record (TK_OK when there is none). On tk_open_memory they set
+ * the engine's own record (this process). Errors: TK_E_INVALID (NULL argument, bad spec,
+ * ttl_ms < 0), TK_E_NOT_FOUND, TK_E_UNSUPPORTED (a policy without an overrides block; the
+ * service door), TK_E_UNAVAILABLE, TK_E_TIMEOUT. No fail mode applies.
  */
 int tk_set_override(tk_handle_t h, const char *policy, const char *key, const char *spec,
                     int64_t ttl_ms, tk_error_t *err);
