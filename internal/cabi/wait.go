@@ -134,6 +134,11 @@ func startThreadCheck(id C.tk_handle_t, policy, key *C.char, cost, now C.int64_t
 	if !ok {
 		return badHandle(cerr, uint64(id))
 	}
+	if d, ok := answerLocally(h, policy, key, cost, now); ok {
+		rc = writeDecision(out, cerr)(h.checked(d), nil)
+		h.release()
+		return rc
+	}
 	p, k := C.GoString(policy), C.GoString(key)
 	// The waiter releases the handle when the check is done, wherever that happens.
 	w := &threadWaiter{h: h, policy: p, out: out, cerr: cerr, wait: wait, queued: queued}
@@ -169,4 +174,32 @@ func Lead(turn uintptr) {
 	l := hd.Value().(coalesce.Lead)
 	hd.Delete()
 	l.Run()
+}
+
+// localAnswerer is a door that can answer some checks from state it holds (two-tier L1).
+type localAnswerer interface {
+	AnswerLocally(policy, key string, cost, nowMs int64) (front.Decision, bool)
+}
+
+// answerLocally answers a check the handle's door holds the answer to, reading the C strings
+// in place: a local two-tier answer then costs no copy and no waiter (most of what a check
+// spent beyond crossing into Go).
+func answerLocally(h *handle, policy, key *C.char, cost, now C.int64_t) (front.Decision, bool) {
+	la, ok := h.door.(localAnswerer)
+	if !ok {
+		return front.Decision{}, false
+	}
+	return la.AnswerLocally(cView(policy), cView(key), int64(cost), int64(now))
+}
+
+// cView is a C string as a Go string without a copy: valid only while the C caller keeps the
+// memory, i.e. during the call. Bounded like a key (4 KiB) plus one: a longer one is refused by
+// the checks downstream.
+func cView(s *C.char) string {
+	p := unsafe.Pointer(s)
+	n := 0
+	for n <= 4097 && *(*byte)(unsafe.Add(p, n)) != 0 {
+		n++
+	}
+	return unsafe.String((*byte)(p), n)
 }

@@ -221,6 +221,28 @@ func (d *Door) Foresee(ctx context.Context, name, key string, cost, nowMs int64)
 	return d.Door.Foresee(ctx, name, key, cost, nowMs)
 }
 
+// AnswerLocally answers a check from L1 alone when it can (a leased policy's credits, a
+// cached denial), consuming what Check would; ok is false otherwise, and for bad input (Check
+// then reports it). policy and key are only read during the call and may be views of memory
+// the caller owns (the C boundary's strings), so this path neither copies nor allocates.
+func (d *Door) AnswerLocally(policyName, key string, cost, nowMs int64) (front.Decision, bool) {
+	t := d.tier(policyName)
+	if t == nil {
+		return front.Decision{}, false
+	}
+	q, err := inputs(key, cost, nowMs)
+	if err != nil {
+		return front.Decision{}, false
+	}
+	switch t := t.(type) {
+	case *leased:
+		return t.hit(key, q, nowMs, nowMs)
+	case *cachedDeny:
+		return t.cached(key, t.at(nowMs, 0))
+	}
+	return front.Decision{}, false
+}
+
 func (d *Door) StartCheck(ctx context.Context, name, key string, cost, nowMs int64, w front.Waiter) {
 	t := d.tier(name)
 	if t == nil {

@@ -2,6 +2,7 @@ package twotier
 
 import (
 	"hash/maphash"
+	"strings"
 	"math/bits"
 	"sync"
 )
@@ -63,6 +64,7 @@ func (s *shard[E]) ensure(key string) *E {
 	if len(s.slots) >= s.limit && s.oldest != nil {
 		s.drop(s.oldest)
 	}
+	key = strings.Clone(key) // kept: the caller's string may be a view of its own memory
 	sl := &slot[E]{key: key, prev: s.newest}
 	if s.newest != nil {
 		s.newest.next = sl
