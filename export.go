@@ -71,6 +71,16 @@ func tkcore_refund(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, out *C
 	return C.int(cabi.Refund(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), int64(cost), unsafe.Pointer(out), unsafe.Pointer(cerr)))
 }
 
+//export tkcore_set_override
+func tkcore_set_override(id C.tk_handle_t, policy, key, spec *C.char, ttl C.int64_t, cerr *C.tk_error_t) C.int {
+	return C.int(cabi.SetOverride(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), unsafe.Pointer(spec), int64(ttl), unsafe.Pointer(cerr)))
+}
+
+//export tkcore_clear_override
+func tkcore_clear_override(id C.tk_handle_t, policy, key *C.char, cerr *C.tk_error_t) C.int {
+	return C.int(cabi.ClearOverride(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), unsafe.Pointer(cerr)))
+}
+
 //export tkcore_check_all_async
 func tkcore_check_all_async(id C.tk_handle_t, items *C.tk_check_item_t, n C.size_t, cookie C.uint64_t, cerr *C.tk_error_t) C.int {
 	return C.int(cabi.CheckAllAsync(uint64(id), unsafe.Pointer(items), uint(n), uint64(cookie), unsafe.Pointer(cerr)))

@@ -555,6 +555,24 @@ int tk_refund(tk_handle_t h, const char *policy, const char *key, int64_t cost, 
   return core.refund(h, policy, key, cost, out, err);
 }
 
+int tk_set_override(tk_handle_t h, const char *policy, const char *key, const char *spec,
+                    int64_t ttl_ms, tk_error_t *err) {
+  int rc = check_one_key(h, policy, key, 0, NULL, NULL, 0, err);
+  if (rc) return rc;
+  if (!spec) return fail(err, TK_E_INVALID, "spec is NULL");
+  if (strlen(spec) > TK_MAX_KEY_BYTES)
+    return fail(err, TK_E_INVALID, "spec is longer than 4096 bytes");
+  if (ttl_ms < 0 || ttl_ms > TK_MAX_AMOUNT)
+    return fail(err, TK_E_INVALID, "ttl_ms must be 0 (no expiry) or a number of milliseconds up to 2^53 - 1");
+  return core.set_override(h, policy, key, spec, ttl_ms, err);
+}
+
+int tk_clear_override(tk_handle_t h, const char *policy, const char *key, tk_error_t *err) {
+  int rc = check_one_key(h, policy, key, 0, NULL, NULL, 0, err);
+  if (rc) return rc;
+  return core.clear_override(h, policy, key, err);
+}
+
 static int debit_impl(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
                       int64_t now_ms, tk_decision_t *out, tk_error_t *err) {
   int rc = check_one_key(h, policy, key, 1, out, "tokens", tokens, err);

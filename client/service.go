@@ -14,6 +14,15 @@ func ShadowHeaderValue(ds []Decision) string {
 	return servicedoor.ShadowValue(func(i int) bool { return ds[i].Shadow }, len(ds))
 }
 
+// OverrideHeader is the response header (ours) listing the indexes of the decisions a key's
+// override made.
+const OverrideHeader = servicedoor.OverrideHeader
+
+// OverrideHeaderValue is the OverrideHeader value for ds ("" when no override decided).
+func OverrideHeaderValue(ds []Decision) string {
+	return servicedoor.ShadowValue(func(i int) bool { return ds[i].Override }, len(ds))
+}
+
 // WindowHeader is the response header (ours) carrying the decisions' policy windows.
 const WindowHeader = servicedoor.WindowHeader
 

@@ -84,8 +84,11 @@ enum {
   TK_DECISION_SHADOW = 2,      /* a shadow-mode policy (shadow: true) denied; the call was
                                   admitted anyway (allowed = 1; remaining and retry_after_ms
                                   are the limiter's, for logs) */
-  TK_DECISION_LOCAL = 4        /* answered from local credits or a cached denial, no round trip
+  TK_DECISION_LOCAL = 4,       /* answered from local credits or a cached denial, no round trip
                                   (two-tier policies) */
+  TK_DECISION_OVERRIDE = 8     /* the key's override decided: a record set with tk_set_override
+                                  or the policy file's overrides: entry for the key (unlimited,
+                                  deny, or other fields of the strategy) */
 };
 
 /*
@@ -136,7 +139,8 @@ typedef struct tk_options {
 typedef struct tk_decision {
   int32_t allowed;               /* 1 admitted, 0 denied */
   int32_t flags;                 /* TK_DECISION_* bits: SYNTHESIZED (the fail mode made it),
-                                    SHADOW (a shadow policy denied, admitted anyway), LOCAL */
+                                    SHADOW (a shadow policy denied, admitted anyway), LOCAL,
+                                    OVERRIDE (the key's override decided) */
   int64_t limit;                 /* the effective ceiling (burst for gcra, capacity for tokenBucket) */
   int64_t remaining;             /* units left after this call, never negative */
   int64_t reset_at_ms;           /* epoch ms when fully replenished; 0 when synthesized */
@@ -317,6 +321,26 @@ int tk_reset(tk_handle_t h, const char *policy, const char *key, tk_error_t *err
  */
 int tk_refund(tk_handle_t h, const char *policy, const char *key, int64_t cost, tk_decision_t *out,
               tk_error_t *err);
+
+/*
+ * Per-key overrides kept in the store (docs/policies.md, docs/redis-keys.md): paid tiers,
+ * allow and deny lists changed for a whole fleet without a deploy. tk_set_override stores the
+ * override of key under policy, a policy with an `overrides:` block (even `overrides: {}`):
+ * spec is "unlimited" (never limited, never counted), "deny" (always denied, never counted), or
+ * name=value pairs of the strategy's fields separated by "," ("limit=4", "limit=10,windowMs=1h"),
+ * validated exactly as the file's overrides are (at most 4,096 bytes). ttl_ms 0 keeps it until
+ * tk_clear_override; otherwise it expires after ttl_ms. Every check of the key (tk_check,
+ * tk_check_many, tk_check_all, tk_check_async) on every process sharing the store honours it
+ * from its next call, before the file's entry for the key; such decisions carry
+ * TK_DECISION_OVERRIDE. Peeks, forecasts and refunds answer the policy's own fields.
+ * tk_clear_override removes the record (TK_OK when there is none). On tk_open_memory they set
+ * the engine's own record (this process). Errors: TK_E_INVALID (NULL argument, bad spec,
+ * ttl_ms < 0), TK_E_NOT_FOUND, TK_E_UNSUPPORTED (a policy without an overrides block; the
+ * service door), TK_E_UNAVAILABLE, TK_E_TIMEOUT. No fail mode applies.
+ */
+int tk_set_override(tk_handle_t h, const char *policy, const char *key, const char *spec,
+                    int64_t ttl_ms, tk_error_t *err);
+int tk_clear_override(tk_handle_t h, const char *policy, const char *key, tk_error_t *err);
 
 /*
  * Explicit-clock twins, for replay and tests: the same operation evaluated at now_ms (epoch

@@ -3,10 +3,15 @@
 -- do not edit.
 -- KEYS: the items' state keys, in order (on a Cluster, all in one slot).
 -- ARGV: now (0 = Redis clock), mode ("each" or "all"), the number of specs, the specs (each:
--- strategy, shadow (1: its denials never undo the run), argc, then the check's ARGV after
--- now), then one spec number per key.
--- Returns five integers per item, as its check script returns them. When an item fails, and
--- in mode "all" when one is denied (not a shadow's), every key the run wrote is restored.
+-- strategy, flags (1: a shadow's, its denials never undo the run; 2: honours overrides; 3:
+-- both), argc, then the check's ARGV after now, then for flags 2 and 3 the policy file's
+-- override spec, "" for none), then one spec number per item. An item takes one key, its
+-- state key, or two for a spec honouring overrides: the state key, then its override record
+-- (as <strategy>.override reads it).
+-- Returns five integers per item, as its check script returns them; when any spec honours
+-- overrides, then one more integer per item: 1 when an override applied to it, else 0.
+-- When an item fails, and in mode "all" when one is denied (not a shadow's), every key the
+-- run wrote is restored.
 local real = redis
 local now = tonumber(ARGV[1])
 if now == 0 then
@@ -365,36 +370,148 @@ local function checkFor(strategy)
   if strategy == "quota" then return check_quota end
 end
 
+-- parts/override.lua
+-- Per-key overrides (docs/policies.md, docs/redis-keys.md). A spec is "unlimited", "deny",
+-- or name=value pairs separated by "," replacing the check's ARGV of those names
+-- (e.g. "limit=4,burst=8"). o describes the strategy: names (ARGV name -> index), real (the
+-- names that take a fraction), caps (largest value per name), limitAt (the reported limit),
+-- windowAt (the window; 0 for tokenBucket, whose window is the time to fill up).
+
+-- applyOverride replaces argv's fields as spec says and returns 'fields', or returns
+-- 'unlimited' or 'deny'; nil and a reason for a malformed spec.
+local function applyOverride(o, spec, argv)
+  if spec == 'unlimited' or spec == 'deny' then return spec end
+  if spec == '' then return nil, 'empty' end
+  for pair in string.gmatch(spec .. ',', '([^,]*),') do
+    local name, value = string.match(pair, '^(%a+)=([%w%.%+%-]+)$')
+    local at = name and o.names[name]
+    if not at then
+      return nil, 'bad field "' .. pair .. '" (want unlimited, deny, or name=value pairs of ' .. o.list .. ')'
+    end
+    local v = tonumber(value)
+    local whole = not o.real[name]
+    if v == nil or v ~= v or v <= 0 or v > (o.caps[name] or 9007199254740991) or
+      (whole and (v % 1 ~= 0 or not string.match(value, '^%d+$'))) then
+      return nil, 'bad value "' .. pair .. '"'
+    end
+    argv[at] = value
+  end
+  return 'fields'
+end
+
+-- overrideDecision is the decision of an unlimited or a deny override at now: unlimited
+-- allows with limit and remaining the reported limit, resetAt now, retry 0; deny refuses
+-- with remaining 0, resetAt now + the window, retry the window. Neither touches the state.
+local function overrideDecision(o, kind, argv, now)
+  local limit = tonumber(argv[o.limitAt])
+  local window
+  if o.windowAt > 0 then
+    window = tonumber(argv[o.windowAt])
+  else
+    window = math.max(1, math.ceil(limit * 1000 / tonumber(argv[o.refillAt])))
+  end
+  if kind == 'unlimited' then return {1, limit, limit, now, 0, 1} end
+  return {0, limit, 0, now + window, window, 1}
+end
+
+local function overrideFor(strategy)
+  if strategy == "gcra" then return {names = {periodMs = 2, limit = 3, burst = 4}, real = {}, caps = {}, list = "periodMs, limit, burst", limitAt = 4, windowAt = 2, refillAt = 0} end
+  if strategy == "tokenBucket" then return {names = {capacity = 2, refillPerSec = 3}, real = {refillPerSec = true}, caps = {}, list = "capacity, refillPerSec", limitAt = 2, windowAt = 0, refillAt = 3} end
+  if strategy == "fixedWindow" then return {names = {limit = 2, windowMs = 3}, real = {}, caps = {}, list = "limit, windowMs", limitAt = 2, windowAt = 3, refillAt = 0} end
+  if strategy == "slidingWindow" then return {names = {windowMs = 2, limit = 3, buckets = 5}, real = {}, caps = {buckets = 1000}, list = "windowMs, limit, buckets", limitAt = 3, windowAt = 2, refillAt = 0} end
+  if strategy == "slidingWindowLog" then return {names = {windowMs = 2, limit = 3}, real = {}, caps = {limit = 10000}, list = "windowMs, limit", limitAt = 3, windowAt = 2, refillAt = 0} end
+end
+
 local mode = ARGV[2]
--- specs holds (check function, ARGV, shadow) per spec.
-local specs, nspecs, pos = {}, tonumber(ARGV[3]), 4
+-- specs holds (check function, ARGV, shadow, override table or false, file spec) per spec.
+local specs, nspecs, pos, anyOverride = {}, tonumber(ARGV[3]), 4, false
 for s = 1, nspecs do
   local fn = checkFor(ARGV[pos])
   if fn == nil then
     return real.error_reply('ERR all.batch: no check script for strategy ' .. tostring(ARGV[pos]))
   end
+  local flags = ARGV[pos + 1]
+  local o = false
+  if flags == '2' or flags == '3' then
+    o = overrideFor(ARGV[pos])
+    if o == nil then
+      return real.error_reply('ERR all.batch: strategy ' .. tostring(ARGV[pos]) .. ' takes no overrides')
+    end
+    anyOverride = true
+  end
   local argv = {now}
   local argc = tonumber(ARGV[pos + 2])
   for j = 1, argc do argv[j + 1] = ARGV[pos + 2 + j] end
-  specs[3 * s - 2], specs[3 * s - 1], specs[3 * s] = fn, argv, ARGV[pos + 1] == '1'
+  local b = 5 * s
+  specs[b - 4], specs[b - 3], specs[b - 2], specs[b - 1] = fn, argv, flags == '1' or flags == '3', o
   pos = pos + 3 + argc
-end
-for i = 1, #KEYS do
-  local s = tonumber(ARGV[pos + i - 1])
-  if s == nil or s < 1 or s > nspecs or s % 1 ~= 0 then
-    return real.error_reply('ERR all.batch: key ' .. i .. ' names no spec')
+  if o then
+    specs[b] = ARGV[pos]
+    pos = pos + 1
   end
 end
+local nitems = #KEYS
+if anyOverride then nitems = #ARGV - pos + 1 end
+local nkeys = 0
+for i = 1, nitems do
+  local s = tonumber(ARGV[pos + i - 1])
+  if s == nil or s < 1 or s > nspecs or s % 1 ~= 0 then
+    return real.error_reply('ERR all.batch: ' .. (anyOverride and 'item ' or 'key ') .. i .. ' names no spec')
+  end
+  nkeys = nkeys + 1
+  if specs[5 * s - 1] then nkeys = nkeys + 1 end
+end
+if nkeys ~= #KEYS then
+  return real.error_reply('ERR all.batch: the items take ' .. nkeys .. ' keys, ' .. #KEYS .. ' given')
+end
 
-local out, denied, key = {}, false, {}
+local key = {}
+
+-- overridden runs an item of a spec honouring overrides: its record (KEYS k + 1), else the
+-- file's spec, decides how, as <strategy>.override does.
+local function overridden(s, k)
+  local b = 5 * s
+  local spec, from = specs[b], 'policy file spec'
+  local record = real.pcall('GET', KEYS[k + 1])
+  if type(record) == 'table' and record.err then
+    error({err = 'ERR override record ' .. KEYS[k + 1] .. ': ' .. tostring(record.err)})
+  end
+  if record then spec, from = record, 'override record ' .. KEYS[k + 1] end
+  if spec == '' and not record then
+    local r = specs[b - 4](key, specs[b - 3])
+    r[6] = 0
+    return r
+  end
+  local argv = {}
+  for j, v in ipairs(specs[b - 3]) do argv[j] = v end
+  local kind, problem = applyOverride(specs[b - 1], spec, argv)
+  if not kind then error({err = 'ERR ' .. from .. ': malformed: ' .. problem}) end
+  if kind == 'fields' then
+    local r = specs[b - 4](key, argv)
+    r[6] = 1
+    return r
+  end
+  return overrideDecision(specs[b - 1], kind, argv, now)
+end
+
+local out, flags, denied = {}, {}, false
 local ok, err = pcall(function()
-  for i = 1, #KEYS do
-    local s = 3 * tonumber(ARGV[pos + i - 1])
-    itemSaved, key[1] = false, KEYS[i]
-    local r = specs[s - 2](key, specs[s - 1])
+  local k = 1
+  for i = 1, nitems do
+    local s = tonumber(ARGV[pos + i - 1])
+    itemSaved, key[1] = false, KEYS[k]
+    local r
+    if specs[5 * s - 1] then
+      r = overridden(s, k)
+      k = k + 2
+    else
+      r = specs[5 * s - 4](key, specs[5 * s - 3])
+      k = k + 1
+    end
     local base = 5 * (i - 1)
     for j = 1, 5 do out[base + j] = r[j] end
-    if r[1] == 0 and not specs[s] then denied = true end
+    flags[i] = r[6] or 0
+    if r[1] == 0 and not specs[5 * s - 2] then denied = true end
   end
 end)
 if not ok then
@@ -403,4 +520,7 @@ if not ok then
   return real.error_reply(tostring(err))
 end
 if denied and mode == 'all' then restore() end
+if anyOverride then
+  for i = 1, nitems do out[5 * nitems + i] = flags[i] end
+end
 return out

@@ -11,6 +11,11 @@ const (
 	RoleBatch  = "batch"
 	RoleRefund = "refund"
 	RoleReset  = "reset"
+	// RoleOverride: a check that honours the key's override, from Redis or from the policy
+	// file (<strategy>.override, composed from the strategy's check).
+	RoleOverride = "override"
+	// RoleSetOverride stores or clears one key's override record (all.setOverride).
+	RoleSetOverride = "setOverride"
 )
 
 // BatchName is the manifest name of the batch script.
@@ -26,7 +31,7 @@ func composed(scripts []*Script) map[string]string {
 	current := make([]*Script, len(scripts))
 	for i, s := range scripts {
 		current[i] = s
-		if s.Role == RoleRefund || s.Role == RoleBatch {
+		if s.Role == RoleRefund || s.Role == RoleBatch || s.Role == RoleOverride {
 			continue
 		}
 		if part, err := files.ReadFile("parts/" + s.File); err == nil {
@@ -46,6 +51,11 @@ func composed(scripts []*Script) map[string]string {
 			continue
 		}
 		out[s.Strategy+".refund.lua"] = composeRefund(s, string(part))
+	}
+	for _, s := range current {
+		if s.Role == RoleCheck && overrideInfo[s.Strategy].limit != "" {
+			out[s.Strategy+".override.lua"] = composeOverride(s)
+		}
 	}
 	return out
 }
@@ -98,9 +108,10 @@ return peek(KEYS, refund(KEYS, ARGV))
 // a shim that saves the key (DUMP and PTTL) before the item's first write, so that the run
 // can restore every key it wrote when an item fails or, in mode "all", is denied.
 func composeBatch(scripts []*Script) string {
-	var b, lookup strings.Builder
+	var b, lookup, overrides strings.Builder
 	b.WriteString(batchHead)
 	lookup.WriteString("\nlocal function checkFor(strategy)\n")
+	overrides.WriteString("\nlocal function overrideFor(strategy)\n")
 	for _, s := range scripts {
 		if s.Role != RoleCheck {
 			continue
@@ -108,9 +119,15 @@ func composeBatch(scripts []*Script) string {
 		fn := "check_" + s.Strategy
 		fmt.Fprintf(&b, "\n-- %s, unchanged\nlocal function %s(KEYS, ARGV)\n%s\nend\n", s.File, fn, strings.TrimRight(s.Source, "\n"))
 		fmt.Fprintf(&lookup, "  if strategy == %q then return %s end\n", s.Strategy, fn)
+		if overrideInfo[s.Strategy].limit != "" {
+			fmt.Fprintf(&overrides, "  if strategy == %q then return %s end\n", s.Strategy, overrideTable(s))
+		}
 	}
 	lookup.WriteString("end\n")
+	overrides.WriteString("end\n")
 	b.WriteString(lookup.String())
+	b.WriteString("\n-- parts/override.lua\n" + overridePart() + "\n")
+	b.WriteString(overrides.String())
 	b.WriteString(batchTail)
 	return b.String()
 }
@@ -122,10 +139,15 @@ const batchHead = `-- all.batch: several checks in one atomic run, each computed
 -- do not edit.
 -- KEYS: the items' state keys, in order (on a Cluster, all in one slot).
 -- ARGV: now (0 = Redis clock), mode ("each" or "all"), the number of specs, the specs (each:
--- strategy, shadow (1: its denials never undo the run), argc, then the check's ARGV after
--- now), then one spec number per key.
--- Returns five integers per item, as its check script returns them. When an item fails, and
--- in mode "all" when one is denied (not a shadow's), every key the run wrote is restored.
+-- strategy, flags (1: a shadow's, its denials never undo the run; 2: honours overrides; 3:
+-- both), argc, then the check's ARGV after now, then for flags 2 and 3 the policy file's
+-- override spec, "" for none), then one spec number per item. An item takes one key, its
+-- state key, or two for a spec honouring overrides: the state key, then its override record
+-- (as <strategy>.override reads it).
+-- Returns five integers per item, as its check script returns them; when any spec honours
+-- overrides, then one more integer per item: 1 when an override applied to it, else 0.
+-- When an item fails, and in mode "all" when one is denied (not a shadow's), every key the
+-- run wrote is restored.
 local real = redis
 local now = tonumber(ARGV[1])
 if now == 0 then
@@ -164,35 +186,95 @@ end`
 
 const batchTail = `
 local mode = ARGV[2]
--- specs holds (check function, ARGV, shadow) per spec.
-local specs, nspecs, pos = {}, tonumber(ARGV[3]), 4
+-- specs holds (check function, ARGV, shadow, override table or false, file spec) per spec.
+local specs, nspecs, pos, anyOverride = {}, tonumber(ARGV[3]), 4, false
 for s = 1, nspecs do
   local fn = checkFor(ARGV[pos])
   if fn == nil then
     return real.error_reply('ERR all.batch: no check script for strategy ' .. tostring(ARGV[pos]))
   end
+  local flags = ARGV[pos + 1]
+  local o = false
+  if flags == '2' or flags == '3' then
+    o = overrideFor(ARGV[pos])
+    if o == nil then
+      return real.error_reply('ERR all.batch: strategy ' .. tostring(ARGV[pos]) .. ' takes no overrides')
+    end
+    anyOverride = true
+  end
   local argv = {now}
   local argc = tonumber(ARGV[pos + 2])
   for j = 1, argc do argv[j + 1] = ARGV[pos + 2 + j] end
-  specs[3 * s - 2], specs[3 * s - 1], specs[3 * s] = fn, argv, ARGV[pos + 1] == '1'
+  local b = 5 * s
+  specs[b - 4], specs[b - 3], specs[b - 2], specs[b - 1] = fn, argv, flags == '1' or flags == '3', o
   pos = pos + 3 + argc
-end
-for i = 1, #KEYS do
-  local s = tonumber(ARGV[pos + i - 1])
-  if s == nil or s < 1 or s > nspecs or s % 1 ~= 0 then
-    return real.error_reply('ERR all.batch: key ' .. i .. ' names no spec')
+  if o then
+    specs[b] = ARGV[pos]
+    pos = pos + 1
   end
 end
+local nitems = #KEYS
+if anyOverride then nitems = #ARGV - pos + 1 end
+local nkeys = 0
+for i = 1, nitems do
+  local s = tonumber(ARGV[pos + i - 1])
+  if s == nil or s < 1 or s > nspecs or s % 1 ~= 0 then
+    return real.error_reply('ERR all.batch: ' .. (anyOverride and 'item ' or 'key ') .. i .. ' names no spec')
+  end
+  nkeys = nkeys + 1
+  if specs[5 * s - 1] then nkeys = nkeys + 1 end
+end
+if nkeys ~= #KEYS then
+  return real.error_reply('ERR all.batch: the items take ' .. nkeys .. ' keys, ' .. #KEYS .. ' given')
+end
 
-local out, denied, key = {}, false, {}
+local key = {}
+
+-- overridden runs an item of a spec honouring overrides: its record (KEYS k + 1), else the
+-- file's spec, decides how, as <strategy>.override does.
+local function overridden(s, k)
+  local b = 5 * s
+  local spec, from = specs[b], 'policy file spec'
+  local record = real.pcall('GET', KEYS[k + 1])
+  if type(record) == 'table' and record.err then
+    error({err = 'ERR override record ' .. KEYS[k + 1] .. ': ' .. tostring(record.err)})
+  end
+  if record then spec, from = record, 'override record ' .. KEYS[k + 1] end
+  if spec == '' and not record then
+    local r = specs[b - 4](key, specs[b - 3])
+    r[6] = 0
+    return r
+  end
+  local argv = {}
+  for j, v in ipairs(specs[b - 3]) do argv[j] = v end
+  local kind, problem = applyOverride(specs[b - 1], spec, argv)
+  if not kind then error({err = 'ERR ' .. from .. ': malformed: ' .. problem}) end
+  if kind == 'fields' then
+    local r = specs[b - 4](key, argv)
+    r[6] = 1
+    return r
+  end
+  return overrideDecision(specs[b - 1], kind, argv, now)
+end
+
+local out, flags, denied = {}, {}, false
 local ok, err = pcall(function()
-  for i = 1, #KEYS do
-    local s = 3 * tonumber(ARGV[pos + i - 1])
-    itemSaved, key[1] = false, KEYS[i]
-    local r = specs[s - 2](key, specs[s - 1])
+  local k = 1
+  for i = 1, nitems do
+    local s = tonumber(ARGV[pos + i - 1])
+    itemSaved, key[1] = false, KEYS[k]
+    local r
+    if specs[5 * s - 1] then
+      r = overridden(s, k)
+      k = k + 2
+    else
+      r = specs[5 * s - 4](key, specs[5 * s - 3])
+      k = k + 1
+    end
     local base = 5 * (i - 1)
     for j = 1, 5 do out[base + j] = r[j] end
-    if r[1] == 0 and not specs[s] then denied = true end
+    flags[i] = r[6] or 0
+    if r[1] == 0 and not specs[5 * s - 2] then denied = true end
   end
 end)
 if not ok then
@@ -201,5 +283,8 @@ if not ok then
   return real.error_reply(tostring(err))
 end
 if denied and mode == 'all' then restore() end
+if anyOverride then
+  for i = 1, nitems do out[5 * nitems + i] = flags[i] end
+end
 return out
 `

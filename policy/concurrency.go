@@ -189,6 +189,10 @@ func (p *Policy) GuardKey(namespace, key string) string {
 func (ps *parser) admitter(p *Policy, path string, list []entry, conc, strategy *entry) {
 	rest := make([]entry, 0, len(list))
 	for _, e := range list {
+		if e.named && e.name == "overrides" {
+			ps.fail(fieldPath(path, e.name), "cannot sit beside a concurrency block: overrides are for rate limiters")
+			return
+		}
 		if e.named && slices.Contains(exclusiveKinds, e.name) {
 			ps.fail(fieldPath(path, e.name), "cannot be combined with a concurrency block (a policy has one kind)")
 			return

@@ -117,9 +117,17 @@ func (ps *parser) policy(name string, val *yaml.Node) {
 		ps.meter(p, path, list, budget)
 	case strategy != nil:
 		rest, tier := splitTierBlock(list)
+		rest, overrides := splitOverrides(rest)
+		if overrides != nil && tier != nil {
+			ps.fail(fieldPath(path, "overrides"), "cannot sit beside a %s block: overrides are read by the scripts a plain check runs", tier.name)
+			return
+		}
 		ps.limiter(p, path, rest, strategy)
 		if tier != nil && ps.failures == before {
 			ps.tierBlock(p, path, tier)
+		}
+		if overrides != nil && ps.failures == before {
+			ps.overridesBlock(p, path, rest, strategy, overrides)
 		}
 	default:
 		ps.fail(path, "needs a strategy (a rate limiter) or a tokenBudget or fleetBudget block (a meter)")

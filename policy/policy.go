@@ -45,6 +45,9 @@ type Policy struct {
 	Concurrency *Concurrency // the concurrency axis of an admitter (admission.md); nil otherwise
 	TwoTier     *TwoTier     // how checks reach the shared state (two-tier.md); nil: every check does
 	Federated   *Federated   // a budget leased from a coordinator (two-tier.md §6); nil otherwise
+	// Overrides is the `overrides:` block of a rate limiter (per-key limits, allow and deny
+	// lists; docs/policies.md); nil when it has none, and then no override record is read.
+	Overrides *Overrides
 
 	// quota (Limit and PeriodMs as well; Buckets for a rolling quota)
 	Cadence       string // CadenceMonth, CadenceWeek, CadenceDay, CadenceFixed or CadenceRolling

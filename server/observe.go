@@ -93,6 +93,9 @@ func (s *Service) markDecisions(ctx context.Context, ds ...client.Decision) {
 	if v := client.ShadowHeaderValue(ds); v != "" {
 		md = metadata.Pairs(client.ShadowHeader, v)
 	}
+	if v := client.OverrideHeaderValue(ds); v != "" {
+		md = metadata.Join(md, metadata.Pairs(client.OverrideHeader, v))
+	}
 	if v := client.WindowHeaderValue(ds); v != "" {
 		md = metadata.Join(md, metadata.Pairs(client.WindowHeader, v))
 	}

@@ -99,6 +99,9 @@ func putDecision(out *C.tk_decision_t, d front.Decision) {
 	if d.Local {
 		out.flags |= C.TK_DECISION_LOCAL
 	}
+	if d.Override {
+		out.flags |= C.TK_DECISION_OVERRIDE
+	}
 	out.window_ms = C.int64_t(d.WindowMs)
 	out.limit = C.int64_t(d.Limit)
 	out.remaining = C.int64_t(d.Remaining)

@@ -65,7 +65,7 @@ func OpenRedis(curl, cyaml, copts, cout, ccerr unsafe.Pointer) (rc int32) {
 	}
 	h := &handle{door: twotier.OverRedis(b, redisdoor.Options{LocalMaxKeys: int(opts.local_max_keys)}),
 		failMode: front.FailMode(opts.fail_mode), timeout: timeout,
-		queue: queueServed && b.Streamed(), shadow: opts.shadow == 1, admits: b}
+		queue: queueServed && b.Streamed(), shadow: opts.shadow == 1, admits: b, override: b}
 	ttl := leaseTTL(opts)
 	b.SetLeaseTTL(ttl)
 	h.pump = leasePumpFor(opts, b, ttl, timeout)
@@ -112,7 +112,7 @@ func OpenMemory(cyaml, copts, cout, ccerr unsafe.Pointer) (rc int32) {
 	ttl := leaseTTL(opts)
 	b.SetLeaseTTL(ttl)
 	*out = C.tk_handle_t(register(&handle{door: twotier.OverEngine(b, eopts), failMode: front.FailMode(opts.fail_mode), timeout: timeout,
-		pump: leasePumpFor(opts, b, ttl, timeout), shadow: opts.shadow == 1, admits: b, inlineAdmits: true}))
+		pump: leasePumpFor(opts, b, ttl, timeout), shadow: opts.shadow == 1, admits: b, override: b, inlineAdmits: true}))
 	return int32(succeed(cerr))
 }
 

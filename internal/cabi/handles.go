@@ -20,6 +20,7 @@ type handle struct {
 	shadow   bool             // tk_options_t.shadow: every check's denial admitted, flagged
 	pump     *leasePump       // renews admitted leases (lease_pump.go); nil unless lease_heartbeat
 	admits   admissionChecker // the door's verdict on an admission's input; nil: the server's
+	override front.Overrider  // stores override records (overrides.go); nil on the service door
 	// inlineAdmits: asynchronous admissions run on the caller's thread (the embedded engine)
 	inlineAdmits bool
 	state        atomic.Int64

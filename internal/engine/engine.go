@@ -193,6 +193,12 @@ func (e *engine) Run(ctx context.Context, call *front.ScriptCall, key string, no
 	if err != nil {
 		return nil, err
 	}
+	if call.Overrides() {
+		// Two keys, and a spec per key: not worth the cache of setCall.
+		keys, argv := call.KeysArgv(key, nowMs, amount)
+		st.setBatch(keys, argv)
+		return e.exec(ctx, st, st.fns[idx], call.Script.Name, keys)
+	}
 	st.setCall(call, key, nowMs, amount)
 	return e.exec(ctx, st, st.fns[idx], call.Script.Name, st.keyList(key))
 }
@@ -217,7 +223,7 @@ func (e *engine) RunBatch(ctx context.Context, items []front.BatchItem, nowMs in
 	if err != nil {
 		return nil, err
 	}
-	return front.SplitBatchReply(reply, len(items))
+	return front.SplitBatchReply(reply, items)
 }
 
 // exec runs fn on st under the locks of its keys' shards (none for a script without a key)

@@ -74,7 +74,7 @@ func (b *Scripted) prepareAll(items []CheckItem, nowMs int64) ([]BatchItem, erro
 		if err != nil {
 			return nil, ItemError(i, err)
 		}
-		batch[i] = BatchItem{Call: call, Key: pp.p.RedisKey(b.namespace, it.Key), Amount: cost, Shadow: pp.p.Shadow || it.Shadow}
+		batch[i] = BatchItem{Call: call.forKey(it.Key), Key: pp.p.RedisKey(b.namespace, it.Key), Amount: cost, Shadow: pp.p.Shadow || it.Shadow}
 	}
 	return batch, nil
 }

@@ -20,6 +20,9 @@ type Decision struct {
 	// WindowMs is the length of the policy's window (policy.WindowMsAt): what a RateLimit-Policy
 	// header's w= reports; 0 when unknown (synthesized, an older server).
 	WindowMs int64
+	// Override: the key's override decided (docs/policies.md): a record in Redis or the
+	// policy file's `overrides:` entry for the key (unlimited, deny, or other fields).
+	Override bool
 }
 
 // Forecast tells what a limiter can still give without consuming anything.

@@ -7,11 +7,15 @@ import (
 // decisionFromReply reads a call's [allowed, limit, remaining, resetAt, retryAfterMs], with
 // its policy's window.
 func decisionFromReply(call *ScriptCall, reply any) (Decision, error) {
-	v, err := integers(call.Script, reply, 5)
+	n := 5
+	if call.Overrides() {
+		n = 6 // and whether an override applied
+	}
+	v, err := integers(call.Script, reply, n)
 	if err != nil {
 		return Decision{}, err
 	}
-	d := Decision{Allowed: v[0] == 1, Limit: v[1], Remaining: v[2], ResetAt: v[3], RetryAfterMs: v[4]}
+	d := Decision{Allowed: v[0] == 1, Limit: v[1], Remaining: v[2], ResetAt: v[3], RetryAfterMs: v[4], Override: v[5] == 1}
 	if call.Policy != nil {
 		d.WindowMs = call.Policy.WindowMsAt(d.ResetAt)
 	}
@@ -28,8 +32,8 @@ func forecastFromReply(s *luascripts.Script, reply any) (Forecast, error) {
 }
 
 // integers checks that reply is a flat array of exactly n integers.
-func integers(s *luascripts.Script, reply any, n int) ([5]int64, error) {
-	var out [5]int64
+func integers(s *luascripts.Script, reply any, n int) ([6]int64, error) {
+	var out [6]int64
 	arr, ok := reply.([]any)
 	if !ok || len(arr) != n {
 		return out, NewError(ErrInternal, "script %s returned %T of length %d, want %d integers", s.Name, reply, len(arr), n)

@@ -14,6 +14,11 @@ type ScriptCall struct {
 	Script   *luascripts.Script
 	Argv     []any // manifest order; the "now" and amount slots are filled per call
 	AmountAt int   // index of "cost" / "tokens" in argv, or -1
+	// Spec is the policy file's override spec for the call's key, sent after Argv by an
+	// override script (role override), whose KEYS are the state key and its override record
+	// (OverrideKey); "" for none.
+	Spec   string
+	origin *ScriptCall // the policy's call that this per-key copy was made from (forKey)
 }
 
 // preparedPolicy is a policy with the scripts that serve it (nil where an operation does not
@@ -40,10 +45,14 @@ func prepareSet(set *policy.Set) (*preparedSet, error) {
 		pp := &preparedPolicy{p: p}
 		if p.Unsupported == "" {
 			var err error
+			check := luascripts.RoleCheck
+			if p.HasOverrides() {
+				check = luascripts.RoleOverride
+			}
 			roles := []struct {
 				role string
 				dst  **ScriptCall
-			}{{luascripts.RoleCheck, &pp.check}, {luascripts.RolePeek, &pp.peek}, {luascripts.RoleForecast, &pp.forecast},
+			}{{check, &pp.check}, {luascripts.RolePeek, &pp.peek}, {luascripts.RoleForecast, &pp.forecast},
 				{luascripts.RoleDebit, &pp.debit}, {luascripts.RoleRefund, &pp.refund}}
 			for _, r := range roles {
 				if *r.dst, err = prepareCall(p, r.role); err != nil {
@@ -73,7 +82,7 @@ func prepareCall(p *policy.Policy, role string) (*ScriptCall, error) {
 	c := &ScriptCall{Policy: p, Script: s, Argv: make([]any, len(s.Argv)), AmountAt: -1}
 	for i, name := range s.Argv {
 		switch name {
-		case "now":
+		case "now", "overrideSpec":
 		case "cost", "tokens":
 			c.AmountAt = i
 		default:
@@ -91,7 +100,12 @@ func prepareCall(p *policy.Policy, role string) (*ScriptCall, error) {
 }
 
 // Args builds the full Redis command for one call: EVALSHA sha 1 key now ... amount ...
+// (an override script's: EVALSHA sha 2 key overrideKey now ... amount ... spec).
 func (c *ScriptCall) Args(key string, nowMs, amount int64) []any {
+	if c.Overrides() {
+		keys, argv := c.KeysArgv(key, nowMs, amount)
+		return append([]any{"evalsha", c.Script.SHA1, 2, keys[0], keys[1]}, argv...)
+	}
 	a := make([]any, 4+len(c.Argv))
 	a[0], a[1], a[2], a[3] = "evalsha", c.Script.SHA1, 1, key
 	copy(a[4:], c.Argv)
@@ -100,4 +114,19 @@ func (c *ScriptCall) Args(key string, nowMs, amount int64) []any {
 		a[4+c.AmountAt] = amount
 	}
 	return a
+}
+
+// KeysArgv is the call's KEYS and ARGV on key (what Args sends after the key count).
+func (c *ScriptCall) KeysArgv(key string, nowMs, amount int64) ([]string, []any) {
+	argv := make([]any, len(c.Argv))
+	copy(argv, c.Argv)
+	argv[0] = nowMs
+	if c.AmountAt >= 0 {
+		argv[c.AmountAt] = amount
+	}
+	if c.Overrides() {
+		argv[len(argv)-1] = c.Spec
+		return []string{key, OverrideKey(key)}, argv
+	}
+	return []string{key}, argv
 }

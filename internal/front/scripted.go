@@ -97,6 +97,7 @@ func (b *Scripted) Decide(ctx context.Context, op Op, policyName, key string, am
 	}
 	ctx, cancel := b.bound(ctx)
 	defer cancel()
+	call = call.forKey(key)
 	reply, err := b.runner.Run(ctx, call, pp.p.RedisKey(b.namespace, key), nowMs, amount)
 	if err != nil || op == OpReset {
 		return Decision{}, err
@@ -139,7 +140,7 @@ func (b *Scripted) DecideMany(ctx context.Context, policyName string, keys []str
 		if err := ValidateKey(k); err != nil {
 			return nil, NewError(ErrInvalidArgument, "keys[%d]: %s", i, err.Error())
 		}
-		items[i] = BatchItem{Call: call, Key: pp.p.RedisKey(b.namespace, k), Amount: cost}
+		items[i] = BatchItem{Call: call.forKey(k), Key: pp.p.RedisKey(b.namespace, k), Amount: cost}
 	}
 	if len(keys) == 0 {
 		return []Decision{}, nil
@@ -152,7 +153,7 @@ func (b *Scripted) DecideMany(ctx context.Context, policyName string, keys []str
 	}
 	out := make([]Decision, len(replies))
 	for i, r := range replies {
-		if out[i], err = checkDecision(pp.p.Shadow, call, r); err != nil {
+		if out[i], err = checkDecision(pp.p.Shadow, items[i].Call, r); err != nil {
 			return nil, err
 		}
 	}

@@ -50,6 +50,7 @@ func (b *Scripted) StartCheck(ctx context.Context, policy, key string, cost, now
 		w.Done(Decision{}, err)
 		return
 	}
+	call = call.forKey(key)
 	decode := func(reply any, err error) {
 		if err != nil {
 			w.Done(Decision{}, err)

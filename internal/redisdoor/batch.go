@@ -35,7 +35,7 @@ func (r *runner) RunBatch(ctx context.Context, items []front.BatchItem, nowMs in
 		reply, err := c.Result()
 		var split []any
 		if err == nil {
-			if split, err = front.SplitBatchReply(reply, len(group)); err != nil {
+			if split, err = front.SplitBatchReply(reply, group); err != nil {
 				return nil, err
 			}
 		} else if migrating(err) && mode == front.BatchEach {

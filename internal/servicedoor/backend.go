@@ -30,6 +30,10 @@ const SynthesizedHeader = "throttlekit-synthesized"
 // decisions a shadow-mode policy admitted (see front.Decision.Shadow): "0" for a Check.
 const ShadowHeader = "throttlekit-shadow"
 
+// OverrideHeader is the response header (ours) listing, like ShadowHeader, the indexes of the
+// decisions a key's override made (see front.Decision.Override).
+const OverrideHeader = "throttlekit-override"
+
 // Options configure a Backend.
 type Options struct {
 	// Timeout bounds a call whose context carries no deadline; 0 means front.DefaultTimeout.
@@ -317,11 +321,13 @@ func validateServiceKey(key string) error {
 type wireFlags struct {
 	synthesized bool
 	shadow      map[int]bool // the indexes of the decisions a shadow admitted
+	override    map[int]bool // the indexes of the decisions an override made
 	windows     []int64      // the policy windows (WindowHeader)
 }
 
 func flagsOf(header metadata.MD) wireFlags {
-	f := wireFlags{shadow: ShadowIndexes(header.Get(ShadowHeader)), windows: windows(header.Get(WindowHeader))}
+	f := wireFlags{shadow: ShadowIndexes(header.Get(ShadowHeader)), windows: windows(header.Get(WindowHeader)),
+		override: ShadowIndexes(header.Get(OverrideHeader))}
 	for _, v := range header.Get(SynthesizedHeader) {
 		f.synthesized = f.synthesized || v == "1"
 	}
@@ -332,7 +338,7 @@ func flagsOf(header metadata.MD) wireFlags {
 func (f wireFlags) decision(d *contract.Decision, i int) front.Decision {
 	return front.Decision{Allowed: d.GetAllowed(), Limit: d.GetLimit(), Remaining: d.GetRemaining(),
 		ResetAt: d.GetResetAt(), RetryAfterMs: d.GetRetryAfterMs(), Synthesized: f.synthesized,
-		Shadow: f.shadow[i], WindowMs: windowAt(f.windows, i)}
+		Shadow: f.shadow[i], WindowMs: windowAt(f.windows, i), Override: f.override[i]}
 }
 
 // serviceError maps a gRPC status to the error kinds every door shares.

@@ -27,6 +27,7 @@ PIN(TK_FAIL_ERROR == 0 && TK_FAIL_OPEN == 1 && TK_FAIL_CLOSED == 2);
 PIN(TK_DECISION_SYNTHESIZED == 1);
 PIN(TK_DECISION_SHADOW == 2);
 PIN(TK_DECISION_LOCAL == 4);
+PIN(TK_DECISION_OVERRIDE == 8);
 PIN(TK_VERSION_MAJOR == 0);
 
 PIN(sizeof(tk_handle_t) == 8);
@@ -147,6 +148,11 @@ static int (*const check_admit_async)(tk_handle_t, const char *, const char *, i
 static int (*const check_release_async)(tk_handle_t, const char *, const char *, const char *,
                                         int, uint64_t, tk_error_t *) = tk_release_async;
 
+static int (*const check_set_override)(tk_handle_t, const char *, const char *, const char *, int64_t,
+                                       tk_error_t *) = tk_set_override;
+static int (*const check_clear_override)(tk_handle_t, const char *, const char *,
+                                         tk_error_t *) = tk_clear_override;
+
 /* Referenced, so that -Wunused does not object. */
 const void *const tk_abi_layout_refs[] = {
     (const void *)&check_open_redis,  (const void *)&check_open_service,
@@ -163,4 +169,5 @@ const void *const tk_abi_layout_refs[] = {
     (const void *)&check_release,     (const void *)&check_release_at,
     (const void *)&check_heartbeat,   (const void *)&check_heartbeat_at,
     (const void *)&check_admit_async, (const void *)&check_release_async,
+    (const void *)&check_set_override, (const void *)&check_clear_override,
 };

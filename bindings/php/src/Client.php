@@ -405,6 +405,45 @@ final class Client implements ClientInterface
     }
 
     /**
+     * Stores the override of $key under $policy, a policy with an overrides: block
+     * (docs/policies.md): $spec is "unlimited", "deny", or name=value pairs of the strategy's
+     * fields ("limit=4", "limit=10,windowMs=1h"), validated as the file's overrides are.
+     * $ttlMs 0 keeps it until clearOverride(). Every process sharing the store honours it from
+     * its next check.
+     *
+     * @throws ThrottleKitException UnsupportedException on a policy without the block or on
+     *                              the service door
+     */
+    public function setOverride(string $policy, string $key, string $spec, int $ttlMs = 0): void
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0") || str_contains($spec, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        $rc = $this->ffi->tk_set_override($h, $policy, $key, $spec, $ttlMs, $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+    }
+
+    /**
+     * Removes the override record of $key under $policy (nothing when there is none).
+     *
+     * @throws ThrottleKitException
+     */
+    public function clearOverride(string $policy, string $key): void
+    {
+        $h = $this->pid === getmypid() ? $this->handle : $this->handle();
+        if (str_contains($key, "\0") || str_contains($policy, "\0")) {
+            self::nulArgument($policy, $key);
+        }
+        $rc = $this->ffi->tk_clear_override($h, $policy, $key, $this->errPtr);
+        if ($rc !== 0) {
+            throw $this->error($rc);
+        }
+    }
+
+    /**
      * Takes a slot of a concurrency policy (docs/admission.md): an Admission, allowed or refused
      * ($a->bindingAxis says by which axis). The caller releases it: $a->release(), or use
      * withAdmission(). $nowMs: an explicit clock (Redis door only).

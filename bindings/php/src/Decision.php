@@ -23,6 +23,8 @@ final class Decision
      * @param bool $local        answered from credits or a denial this process holds (a
      *                           two-tier policy), without a round trip
      * @param int  $windowMs     the policy's window (RateLimit-Policy's w=); 0 when unknown
+     * @param bool $override     the key's override decided: a record set in the store or the
+     *                           policy file's overrides: entry for the key
      */
     public function __construct(
         public readonly bool $allowed,
@@ -34,6 +36,7 @@ final class Decision
         public readonly bool $shadow = false,
         public readonly bool $local = false,
         public readonly int $windowMs = 0,
+        public readonly bool $override = false,
     ) {
     }
 
@@ -41,12 +44,13 @@ final class Decision
     private const SYNTHESIZED = 1;
     private const SHADOW = 2;
     private const LOCAL = 4;
+    private const OVERRIDE = 8;
 
     /** Reads a tk_decision_t. */
     public static function fromNative(\FFI\CData $d): self
     {
         return new self($d->allowed !== 0, $d->limit, $d->remaining, $d->reset_at_ms, $d->retry_after_ms,
             ($d->flags & self::SYNTHESIZED) !== 0, ($d->flags & self::SHADOW) !== 0, ($d->flags & self::LOCAL) !== 0,
-            $d->window_ms);
+            $d->window_ms, ($d->flags & self::OVERRIDE) !== 0);
     }
 }

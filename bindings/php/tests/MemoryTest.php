@@ -51,6 +51,31 @@ final class MemoryTest extends TestCase
         self::assertGreaterThan(0, $d->retryAfterMs);
     }
 
+    public function testOverrides(): void
+    {
+        $c = $this->memory("limiters:\n  tiers: { strategy: fixedWindow, limit: 2, windowMs: 1h, "
+            . "overrides: { vip: unlimited, banned: deny, gold: { limit: 4 } } }\n"
+            . "  plain: { strategy: fixedWindow, limit: 2, windowMs: 1h }\n");
+        for ($i = 0; $i < 3; $i++) {
+            self::assertTrue($c->check('tiers', 'vip')->override);
+        }
+        $d = $c->check('tiers', 'banned');
+        self::assertSame([false, true, 0], [$d->allowed, $d->override, $d->remaining]);
+        self::assertSame(4, $c->check('tiers', 'gold')->limit);
+        self::assertFalse($c->check('tiers', 'x')->override);
+        $c->setOverride('tiers', 'x', 'deny');
+        $d = $c->check('tiers', 'x');
+        self::assertSame([false, true], [$d->allowed, $d->override]);
+        $c->clearOverride('tiers', 'x');
+        self::assertFalse($c->check('tiers', 'x')->override);
+        try {
+            $c->setOverride('plain', 'x', 'deny');
+            self::fail('setOverride on a policy without overrides must throw');
+        } catch (\ThrottleKit\Exception\UnsupportedException $e) {
+            self::assertStringContainsString('overrides', $e->getMessage());
+        }
+    }
+
     public function testLeasedPolicyAnswersLocally(): void
     {
         $c = $this->memory("limiters:\n  leased: { strategy: fixedWindow, limit: 10, windowMs: 1h, twoTier: { batch: 5 } }\n");

@@ -36,6 +36,26 @@ class TestMemory < Minitest::Test
     end
   end
 
+  def test_overrides
+    yaml = "limiters:\n  tiers: { strategy: fixedWindow, limit: 2, windowMs: 1h, " \
+           "overrides: { vip: unlimited, banned: deny, gold: { limit: 4 } } }\n" \
+           "  plain: { strategy: fixedWindow, limit: 2, windowMs: 1h }\n"
+    ThrottleKit::Client.memory(policies: yaml) do |c|
+      3.times { assert c.check("tiers", "vip").override? }
+      d = c.check("tiers", "banned")
+      assert_equal [false, true, 0], [d.allowed?, d.override?, d.remaining]
+      assert_equal 4, c.check("tiers", "gold").limit
+      refute c.check("tiers", "x").override?
+      assert_equal true, c.check("tiers", "vip").to_h[:override]
+      c.set_override("tiers", "x", "deny")
+      assert_equal [false, true], [c.check("tiers", "x").allowed?, c.check("tiers", "x").override?]
+      c.clear_override("tiers", "x")
+      refute c.check("tiers", "x").override?
+      assert_raises(ThrottleKit::InvalidArgument) { c.set_override("tiers", "x", "limit=0") }
+      assert_raises(ThrottleKit::Unsupported) { c.set_override("plain", "x", "deny") }
+    end
+  end
+
   def test_leased_policy_answers_locally
     yaml = "limiters:\n  leased: { strategy: fixedWindow, limit: 10, windowMs: 1h, twoTier: { batch: 5 } }\n"
     ThrottleKit::Client.memory(policies: yaml) do |c|

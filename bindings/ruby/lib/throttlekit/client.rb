@@ -382,6 +382,34 @@ module ThrottleKit
       nil
     end
 
+    # Stores the override of key under policy, a policy with an overrides: block
+    # (docs/policies.md): spec is "unlimited", "deny", or name=value pairs of the strategy's
+    # fields ("limit=4", "limit=10,windowMs=1h"), validated as the file's overrides are.
+    # ttl_ms: 0 keeps it until clear_override. Every process sharing the store honours it from
+    # its next check. Raises Unsupported on a policy without the block or on the service door.
+    def set_override(policy, key, spec, ttl_ms: 0)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      s = c_arg(spec, "spec")
+      t = int64(ttl_ms, "ttl_ms")
+      err = scratch.error
+      rc = Native.tk_set_override(native_handle, p, k, s, t, err)
+      raise failure(rc, err) unless rc == Native::OK
+
+      nil
+    end
+
+    # Removes the override record of key under policy (nothing when there is none).
+    def clear_override(policy, key)
+      p = c_arg(policy, "policy")
+      k = c_arg(key, "key")
+      err = scratch.error
+      rc = Native.tk_clear_override(native_handle, p, k, err)
+      raise failure(rc, err) unless rc == Native::OK
+
+      nil
+    end
+
     # Takes a slot of a concurrency policy (docs/admission.md): an Admission, allowed or
     # refused (binding_axis says by which axis). With a block, yields the admission and
     # releases it when the block ends, dropped when the block raised (the exception

@@ -16,7 +16,7 @@ module ThrottleKit
     attr_reader :limit, :remaining, :reset_at_ms, :retry_after_ms, :window_ms
 
     def initialize(allowed:, limit:, remaining:, reset_at_ms:, retry_after_ms:, synthesized: false,
-                   shadow: false, local: false, window_ms: 0)
+                   shadow: false, local: false, window_ms: 0, override: false)
       @allowed = allowed ? true : false
       @limit = limit
       @remaining = remaining
@@ -26,6 +26,7 @@ module ThrottleKit
       @shadow = shadow ? true : false
       @local = local ? true : false
       @window_ms = window_ms
+      @override = override ? true : false
       freeze
     end
 
@@ -35,7 +36,8 @@ module ThrottleKit
           reset_at_ms: d[:reset_at_ms], retry_after_ms: d[:retry_after_ms],
           synthesized: (d[:flags] & Native::DECISION_SYNTHESIZED) != 0,
           shadow: (d[:flags] & Native::DECISION_SHADOW) != 0,
-          local: (d[:flags] & Native::DECISION_LOCAL) != 0, window_ms: d[:window_ms])
+          local: (d[:flags] & Native::DECISION_LOCAL) != 0, window_ms: d[:window_ms],
+          override: (d[:flags] & Native::DECISION_OVERRIDE) != 0)
     end
 
     def allowed?
@@ -63,6 +65,12 @@ module ThrottleKit
       @local
     end
 
+    # The key's override decided: a record set in the store or the policy file's overrides:
+    # entry for the key (unlimited, deny, or other fields of the strategy).
+    def override?
+      @override
+    end
+
     # When the limiter is fully replenished, or nil when the library does not know (0).
     def reset_at
       TimeConv.time_or_nil(@reset_at_ms)
@@ -76,7 +84,7 @@ module ThrottleKit
     def to_h
       { allowed: @allowed, limit: @limit, remaining: @remaining, reset_at_ms: @reset_at_ms,
         retry_after_ms: @retry_after_ms, synthesized: @synthesized, shadow: @shadow,
-        local: @local, window_ms: @window_ms }
+        local: @local, window_ms: @window_ms, override: @override }
     end
 
     def ==(other)

@@ -72,6 +72,7 @@ module ThrottleKit
     DECISION_SYNTHESIZED = 1
     DECISION_SHADOW = 2
     DECISION_LOCAL = 4
+    DECISION_OVERRIDE = 8
 
     # tk_options_t: the header's field order and types, exactly. struct_size is set from this
     # layout's size (FFI computes it with the platform's alignment rules, as the C compiler).
@@ -159,6 +160,8 @@ module ThrottleKit
     attach_function :tk_check_all, %i[uint64 pointer size_t pointer pointer pointer], :int, blocking: true
     attach_function :tk_refund, %i[uint64 pointer pointer int64 pointer pointer], :int, blocking: true
     attach_function :tk_reset, %i[uint64 pointer pointer pointer], :int, blocking: true
+    attach_function :tk_set_override, %i[uint64 pointer pointer pointer int64 pointer], :int, blocking: true
+    attach_function :tk_clear_override, %i[uint64 pointer pointer pointer], :int, blocking: true
 
     attach_function :tk_check_at, %i[uint64 pointer pointer int64 int64 pointer pointer], :int,
                     blocking: true

@@ -1,0 +1,116 @@
+-- gcra.override: a gcra check that honours the key's override. Generated from
+-- gcra.check.lua and parts/override.lua (go test ./luascripts -run TestComposed -update); do not edit.
+-- KEYS[1] state key, KEYS[2] the key's override record (a STRING holding a spec; see
+-- docs/redis-keys.md). ARGV: as gcra.check.lua, then the policy file's spec for the key ("" for
+-- none). The record, when present, wins over the file's spec. Returns the check's five
+-- integers and a sixth: 1 when an override applied, else 0. "unlimited" and "deny" read and
+-- write nothing but the record.
+
+-- gcra.check.lua, unchanged
+local function check(KEYS, ARGV)
+-- gcra.check: admit `cost` cells of a GCRA limiter or deny without writing.
+-- KEYS[1] state key (STRING: the theoretical arrival time, '%.17g').
+-- ARGV: now (0 = Redis clock), periodMs, limit, burst, cost.
+-- Formulas and operation order follow lua-contract.md literally: float results depend on them.
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local periodMs = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local burst = tonumber(ARGV[4])
+local cost = tonumber(ARGV[5])
+
+local T = periodMs / limit
+local tau = T * burst
+local inc = T * cost
+
+local tat = now
+local stored = redis.call('GET', key)
+if stored then tat = tonumber(stored) end
+tat = math.max(tat, now)
+
+local newTat = tat + inc
+local allowAt = newTat - tau
+if now < allowAt then
+  return {0, burst, math.max(0, math.floor((tau - (tat - now)) / T)), math.ceil(tat), math.ceil(allowAt - now)}
+end
+
+redis.call('SET', key, string.format('%.17g', newTat), 'PX', string.format('%.0f', math.max(1, math.ceil(newTat - now))))
+return {1, burst, math.max(0, math.floor((tau - (newTat - now)) / T)), math.ceil(newTat), 0}
+end
+
+-- Per-key overrides (docs/policies.md, docs/redis-keys.md). A spec is "unlimited", "deny",
+-- or name=value pairs separated by "," replacing the check's ARGV of those names
+-- (e.g. "limit=4,burst=8"). o describes the strategy: names (ARGV name -> index), real (the
+-- names that take a fraction), caps (largest value per name), limitAt (the reported limit),
+-- windowAt (the window; 0 for tokenBucket, whose window is the time to fill up).
+
+-- applyOverride replaces argv's fields as spec says and returns 'fields', or returns
+-- 'unlimited' or 'deny'; nil and a reason for a malformed spec.
+local function applyOverride(o, spec, argv)
+  if spec == 'unlimited' or spec == 'deny' then return spec end
+  if spec == '' then return nil, 'empty' end
+  for pair in string.gmatch(spec .. ',', '([^,]*),') do
+    local name, value = string.match(pair, '^(%a+)=([%w%.%+%-]+)$')
+    local at = name and o.names[name]
+    if not at then
+      return nil, 'bad field "' .. pair .. '" (want unlimited, deny, or name=value pairs of ' .. o.list .. ')'
+    end
+    local v = tonumber(value)
+    local whole = not o.real[name]
+    if v == nil or v ~= v or v <= 0 or v > (o.caps[name] or 9007199254740991) or
+      (whole and (v % 1 ~= 0 or not string.match(value, '^%d+$'))) then
+      return nil, 'bad value "' .. pair .. '"'
+    end
+    argv[at] = value
+  end
+  return 'fields'
+end
+
+-- overrideDecision is the decision of an unlimited or a deny override at now: unlimited
+-- allows with limit and remaining the reported limit, resetAt now, retry 0; deny refuses
+-- with remaining 0, resetAt now + the window, retry the window. Neither touches the state.
+local function overrideDecision(o, kind, argv, now)
+  local limit = tonumber(argv[o.limitAt])
+  local window
+  if o.windowAt > 0 then
+    window = tonumber(argv[o.windowAt])
+  else
+    window = math.max(1, math.ceil(limit * 1000 / tonumber(argv[o.refillAt])))
+  end
+  if kind == 'unlimited' then return {1, limit, limit, now, 0, 1} end
+  return {0, limit, 0, now + window, window, 1}
+end
+
+local o = {names = {periodMs = 2, limit = 3, burst = 4}, real = {}, caps = {}, list = "periodMs, limit, burst", limitAt = 4, windowAt = 2, refillAt = 0}
+local argv, n = {}, #ARGV - 1
+for i = 1, n do argv[i] = ARGV[i] end
+local spec, from = ARGV[n + 1], 'policy file spec'
+local record = redis.pcall('GET', KEYS[2])
+if type(record) == 'table' and record.err then
+  return redis.error_reply('ERR override record ' .. KEYS[2] .. ': ' .. tostring(record.err))
+end
+if record then spec, from = record, 'override record ' .. KEYS[2] end
+if spec == '' and not record then
+  local r = check({KEYS[1]}, argv)
+  r[6] = 0
+  return r
+end
+local kind, problem = applyOverride(o, spec, argv)
+if not kind then
+  return redis.error_reply('ERR ' .. from .. ': malformed: ' .. problem)
+end
+if kind == 'fields' then
+  local r = check({KEYS[1]}, argv)
+  r[6] = 1
+  return r
+end
+local now = tonumber(argv[1])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+return overrideDecision(o, kind, argv, now)
