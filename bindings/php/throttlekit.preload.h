@@ -27,7 +27,9 @@ enum {
   TK_DECISION_SYNTHESIZED = 1,
   TK_DECISION_SHADOW = 2,
 
-  TK_DECISION_LOCAL = 4
+  TK_DECISION_LOCAL = 4,
+
+  TK_DECISION_OVERRIDE = 8
 
 };
 
@@ -122,6 +124,10 @@ int tk_reset(tk_handle_t h, const char *policy, const char *key, tk_error_t *err
 
 int tk_refund(tk_handle_t h, const char *policy, const char *key, int64_t cost, tk_decision_t *out,
               tk_error_t *err);
+
+int tk_set_override(tk_handle_t h, const char *policy, const char *key, const char *spec,
+                    int64_t ttl_ms, tk_error_t *err);
+int tk_clear_override(tk_handle_t h, const char *policy, const char *key, tk_error_t *err);
 
 int tk_check_at(tk_handle_t h, const char *policy, const char *key, int64_t cost,
                 int64_t now_ms, tk_decision_t *out, tk_error_t *err);
