@@ -144,6 +144,7 @@ typedef struct {
     tk_free_pt                     free;
     tk_completion_fd_pt            completion_fd;
     tk_check_async_pt              check_async;
+    tk_check_async_now_pt          check_async_now; /* NULL: an older library */
     tk_check_all_async_pt          check_all_async; /* NULL: an older library */
     tk_poll_pt                     poll;
     tk_admit_async_pt              admit_async;     /* NULL: an older library */
@@ -1186,6 +1187,10 @@ ngx_http_throttlekit_load(ngx_cycle_t *cycle,
     ngx_http_throttlekit_resolve(check_async, "tk_check_async");
     ngx_http_throttlekit_resolve(poll, "tk_poll");
 
+    /* optional: without it, every check waits for its completion, even one
+       the library answers before the call returns */
+    *(void **) &w->check_async_now = dlsym(w->dl, "tk_check_async_now");
+
     /* optional: without it, a location's rules are checked one by one */
     *(void **) &w->check_all_async = dlsym(w->dl, "tk_check_all_async");
 
@@ -1714,20 +1719,43 @@ ngx_http_throttlekit_prepare(ngx_http_request_t *r,
 }
 
 
-/* Sends one prepared check: PENDING, or FAILED (logged). */
+/*
+ * Sends one prepared check: PENDING, or FAILED (logged), or, when the library
+ * decided it before returning (a two-tier policy's local credits or cached
+ * denial, the embedded engine), ALLOWED or DENIED at once: no completion
+ * comes for it, and a request whose checks are all decided so is judged in
+ * the same run of the access phase.
+ */
 static void
 ngx_http_throttlekit_send(ngx_http_request_t *r,
     ngx_http_throttlekit_check_t *check, u_char *key, int64_t cost)
 {
     int                             rc;
+    int32_t                         done;
     tk_error_t                      err;
     ngx_http_throttlekit_worker_t  *w = &ngx_http_throttlekit_worker;
 
     err.message[0] = '\0';
 
-    rc = w->check_async(w->handle, (const char *) check->policy.data,
-                        (const char *) key, cost, (uint64_t) w->next_cookie,
-                        &err);
+    if (w->check_async_now) {
+        done = 0;
+
+        rc = w->check_async_now(w->handle, (const char *) check->policy.data,
+                                (const char *) key, cost,
+                                (uint64_t) w->next_cookie, &check->decision,
+                                &done, &err);
+
+        if (rc == TK_OK && done) {
+            check->state = check->decision.allowed ? NGX_THROTTLEKIT_ALLOWED
+                                                   : NGX_THROTTLEKIT_DENIED;
+            return;
+        }
+
+    } else {
+        rc = w->check_async(w->handle, (const char *) check->policy.data,
+                            (const char *) key, cost,
+                            (uint64_t) w->next_cookie, &err);
+    }
 
     if (rc != TK_OK) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
