@@ -3224,7 +3224,7 @@ ngx_http_throttlekit_status_handler(ngx_http_request_t *r)
     ngx_int_t                          rc;
     ngx_buf_t                         *b;
     ngx_str_t                         *name;
-    ngx_uint_t                         i, n;
+    ngx_uint_t                         i, k, n;
     ngx_chain_t                        out;
     ngx_http_throttlekit_zone_t       *zone;
     ngx_http_throttlekit_counters_t   *c;
@@ -3276,9 +3276,9 @@ ngx_http_throttlekit_status_handler(ngx_http_request_t *r)
         p = (u_char *) ngx_escape_json(p, name[i].data, name[i].len);
         p = ngx_cpymem(p, "\":{", 3);
 
-        for (rc = 0; rc < NGX_THROTTLEKIT_COUNTERS; rc++) {
-            p = ngx_sprintf(p, "%s\"%s\":%uA", rc ? "," : "", fields[rc],
-                            c->count[rc]);
+        for (k = 0; k < NGX_THROTTLEKIT_COUNTERS; k++) {
+            p = ngx_sprintf(p, "%s\"%s\":%uA", k ? "," : "", fields[k],
+                            c->count[k]);
         }
 
         *p++ = '}';
@@ -3294,12 +3294,6 @@ ngx_http_throttlekit_status_handler(ngx_http_request_t *r)
     r->headers_out.content_type_lowcase = NULL;
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = b->last - b->pos;
-
-    if (r->method == NGX_HTTP_HEAD) {
-        b->last_buf = 0;
-        rc = ngx_http_send_header(r);
-        return (rc == NGX_ERROR) ? rc : ngx_http_send_special(r, NGX_HTTP_LAST);
-    }
 
     rc = ngx_http_send_header(r);
 

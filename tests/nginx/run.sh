@@ -668,6 +668,8 @@ print(d["tight"], d["api"], l["passed"], l["rejected"], l["rejected_dry_run"], l
 ' "$json" 2>&1)
 check "status json: the counts of both workers add up" "$got" \
   "{'passed': 4, 'rejected': 8, 'rejected_dry_run': 4, 'local': 0, 'errors': 0} {'passed': 0, 'rejected': 0, 'rejected_dry_run': 0, 'local': 0, 'errors': 3} 20 0 0 0 True {'passed': 1, 'rejected': 0, 'rejected_dry_run': 2, 'local': 0, 'errors': 0}"
+check "status json: HEAD, headers only" \
+  "$(curl -s -I -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$j_port/status.json")" "200 0"
 check "status json: other methods refused" \
   "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$j_port/status.json")" "405"
 "$NGINX" -p "$J" -c "$J/nginx.conf" -s reload 2>>"$J/stderr.log"
