@@ -111,6 +111,12 @@ func tkcore_check_async(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, c
 	return C.int(cabi.CheckAsync(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), int64(cost), uint64(cookie), unsafe.Pointer(cerr)))
 }
 
+//export tkcore_check_async_now
+func tkcore_check_async_now(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, cookie C.uint64_t, out *C.tk_decision_t, done *C.int32_t, cerr *C.tk_error_t) C.int {
+	return C.int(cabi.CheckAsyncNow(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), int64(cost), uint64(cookie),
+		unsafe.Pointer(out), unsafe.Pointer(done), unsafe.Pointer(cerr)))
+}
+
 //export tkcore_completion_fd
 func tkcore_completion_fd(id C.tk_handle_t, fdOut *C.int, cerr *C.tk_error_t) C.int {
 	return C.int(cabi.CompletionFD(uint64(id), unsafe.Pointer(fdOut), unsafe.Pointer(cerr)))

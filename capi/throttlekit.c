@@ -601,6 +601,16 @@ int tk_check_async(tk_handle_t h, const char *policy, const char *key, int64_t c
   return core.check_async(h, policy, key, cost, cookie, err);
 }
 
+int tk_check_async_now(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                       uint64_t cookie, tk_decision_t *out, int32_t *done, tk_error_t *err) {
+  int rc;
+  if (done) *done = 0;
+  if ((rc = check_fork(err))) return rc;
+  if (!done) return fail(err, TK_E_INVALID, "done is NULL");
+  if ((rc = check_one_key(h, policy, key, 1, out, "cost", cost, err))) return rc;
+  return core.check_async_now(h, policy, key, cost, cookie, out, done, err);
+}
+
 int tk_completion_fd(tk_handle_t h, int *fd_out, tk_error_t *err) {
   int rc;
   if ((rc = check_fork(err))) return rc;

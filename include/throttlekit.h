@@ -446,6 +446,23 @@ int tk_check_async(tk_handle_t h, const char *policy, const char *key, int64_t c
                    uint64_t cookie, tk_error_t *err);
 
 /*
+ * tk_check_async, answering at once when it can (ours, beside c-abi.md's functions). When the
+ * decision is known before the call returns, it is written to *out, *done is set to 1, and
+ * nothing is queued: no completion will come for cookie. That is every answer of the embedded
+ * engine (tk_open_memory) and, on the Redis door, a two-tier policy's local answer (from the
+ * handle's credits or a remembered denial: TK_DECISION_LOCAL in out->flags); a fail mode's
+ * decision made at once (TK_DECISION_SYNTHESIZED) is answered the same way. Otherwise *done is
+ * 0 and, on TK_OK, the call completes exactly once through the handle's queue, as
+ * tk_check_async's would (cookie, the timeout, tk_free, errors from the store). An event loop
+ * can therefore decide a request in the same turn when the library did not need the network,
+ * and wait for the fd only when it did. Errors, returned as by tk_check_async (and *done = 0,
+ * nothing queued): TK_E_INVALID also for out or done NULL. *out is written only when *done is
+ * 1. There is no explicit-clock twin.
+ */
+int tk_check_async_now(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                       uint64_t cookie, tk_decision_t *out, int32_t *done, tk_error_t *err);
+
+/*
  * Move up to max waiting completions into out[0 .. *n_out) without blocking, oldest first;
  * *n_out = 0 when none wait (TK_OK all the same). out is caller memory for max entries (may
  * be NULL when max == 0). When it takes the last waiting completion, the fd stops being

@@ -109,6 +109,9 @@ typedef int (*tk_free_pt)(tk_handle_t h);
 typedef int (*tk_completion_fd_pt)(tk_handle_t h, int *fd_out, tk_error_t *err);
 typedef int (*tk_check_async_pt)(tk_handle_t h, const char *policy,
     const char *key, int64_t cost, uint64_t cookie, tk_error_t *err);
+typedef int (*tk_check_async_now_pt)(tk_handle_t h, const char *policy,
+    const char *key, int64_t cost, uint64_t cookie, tk_decision_t *out,
+    int32_t *done, tk_error_t *err);
 typedef int (*tk_poll_pt)(tk_handle_t h, tk_completion_t *out, size_t max,
     size_t *n_out);
 typedef int (*tk_check_all_async_pt)(tk_handle_t h,

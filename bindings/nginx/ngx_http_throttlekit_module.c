@@ -81,8 +81,39 @@
 #define NGX_THROTTLEKIT_NONE           0    /* no rule applied: empty */
 #define NGX_THROTTLEKIT_PASSED         1
 #define NGX_THROTTLEKIT_REJECTED       2
-#define NGX_THROTTLEKIT_DRY_RUN        3
+#define NGX_THROTTLEKIT_DRY_RUN        3    /* REJECTED_DRY_RUN */
 #define NGX_THROTTLEKIT_ERROR          4
+
+
+/* throttlekit_headers: the styles of docs/headers.md, as bits. */
+#define NGX_THROTTLEKIT_HEADERS_OFF     0
+#define NGX_THROTTLEKIT_HEADERS_IETF    1    /* RateLimit, RateLimit-Policy */
+#define NGX_THROTTLEKIT_HEADERS_TRIPLE  2    /* RateLimit-Limit/-Remaining/-Reset */
+#define NGX_THROTTLEKIT_HEADERS_LEGACY  4    /* X-RateLimit-* */
+#define NGX_THROTTLEKIT_HEADERS_ALL     7
+
+/* The counters of one policy in the status zone (throttlekit_status_json). */
+#define NGX_THROTTLEKIT_COUNTERS       5
+#define NGX_THROTTLEKIT_NAME_LEN       128  /* of a name kept in the zone */
+
+typedef struct {
+    ngx_atomic_t                   count[NGX_THROTTLEKIT_COUNTERS];
+    size_t                         len;
+    u_char                         name[NGX_THROTTLEKIT_NAME_LEN];
+} ngx_http_throttlekit_counters_t;
+
+/* The status zone: a header and one entry per policy, in the order of
+   ngx_http_throttlekit_main_conf_t.counted. */
+typedef struct {
+    ngx_uint_t                       n;
+    ngx_http_throttlekit_counters_t  policy[1];
+} ngx_http_throttlekit_zone_t;
+
+#define NGX_THROTTLEKIT_PASSED_N       0
+#define NGX_THROTTLEKIT_REJECTED_N     1
+#define NGX_THROTTLEKIT_DRY_RUN_N      2
+#define NGX_THROTTLEKIT_LOCAL_N        3
+#define NGX_THROTTLEKIT_ERRORS_N       4
 
 
 /* ---- Configuration ------------------------------------------------------ */
@@ -97,6 +128,7 @@ typedef struct {
     ngx_str_t                      policy;     /* NUL-terminated */
     ngx_http_complex_value_t       key;
     ngx_http_complex_value_t      *cost;       /* NULL: a cost of 1 */
+    ngx_uint_t                     counter;    /* index in the status zone */
 } ngx_http_throttlekit_rule_t;
 
 /* The http block's settings: the door. Strings are NUL-terminated. */
@@ -118,13 +150,18 @@ typedef struct {
     ngx_uint_t                     rule_line;
 
     ngx_flag_t                     admits;     /* throttlekit_concurrency seen */
+
+    ngx_array_t                    counted;    /* ngx_str_t: every rule's policy,
+                                                  once, in order first seen */
+    ngx_flag_t                     status_json; /* throttlekit_status_json seen */
+    ngx_shm_zone_t                *status_zone; /* NULL: no counters */
 } ngx_http_throttlekit_main_conf_t;
 
 typedef struct {
     ngx_array_t                   *rules;      /* NULL or empty: none */
     ngx_array_t                   *admits;     /* throttlekit_concurrency */
     ngx_uint_t                     status;
-    ngx_flag_t                     headers;
+    ngx_uint_t                     headers;    /* NGX_THROTTLEKIT_HEADERS_* bits */
     ngx_flag_t                     dry_run;
     ngx_uint_t                     fail;
     ngx_uint_t                     log_level;
@@ -144,6 +181,7 @@ typedef struct {
     tk_free_pt                     free;
     tk_completion_fd_pt            completion_fd;
     tk_check_async_pt              check_async;
+    tk_check_async_now_pt          check_async_now; /* NULL: an older library */
     tk_check_all_async_pt          check_all_async; /* NULL: an older library */
     tk_poll_pt                     poll;
     tk_admit_async_pt              admit_async;     /* NULL: an older library */
@@ -175,6 +213,7 @@ typedef struct {
     ngx_rbtree_node_t              node;       /* key: the cookie */
     ngx_http_throttlekit_ctx_t    *ctx;
     ngx_str_t                      policy;
+    ngx_uint_t                     counter;    /* index in the status zone */
     ngx_uint_t                     state;
     unsigned                       in_tree:1;
     unsigned                       admit:1;    /* throttlekit_concurrency */
@@ -207,7 +246,7 @@ struct ngx_http_throttlekit_ctx_s {
     /* the location's settings when the request was checked */
     ngx_uint_t                     status;
     ngx_uint_t                     log_level;
-    unsigned                       headers:1;
+    unsigned                       headers:3;  /* NGX_THROTTLEKIT_HEADERS_* */
     unsigned                       dry_run:1;
     unsigned                       fail_closed:1;
 
@@ -250,6 +289,9 @@ static void ngx_http_throttlekit_completion_handler(ngx_event_t *rev);
 static void ngx_http_throttlekit_guard_handler(ngx_event_t *ev);
 static void ngx_http_throttlekit_cleanup(void *data);
 static ngx_int_t ngx_http_throttlekit_header_filter(ngx_http_request_t *r);
+static char *ngx_http_throttlekit_status_json(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_throttlekit_status_handler(ngx_http_request_t *r);
 
 
 static ngx_http_throttlekit_worker_t  ngx_http_throttlekit_worker;
@@ -283,11 +325,22 @@ static ngx_conf_post_t  ngx_http_throttlekit_conf_path_post = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_throttlekit_header_styles[] = {
+    { ngx_string("off"), NGX_THROTTLEKIT_HEADERS_OFF },
+    { ngx_string("on"), NGX_THROTTLEKIT_HEADERS_IETF },
+    { ngx_string("ietf"), NGX_THROTTLEKIT_HEADERS_IETF },
+    { ngx_string("triple"), NGX_THROTTLEKIT_HEADERS_TRIPLE },
+    { ngx_string("legacy"), NGX_THROTTLEKIT_HEADERS_LEGACY },
+    { ngx_string("all"), NGX_THROTTLEKIT_HEADERS_ALL },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_str_t  ngx_http_throttlekit_outcomes[] = {
     ngx_null_string,
     ngx_string("PASSED"),
     ngx_string("REJECTED"),
-    ngx_string("DRY_RUN"),
+    ngx_string("REJECTED_DRY_RUN"),     /* as $limit_req_status says */
     ngx_string("ERROR")
 };
 
@@ -455,10 +508,17 @@ static ngx_command_t  ngx_http_throttlekit_commands[] = {
       &ngx_http_throttlekit_status_post },
 
     { ngx_string("throttlekit_headers"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_throttlekit_loc_conf_t, headers),
+      &ngx_http_throttlekit_header_styles },
+
+    { ngx_string("throttlekit_status_json"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_throttlekit_status_json,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("throttlekit_dry_run"),
@@ -532,6 +592,12 @@ ngx_http_throttlekit_create_main_conf(ngx_conf_t *cf)
 
     mcf->timeout = NGX_CONF_UNSET_MSEC;
 
+    if (ngx_array_init(&mcf->counted, cf->pool, 4, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     return mcf;
 }
 
@@ -574,7 +640,7 @@ ngx_http_throttlekit_create_loc_conf(ngx_conf_t *cf)
     lcf->rules = NGX_CONF_UNSET_PTR;
     lcf->admits = NGX_CONF_UNSET_PTR;
     lcf->status = NGX_CONF_UNSET_UINT;
-    lcf->headers = NGX_CONF_UNSET;
+    lcf->headers = NGX_CONF_UNSET_UINT;
     lcf->dry_run = NGX_CONF_UNSET;
     lcf->fail = NGX_CONF_UNSET_UINT;
     lcf->log_level = NGX_CONF_UNSET_UINT;
@@ -596,7 +662,8 @@ ngx_http_throttlekit_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     ngx_conf_merge_uint_value(conf->status, prev->status,
                               NGX_HTTP_TOO_MANY_REQUESTS);
-    ngx_conf_merge_value(conf->headers, prev->headers, 1);
+    ngx_conf_merge_uint_value(conf->headers, prev->headers,
+                              NGX_THROTTLEKIT_HEADERS_IETF);
     ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
     ngx_conf_merge_uint_value(conf->fail, prev->fail,
                               NGX_THROTTLEKIT_FAIL_OPEN);
@@ -945,6 +1012,40 @@ ngx_http_throttlekit_note_rule(ngx_conf_t *cf)
 }
 
 
+/* The rule's policy's index among the http block's policies (the status
+   zone's entries), added when first seen. */
+static ngx_int_t
+ngx_http_throttlekit_counter(ngx_conf_t *cf, ngx_http_throttlekit_rule_t *rule)
+{
+    ngx_str_t                         *name;
+    ngx_uint_t                         i;
+    ngx_http_throttlekit_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_throttlekit_module);
+
+    name = mcf->counted.elts;
+
+    for (i = 0; i < mcf->counted.nelts; i++) {
+        if (name[i].len == rule->policy.len
+            && ngx_strncmp(name[i].data, rule->policy.data, name[i].len) == 0)
+        {
+            rule->counter = i;
+            return NGX_OK;
+        }
+    }
+
+    name = ngx_array_push(&mcf->counted);
+    if (name == NULL) {
+        return NGX_ERROR;
+    }
+
+    *name = rule->policy;
+    rule->counter = i;
+
+    return NGX_OK;
+}
+
+
 /* Adds the rule "<policy> key=<value> [cost=<value>]" to a level's list. */
 static char *
 ngx_http_throttlekit_add_rule(ngx_conf_t *cf, ngx_array_t *rules,
@@ -974,6 +1075,10 @@ ngx_http_throttlekit_add_rule(ngx_conf_t *cf, ngx_array_t *rules,
     rv = ngx_http_throttlekit_rule_params(cf, rule, &value[2], nvalues - 2);
     if (rv != NGX_CONF_OK) {
         return rv;
+    }
+
+    if (ngx_http_throttlekit_counter(cf, rule) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     ngx_http_throttlekit_note_rule(cf);
@@ -1079,6 +1184,103 @@ ngx_http_throttlekit_conf_path(ngx_conf_t *cf, void *post, void *data)
 }
 
 
+/* The size of a status zone of n policies. */
+#define ngx_http_throttlekit_zone_size(n)                                     \
+    (sizeof(ngx_http_throttlekit_zone_t)                                      \
+     + (n) * sizeof(ngx_http_throttlekit_counters_t))
+
+
+/*
+ * The status zone's counters for this configuration, allocated in the
+ * zone's slab pool. A zone nginx keeps from the previous configuration (a
+ * reload with the same zone size) passes its counters as data: the policies
+ * both configurations name keep their counts, the others start at 0, and the
+ * old counters are freed (a draining old worker's last counts may be lost).
+ */
+static ngx_int_t
+ngx_http_throttlekit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_str_t                         *name;
+    ngx_uint_t                         i, j, k;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_throttlekit_zone_t       *zone, *old = data;
+    ngx_http_throttlekit_counters_t   *c;
+    ngx_http_throttlekit_main_conf_t  *mcf = shm_zone->data;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    zone = ngx_slab_alloc(shpool,
+                          ngx_http_throttlekit_zone_size(mcf->counted.nelts));
+    if (zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(zone, ngx_http_throttlekit_zone_size(mcf->counted.nelts));
+
+    name = mcf->counted.elts;
+    zone->n = mcf->counted.nelts;
+
+    for (i = 0; i < zone->n; i++) {
+        c = &zone->policy[i];
+        c->len = ngx_min(name[i].len, NGX_THROTTLEKIT_NAME_LEN);
+        ngx_memcpy(c->name, name[i].data, c->len);
+
+        for (j = 0; old && j < old->n; j++) {
+            if (old->policy[j].len == c->len
+                && ngx_memcmp(old->policy[j].name, c->name, c->len) == 0)
+            {
+                for (k = 0; k < NGX_THROTTLEKIT_COUNTERS; k++) {
+                    c->count[k] = old->policy[j].count[k];
+                }
+
+                break;
+            }
+        }
+    }
+
+    if (old) {
+        ngx_slab_free(shpool, old);
+    }
+
+    shpool->data = zone;
+    shm_zone->data = zone;
+
+    return NGX_OK;
+}
+
+
+/* The shared memory of the counters that throttlekit_status_json shows:
+   every worker adds to it. */
+static ngx_int_t
+ngx_http_throttlekit_add_zone(ngx_conf_t *cf,
+    ngx_http_throttlekit_main_conf_t *mcf)
+{
+    size_t           size;
+    ngx_shm_zone_t  *shm_zone;
+
+    static ngx_str_t  zone_name = ngx_string("throttlekit_status");
+
+    /* the slab pool's own pages, and room for the next configuration's
+       counters beside these while a reload runs */
+    size = 8 * 4096
+           + 2 * ngx_align(ngx_http_throttlekit_zone_size(mcf->counted.nelts),
+                           4096);
+
+    shm_zone = ngx_shared_memory_add(cf, &zone_name, size,
+                                     &ngx_http_throttlekit_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_http_throttlekit_init_zone;
+    shm_zone->data = mcf;
+
+    mcf->status_zone = shm_zone;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_throttlekit_init(ngx_conf_t *cf)
 {
@@ -1111,6 +1313,12 @@ ngx_http_throttlekit_init(ngx_conf_t *cf)
         ngx_log_error(NGX_LOG_WARN, cf->log, 0,
                       "throttlekit_memory ignores throttlekit_namespace, "
                       "the TLS directives and throttlekit_auth_token");
+    }
+
+    if (mcf->status_json && mcf->counted.nelts
+        && ngx_http_throttlekit_add_zone(cf, mcf) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
@@ -1185,6 +1393,10 @@ ngx_http_throttlekit_load(ngx_cycle_t *cycle,
     ngx_http_throttlekit_resolve(completion_fd, "tk_completion_fd");
     ngx_http_throttlekit_resolve(check_async, "tk_check_async");
     ngx_http_throttlekit_resolve(poll, "tk_poll");
+
+    /* optional: without it, every check waits for its completion, even one
+       the library answers before the call returns */
+    *(void **) &w->check_async_now = dlsym(w->dl, "tk_check_async_now");
 
     /* optional: without it, a location's rules are checked one by one */
     *(void **) &w->check_all_async = dlsym(w->dl, "tk_check_all_async");
@@ -1666,6 +1878,7 @@ ngx_http_throttlekit_prepare(ngx_http_request_t *r,
     ngx_http_throttlekit_worker_t  *w = &ngx_http_throttlekit_worker;
 
     check->policy = rule->policy;
+    check->counter = rule->counter;
     check->state = NGX_THROTTLEKIT_FAILED;
 
     if (ngx_http_complex_value(r, &rule->key, &raw) != NGX_OK) {
@@ -1714,20 +1927,43 @@ ngx_http_throttlekit_prepare(ngx_http_request_t *r,
 }
 
 
-/* Sends one prepared check: PENDING, or FAILED (logged). */
+/*
+ * Sends one prepared check: PENDING, or FAILED (logged), or, when the library
+ * decided it before returning (a two-tier policy's local credits or cached
+ * denial, the embedded engine), ALLOWED or DENIED at once: no completion
+ * comes for it, and a request whose checks are all decided so is judged in
+ * the same run of the access phase.
+ */
 static void
 ngx_http_throttlekit_send(ngx_http_request_t *r,
     ngx_http_throttlekit_check_t *check, u_char *key, int64_t cost)
 {
     int                             rc;
+    int32_t                         done;
     tk_error_t                      err;
     ngx_http_throttlekit_worker_t  *w = &ngx_http_throttlekit_worker;
 
     err.message[0] = '\0';
 
-    rc = w->check_async(w->handle, (const char *) check->policy.data,
-                        (const char *) key, cost, (uint64_t) w->next_cookie,
-                        &err);
+    if (w->check_async_now) {
+        done = 0;
+
+        rc = w->check_async_now(w->handle, (const char *) check->policy.data,
+                                (const char *) key, cost,
+                                (uint64_t) w->next_cookie, &check->decision,
+                                &done, &err);
+
+        if (rc == TK_OK && done) {
+            check->state = check->decision.allowed ? NGX_THROTTLEKIT_ALLOWED
+                                                   : NGX_THROTTLEKIT_DENIED;
+            return;
+        }
+
+    } else {
+        rc = w->check_async(w->handle, (const char *) check->policy.data,
+                            (const char *) key, cost,
+                            (uint64_t) w->next_cookie, &err);
+    }
 
     if (rc != TK_OK) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -1855,7 +2091,7 @@ ngx_http_throttlekit_create_ctx(ngx_http_request_t *r,
     ctx->nchecks = n;
     ctx->status = lcf->status;
     ctx->log_level = lcf->log_level;
-    ctx->headers = lcf->headers ? 1 : 0;
+    ctx->headers = lcf->headers;
     ctx->dry_run = lcf->dry_run ? 1 : 0;
     ctx->fail_closed = (lcf->fail == NGX_THROTTLEKIT_FAIL_CLOSED);
 
@@ -2041,6 +2277,71 @@ ngx_http_throttlekit_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * Adds a decided request's checks to the status zone's counters of their
+ * policies: passed (allowed), rejected (denied), rejected_dry_run (denied
+ * under throttlekit_dry_run, or a shadow policy's denial), errors (no
+ * decision: the fail mode applied), and local (answered from the worker's
+ * two-tier credits or cached denial, whichever the answer).
+ */
+static void
+ngx_http_throttlekit_count(ngx_http_throttlekit_ctx_t *ctx)
+{
+    ngx_uint_t                         i, n;
+    ngx_http_throttlekit_zone_t       *zone;
+    ngx_http_throttlekit_check_t      *check;
+    ngx_http_throttlekit_counters_t   *c;
+    ngx_http_throttlekit_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(ctx->request,
+                                        ngx_http_throttlekit_module);
+
+    if (mcf->status_zone == NULL) {
+        return;
+    }
+
+    zone = mcf->status_zone->data;
+
+    for (i = 0; i < ctx->nchecks; i++) {
+        check = &ctx->checks[i];
+
+        if (check->state == NGX_THROTTLEKIT_SKIPPED
+            || check->counter >= zone->n)
+        {
+            continue;
+        }
+
+        c = &zone->policy[check->counter];
+
+        switch (check->state) {
+
+        case NGX_THROTTLEKIT_ALLOWED:
+            n = (check->decision.flags & TK_DECISION_SHADOW)
+                ? NGX_THROTTLEKIT_DRY_RUN_N : NGX_THROTTLEKIT_PASSED_N;
+            break;
+
+        case NGX_THROTTLEKIT_DENIED:
+            n = ctx->dry_run ? NGX_THROTTLEKIT_DRY_RUN_N
+                             : NGX_THROTTLEKIT_REJECTED_N;
+            break;
+
+        default: /* NGX_THROTTLEKIT_FAILED */
+            n = NGX_THROTTLEKIT_ERRORS_N;
+            break;
+        }
+
+        (void) ngx_atomic_fetch_add(&c->count[n], 1);
+
+        if (n != NGX_THROTTLEKIT_ERRORS_N
+            && (check->decision.flags & TK_DECISION_LOCAL))
+        {
+            (void) ngx_atomic_fetch_add(&c->count[NGX_THROTTLEKIT_LOCAL_N],
+                                        1);
+        }
+    }
+}
+
+
 /* The verdict and the outcome, once every check has its answer. */
 static void
 ngx_http_throttlekit_decide(ngx_http_throttlekit_ctx_t *ctx)
@@ -2097,6 +2398,8 @@ ngx_http_throttlekit_decide(ngx_http_throttlekit_ctx_t *ctx)
             break;
         }
     }
+
+    ngx_http_throttlekit_count(ctx);
 
     ctx->verdict = NGX_DECLINED;         /* a pass: no opinion */
 
@@ -2586,7 +2889,7 @@ ngx_http_throttlekit_fields_len(ngx_http_throttlekit_ctx_t *ctx)
 
         if (ngx_http_throttlekit_shown(check)) {
             len += 2 * check->policy.len + 2
-                   + sizeof(";r=;t=, ") - 1 + 2 * NGX_INT64_LEN;
+                   + sizeof(";r=;t=;w=, ") - 1 + 3 * NGX_INT64_LEN;
         }
     }
 
@@ -2594,14 +2897,22 @@ ngx_http_throttlekit_fields_len(ngx_http_throttlekit_ctx_t *ctx)
 }
 
 
-/* A RateLimit-Policy member: "name";q=<quota> */
+/* A RateLimit-Policy member: "name";q=<quota>;w=<window, s>, without w=
+   when the window is unknown (0) */
 static u_char *
 ngx_http_throttlekit_policy_member(u_char *p,
     ngx_http_throttlekit_check_t *check)
 {
     p = ngx_http_throttlekit_sf_string(p, &check->policy);
 
-    return ngx_sprintf(p, ";q=%L", check->decision.limit);
+    p = ngx_sprintf(p, ";q=%L", check->decision.limit);
+
+    if (check->decision.window_ms > 0) {
+        p = ngx_sprintf(p, ";w=%L",
+                        ngx_http_throttlekit_seconds(check->decision.window_ms));
+    }
+
+    return p;
 }
 
 
@@ -2696,7 +3007,127 @@ ngx_http_throttlekit_set_ratelimit(ngx_http_request_t *r,
 }
 
 
-/* Retry-After, in seconds rounded up, on a rejection that says when. */
+/* The most restrictive shown decision, which triple and legacy show: the
+   fewest remaining, the first of equals; NULL when none is shown. */
+static ngx_http_throttlekit_check_t *
+ngx_http_throttlekit_tightest(ngx_http_throttlekit_ctx_t *ctx)
+{
+    ngx_uint_t                     i;
+    ngx_http_throttlekit_check_t  *check, *tightest;
+
+    tightest = NULL;
+
+    for (i = 0; i < ctx->nchecks; i++) {
+        check = &ctx->checks[i];
+
+        if (ngx_http_throttlekit_shown(check)
+            && (tightest == NULL
+                || check->decision.remaining < tightest->decision.remaining))
+        {
+            tightest = check;
+        }
+    }
+
+    return tightest;
+}
+
+
+/* <prefix>Limit, <prefix>Remaining and <prefix>Reset: triple's reset is in
+   seconds from now, legacy's in epoch seconds. */
+static ngx_int_t
+ngx_http_throttlekit_set_three(ngx_http_request_t *r,
+    ngx_http_throttlekit_check_t *check, ngx_str_t *names, ngx_uint_t epoch)
+{
+    u_char      *p, *limit, *remaining, *reset;
+    int64_t      now_ms, t;
+    ngx_time_t  *tp;
+
+    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (epoch) {
+        t = ngx_http_throttlekit_seconds(check->decision.reset_at_ms);
+
+    } else {
+        tp = ngx_timeofday();
+        now_ms = (int64_t) tp->sec * 1000 + tp->msec;
+        t = ngx_http_throttlekit_seconds(check->decision.reset_at_ms - now_ms);
+    }
+
+    limit = p;
+    remaining = ngx_sprintf(limit, "%L", check->decision.limit);
+    reset = ngx_sprintf(remaining, "%L", check->decision.remaining);
+    p = ngx_sprintf(reset, "%L", t);
+
+    if (ngx_http_throttlekit_add_header(r, &names[0], limit, remaining)
+           != NGX_OK
+        || ngx_http_throttlekit_add_header(r, &names[1], remaining, reset)
+           != NGX_OK
+        || ngx_http_throttlekit_add_header(r, &names[2], reset, p) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* The styles of docs/headers.md that throttlekit_headers chose. */
+static ngx_int_t
+ngx_http_throttlekit_set_fields(ngx_http_request_t *r,
+    ngx_http_throttlekit_ctx_t *ctx)
+{
+    ngx_http_throttlekit_check_t  *tightest;
+
+    static ngx_str_t  triple[] = {
+        ngx_string("RateLimit-Limit"),
+        ngx_string("RateLimit-Remaining"),
+        ngx_string("RateLimit-Reset")
+    };
+
+    static ngx_str_t  legacy[] = {
+        ngx_string("X-RateLimit-Limit"),
+        ngx_string("X-RateLimit-Remaining"),
+        ngx_string("X-RateLimit-Reset")
+    };
+
+    if ((ctx->headers & NGX_THROTTLEKIT_HEADERS_IETF)
+        && ngx_http_throttlekit_set_ratelimit(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!(ctx->headers & (NGX_THROTTLEKIT_HEADERS_TRIPLE
+                          |NGX_THROTTLEKIT_HEADERS_LEGACY)))
+    {
+        return NGX_OK;
+    }
+
+    tightest = ngx_http_throttlekit_tightest(ctx);
+    if (tightest == NULL) {
+        return NGX_OK;
+    }
+
+    if ((ctx->headers & NGX_THROTTLEKIT_HEADERS_TRIPLE)
+        && ngx_http_throttlekit_set_three(r, tightest, triple, 0) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if ((ctx->headers & NGX_THROTTLEKIT_HEADERS_LEGACY)
+        && ngx_http_throttlekit_set_three(r, tightest, legacy, 1) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Retry-After on a rejection: the longest wait among the denials, in whole
+   seconds rounded up, at least 1. */
 static ngx_int_t
 ngx_http_throttlekit_set_retry_after(ngx_http_request_t *r,
     ngx_http_throttlekit_ctx_t *ctx)
@@ -2705,7 +3136,7 @@ ngx_http_throttlekit_set_retry_after(ngx_http_request_t *r,
 
     static ngx_str_t  retry_name = ngx_string("Retry-After");
 
-    if (ctx->outcome != NGX_THROTTLEKIT_REJECTED || ctx->retry_after_ms <= 0) {
+    if (ctx->outcome != NGX_THROTTLEKIT_REJECTED) {
         return NGX_OK;
     }
 
@@ -2715,7 +3146,8 @@ ngx_http_throttlekit_set_retry_after(ngx_http_request_t *r,
     }
 
     last = ngx_sprintf(p, "%L",
-                       ngx_http_throttlekit_seconds(ctx->retry_after_ms));
+                       ngx_max(1, ngx_http_throttlekit_seconds(
+                                      ctx->retry_after_ms)));
 
     return ngx_http_throttlekit_add_header(r, &retry_name, p, last);
 }
@@ -2746,13 +3178,133 @@ ngx_http_throttlekit_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    if (ngx_http_throttlekit_set_ratelimit(r, ctx) != NGX_OK
+    if (ngx_http_throttlekit_set_fields(r, ctx) != NGX_OK
         || ngx_http_throttlekit_set_retry_after(r, ctx) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/* ---- throttlekit_status_json -------------------------------------------- */
+
+static char *
+ngx_http_throttlekit_status_json(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_throttlekit_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_throttlekit_module);
+    mcf->status_json = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_throttlekit_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The status zone's counters as JSON, e.g.
+ *
+ *     {"policies":{"api":{"passed":5,"rejected":1,"rejected_dry_run":0,
+ *      "local":0,"errors":0}}}
+ *
+ * one member per policy the configuration's rules name, in order first
+ * seen, counted by every worker since the zone was created.
+ */
+static ngx_int_t
+ngx_http_throttlekit_status_handler(ngx_http_request_t *r)
+{
+    size_t                             len;
+    u_char                            *p;
+    ngx_int_t                          rc;
+    ngx_buf_t                         *b;
+    ngx_str_t                         *name;
+    ngx_uint_t                         i, k, n;
+    ngx_chain_t                        out;
+    ngx_http_throttlekit_zone_t       *zone;
+    ngx_http_throttlekit_counters_t   *c;
+    ngx_http_throttlekit_main_conf_t  *mcf;
+
+    static const char  *fields[NGX_THROTTLEKIT_COUNTERS] = {
+        "passed", "rejected", "rejected_dry_run", "local", "errors"
+    };
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_throttlekit_module);
+
+    zone = mcf->status_zone ? mcf->status_zone->data : NULL;
+    n = zone ? ngx_min(zone->n, mcf->counted.nelts) : 0;
+    name = mcf->counted.elts;
+
+    len = sizeof("{\"policies\":{}}\n") - 1;
+
+    for (i = 0; i < n; i++) {
+        len += sizeof("\"\":{},") - 1
+               + name[i].len + ngx_escape_json(NULL, name[i].data, name[i].len)
+               + NGX_THROTTLEKIT_COUNTERS
+                 * (sizeof("\"rejected_dry_run\":,") - 1 + NGX_ATOMIC_T_LEN);
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(b->last, "{\"policies\":{", sizeof("{\"policies\":{") - 1);
+
+    for (i = 0; i < n; i++) {
+        c = &zone->policy[i];
+
+        if (i) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = (u_char *) ngx_escape_json(p, name[i].data, name[i].len);
+        p = ngx_cpymem(p, "\":{", 3);
+
+        for (k = 0; k < NGX_THROTTLEKIT_COUNTERS; k++) {
+            p = ngx_sprintf(p, "%s\"%s\":%uA", k ? "," : "", fields[k],
+                            c->count[k]);
+        }
+
+        *p++ = '}';
+    }
+
+    p = ngx_cpymem(p, "}}\n", 3);
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }
 
 

@@ -155,6 +155,9 @@ int tk_completion_fd(tk_handle_t h, int *fd_out, tk_error_t *err);
 int tk_check_async(tk_handle_t h, const char *policy, const char *key, int64_t cost,
                    uint64_t cookie, tk_error_t *err);
 
+int tk_check_async_now(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                       uint64_t cookie, tk_decision_t *out, int32_t *done, tk_error_t *err);
+
 int tk_poll(tk_handle_t h, tk_completion_t *out, size_t max, size_t *n_out);
 
 int tk_check_all_async(tk_handle_t h, const tk_check_item_t *items, size_t n, uint64_t cookie,

@@ -215,8 +215,23 @@ func completionOf(h *handle, call *asyncCall, d front.Decision, err error) async
 
 // CheckAsync is tkcore_check_async: tk_check_async.
 func CheckAsync(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint64, ccerr unsafe.Pointer) int32 {
-	policy, key, cerr := (*C.char)(cpolicy), (*C.char)(ckey), (*C.tk_error_t)(ccerr)
+	return checkAsync(id, cpolicy, ckey, cost, cookie, nil, nil, (*C.tk_error_t)(ccerr))
+}
+
+// CheckAsyncNow is tkcore_check_async_now: tk_check_async_now. A decision made before the door's
+// StartCheck returns (a two-tier policy's local answer, every answer of the embedded engine) is
+// written to out with *done = 1 and never queued; anything else goes the way of tk_check_async.
+func CheckAsyncNow(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint64, cout, cdone, ccerr unsafe.Pointer) int32 {
+	return checkAsync(id, cpolicy, ckey, cost, cookie, (*C.tk_decision_t)(cout), (*C.int32_t)(cdone), (*C.tk_error_t)(ccerr))
+}
+
+// checkAsync is tk_check_async, and with out and done non-nil tk_check_async_now.
+func checkAsync(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint64, out *C.tk_decision_t, done *C.int32_t, cerr *C.tk_error_t) int32 {
+	policy, key := (*C.char)(cpolicy), (*C.char)(ckey)
 	p, k := C.GoString(policy), C.GoString(key) // copied: the call keeps no caller memory
+	if done != nil {
+		*done = 0
+	}
 	return withHandle(id, cerr, func(h *handle) C.int {
 		s, err := asyncStateFor(uint64(id))
 		if err != nil {
@@ -240,9 +255,13 @@ func CheckAsync(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint
 		// StartCheck completes it by the backend's timeout (the handle's) whatever the store
 		// is doing, and tk_free's closing the backend ends it at once. What StartCheck answers
 		// before it returns is the client's verdict on the input (unknown policy, a meter, a
-		// bad key): returned here, never queued.
+		// bad key): returned here, never queued; and, for tk_check_async_now (out != nil), a
+		// decision: written to out, never queued either. The state settles which side tells
+		// the outcome, as in startThreadCheck: the waiter, when it runs first (answered), or
+		// the queue once this call has parked the check.
 		var state atomic.Int32 // starting, then parked (queued) or answered (at once)
 		var early error
+		var now asyncCompletion
 		h.door.StartCheck(context.Background(), p, k, int64(cost), 0, waiterFunc(func(d front.Decision, err error) {
 			if isInputError(err) && !answeredByServer(err) {
 				early = err // read only after the swap below is seen
@@ -250,13 +269,24 @@ func CheckAsync(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint
 					return
 				}
 			}
+			c := completionOf(h, call, d, err)
+			if out != nil && c.status == C.TK_OK && early == nil {
+				now = c // read only after the swap below is seen
+				if state.CompareAndSwap(starting, answered) {
+					return
+				}
+			}
 			defer s.running.Done()
-			s.complete(call, completionOf(h, call, d, err))
+			s.complete(call, c)
 		}))
 		if !state.CompareAndSwap(starting, parked) {
 			s.withdraw(call)
 			s.running.Done()
-			return failWith(cerr, early)
+			if early != nil {
+				return failWith(cerr, early)
+			}
+			putDecision(out, now.decision)
+			*done = 1
 		}
 		return succeed(cerr)
 	})

@@ -124,6 +124,9 @@ static int (*const check_debit_at)(tk_handle_t, const char *, const char *, int6
 static int (*const check_completion_fd)(tk_handle_t, int *, tk_error_t *) = tk_completion_fd;
 static int (*const check_check_async)(tk_handle_t, const char *, const char *, int64_t, uint64_t,
                                       tk_error_t *) = tk_check_async;
+static int (*const check_check_async_now)(tk_handle_t, const char *, const char *, int64_t,
+                                          uint64_t, tk_decision_t *, int32_t *,
+                                          tk_error_t *) = tk_check_async_now;
 static int (*const check_poll)(tk_handle_t, tk_completion_t *, size_t, size_t *) = tk_poll;
 static int64_t (*const check_debug_goroutines)(void) = tk_debug_goroutines;
 static const char *(*const check_strerror)(int) = tk_strerror;
@@ -163,7 +166,7 @@ const void *const tk_abi_layout_refs[] = {
     (const void *)&check_peek_at,     (const void *)&check_forecast_at,
     (const void *)&check_debit_at,    (const void *)&check_strerror,
     (const void *)&check_version,     (const void *)&check_options_init,
-    (const void *)&check_completion_fd, (const void *)&check_check_async,
+    (const void *)&check_completion_fd, (const void *)&check_check_async, (const void *)&check_check_async_now,
     (const void *)&check_poll,        (const void *)&check_debug_goroutines,
     (const void *)&check_admit,       (const void *)&check_admit_at,
     (const void *)&check_release,     (const void *)&check_release_at,

@@ -134,6 +134,7 @@ limiters:
   api: { strategy: gcra, limit: 5, period: 1m, burst: 5 }
   tight: { strategy: gcra, limit: 2, period: 1m, burst: 2 }
   shadowed: { strategy: fixedWindow, limit: 1, windowMs: 1h, shadow: true }
+  lease: { strategy: fixedWindow, limit: 100000, windowMs: 1h, twoTier: { mode: leased, batch: 100 } }
 EOF
 
 server_pid=""
@@ -161,7 +162,8 @@ start_server
 # ---- nginx --------------------------------------------------------------------------------
 
 mkdir -p "$dir/html" "$dir/tmp"
-for f in limited byheader dry free closed open noheaders multi multiapi shadow cost teapot off redirected; do
+for f in limited byheader dry free closed open noheaders multi multiapi shadow cost teapot off redirected \
+         triple legacy allh ieth onh multitriple leased tight bad; do
   echo "$f" > "$dir/html/$f"
 done
 
@@ -208,6 +210,17 @@ http {
         location = /open { throttlekit api key=\$http_x_user; throttlekit_fail open; }
         location = /closed { throttlekit api key=\$http_x_user; throttlekit_fail closed; }
         location = /noheaders { throttlekit api key=nh\$http_x_user; throttlekit_headers off; }
+        location = /triple { throttlekit tight key=tr\$http_x_user; throttlekit_headers triple; }
+        location = /legacy { throttlekit tight key=lg\$http_x_user; throttlekit_headers legacy; }
+        location = /allh { throttlekit tight key=al\$http_x_user; throttlekit_headers all; }
+        location = /ieth { throttlekit tight key=ie\$http_x_user; throttlekit_headers ietf; }
+        location = /onh { throttlekit tight key=on\$http_x_user; throttlekit_headers on; }
+        location = /multitriple {
+            throttlekit api key=mt\$http_x_user;
+            throttlekit tight key=mt\$http_x_user;
+            throttlekit_headers all;
+        }
+        location = /leased { throttlekit lease key=l\$http_x_user; }
         location = /multi {
             throttlekit api key=m\$http_x_user;
             throttlekit tight key=m\$http_x_user;
@@ -293,7 +306,7 @@ if [ -n "$retry" ] && [ "$retry" -ge 1 ] && [ "$retry" -le 13 ]; then
 else
   fail "Retry-After on the 429: '$retry'"
 fi
-check "RateLimit-Policy on the 429" "$(header RateLimit-Policy)" '"api";q=5'
+check "RateLimit-Policy on the 429" "$(header RateLimit-Policy)" '"api";q=5;w=60'
 rl=$(header RateLimit)
 [[ "$rl" =~ ^\"api\"\;r=0\;t=[0-9]+$ ]] && ok "RateLimit on the 429 ($rl)" \
   || fail "RateLimit on the 429: '$rl'"
@@ -319,14 +332,14 @@ check "an inherited rule with throttlekit_status 418" "$(burst "$a_port" /teapot
 user=d$RANDOM
 check "dry run passes everything" "$(burst "$a_port" /dry "$user" 7)" \
   "200 200 200 200 200 200 200"
-check "dry run: \$throttlekit_status DRY_RUN once over" "$(last_log "$A")" "/dry 200 DRY_RUN 0"
+check "dry run: \$throttlekit_status REJECTED_DRY_RUN once over" "$(last_log "$A")" "/dry 200 REJECTED_DRY_RUN 0"
 [ -z "$(header Retry-After)" ] && ok "dry run: no Retry-After" || fail "dry run: Retry-After"
 check "shadow policy: over its limit, every request passes" "$(burst "$a_port" /shadow "$user" 3)" \
   "200 200 200"
-check "shadow policy: \$throttlekit_status DRY_RUN once over" "$(last_log "$A")" "/shadow 200 DRY_RUN 0"
-check "dry run: 5 PASSED then DRY_RUN in the access log" \
+check "shadow policy: \$throttlekit_status REJECTED_DRY_RUN once over" "$(last_log "$A")" "/shadow 200 REJECTED_DRY_RUN 0"
+check "dry run: 5 PASSED then REJECTED_DRY_RUN in the access log" \
   "$(grep '^/dry ' "$A/access.log" | awk '{print $3}' | tail -7 | sort | uniq -c | awk '{print $1 $2}' | tr '\n' ' ')" \
-  "2DRY_RUN 5PASSED "
+  "5PASSED 2REJECTED_DRY_RUN "
 
 user=n$RANDOM
 check "headers off: still limited" "$(burst "$a_port" /noheaders "$user" 6)" \
@@ -334,10 +347,65 @@ check "headers off: still limited" "$(burst "$a_port" /noheaders "$user" 6)" \
 check "headers off: no RateLimit, no Retry-After" \
   "$(header RateLimit)$(header RateLimit-Policy)$(header Retry-After)" ""
 
+# Header styles (docs/headers.md) on the 429 of "tight" (gcra, 2 per minute: w=60).
+names() { # the response's header names of the last req, lower-cased, sorted, on one line
+  grep -io '^\(x-\)\?ratelimit[a-z-]*:\|^retry-after:' "$hdrs" | tr 'A-Z' 'a-z' | tr -d ':' | sort | tr '\n' ' '
+}
+user=hs$RANDOM
+check "triple: limited" "$(burst "$a_port" /triple "$user" 3)" "200 200 429"
+check "triple: exactly its fields and Retry-After" "$(names)" \
+  "ratelimit-limit ratelimit-remaining ratelimit-reset retry-after "
+check "triple: RateLimit-Limit, -Remaining" "$(header RateLimit-Limit) $(header RateLimit-Remaining)" "2 0"
+reset=$(header RateLimit-Reset)
+[[ "$reset" =~ ^[0-9]+$ ]] && [ "$reset" -ge 1 ] && [ "$reset" -le 60 ] \
+  && ok "triple: RateLimit-Reset in seconds ($reset)" || fail "triple: RateLimit-Reset '$reset'"
+retry=$(header Retry-After)
+[[ "$retry" =~ ^[0-9]+$ ]] && [ "$retry" -ge 1 ] && [ "$retry" -le 30 ] \
+  && ok "triple: Retry-After ($retry s)" || fail "triple: Retry-After '$retry'"
+req "$a_port" /triple "hs2$RANDOM" >/dev/null
+check "triple: a pass, no Retry-After" "$(names)" "ratelimit-limit ratelimit-remaining ratelimit-reset "
+check "triple: a pass's values" "$(header RateLimit-Limit) $(header RateLimit-Remaining)" "2 1"
+
+check "legacy: limited" "$(burst "$a_port" /legacy "$user" 3)" "200 200 429"
+check "legacy: exactly its fields and Retry-After" "$(names)" \
+  "retry-after x-ratelimit-limit x-ratelimit-remaining x-ratelimit-reset "
+check "legacy: X-RateLimit-Limit, -Remaining" "$(header X-RateLimit-Limit) $(header X-RateLimit-Remaining)" "2 0"
+reset=$(header X-RateLimit-Reset)
+now=$(date +%s)
+[[ "$reset" =~ ^[0-9]+$ ]] && [ "$reset" -ge "$now" ] && [ "$reset" -le $((now + 61)) ] \
+  && ok "legacy: X-RateLimit-Reset in epoch seconds ($reset, now $now)" \
+  || fail "legacy: X-RateLimit-Reset '$reset' (now $now)"
+
+check "all: limited" "$(burst "$a_port" /allh "$user" 3)" "200 200 429"
+check "all: every style's fields and Retry-After" "$(names)" \
+  "ratelimit ratelimit-limit ratelimit-policy ratelimit-remaining ratelimit-reset retry-after x-ratelimit-limit x-ratelimit-remaining x-ratelimit-reset "
+check "all: RateLimit-Policy" "$(header RateLimit-Policy)" '"tight";q=2;w=60'
+check "all: RateLimit" "$(header RateLimit | sed 's/;t=[0-9]*$//')" '"tight";r=0'
+check "all: the triple and legacy values" \
+  "$(header RateLimit-Limit) $(header RateLimit-Remaining) $(header X-RateLimit-Limit) $(header X-RateLimit-Remaining)" \
+  "2 0 2 0"
+
+for style in ieth onh; do
+  check "$style: limited" "$(burst "$a_port" /$style "$user" 3)" "200 200 429"
+  check "$style: exactly the IETF fields and Retry-After" "$(names)" "ratelimit ratelimit-policy retry-after "
+  check "$style: RateLimit-Policy" "$(header RateLimit-Policy)" '"tight";q=2;w=60'
+done
+
+req "$a_port" /multitriple "$user" >/dev/null
+check "two rules, all: IETF lists both" "$(header RateLimit-Policy)" '"api";q=5;w=60, "tight";q=2;w=60'
+check "two rules, all: triple and legacy show the most restrictive (tight, 1 left)" \
+  "$(header RateLimit-Limit) $(header RateLimit-Remaining) $(header X-RateLimit-Limit) $(header X-RateLimit-Remaining)" \
+  "2 1 2 1"
+req "$a_port" /multitriple "$user" >/dev/null
+check "two rules, all: tight exhausted, api 3 left: tight shown" \
+  "$(header RateLimit-Remaining) $(header RateLimit | sed 's/;t=[0-9]*//g')" '0 "api";r=3, "tight";r=0'
+check "two rules, all: the third is rejected with Retry-After" \
+  "$(req "$a_port" /multitriple "$user") $([ -n "$(header Retry-After)" ] && echo yes)" "429 yes"
+
 user=m$RANDOM
 check "two rules: the tighter one rejects the 3rd" "$(burst "$a_port" /multi "$user" 3)" \
   "200 200 429"
-check "two rules: both in RateLimit-Policy" "$(header RateLimit-Policy)" '"api";q=5, "tight";q=2'
+check "two rules: both in RateLimit-Policy" "$(header RateLimit-Policy)" '"api";q=5;w=60, "tight";q=2;w=60'
 check "two rules: both in RateLimit" "$(header RateLimit | sed 's/;t=[0-9]*//g')" \
   '"api";r=2, "tight";r=0'
 check "two rules: the rejected request spent nothing of the other rule (all or nothing)" \
@@ -501,13 +569,13 @@ check "service door: 5 pass, the 6th is rejected" "$(burst "$b_port" /limited ""
 retry=$(header Retry-After)
 [ -n "$retry" ] && [ "$retry" -ge 1 ] && ok "service door: Retry-After ($retry s)" \
   || fail "service door: Retry-After '$retry'"
-check "service door: RateLimit-Policy" "$(header RateLimit-Policy)" '"api";q=5'
+check "service door: RateLimit-Policy" "$(header RateLimit-Policy)" '"api";q=5;w=60'
 user=sv$RANDOM
 check "service door: independent keys" \
   "$(burst "$b_port" /byheader "$user-a" 6) | $(burst "$b_port" /byheader "$user-b" 2)" \
   "200 200 200 200 200 429 | 200 200"
 check "service door: dry run" "$(burst "$b_port" /dry "$user" 6)" "200 200 200 200 200 200"
-check "service door: DRY_RUN logged" "$(last_log "$B")" "/dry 200 DRY_RUN 0"
+check "service door: REJECTED_DRY_RUN logged" "$(last_log "$B")" "/dry 200 REJECTED_DRY_RUN 0"
 kill "$server_pid"; wait "$server_pid" 2>/dev/null
 check "service door down: fail open" "$(req "$b_port" /open "$user")" "200"
 check "service door down: fail closed" "$(req "$b_port" /closed "$user")" "429"
@@ -519,6 +587,102 @@ for _ in $(seq 1 50); do
 done
 [ -n "$ok_again" ] && ok "service door: recovery once the server is back" \
   || fail "service door: no recovery"
+
+# ---- Status counters: throttlekit_status_json, 2 workers ------------------------------------
+
+echo "# throttlekit_status_json (2 workers, Redis door)"
+J=$dir/status-json
+mkdir -p "$J"
+for attempt in 1 2 3 4 5; do
+  j_port=$(free_port)
+  cat > "$J/nginx.conf" <<EOF
+load_module $module;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+throttlekit_library $lib;
+daemon off;
+master_process on;
+worker_processes 2;
+pid $J/nginx.pid;
+error_log $J/error.log info;
+
+events { worker_connections 256; }
+
+http {
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    default_type text/plain;
+    root $dir/html;
+    log_format tk '\$pid \$uri \$status \$throttlekit_status';
+    access_log $J/access.log tk;
+    throttlekit_redis redis://127.0.0.1:$redis_port/0 $dir/policies.yaml;
+    throttlekit_namespace js$RANDOM;
+
+    server {
+        listen 127.0.0.1:$j_port reuseport;
+
+        # static files: "return" would answer before the access phase
+        location = /tight { throttlekit tight key=one; }
+        location = /dry { throttlekit tight key=dry; throttlekit_dry_run on; }
+        location = /bad { throttlekit api key=bad cost=\$arg_cost; }
+        location = /leased { throttlekit lease key=l; }
+        location = /shadow { throttlekit shadowed key=s; }
+        location = /status.json { throttlekit_status_json; }
+        location = /free { }
+    }
+}
+EOF
+  : > "$J/error.log"
+  "$NGINX" -p "$J" -c "$J/nginx.conf" 2>>"$J/stderr.log" &
+  j_pid=$!
+  pids+=("$j_pid")
+  if wait_for 20 sh -c "[ \$(grep -c 'throttlekit: loaded' '$J/error.log') -ge 2 ] || ! kill -0 $j_pid" \
+     && kill -0 "$j_pid" 2>/dev/null && wait_for 10 curl -sf "http://127.0.0.1:$j_port/free"; then
+    break
+  fi
+  kill "$j_pid" 2>/dev/null; wait "$j_pid" 2>/dev/null
+  grep -q "Address already in use" "$J/error.log" "$J/stderr.log" || { cat "$J/stderr.log" "$J/error.log"; break; }
+done
+zero='"passed":0,"rejected":0,"rejected_dry_run":0,"local":0,"errors":0'
+check "status json: before any request, every policy at 0" \
+  "$(curl -s "http://127.0.0.1:$j_port/status.json")" \
+  "{\"policies\":{\"tight\":{$zero},\"api\":{$zero},\"lease\":{$zero},\"shadowed\":{$zero}}}"
+check "status json: application/json" \
+  "$(curl -s -o /dev/null -w '%{content_type}' "http://127.0.0.1:$j_port/status.json")" "application/json"
+# each request on a new connection: reuseport spreads them over both workers
+burst "$j_port" /tight "" 10 >/dev/null
+burst "$j_port" /dry "" 6 >/dev/null
+burst "$j_port" "/bad?cost=x" "" 3 >/dev/null
+burst "$j_port" /leased "" 20 >/dev/null
+burst "$j_port" /shadow "" 3 >/dev/null
+served=$(awk '$2 != "/status.json" && $2 != "/free" {print $1}' "$J/access.log" | sort -u | wc -l)
+check "status json: both workers served the sequence" "$served" "2"
+json=$(curl -s "http://127.0.0.1:$j_port/status.json")
+# tight (2 a minute): 10 requests, 2 pass; the dry-run location's 6 on its own key, 2 pass;
+# 3 invalid costs; 20 leased, each worker's first leases from Redis (not local); the shadow
+# policy (1 an hour): 1 passes, 2 would be rejected
+got=$(python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])["policies"]
+l = d["lease"]
+print(d["tight"], d["api"], l["passed"], l["rejected"], l["rejected_dry_run"], l["errors"],
+      l["local"] in (18, 19), d["shadowed"])
+' "$json" 2>&1)
+check "status json: the counts of both workers add up" "$got" \
+  "{'passed': 4, 'rejected': 8, 'rejected_dry_run': 4, 'local': 0, 'errors': 0} {'passed': 0, 'rejected': 0, 'rejected_dry_run': 0, 'local': 0, 'errors': 3} 20 0 0 0 True {'passed': 1, 'rejected': 0, 'rejected_dry_run': 2, 'local': 0, 'errors': 0}"
+check "status json: HEAD, headers only" \
+  "$(curl -s -I -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$j_port/status.json")" "200 0"
+check "status json: other methods refused" \
+  "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$j_port/status.json")" "405"
+"$NGINX" -p "$J" -c "$J/nginx.conf" -s reload 2>>"$J/stderr.log"
+wait_for 15 sh -c "[ \$(grep -c 'throttlekit: loaded' '$J/error.log') -ge 4 ]" \
+  || fail "status json: the reloaded workers did not load the library"
+json=$(curl -s "http://127.0.0.1:$j_port/status.json")
+check "status json: the counts survive a reload" \
+  "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["policies"]["tight"]["rejected"])' "$json" 2>&1)" "8"
+kill "$j_pid"; wait "$j_pid" 2>/dev/null
 
 # ---- The embedded engine: throttlekit_memory ----------------------------------------------
 
@@ -534,7 +698,7 @@ check "memory door: 5 pass, the 6th is rejected" "$(burst "$m_port" /limited "" 
 retry=$(header Retry-After)
 [ -n "$retry" ] && [ "$retry" -ge 1 ] && [ "$retry" -le 13 ] && ok "memory door: Retry-After ($retry s)" \
   || fail "memory door: Retry-After '$retry'"
-check "memory door: RateLimit-Policy" "$(header RateLimit-Policy)" '"api";q=5'
+check "memory door: RateLimit-Policy" "$(header RateLimit-Policy)" '"api";q=5;w=60'
 check "memory door: REJECTED logged" "$(last_log "$M")" "/limited 429 REJECTED 0"
 user=me$RANDOM
 check "memory door: independent keys" \
