@@ -222,7 +222,31 @@ func CheckAsync(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint
 // StartCheck returns (a two-tier policy's local answer, every answer of the embedded engine) is
 // written to out with *done = 1 and never queued; anything else goes the way of tk_check_async.
 func CheckAsyncNow(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint64, cout, cdone, ccerr unsafe.Pointer) int32 {
-	return checkAsync(id, cpolicy, ckey, cost, cookie, (*C.tk_decision_t)(cout), (*C.int32_t)(cdone), (*C.tk_error_t)(ccerr))
+	out, done, cerr := (*C.tk_decision_t)(cout), (*C.int32_t)(cdone), (*C.tk_error_t)(ccerr)
+	if rc, answered := answerNow(id, (*C.char)(cpolicy), (*C.char)(ckey), cost, out, done, cerr); answered {
+		return rc
+	}
+	return checkAsync(id, cpolicy, ckey, cost, cookie, out, done, cerr)
+}
+
+// answerNow is CheckAsyncNow's fast path, as startThreadCheck's: a check L1 answers is
+// decided in place, the C strings read without a copy, nothing queued or allocated. answered
+// is false (and nothing written) when L1 cannot answer; a bad handle is checkAsync's to tell.
+func answerNow(id uint64, policy, key *C.char, cost int64, out *C.tk_decision_t, done *C.int32_t, cerr *C.tk_error_t) (rc int32, answered bool) {
+	defer recoverInto(&rc, cerr)
+	defer func() { answered = answered || rc != C.TK_OK }()
+	h, ok := lookup(id)
+	if !ok {
+		return C.TK_OK, false
+	}
+	defer h.release()
+	d, ok := answerLocally(h, policy, key, C.int64_t(cost), 0)
+	if !ok {
+		return C.TK_OK, false
+	}
+	putDecision(out, h.checked(d))
+	*done = 1
+	return int32(succeed(cerr)), true
 }
 
 // checkAsync is tk_check_async, and with out and done non-nil tk_check_async_now.

@@ -8,7 +8,8 @@
  *   - Redis door, leased two-tier policy: the first check of a key waits for its lease (not
  *     done, one completion with that cookie), later ones are done with TK_DECISION_LOCAL;
  *     cached-deny: the denial after the remembered one is done locally; a plain policy is
- *     never done and always completes;
+ *     never done and always completes; under the handle's shadow switch a local denial is done
+ *     at once as an admission flagged TK_DECISION_SHADOW, as every other path shades it;
  *   - bad input (NULL out, NULL done, NULL/empty policy, NULL key, long key, bad cost, unknown
  *     policy): an error, *done = 0, nothing queued; a freed handle and handle 0 are
  *     TK_E_BADHANDLE; in a forked child TK_E_FORKED.
@@ -225,6 +226,43 @@ static void test_redis(const char *url) {
   EXPECT_EQ(n, 0);
 }
 
+/* A shadow handle: the cached-deny policy's local denial is answered at once, shaded. */
+static void test_redis_shadow(const char *url) {
+  char ns[64];
+  tk_t_namespace(ns, sizeof ns, "nowshadow");
+  tk_options_t o;
+  tk_options_init(&o);
+  o.key_namespace = ns;
+  o.timeout_ms = 5000;
+  o.shadow = 1;
+  tk_handle_t h = 0;
+  if (!EXPECT_OK(tk_open_redis(url, policies, &o, &h, &err))) return;
+  int fd = -1;
+  if (!EXPECT_OK(tk_completion_fd(h, &fd, &err))) return;
+  tk_decision_t d;
+  tk_completion_t c;
+  int32_t done;
+  for (int i = 0; i < 4; i++) {
+    done = -1;
+    memset(&d, 0, sizeof d);
+    if (!EXPECT_OK(tk_check_async_now(h, "deny", "k", 1, 4000 + i, &d, &done, &err))) break;
+    if (i < 2) {
+      EXPECT_EQ(done, 0);
+      if (EXPECT_EQ(wait_one(h, fd, &c, 5000), 1)) {
+        EXPECT_EQ(c.decision.allowed, 1);
+        EXPECT_EQ(c.decision.flags & TK_DECISION_SHADOW, i == 0 ? 0 : TK_DECISION_SHADOW);
+      }
+    } else {
+      EXPECT_EQ(done, 1);
+      EXPECT_EQ(d.allowed, 1);
+      EXPECT_EQ(d.flags & (TK_DECISION_LOCAL | TK_DECISION_SHADOW), TK_DECISION_LOCAL | TK_DECISION_SHADOW);
+      EXPECT_GT(d.retry_after_ms, 0);
+    }
+  }
+  expect_empty(h, fd);
+  EXPECT_OK(tk_free(h));
+}
+
 static void test_fork(void) {
   tk_options_t o;
   tk_options_init(&o);
@@ -255,6 +293,7 @@ int main(void) {
   test_memory();
   const char *url = tk_t_redis_url("the Redis-door tk_check_async_now tests");
   if (url) test_redis(url);
+  if (url) test_redis_shadow(url);
   test_fork();
   return tk_t_finish();
 }
