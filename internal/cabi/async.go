@@ -235,6 +235,7 @@ func CheckAsyncNow(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie u
 func answerNow(id uint64, policy, key *C.char, cost int64, out *C.tk_decision_t, done *C.int32_t, cerr *C.tk_error_t) (rc int32, answered bool) {
 	defer recoverInto(&rc, cerr)
 	defer func() { answered = answered || rc != C.TK_OK }()
+	yieldSometimes()
 	h, ok := lookup(id)
 	if !ok {
 		return C.TK_OK, false
