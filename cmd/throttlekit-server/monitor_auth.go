@@ -25,7 +25,10 @@ var monitorPrefix = "/" + contract.Monitor_ServiceDesc.ServiceName + "/"
 // call must present it, as upstream's server requires; without one, only loopback callers
 // may call. Refusals are UNAUTHENTICATED, the status upstream's server answers (its client
 // turns any status but NOT_FOUND, UNIMPLEMENTED and UNAVAILABLE into a plain error).
-type monitorAuth struct{ secret []byte }
+func monitorAuth(secret []byte) secretGate {
+	return secretGate{prefix: monitorPrefix, secret: secret, given: monitorSecretGiven,
+		errSecret: errMonitorSecret, errLoopback: errMonitorLoopback}
+}
 
 var (
 	errMonitorSecret = status.Error(codes.Unauthenticated,
@@ -34,33 +37,43 @@ var (
 		"the Monitor service answers loopback callers only: the server needs --monitor-secret to open it beyond loopback")
 )
 
-// check returns nil when a call to method from p with md may proceed.
-func (a monitorAuth) check(method string, p *peer.Peer, md metadata.MD) error {
-	if !strings.HasPrefix(method, monitorPrefix) {
-		return nil
-	}
-	if len(a.secret) > 0 {
-		if a.secretGiven(md) {
-			return nil
-		}
-		return errMonitorSecret
-	}
-	if p == nil || !loopbackAddr(p.Addr) {
-		return errMonitorLoopback
-	}
-	return nil
-}
-
-// secretGiven compares, in constant time, what the call presents in either header.
-func (a monitorAuth) secretGiven(md metadata.MD) bool {
+// monitorSecretGiven compares, in constant time, what the call presents in either header.
+func monitorSecretGiven(md metadata.MD, secret []byte) bool {
 	ok := false
 	if v := md.Get("x-monitor-secret"); len(v) == 1 {
-		ok = subtle.ConstantTimeCompare([]byte(v[0]), a.secret) == 1
+		ok = subtle.ConstantTimeCompare([]byte(v[0]), secret) == 1
 	}
 	if s, found := bearer(md); found {
-		ok = subtle.ConstantTimeCompare([]byte(s), a.secret) == 1 || ok
+		ok = subtle.ConstantTimeCompare([]byte(s), secret) == 1 || ok
 	}
 	return ok
+}
+
+// secretGate is the Fleet's and the Monitor's rule for the calls under prefix: with a
+// secret, a call must present it (each service reads it its own way, given); without one,
+// loopback peers only.
+type secretGate struct {
+	prefix                 string
+	secret                 []byte
+	given                  func(md metadata.MD, secret []byte) bool
+	errSecret, errLoopback error
+}
+
+// check returns nil when a call to method from p with md may proceed.
+func (g secretGate) check(method string, p *peer.Peer, md metadata.MD) error {
+	if !strings.HasPrefix(method, g.prefix) {
+		return nil
+	}
+	if len(g.secret) > 0 {
+		if g.given(md, g.secret) {
+			return nil
+		}
+		return g.errSecret
+	}
+	if p == nil || !loopbackAddr(p.Addr) {
+		return g.errLoopback
+	}
+	return nil
 }
 
 // bearer is the credential of a call's single "authorization: Bearer <credential>" header
@@ -88,28 +101,28 @@ func loopbackAddr(addr net.Addr) bool {
 	return false
 }
 
-// tap refuses a Monitor call as its headers arrive, before its body is read.
-func (a monitorAuth) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+// tap refuses a call as its headers arrive, before its body is read.
+func (g secretGate) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
 	p, _ := peer.FromContext(ctx)
-	return ctx, a.check(info.FullMethodName, p, info.Header)
+	return ctx, g.check(info.FullMethodName, p, info.Header)
 }
 
-func (a monitorAuth) callCheck(ctx context.Context, method string) error {
+func (g secretGate) callCheck(ctx context.Context, method string) error {
 	p, _ := peer.FromContext(ctx)
 	md, _ := metadata.FromIncomingContext(ctx)
-	return a.check(method, p, md)
+	return g.check(method, p, md)
 }
 
 // The interceptors are a second line behind the tap, as for the token.
-func (a monitorAuth) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := a.callCheck(ctx, info.FullMethod); err != nil {
+func (g secretGate) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := g.callCheck(ctx, info.FullMethod); err != nil {
 		return nil, err
 	}
 	return handler(ctx, req)
 }
 
-func (a monitorAuth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if err := a.callCheck(ss.Context(), info.FullMethod); err != nil {
+func (g secretGate) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := g.callCheck(ss.Context(), info.FullMethod); err != nil {
 		return err
 	}
 	return handler(srv, ss)

@@ -207,8 +207,8 @@ func serverOptions(cfg *config, token string) ([]grpc.ServerOption, error) {
 	// Before anything else sees the call: a stream without the token (or, with none, a
 	// Monitor call its rules refuse) is refused as its headers arrive, before its body is
 	// read or decoded and before a handler runs. gRPC takes one tap: it is either.
-	mon := monitorAuth{secret: []byte(cfg.monitorSecret)}
-	fleet := fleetAuth{secret: []byte(cfg.fleetSecret)}
+	mon := monitorAuth([]byte(cfg.monitorSecret))
+	fleet := fleetAuth([]byte(cfg.fleetSecret))
 	if token != "" {
 		opts = append(opts, grpc.InTapHandle(bothTaps(tokenAuth{want: []byte(token)}.tap, fleet.tap)))
 	} else {

@@ -24,7 +24,8 @@ type flight struct {
 	granted int64
 }
 
-func newEntry() *entry { return &entry{lastReconciled: -1} }
+// initEntry sets up a key's entry as its table creates it.
+func initEntry(e *entry) { e.lastReconciled = -1 }
 
 // roll moves the entry to the window holding now when the one it holds has ended. It
 // returns the balance left over and the old window's start when that window still needs

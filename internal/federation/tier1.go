@@ -2,9 +2,11 @@ package federation
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/internal/front"
+	"github.com/throttlekit/throttlekit-go/internal/keytable"
 	"github.com/throttlekit/throttlekit-go/policy"
 )
 
@@ -17,6 +19,9 @@ type Options struct {
 	CallTimeout time.Duration
 }
 
+// DefaultMaxKeys bounds a process's entries per policy (two-tier.md §8).
+const DefaultMaxKeys = keytable.DefaultMaxKeys
+
 // DefaultCallTimeout bounds a coordinator call when Options leave it 0.
 const DefaultCallTimeout = 5 * time.Second
 
@@ -25,8 +30,10 @@ const DefaultCallTimeout = 5 * time.Second
 // implements twotier.Federation and is safe for concurrent use.
 type Tier1 struct {
 	coord   *Coordinator
-	entries *tables[entry]
+	maxKeys int
 	timeout time.Duration
+	mu      sync.Mutex
+	entries map[string]*keytable.Table[entry] // by policy name
 }
 
 // NewTier1 leases from coord.
@@ -35,14 +42,26 @@ func NewTier1(coord *Coordinator, opts Options) *Tier1 {
 	if timeout <= 0 {
 		timeout = DefaultCallTimeout
 	}
-	return &Tier1{coord: coord, entries: newTables(opts.MaxKeys, newEntry), timeout: timeout}
+	return &Tier1{coord: coord, maxKeys: opts.MaxKeys, timeout: timeout, entries: map[string]*keytable.Table[entry]{}}
+}
+
+// entriesOf is a policy's entries, a table made on the policy's first check.
+func (t *Tier1) entriesOf(policyName string) *keytable.Table[entry] {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	es, ok := t.entries[policyName]
+	if !ok {
+		es = keytable.New(t.maxKeys, initEntry)
+		t.entries[policyName] = es
+	}
+	return es
 }
 
 // Coordinator is the coordinator the Tier1 leases from (Reserve draws on the same budgets).
 func (t *Tier1) Coordinator() *Coordinator { return t.coord }
 
 // Keys is how many entries the Tier1 holds for a policy.
-func (t *Tier1) Keys(policyName string) int { return t.entries.of(policyName).Len() }
+func (t *Tier1) Keys(policyName string) int { return t.entriesOf(policyName).Len() }
 
 // Check spends cost units of key's budget under p, leasing max(batch, cost) from the
 // coordinator while the balance falls short. nowMs > 0 is an explicit instant (passed to the
@@ -69,7 +88,7 @@ func clock(nowMs int64) int64 {
 // check is Check at the process instant now; scriptNow is what the scripts get (0: Redis's
 // clock).
 func (t *Tier1) check(ctx context.Context, p *policy.Policy, key string, cost, now, scriptNow int64) (front.Decision, error) {
-	e := t.entries.of(p.Name).Get(key)
+	e := t.entriesOf(p.Name).Ensure(key)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if leftover, oldStart, ok := e.roll(now, p.FederationWindowMs()); ok {

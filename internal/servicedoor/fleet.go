@@ -8,6 +8,7 @@ import (
 
 	"github.com/throttlekit/throttlekit-go/contract"
 	"github.com/throttlekit/throttlekit-go/internal/federation"
+	"github.com/throttlekit/throttlekit-go/internal/keytable"
 )
 
 // Federated policies on the service door (two-tier.md §8): checks are spent from credits the
@@ -30,7 +31,7 @@ type fleet struct {
 	secret   string // sent as x-fleet-secret when set
 	mu       sync.Mutex
 	kinds    map[string]policyKind
-	spenders *federation.Table[keySpender]
+	spenders *keytable.Table[keySpender]
 }
 
 // policyKind is what a policy name turned out to be: served by Reserve (with its batch) or not.
@@ -48,8 +49,8 @@ type keySpender struct {
 
 func newFleet(conn grpc.ClientConnInterface, secret string) *fleet {
 	return &fleet{rpc: contract.NewFleetClient(conn), secret: secret, kinds: map[string]policyKind{},
-		spenders: federation.NewTable(maxSpenders, func() *keySpender {
-			return &keySpender{lock: make(chan struct{}, 1), sp: federation.LeaseSpender{WindowCoupled: true}}
+		spenders: keytable.New(maxSpenders, func(s *keySpender) {
+			*s = keySpender{lock: make(chan struct{}, 1), sp: federation.LeaseSpender{WindowCoupled: true}}
 		})}
 }
 
@@ -79,7 +80,7 @@ func (f *fleet) batch(policy string) int64 {
 }
 
 func (f *fleet) spender(policy, key string) *keySpender {
-	return f.spenders.Get(policy + "\x00" + key)
+	return f.spenders.Ensure(policy + "\x00" + key)
 }
 
 // spendClock is the instant credits are compared with: the call's explicit one, else now.

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/throttlekit/throttlekit-go/internal/front"
+	"github.com/throttlekit/throttlekit-go/internal/keytable"
 	"github.com/throttlekit/throttlekit-go/policy"
 )
 
@@ -13,7 +14,7 @@ import (
 type cachedDeny struct {
 	l2    front.Door
 	name  string
-	keys  *table[denial]
+	keys  *keytable.Table[denial]
 	clock func() int64
 }
 
@@ -35,20 +36,20 @@ type denial struct {
 }
 
 func newCachedDeny(l2 front.Door, p *policy.Policy, maxKeys int, clock func() int64) *cachedDeny {
-	return &cachedDeny{l2: l2, name: p.Name, keys: newTable[denial](maxKeys), clock: clock}
+	return &cachedDeny{l2: l2, name: p.Name, keys: keytable.New[denial](maxKeys, nil), clock: clock}
 }
 
 // cached answers from a denial still in force.
 func (t *cachedDeny) cached(key string, now int64) (front.Decision, bool) {
-	s := t.keys.shard(key)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.get(key)
+	s := t.keys.Shard(key)
+	s.Lock()
+	defer s.Unlock()
+	c := s.Get(key)
 	if c == nil {
 		return front.Decision{}, false
 	}
 	if now >= c.until {
-		s.remove(key)
+		s.Remove(key)
 		return front.Decision{}, false
 	}
 	d := front.Decision{Allowed: false, Limit: c.d.Limit, ResetAt: c.d.ResetAt, RetryAfterMs: c.until - now,
@@ -64,10 +65,10 @@ func (t *cachedDeny) remember(key string, now int64, d front.Decision) {
 	if !denied(d) {
 		return
 	}
-	s := t.keys.shard(key)
-	s.mu.Lock()
-	*s.ensure(key) = denial{until: now + d.RetryAfterMs, d: d}
-	s.mu.Unlock()
+	s := t.keys.Shard(key)
+	s.Lock()
+	*s.Ensure(key) = denial{until: now + d.RetryAfterMs, d: d}
+	s.Unlock()
 }
 
 func (t *cachedDeny) start(ctx context.Context, key string, q, nowMs, now int64, w front.Waiter) {
@@ -98,9 +99,9 @@ func (t *cachedDeny) decide(ctx context.Context, key string, q, nowMs, now int64
 
 // forget drops the key's cached denial (a reset or a refund changed L2).
 func (t *cachedDeny) forget(key string) {
-	s := t.keys.shard(key)
-	s.mu.Lock()
-	s.remove(key)
-	s.mu.Unlock()
+	s := t.keys.Shard(key)
+	s.Lock()
+	s.Remove(key)
+	s.Unlock()
 }
 func (t *cachedDeny) close() {}

@@ -6,14 +6,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/throttlekit/throttlekit-go/internal/federation"
 	"github.com/throttlekit/throttlekit-go/internal/front"
+	"github.com/throttlekit/throttlekit-go/internal/keytable"
 	"github.com/throttlekit/throttlekit-go/policy"
 )
 
 // DefaultMaxKeys bounds L1 per policy (two-tier.md §8) unless Options say otherwise: the
 // same bound as a federated policy's Tier 1.
-const DefaultMaxKeys = federation.DefaultMaxKeys
+const DefaultMaxKeys = keytable.DefaultMaxKeys
 
 // Options shape the L1 of a door.
 type Options struct {

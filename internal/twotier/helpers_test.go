@@ -63,15 +63,3 @@ func same(t *testing.T, what string, got, want front.Decision) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }
-
-// size counts the keys held (for tests and stats).
-func (t *table[E]) size() int {
-	n := 0
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		n += len(s.slots)
-		s.mu.Unlock()
-	}
-	return n
-}

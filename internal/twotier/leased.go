@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/throttlekit/throttlekit-go/internal/front"
+	"github.com/throttlekit/throttlekit-go/internal/keytable"
 	"github.com/throttlekit/throttlekit-go/policy"
 )
 
@@ -16,7 +17,7 @@ type leased struct {
 	p       *policy.Policy
 	cfg     policy.TwoTier
 	limit   int64 // limitS: what a check of the strategy reports
-	keys    *table[credit]
+	keys    *keytable.Table[credit]
 	clock   func() int64 // the door's clock, for calls without an explicit instant
 	stopIdl func()
 }
@@ -47,11 +48,11 @@ type pending struct {
 const maxRounds = 1024
 
 func newLeased(l2 front.Door, p *policy.Policy, maxKeys int, clock func() int64) *leased {
-	t := &leased{l2: l2, p: p, cfg: *p.TwoTier, limit: p.ReportedLimit(), keys: newTable[credit](maxKeys), clock: clock}
+	t := &leased{l2: l2, p: p, cfg: *p.TwoTier, limit: p.ReportedLimit(), keys: keytable.New[credit](maxKeys, nil), clock: clock}
 	if idle := t.cfg.ReturnIdleAfterMs; idle > 0 {
 		t.stopIdl = every(time.Duration(idle)*time.Millisecond, func() {
 			now := time.Now().UnixMilli()
-			t.keys.sweep(func(c *credit) bool { return now-c.lastUse > idle })
+			t.keys.Sweep(func(c *credit) bool { return now-c.lastUse > idle })
 		})
 	}
 	return t
@@ -84,15 +85,15 @@ func (t *leased) decide(ctx context.Context, key string, q, nowMs, now int64) (f
 
 // hit spends q local credits if the key holds them (after the window-coupled discard).
 func (t *leased) hit(key string, q, nowMs, now int64) (front.Decision, bool) {
-	s := t.keys.shard(key)
-	s.mu.Lock()
-	c := s.ensure(key)
+	s := t.keys.Shard(key)
+	s.Lock()
+	c := s.Ensure(key)
 	t.touch(c)
 	if t.cfg.WindowCoupled && c.hasLast && c.credits > 0 && t.read(&now) >= c.last.ResetAt {
 		c.credits = 0 // granted for a window that has ended
 	}
 	d, ok, refill := t.spend(c, q, now)
-	s.mu.Unlock()
+	s.Unlock()
 	if refill {
 		t.refill(key, c, nowMs)
 	}
@@ -119,13 +120,13 @@ func (t *leased) spend(c *credit, q, now int64) (d front.Decision, ok, refill bo
 
 // miss joins the key's lease in flight, or starts one.
 func (t *leased) miss(ctx context.Context, key string, p pending) {
-	s := t.keys.shard(key)
-	s.mu.Lock()
-	c := s.ensure(key)
+	s := t.keys.Shard(key)
+	s.Lock()
+	c := s.Ensure(key)
 	t.touch(c)
 	d, ok, refill := t.spend(c, p.q, p.now) // a lease may have landed meanwhile
 	if ok {
-		s.mu.Unlock()
+		s.Unlock()
 		if refill {
 			t.refill(key, c, p.nowMs)
 		}
@@ -139,7 +140,7 @@ func (t *leased) miss(ctx context.Context, key string, p pending) {
 	}
 	f.waiters = append(f.waiters, p)
 	starts := len(f.waiters) == 1
-	s.mu.Unlock()
+	s.Unlock()
 	if starts {
 		t.lease(ctx, key, c, f, p)
 	}
@@ -154,9 +155,9 @@ func (t *leased) lease(ctx context.Context, key string, c *credit, f *flight, p 
 
 // landed records a lease and resumes every check that waited for it.
 func (t *leased) landed(key string, c *credit, f *flight, a int64, d front.Decision, err error) {
-	s := t.keys.shard(key)
-	s.mu.Lock()
-	if err == nil && s.get(key) == c {
+	s := t.keys.Shard(key)
+	s.Lock()
+	if err == nil && s.Get(key) == c {
 		c.last, c.hasLast = d, true
 		if !denied(d) {
 			c.credits += a
@@ -167,7 +168,7 @@ func (t *leased) landed(key string, c *credit, f *flight, a int64, d front.Decis
 	}
 	waiters := f.waiters
 	f.waiters = nil
-	s.mu.Unlock()
+	s.Unlock()
 	for _, p := range waiters {
 		t.resume(key, p, d, err)
 	}
@@ -180,11 +181,11 @@ func (t *leased) resume(key string, p pending, d front.Decision, err error) {
 		p.w.Done(front.Decision{}, err)
 		return
 	}
-	s := t.keys.shard(key)
-	s.mu.Lock()
-	c := s.ensure(key) // recreated empty if dropped while waiting
+	s := t.keys.Shard(key)
+	s.Lock()
+	c := s.Ensure(key) // recreated empty if dropped while waiting
 	mine, ok, refill := t.spend(c, p.q, p.now)
-	s.mu.Unlock()
+	s.Unlock()
 	switch {
 	case ok:
 		if refill {
@@ -206,12 +207,12 @@ func (t *leased) resume(key string, p pending, d front.Decision, err error) {
 // its failure is silent (the next miss leases on demand).
 func (t *leased) refill(key string, c *credit, nowMs int64) {
 	t.l2.StartCheck(context.Background(), t.p.Name, key, t.cfg.Batch, nowMs, onDone(func(d front.Decision, err error) {
-		s := t.keys.shard(key)
-		s.mu.Lock()
-		defer s.mu.Unlock()
+		s := t.keys.Shard(key)
+		s.Lock()
+		defer s.Unlock()
 		c.refilling = false
 		late := t.cfg.WindowCoupled && t.at(nowMs) >= d.ResetAt // a grant for a window that rolled
-		if err != nil || late || s.get(key) != c {
+		if err != nil || late || s.Get(key) != c {
 			return
 		}
 		c.last, c.hasLast = d, true
@@ -238,10 +239,10 @@ func (t *leased) read(now *int64) int64 {
 
 // forget drops a key's credits (tk_reset): nothing is given back to L2.
 func (t *leased) forget(key string) {
-	s := t.keys.shard(key)
-	s.mu.Lock()
-	s.remove(key)
-	s.mu.Unlock()
+	s := t.keys.Shard(key)
+	s.Lock()
+	s.Remove(key)
+	s.Unlock()
 }
 
 // denied: L2 refused (a shadow policy's refusal comes back admitted, flagged Shadow, and

@@ -127,10 +127,10 @@ func TestIdleDropAndBound(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		check(t, d, "fw", string(rune('a'+i%26))+string(rune('a'+i/26)), 1, 0)
 	}
-	if n := lt.keys.size(); n > 8 || n == 0 {
+	if n := lt.keys.Len(); n > 8 || n == 0 {
 		t.Errorf("L1 holds %d keys; want 1..8", n)
 	}
-	waitFor(t, "the idle drop", func() bool { return lt.keys.size() == 0 })
+	waitFor(t, "the idle drop", func() bool { return lt.keys.Len() == 0 })
 	before := l2.checks.Load()
 	check(t, d, "fw", "aa", 1, 0)
 	if l2.checks.Load() != before+1 {
