@@ -15,9 +15,12 @@
 #define NGX_THROTTLEKIT_DEFAULT_LIB    "libthrottlekit.so.0"
 
 
+/* This worker's library, handle and checks in flight: zeroed and set up in
+   init_process, never in the master. */
 ngx_http_throttlekit_worker_t  ngx_http_throttlekit_worker;
 
 
+/* Why checks cannot run, for the log: each format ends in %Z. */
 #define ngx_http_throttlekit_why(w, ...)                                      \
     ngx_snprintf((u_char *) (w)->why, sizeof((w)->why) - 1, __VA_ARGS__)
 
