@@ -25,7 +25,7 @@
  * else <repo>/build/bin/throttlekit-server) for the service door; each skips without (fails
  * when CI=true).
  */
-#include "tk_test_net.h"
+#include "tk_test_server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -291,74 +291,13 @@ static void test_heartbeat(const char *url) {
 
 /* ---- The service door ---------------------------------------------------------------------- */
 
-static char tmp_dir[PATH_MAX];
-static char policy_path[PATH_MAX + 32], log_path[PATH_MAX + 32], ready_path[PATH_MAX + 32];
-static pid_t server_pid;
+static tk_t_server_t server;
 
-static void stop_server(void) {
-  if (server_pid > 0) {
-    kill(server_pid, SIGKILL);
-    waitpid(server_pid, NULL, 0);
-    server_pid = 0;
-  }
-  if (tmp_dir[0]) {
-    unlink(policy_path);
-    unlink(log_path);
-    unlink(ready_path);
-    rmdir(tmp_dir);
-    tmp_dir[0] = '\0';
-  }
-}
+static void stop_server(void) { tk_t_server_cleanup(&server); }
 
-/* Starts throttlekit-server on a free port with the policies; its address into addr. */
+/* Starts the server on a free port with the policies; its address into addr. */
 static int start_server(char *addr, size_t size) {
-  const char *env = getenv("THROTTLEKIT_SERVER");
-  char binary[PATH_MAX + 64], root[PATH_MAX];
-  if (env && *env)
-    snprintf(binary, sizeof binary, "%s", env);
-  else if (tk_t_repo_root(root, sizeof root))
-    snprintf(binary, sizeof binary, "%s/build/bin/throttlekit-server", root);
-  else
-    binary[0] = '\0';
-  if (!binary[0] || access(binary, X_OK) != 0) {
-    const char *ci = getenv("CI");
-    if (ci && strcmp(ci, "true") == 0)
-      tk_t_failf(__FILE__, __LINE__, "the server binary %s is missing and CI=true", binary);
-    else
-      tk_t_skip("the server binary %s is missing: the service-door tests skipped", binary);
-    return 0;
-  }
-  snprintf(tmp_dir, sizeof tmp_dir, "/tmp/tkctest-admit-async-XXXXXX");
-  if (!CHECK(mkdtemp(tmp_dir) != NULL)) {
-    tmp_dir[0] = '\0';
-    return 0;
-  }
-  snprintf(policy_path, sizeof policy_path, "%s/policies.yaml", tmp_dir);
-  snprintf(log_path, sizeof log_path, "%s/server.log", tmp_dir);
-  snprintf(ready_path, sizeof ready_path, "%s/server.ready", tmp_dir);
-  FILE *f = fopen(policy_path, "w");
-  if (!CHECK(f && fputs(policies, f) >= 0 && fclose(f) == 0)) return 0;
-  int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (!CHECK(log_fd >= 0)) return 0;
-  pid_t parent = getpid();
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) { /* async-signal-safe calls only until exec: the Go runtime runs here */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(126);
-    if (dup2(log_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0) _exit(126);
-    execl(binary, binary, "-c", policy_path, "--host", "127.0.0.1", "--port", "0", "--ready-file",
-          ready_path, (char *)NULL);
-    _exit(127);
-  }
-  close(log_fd);
-  if (!CHECK(pid > 0)) return 0;
-  server_pid = pid;
-  char why[PATH_MAX + 128];
-  int exited;
-  if (tk_t_wait_ready(ready_path, pid, 30000, addr, size, why, sizeof why, &exited)) return 1;
-  if (exited) server_pid = 0;
-  tk_t_failf(__FILE__, __LINE__, "%s (the server's log: %s)", why, log_path);
-  return 0;
+  return tk_t_server_start(&server, "admit-async", policies, addr, size);
 }
 
 static void test_service(void) {

@@ -31,7 +31,7 @@
  * files) on every exit path, and the child asks the kernel for SIGKILL when the test process
  * dies without running atexit handlers (a crash, an ASan report, a timeout's kill).
  */
-#include "tk_test_net.h"
+#include "tk_test_server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,159 +61,41 @@ static const char *policies =
 
 /* ---- The server process ------------------------------------------------------------------ */
 
-static char tmp_dir[PATH_MAX];      /* "" until created */
-static char policy_path[PATH_MAX + 32];
-static char ready_path[PATH_MAX + 32];
-static char log_paths[3][PATH_MAX + 32];
-static int n_logs;
-static pid_t server_pid;            /* 0: none running */
+static tk_t_server_t server;        /* its directory holds the policy file, token, logs */
 static const char *store = "?";     /* the store of the half running, for messages */
 
 /* atexit: no server outlives the test, no temporary file stays behind. */
-static void kill_server(void);
-static void cleanup(void) {
-  kill_server();
-  for (int i = 0; i < n_logs; i++) unlink(log_paths[i]);
-  if (tmp_dir[0]) {
-    unlink(policy_path);
-    unlink(ready_path); /* left behind by a killed server */
-    rmdir(tmp_dir);
-  }
-}
+static void cleanup(void) { tk_t_server_cleanup(&server); }
 
-/* The server binary, or NULL after recording a skip (a failure when CI=true). */
-static const char *server_binary(char *buf, size_t size) {
-  const char *env = getenv("THROTTLEKIT_SERVER");
-  char root[PATH_MAX];
-  if (env && *env)
-    snprintf(buf, size, "%s", env);
-  else if (tk_t_repo_root(root, sizeof root))
-    snprintf(buf, size, "%s/build/bin/throttlekit-server", root);
-  else
-    snprintf(buf, size, "(the repository root was not found from this executable)");
-  if (access(buf, X_OK) == 0) return buf;
-  const char *ci = getenv("CI");
-  if (ci && strcmp(ci, "true") == 0)
-    tk_t_failf(__FILE__, __LINE__,
-               "the server binary %s is missing and CI=true: run 'make server' (or set "
-               "THROTTLEKIT_SERVER)", buf);
-  else
-    tk_t_skip("the server binary %s is missing: every service-door test skipped (run 'make "
-              "server', or set THROTTLEKIT_SERVER)", buf);
-  return NULL;
-}
+/* After a failure: the server goes at once, so that the next half can start its own. */
+static void kill_server(void) { tk_t_server_kill(&server); }
 
-/* Reads a whole (small) file into buf, NUL-terminated; returns its length, or -1. */
-static ssize_t read_file(const char *path, char *buf, size_t size) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  size_t n = 0;
-  for (;;) {
-    ssize_t got = read(fd, buf + n, size - 1 - n);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    n += (size_t)got;
-    if (n == size - 1) break;
-  }
-  close(fd);
-  buf[n] = '\0';
-  return (ssize_t)n;
-}
-
-static void dump_log(const char *path) {
-  char buf[16384];
-  if (read_file(path, buf, sizeof buf) < 0) return;
-  fprintf(stderr, "  --- %s ---\n", path);
-  for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-    fprintf(stderr, "  | %s\n", line);
-}
+static void dump_log(void) { tk_t_server_dump_log(&server); }
 
 /* Starts the server with the policy file, on 127.0.0.1 and a free port, plus extra (NULL-
-   terminated); its stdout and stderr go to the file log_name in the temporary directory.
-   Waits for its ready file, then stores "127.0.0.1:N" in addr and returns 1, or records a
-   failure (with the log) and returns 0. */
+   terminated); its output goes to log_name in the scratch directory. Stores "127.0.0.1:N" in
+   addr and returns 1, or records a failure (with the log) and returns 0. */
 static int start_server(const char *binary, const char *const *extra, const char *log_name,
                         char *addr, size_t addr_size) {
-  const char *argv[32];
-  int argc = 0;
-  argv[argc++] = binary;
-  argv[argc++] = "-c";
-  argv[argc++] = policy_path;
-  argv[argc++] = "--host";
-  argv[argc++] = "127.0.0.1";
-  argv[argc++] = "--port";
-  argv[argc++] = "0";
-  argv[argc++] = "--ready-file";
-  argv[argc++] = ready_path;
-  for (int i = 0; extra && extra[i] && argc < 31; i++) argv[argc++] = extra[i];
-  argv[argc] = NULL;
-
-  char *log_path = log_paths[n_logs++];
-  snprintf(log_path, sizeof log_paths[0], "%s/%s", tmp_dir, log_name);
-  snprintf(ready_path, sizeof ready_path, "%s/server.ready", tmp_dir);
-  unlink(ready_path); /* the previous half's server was killed, or stopped: never read it */
-  int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (!CHECKF(log_fd >= 0 && null_fd >= 0, "cannot open %s or /dev/null: %s", log_path,
-              strerror(errno))) {
-    if (log_fd >= 0) close(log_fd);
-    if (null_fd >= 0) close(null_fd);
-    return 0;
-  }
-  pid_t parent = getpid();
-  fflush(stdout);
-  fflush(stderr);
-  /* The Go runtime runs in this process: the child only makes async-signal-safe calls
-     until it execs. */
-  pid_t pid = fork();
-  if (pid == 0) {
-    /* Killed with us even when we die without running atexit (crash, ASan, SIGKILL). We
-       fork from the main thread, which lives as long as the process. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(126);
-    if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
-        dup2(log_fd, STDERR_FILENO) < 0)
-      _exit(126);
-    execv(binary, (char *const *)argv);
-    _exit(127);
-  }
-  close(log_fd);
-  close(null_fd);
-  if (!CHECKF(pid > 0, "fork: %s", strerror(errno))) return 0;
-  server_pid = pid;
-
-  char why[PATH_MAX + 128];
-  int exited;
-  if (!tk_t_wait_ready(ready_path, pid, START_BOUND_MS, addr, addr_size, why, sizeof why,
-                       &exited)) {
-    if (exited) server_pid = 0;
-    tk_t_failf(__FILE__, __LINE__, "[%s] %s (the server's log: %s)", store, why, log_path);
-    dump_log(log_path);
-    kill_server();
+  if (!tk_t_server_spawn(&server, binary, extra, log_name, addr, addr_size)) {
+    fprintf(stderr, "  [%s] the server did not start\n", store);
     return 0;
   }
   const char *port = addr + strlen("127.0.0.1:");
   if (!CHECKF(strncmp(addr, "127.0.0.1:", 10) == 0 && atoi(port) > 0 && atoi(port) < 65536,
               "[%s] listening on \"%s\", want 127.0.0.1:<port>", store, addr)) {
-    dump_log(log_path);
+    dump_log();
     kill_server();
     return 0;
   }
-  printf("%s store: throttlekit-server (pid %ld) listening on %s\n", store, (long)pid, addr);
+  printf("%s store: throttlekit-server (pid %ld) listening on %s\n", store, (long)server.pid, addr);
   return 1;
-}
-
-/* After a failure: the server goes at once, so that the next half can start its own. */
-static void kill_server(void) {
-  if (server_pid <= 0) return;
-  kill(server_pid, SIGKILL);
-  waitpid(server_pid, NULL, 0);
-  server_pid = 0;
 }
 
 /* SIGTERM, then the exit status must be 0 within STOP_BOUND_MS. */
 static void stop_server(void) {
-  if (server_pid <= 0) return;
-  pid_t pid = server_pid;
+  if (server.pid <= 0) return;
+  pid_t pid = server.pid;
   CHECK(kill(pid, SIGTERM) == 0);
   int64_t t0 = tk_t_mono_ms();
   int status = 0;
@@ -222,16 +104,16 @@ static void stop_server(void) {
     tk_t_sleep_ms(10);
   if (!CHECKF(got == pid, "[%s] the server did not exit within %d ms of SIGTERM", store,
               STOP_BOUND_MS)) {
-    dump_log(log_paths[n_logs - 1]);
+    dump_log();
     kill_server();
     return;
   }
-  server_pid = 0;
+  server.pid = 0;
   int ok = CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "[%s] after SIGTERM: %s %d, want exit status 0", store,
                   WIFEXITED(status) ? "exit status" : "signal",
                   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-  if (!ok) dump_log(log_paths[n_logs - 1]);
+  if (!ok) dump_log();
 }
 
 /* ---- Assertion helpers ------------------------------------------------------------------- */
@@ -861,7 +743,7 @@ static void memory_half(const char *binary) {
   stop_server();
   if (h) test_server_down(addr, h);
   if (h) EXPECT_OK(tk_free(h));
-  if (tk_t_failures() > failed) dump_log(log_paths[n_logs - 1]);
+  if (tk_t_failures() > failed) dump_log();
 }
 
 static void redis_half(const char *binary) {
@@ -880,7 +762,7 @@ static void redis_half(const char *binary) {
   }
   stop_server();
   if (h) EXPECT_OK(tk_free(h));
-  if (tk_t_failures() > failed) dump_log(log_paths[n_logs - 1]);
+  if (tk_t_failures() > failed) dump_log();
 }
 
 /* The server's own fail mode and its token, seen from C: a server whose Redis is down
@@ -889,7 +771,7 @@ static void redis_half(const char *binary) {
 static void operator_half(const char *binary) {
   store = "operator";
   char token_path[PATH_MAX + 32], addr[64];
-  snprintf(token_path, sizeof token_path, "%s/token", tmp_dir);
+  snprintf(token_path, sizeof token_path, "%s/token", server.dir);
   FILE *f = fopen(token_path, "w");
   if (!CHECKF(f && fputs("  s3cret-token\n", f) >= 0 && fclose(f) == 0, "writing %s", token_path))
     return;
@@ -926,26 +808,16 @@ static void operator_half(const char *binary) {
     EXPECT_OK(tk_free(h));
   }
   stop_server();
-  if (tk_t_failures() > failed) dump_log(log_paths[n_logs - 1]);
+  if (tk_t_failures() > failed) dump_log();
 }
 
 int main(void) {
   atexit(cleanup);
   char binary[PATH_MAX + 64];
-  if (server_binary(binary, sizeof binary)) {
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/tkctest-service-XXXXXX",
-             getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (CHECKF(mkdtemp(tmp_dir) != NULL, "mkdtemp %s: %s", tmp_dir, strerror(errno))) {
-      snprintf(policy_path, sizeof policy_path, "%s/policies.yaml", tmp_dir);
-      FILE *p = fopen(policy_path, "w");
-      if (CHECKF(p && fputs(policies, p) >= 0 && fclose(p) == 0, "writing %s", policy_path)) {
-        memory_half(binary);
-        redis_half(binary);
-        operator_half(binary);
-      }
-    } else {
-      tmp_dir[0] = '\0';
-    }
+  if (tk_t_server_binary(binary, sizeof binary) && tk_t_server_prepare(&server, "service", policies)) {
+    memory_half(binary);
+    redis_half(binary);
+    operator_half(binary);
   }
   return tk_t_finish();
 }
