@@ -11,7 +11,10 @@
 #
 # Redis: $THROTTLEKIT_REDIS_URL (as `make bench` provides), else a redis-server started here.
 # Knobs: DURATION (wrk -d of one run, default 5s), ROUNDS (default 5), CONNECTIONS (default
-# 64), THREADS (wrk -t, default 2), WORKERS (nginx worker_processes, default 1). Needs nginx,
+# 64), THREADS (wrk -t, default 2), WORKERS (nginx worker_processes, default 1), PIN (default
+# 1: with more CPUs than workers, each worker has a CPU of its own, where the core's Go threads
+# run too, and wrk the others; without it the two share every CPU and the rounds disagree by
+# up to 20%; 0: no pinning). Needs nginx,
 # wrk, redis-server and the built module and library (make nginx-module lib).
 set -euo pipefail
 
@@ -24,6 +27,13 @@ ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-1}
+PIN=${PIN:-1}
+ncpu=$(nproc)
+affinity="" load=()
+if [ "$PIN" = 1 ] && [ "$ncpu" -gt "$WORKERS" ]; then
+  affinity="worker_cpu_affinity auto;"
+  load=(taskset -c "$WORKERS-$((ncpu - 1))")
+fi
 
 for need in "$NGINX" wrk curl redis-server redis-cli; do
   command -v "$need" >/dev/null 2>&1 || { echo "nginx bench: $need is missing (make deps)" >&2; exit 1; }
@@ -34,8 +44,10 @@ done
 
 dir=$(mktemp -d)
 pids=()
+redis_pin="" # "pid mask": a local Redis moved off the workers' CPUs, and its mask before
 cleanup() {
   local p
+  if [ -n "$redis_pin" ]; then taskset -a -p "${redis_pin#* }" "${redis_pin% *}" >/dev/null 2>&1 || true; fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$dir"
@@ -58,6 +70,14 @@ if [ -z "$redis_url" ]; then
   pids+=("$!")
   for _ in $(seq 1 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
   redis_url="redis://127.0.0.1:$rport/0"
+fi
+# Pinned, a Redis on this machine runs beside wrk too: the workers' CPUs are theirs alone.
+if [ ${#load[@]} -gt 0 ]; then
+  rpid=$(redis-cli -u "$redis_url" info server 2>/dev/null | tr -d '\r' | awk -F: '/^process_id:/ { print $2 }')
+  if [ -n "$rpid" ] && [ -d "/proc/$rpid" ]; then
+    mask=$(taskset -p "$rpid" | awk '{ print $NF }')
+    taskset -a -p -c "$WORKERS-$((ncpu - 1))" "$rpid" >/dev/null && redis_pin="$rpid $mask"
+  fi
 fi
 
 # Never reached: a million per second, as in every bench. A prefix of its own keeps clear of other keys.
@@ -82,6 +102,7 @@ $( [ "$(id -u)" = 0 ] && echo "user root;" )
 throttlekit_library $lib;
 daemon off;
 worker_processes $WORKERS;
+$affinity
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
 events { worker_connections 1024; }
@@ -114,7 +135,7 @@ for loc in limited leased; do
   [ "$code" = 200 ] || { echo "nginx bench: nginx is not answering /$loc/ ($code)"; cat "$dir/error.log"; exit 1; }
 done
 
-echo "nginx bench: nginx $("$NGINX" -v 2>&1 | sed 's/.*\///'), $WORKERS worker(s), wrk -t$THREADS -c$CONNECTIONS -d$DURATION, Redis door $(echo "$redis_url" | sed 's|//[^@]*@|//|')"
+echo "nginx bench: nginx $("$NGINX" -v 2>&1 | sed 's/.*\///'), $WORKERS worker(s)${affinity:+ on CPUs of their own}, ${load[*]:+wrk on CPUs $WORKERS-$((ncpu - 1)), }wrk -t$THREADS -c$CONNECTIONS -d$DURATION, Redis door $(echo "$redis_url" | sed 's|//[^@]*@|//|')"
 # CPU seconds used so far: the worker process (nginx and the core's threads) from /proc, Redis
 # from INFO cpu (wherever it runs). Per request, they show what a check costs each side.
 worker=$(pgrep -P "$(cat "$dir/nginx.pid")" | head -1)
@@ -126,7 +147,7 @@ redis_cpu() { redis-cli -u "$redis_url" info cpu 2>/dev/null | tr -d '\r' | awk 
 measure() {
   local url="http://127.0.0.1:$port/$1/index.txt" w0 w1 r0 r1 out
   w0=$(worker_cpu); r0=$(redis_cpu)
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
+  out=$("${load[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
   w1=$(worker_cpu); r1=$(redis_cpu)
   if echo "$out" | grep -q Non-2xx; then
     echo "nginx bench: /$1/ answered non-2xx: $(echo "$out" | grep Non-2xx)" >&2
@@ -142,7 +163,7 @@ measure() {
 # Rounds alternate the two locations (which goes first alternates too), so that the drift of a
 # shared machine hits both alike; the table gives each location's median round.
 for loc in plain limited leased; do
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "http://127.0.0.1:$port/$loc/index.txt" >/dev/null # warm-up
+  "${load[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "http://127.0.0.1:$port/$loc/index.txt" >/dev/null # warm-up
 done
 : > "$dir/runs"
 for r in $(seq 1 "$ROUNDS"); do
