@@ -228,6 +228,32 @@ ngx_http_throttlekit_door_arg(ngx_conf_t *cf,
 }
 
 
+/*
+ * The policy file of a door that loads it here (Redis, memory): its path
+ * relative to the configuration's prefix (the result ends in a NUL), read now.
+ */
+static char *
+ngx_http_throttlekit_policy_file(ngx_conf_t *cf,
+    ngx_http_throttlekit_main_conf_t *mcf, ngx_str_t *path, ngx_uint_t door)
+{
+    mcf->policy_file = *path;
+
+    if (ngx_conf_full_name(cf->cycle, &mcf->policy_file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_throttlekit_read_file(cf, &mcf->policy_file, &mcf->policies)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->door = door;
+
+    return NGX_CONF_OK;
+}
+
+
 /* throttlekit_redis <url> <policy-file>; */
 char *
 ngx_http_throttlekit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -245,22 +271,8 @@ ngx_http_throttlekit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    /* relative to the configuration's prefix; the result ends in a NUL */
-    mcf->policy_file = value[2];
-
-    if (ngx_conf_full_name(cf->cycle, &mcf->policy_file, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_throttlekit_read_file(cf, &mcf->policy_file, &mcf->policies)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    mcf->door = NGX_THROTTLEKIT_DOOR_REDIS;
-
-    return NGX_CONF_OK;
+    return ngx_http_throttlekit_policy_file(cf, mcf, &value[2],
+                                            NGX_THROTTLEKIT_DOOR_REDIS);
 }
 
 
@@ -287,21 +299,8 @@ ngx_http_throttlekit_memory(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "needs a policy file";
     }
 
-    mcf->policy_file = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &mcf->policy_file, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_throttlekit_read_file(cf, &mcf->policy_file, &mcf->policies)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    mcf->door = NGX_THROTTLEKIT_DOOR_MEMORY;
-
-    return NGX_CONF_OK;
+    return ngx_http_throttlekit_policy_file(cf, mcf, &value[1],
+                                            NGX_THROTTLEKIT_DOOR_MEMORY);
 }
 
 
