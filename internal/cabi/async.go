@@ -237,7 +237,11 @@ func CheckAsyncNow(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie u
 func answerNow(id uint64, policy, key *C.char, cost int64, out *C.tk_decision_t, done *C.int32_t, cerr *C.tk_error_t, chunk *C.tk_core_chunk_t) (rc int32, answered bool) {
 	defer recoverInto(&rc, cerr)
 	defer func() { answered = answered || rc != C.TK_OK }()
-	yieldSometimes()
+	checks := uint32(1)
+	if chunk != nil && chunk.want > 0 {
+		checks += uint32(min(chunk.want, 1<<16))
+	}
+	yieldSometimes(checks)
 	h, ok := lookup(id)
 	if !ok {
 		return C.TK_OK, false
