@@ -210,10 +210,10 @@ $(CORE): $$(call go_files,$(CORE_PKG)) $(C_HEADERS)
 	@rm -f $(LIB)/libthrottlekit-core.h
 	@touch $@
 
-$(SHIM): capi/throttlekit.c capi/headers.c capi/local.c capi/exports.map $(C_HEADERS)
+$(SHIM): capi/throttlekit.c capi/headers.c capi/exports.map $(C_HEADERS)
 	@mkdir -p $(LIB)
 	$(CC) $(CFLAGS_C) -Iinclude -Icapi -shared -Wl,-soname,libthrottlekit.so.0 \
-		-Wl,--version-script=capi/exports.map -o $@ capi/throttlekit.c capi/headers.c capi/local.c -ldl -lpthread
+		-Wl,--version-script=capi/exports.map -o $@ capi/throttlekit.c capi/headers.c -ldl -lpthread
 
 $(LIB)/libthrottlekit.so: $(SHIM)
 	ln -sf libthrottlekit.so.0 $@

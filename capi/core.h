@@ -52,13 +52,6 @@ typedef struct tk_core_request {
   tk_core_wait_t wait;
 } tk_core_request_t;
 
-/* Credits of a leased key the core hands the shim to spend without entering Go (capi/local.c):
-   want in; granted (counted as spent by the core's L1) and valid_until_ms (epoch ms; INT64_MAX:
-   no end) out. */
-typedef struct tk_core_chunk {
-  int64_t want, granted, valid_until_ms;
-} tk_core_chunk_t;
-
 enum { TK_CORE_PENDING = 1000, TK_CORE_LEAD = 1, TK_CORE_DONE = 2 };
 
 /* now_ms == 0 means "the backend's clock" in every call below. */
@@ -122,17 +115,14 @@ typedef struct tk_core {
   int (*set_override)(tk_handle_t h, const char *policy, const char *key, const char *spec,
                       int64_t ttl_ms, tk_error_t *err);
   int (*clear_override)(tk_handle_t h, const char *policy, const char *key, tk_error_t *err);
-  /* tk_check_async, answering at once what is decided before it returns (async.go); with
-     chunk->want > 0, a check answered from a leased policy's credits also hands the shim up to
-     want more of them (capi/local.c). */
+  /* tk_check_async, answering at once what is decided before it returns (async.go). */
   int (*check_async_now)(tk_handle_t h, const char *policy, const char *key, int64_t cost,
-                         uint64_t cookie, tk_decision_t *out, int32_t *done, tk_error_t *err,
-                         tk_core_chunk_t *chunk);
+                         uint64_t cookie, tk_decision_t *out, int32_t *done, tk_error_t *err);
 } tk_core_t;
 
 /* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
    from other sources instead of calling it with the wrong arguments. */
-#define TK_CORE_ABI 17
+#define TK_CORE_ABI 16
 
 /* The input limits the shim checks before calling the core, the core's own (policy.MaxKeyBytes,
    policy.MaxSafeInteger): the core fails to compile if they differ (internal/cabi/limits.go). */

@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include "core.h"
-#include "local.h"
 #include "throttlekit.h"
 
 #define TK_STR2(x) #x
@@ -321,10 +320,7 @@ int tk_free(tk_handle_t h) {
   int rc;
   if ((rc = check_fork(NULL))) return rc;
   if ((rc = core_for(h, NULL))) return rc;
-  local_forget(h);
-  rc = core.free_handle(h);
-  local_forget(h); /* and what a call racing the free kept meanwhile */
-  return rc;
+  return core.free_handle(h);
 }
 
 /* What every one-key call checks before the core, in the status table's order: the fork, the
@@ -549,10 +545,7 @@ int tk_forecast_at(tk_handle_t h, const char *policy, const char *key, int64_t c
 int tk_reset(tk_handle_t h, const char *policy, const char *key, tk_error_t *err) {
   int rc = check_one_key(h, policy, key, 0, NULL, NULL, 0, err);
   if (rc) return rc;
-  local_forget(h); /* before and after: no chunk taken from the state before the reset stays */
-  rc = core.reset(h, policy, key, err);
-  local_forget(h);
-  return rc;
+  return core.reset(h, policy, key, err);
 }
 
 int tk_refund(tk_handle_t h, const char *policy, const char *key, int64_t cost, tk_decision_t *out,
@@ -571,19 +564,13 @@ int tk_set_override(tk_handle_t h, const char *policy, const char *key, const ch
     return fail(err, TK_E_INVALID, "spec is longer than 4096 bytes");
   if (ttl_ms < 0 || ttl_ms > TK_MAX_AMOUNT)
     return fail(err, TK_E_INVALID, "ttl_ms must be 0 (no expiry) or a number of milliseconds up to 2^53 - 1");
-  local_forget(h);
-  rc = core.set_override(h, policy, key, spec, ttl_ms, err);
-  local_forget(h);
-  return rc;
+  return core.set_override(h, policy, key, spec, ttl_ms, err);
 }
 
 int tk_clear_override(tk_handle_t h, const char *policy, const char *key, tk_error_t *err) {
   int rc = check_one_key(h, policy, key, 0, NULL, NULL, 0, err);
   if (rc) return rc;
-  local_forget(h);
-  rc = core.clear_override(h, policy, key, err);
-  local_forget(h);
-  return rc;
+  return core.clear_override(h, policy, key, err);
 }
 
 static int debit_impl(tk_handle_t h, const char *policy, const char *key, int64_t tokens,
@@ -621,19 +608,7 @@ int tk_check_async_now(tk_handle_t h, const char *policy, const char *key, int64
   if ((rc = check_fork(err))) return rc;
   if (!done) return fail(err, TK_E_INVALID, "done is NULL");
   if ((rc = check_one_key(h, policy, key, 1, out, "cost", cost, err))) return rc;
-  tk_core_chunk_t chunk = {0, 0, 0};
-  uint64_t gen;
-  if (local_spend(h, policy, key, cost, out, &chunk.want, &gen)) {
-    *done = 1;
-    if (err) {
-      err->status = TK_OK;
-      err->message[0] = '\0';
-    }
-    return TK_OK;
-  }
-  rc = core.check_async_now(h, policy, key, cost, cookie, out, done, err, &chunk);
-  if (rc == TK_OK && *done) local_keep(h, policy, key, gen, out, &chunk);
-  return rc;
+  return core.check_async_now(h, policy, key, cost, cookie, out, done, err);
 }
 
 int tk_completion_fd(tk_handle_t h, int *fd_out, tk_error_t *err) {

@@ -199,7 +199,7 @@ for loc in plain limited leased; do
 done
 echo
 awk -v x="$(ratio limited)" 'BEGIN { printf "nginx bench: limited / unlimited = %.2fx (median of %d rounds)\n", x, '"$ROUNDS"' }'
-awk -v x="$(ratio leased)" 'BEGIN { printf "target nginx leased location: %.2fx the unlimited location (median of %d rounds); target >= 0.90x: %s\n", x, '"$ROUNDS"', (x >= 0.90 ? "met" : "MISSED") }'
+awk -v x="$(ratio leased)" 'BEGIN { printf "target nginx leased location: %.3fx the unlimited location (median of %d rounds); target >= 0.90x: %s\n", x, '"$ROUNDS"', (x >= 0.90 ? "met" : "MISSED") }'
 if grep -E '\[(alert|crit|emerg)\]' "$dir/error.log"; then
   echo "nginx bench: the error log has alerts" >&2
   exit 1

@@ -24,7 +24,7 @@ package cabi
 /*
 #include <errno.h>
 #include <sys/eventfd.h>
-#include "core.h"
+#include "throttlekit.h"
 
 static int tk_async_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 */
@@ -221,11 +221,9 @@ func CheckAsync(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint
 // CheckAsyncNow is tkcore_check_async_now: tk_check_async_now. A decision made before the door's
 // StartCheck returns (a two-tier policy's local answer, every answer of the embedded engine) is
 // written to out with *done = 1 and never queued; anything else goes the way of tk_check_async.
-// A local answer also fills chunk (may be nil) when it asks for credits.
-func CheckAsyncNow(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint64, cout, cdone, ccerr, cchunk unsafe.Pointer) int32 {
+func CheckAsyncNow(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint64, cout, cdone, ccerr unsafe.Pointer) int32 {
 	out, done, cerr := (*C.tk_decision_t)(cout), (*C.int32_t)(cdone), (*C.tk_error_t)(ccerr)
-	chunk := (*C.tk_core_chunk_t)(cchunk)
-	if rc, answered := answerNow(id, (*C.char)(cpolicy), (*C.char)(ckey), cost, out, done, cerr, chunk); answered {
+	if rc, answered := answerNow(id, (*C.char)(cpolicy), (*C.char)(ckey), cost, out, done, cerr); answered {
 		return rc
 	}
 	return checkAsync(id, cpolicy, ckey, cost, cookie, out, done, cerr)
@@ -234,14 +232,10 @@ func CheckAsyncNow(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie u
 // answerNow is CheckAsyncNow's fast path, as startThreadCheck's: a check L1 answers is
 // decided in place, the C strings read without a copy, nothing queued or allocated. answered
 // is false (and nothing written) when L1 cannot answer; a bad handle is checkAsync's to tell.
-func answerNow(id uint64, policy, key *C.char, cost int64, out *C.tk_decision_t, done *C.int32_t, cerr *C.tk_error_t, chunk *C.tk_core_chunk_t) (rc int32, answered bool) {
+func answerNow(id uint64, policy, key *C.char, cost int64, out *C.tk_decision_t, done *C.int32_t, cerr *C.tk_error_t) (rc int32, answered bool) {
 	defer recoverInto(&rc, cerr)
 	defer func() { answered = answered || rc != C.TK_OK }()
-	checks := uint32(1)
-	if chunk != nil && chunk.want > 0 {
-		checks += uint32(min(chunk.want, 1<<16))
-	}
-	yieldSometimes(checks)
+	yieldSometimes()
 	h, ok := lookup(id)
 	if !ok {
 		return C.TK_OK, false
@@ -253,18 +247,7 @@ func answerNow(id uint64, policy, key *C.char, cost int64, out *C.tk_decision_t,
 	}
 	putDecision(out, h.checked(d))
 	*done = 1
-	if chunk != nil && chunk.want > 0 && d.Allowed {
-		if t, ok := h.door.(localTaker); ok {
-			g, until := t.TakeLocal(cView(policy), cView(key), int64(chunk.want), 0)
-			chunk.granted, chunk.valid_until_ms = C.int64_t(g), C.int64_t(until)
-		}
-	}
 	return int32(succeed(cerr)), true
-}
-
-// localTaker is a door whose L1 can hand some of a key's credits to the shim (two-tier).
-type localTaker interface {
-	TakeLocal(policy, key string, want, nowMs int64) (granted, validUntil int64)
 }
 
 // checkAsync is tk_check_async, and with out and done non-nil tk_check_async_now.
