@@ -277,6 +277,8 @@ void ngx_http_throttlekit_decide(ngx_http_throttlekit_ctx_t *ctx);
 
 /* ngx_http_throttlekit_async.c: checks in flight and their completions */
 void ngx_http_throttlekit_track(ngx_http_throttlekit_check_t *check);
+ngx_int_t ngx_http_throttlekit_submitted(ngx_http_request_t *r,
+    ngx_http_throttlekit_check_t *check, int rc, tk_error_t *err);
 void ngx_http_throttlekit_untrack(ngx_http_throttlekit_check_t *check);
 void ngx_http_throttlekit_completion_handler(ngx_event_t *rev);
 void ngx_http_throttlekit_guard_handler(ngx_event_t *ev);

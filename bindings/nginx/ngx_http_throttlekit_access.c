@@ -77,15 +77,7 @@ ngx_http_throttlekit_send(ngx_http_request_t *r,
                             (uint64_t) w->next_cookie, &err);
     }
 
-    if (rc != TK_OK) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "throttlekit: policy \"%V\": %s (%s)",
-                      &check->policy, w->strerror(rc), err.message);
-        return;
-    }
-
-    check->state = NGX_THROTTLEKIT_PENDING;
-    ngx_http_throttlekit_track(check);
+    (void) ngx_http_throttlekit_submitted(r, check, rc, &err);
 }
 
 

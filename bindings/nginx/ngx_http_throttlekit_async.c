@@ -25,6 +25,27 @@ ngx_http_throttlekit_track(ngx_http_throttlekit_check_t *check)
 }
 
 
+/* What a call that submitted one check returned: TK_OK makes the check
+   PENDING and tracked; anything else is logged (the check stays FAILED). */
+ngx_int_t
+ngx_http_throttlekit_submitted(ngx_http_request_t *r,
+    ngx_http_throttlekit_check_t *check, int rc, tk_error_t *err)
+{
+    if (rc != TK_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "throttlekit: policy \"%V\": %s (%s)",
+                      &check->policy, ngx_http_throttlekit_worker.strerror(rc),
+                      err->message);
+        return NGX_ERROR;
+    }
+
+    check->state = NGX_THROTTLEKIT_PENDING;
+    ngx_http_throttlekit_track(check);
+
+    return NGX_OK;
+}
+
+
 /* Takes a check out of the tree, so that its completion, should it come,
    finds nothing and is dropped. */
 void

@@ -58,16 +58,9 @@ ngx_http_throttlekit_send_admit(ngx_http_request_t *r,
                         (const char *) key, cost, (uint64_t) w->next_cookie,
                         &err);
 
-    if (rc != TK_OK) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "throttlekit: policy \"%V\": %s (%s)",
-                      &check->policy, w->strerror(rc), err.message);
-        return;
+    if (ngx_http_throttlekit_submitted(r, check, rc, &err) == NGX_OK) {
+        check->key = key;
     }
-
-    check->key = key;
-    check->state = NGX_THROTTLEKIT_PENDING;
-    ngx_http_throttlekit_track(check);
 }
 
 

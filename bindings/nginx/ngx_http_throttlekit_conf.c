@@ -201,8 +201,8 @@ ngx_http_throttlekit_read_file(ngx_conf_t *cf, ngx_str_t *name,
 }
 
 
-/* The first argument of throttlekit_redis or throttlekit_service, copied
-   as a C string; an http block has one door, named by a non-empty value. */
+/* The first argument of a door's directive, copied as a C string (unless dst
+   is NULL); an http block has one door, named by a non-empty value. */
 static char *
 ngx_http_throttlekit_door_arg(ngx_conf_t *cf,
     ngx_http_throttlekit_main_conf_t *mcf, ngx_str_t *dst, char *empty)
@@ -220,7 +220,7 @@ ngx_http_throttlekit_door_arg(ngx_conf_t *cf,
         return empty;
     }
 
-    if (ngx_http_throttlekit_cstr(cf->pool, dst, &value[1]) != NGX_OK) {
+    if (dst && ngx_http_throttlekit_cstr(cf->pool, dst, &value[1]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -286,18 +286,15 @@ ngx_http_throttlekit_memory(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_throttlekit_main_conf_t  *mcf = conf;
 
+    char       *rv;
     ngx_str_t  *value;
 
-    if (mcf->door != NGX_THROTTLEKIT_DOOR_NONE) {
-        return "is duplicate: one throttlekit_redis, throttlekit_service "
-               "or throttlekit_memory";
+    rv = ngx_http_throttlekit_door_arg(cf, mcf, NULL, "needs a policy file");
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     value = cf->args->elts;
-
-    if (value[1].len == 0) {
-        return "needs a policy file";
-    }
 
     return ngx_http_throttlekit_policy_file(cf, mcf, &value[1],
                                             NGX_THROTTLEKIT_DOOR_MEMORY);

@@ -1071,6 +1071,9 @@ else
 fi
 conf_error "the memory door beside another" \
   "throttlekit_memory $dir/policies.yaml; throttlekit_service 127.0.0.1:1;" "" "" "is duplicate"
+conf_error "the memory door after another" \
+  "throttlekit_service 127.0.0.1:1; throttlekit_memory $dir/policies.yaml;" "" "" "is duplicate"
+conf_error "an empty memory policy file" "throttlekit_memory \"\";" "" "" "needs a policy file"
 conf_error "a missing policy file" "throttlekit_redis redis://127.0.0.1:1 $dir/nope.yaml;" "" "" \
   "nope.yaml"
 conf_error "two doors" "throttlekit_redis redis://127.0.0.1:1 $dir/policies.yaml; throttlekit_service 127.0.0.1:1;" \
