@@ -112,9 +112,9 @@ func tkcore_check_async(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, c
 }
 
 //export tkcore_check_async_now
-func tkcore_check_async_now(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, cookie C.uint64_t, out *C.tk_decision_t, done *C.int32_t, cerr *C.tk_error_t) C.int {
+func tkcore_check_async_now(id C.tk_handle_t, policy, key *C.char, cost C.int64_t, cookie C.uint64_t, out *C.tk_decision_t, done *C.int32_t, cerr *C.tk_error_t, want C.int64_t) C.int {
 	return C.int(cabi.CheckAsyncNow(uint64(id), unsafe.Pointer(policy), unsafe.Pointer(key), int64(cost), uint64(cookie),
-		unsafe.Pointer(out), unsafe.Pointer(done), unsafe.Pointer(cerr)))
+		unsafe.Pointer(out), unsafe.Pointer(done), unsafe.Pointer(cerr), int64(want)))
 }
 
 //export tkcore_completion_fd

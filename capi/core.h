@@ -115,14 +115,21 @@ typedef struct tk_core {
   int (*set_override)(tk_handle_t h, const char *policy, const char *key, const char *spec,
                       int64_t ttl_ms, tk_error_t *err);
   int (*clear_override)(tk_handle_t h, const char *policy, const char *key, tk_error_t *err);
-  /* tk_check_async, answering at once what is decided before it returns (async.go). */
+  /* tk_check_async, answering at once what is decided before it returns (async.go); with
+     want > 0 (local_spend asked for it), a leased key's local answer also hands up to want of
+     its credits to the key's slot. */
   int (*check_async_now)(tk_handle_t h, const char *policy, const char *key, int64_t cost,
-                         uint64_t cookie, tk_decision_t *out, int32_t *done, tk_error_t *err);
+                         uint64_t cookie, tk_decision_t *out, int32_t *done, tk_error_t *err,
+                         int64_t want);
+  /* A check answered from the key's slot without entering Go (internal/cabi/credits.c): 1 with
+     out written. Else 0, and *want the units to ask check_async_now for (0: the key is not hot). */
+  int (*local_spend)(tk_handle_t h, const char *policy, const char *key, int64_t cost,
+                     tk_decision_t *out, int64_t *want);
 } tk_core_t;
 
 /* Bumped whenever an entry point's signature or meaning changes: a shim refuses a core built
    from other sources instead of calling it with the wrong arguments. */
-#define TK_CORE_ABI 16
+#define TK_CORE_ABI 17
 
 /* The input limits the shim checks before calling the core, the core's own (policy.MaxKeyBytes,
    policy.MaxSafeInteger): the core fails to compile if they differ (internal/cabi/limits.go). */
@@ -159,6 +166,7 @@ typedef struct tk_core {
   X(release_async, "tkcore_release_async")   \
   X(set_override, "tkcore_set_override")     \
   X(clear_override, "tkcore_clear_override") \
-  X(check_async_now, "tkcore_check_async_now")
+  X(check_async_now, "tkcore_check_async_now") \
+  X(local_spend, "tkcore_local_spend")
 
 #endif

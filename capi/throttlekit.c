@@ -608,7 +608,16 @@ int tk_check_async_now(tk_handle_t h, const char *policy, const char *key, int64
   if ((rc = check_fork(err))) return rc;
   if (!done) return fail(err, TK_E_INVALID, "done is NULL");
   if ((rc = check_one_key(h, policy, key, 1, out, "cost", cost, err))) return rc;
-  return core.check_async_now(h, policy, key, cost, cookie, out, done, err);
+  int64_t want;
+  if (core.local_spend(h, policy, key, cost, out, &want)) {
+    *done = 1;
+    if (err) {
+      err->status = TK_OK;
+      err->message[0] = '\0';
+    }
+    return TK_OK;
+  }
+  return core.check_async_now(h, policy, key, cost, cookie, out, done, err, want);
 }
 
 int tk_completion_fd(tk_handle_t h, int *fd_out, tk_error_t *err) {

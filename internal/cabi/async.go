@@ -44,6 +44,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/throttlekit/throttlekit-go/internal/front"
+	"github.com/throttlekit/throttlekit-go/internal/twotier"
 )
 
 // DebugGoroutines is tkcore_debug_goroutines: the goroutines running, for the tests' leak checks.
@@ -221,9 +222,10 @@ func CheckAsync(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint
 // CheckAsyncNow is tkcore_check_async_now: tk_check_async_now. A decision made before the door's
 // StartCheck returns (a two-tier policy's local answer, every answer of the embedded engine) is
 // written to out with *done = 1 and never queued; anything else goes the way of tk_check_async.
-func CheckAsyncNow(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint64, cout, cdone, ccerr unsafe.Pointer) int32 {
+// want > 0: the shim asks for a chunk of the key's credits for its slot (credits.c).
+func CheckAsyncNow(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie uint64, cout, cdone, ccerr unsafe.Pointer, want int64) int32 {
 	out, done, cerr := (*C.tk_decision_t)(cout), (*C.int32_t)(cdone), (*C.tk_error_t)(ccerr)
-	if rc, answered := answerNow(id, (*C.char)(cpolicy), (*C.char)(ckey), cost, out, done, cerr); answered {
+	if rc, answered := answerNow(id, (*C.char)(cpolicy), (*C.char)(ckey), cost, out, done, cerr, want); answered {
 		return rc
 	}
 	return checkAsync(id, cpolicy, ckey, cost, cookie, out, done, cerr)
@@ -232,10 +234,10 @@ func CheckAsyncNow(id uint64, cpolicy, ckey unsafe.Pointer, cost int64, cookie u
 // answerNow is CheckAsyncNow's fast path, as startThreadCheck's: a check L1 answers is
 // decided in place, the C strings read without a copy, nothing queued or allocated. answered
 // is false (and nothing written) when L1 cannot answer; a bad handle is checkAsync's to tell.
-func answerNow(id uint64, policy, key *C.char, cost int64, out *C.tk_decision_t, done *C.int32_t, cerr *C.tk_error_t) (rc int32, answered bool) {
+func answerNow(id uint64, policy, key *C.char, cost int64, out *C.tk_decision_t, done *C.int32_t, cerr *C.tk_error_t, want int64) (rc int32, answered bool) {
 	defer recoverInto(&rc, cerr)
 	defer func() { answered = answered || rc != C.TK_OK }()
-	yieldSometimes()
+	yieldSometimes(1 + uint32(min(max(want, 0), 1<<16)))
 	h, ok := lookup(id)
 	if !ok {
 		return C.TK_OK, false
@@ -247,6 +249,11 @@ func answerNow(id uint64, policy, key *C.char, cost int64, out *C.tk_decision_t,
 	}
 	putDecision(out, h.checked(d))
 	*done = 1
+	if want > 0 && d.Allowed {
+		if t, ok := h.door.(*twotier.Door); ok {
+			t.TakeLocal(cView(policy), cView(key), want, 0)
+		}
+	}
 	return int32(succeed(cerr)), true
 }
 

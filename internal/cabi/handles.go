@@ -104,6 +104,7 @@ func register(h *handle) uint64 {
 			continue
 		}
 		if _, taken := handles.LoadOrStore(id, h); !taken {
+			lendSlots(id, h)
 			return id
 		}
 	}

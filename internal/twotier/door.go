@@ -33,6 +33,7 @@ type Door struct {
 	front.Door
 	opts  Options
 	tiers atomic.Pointer[map[string]tier]
+	local localRef
 }
 
 // tier is one policy's L1. Its calls take nowMs, the clock for L2 (0: the store's), and
@@ -72,13 +73,16 @@ func (d *Door) build(set *policy.Set) {
 			case p.TwoTier.Local() && p.TwoTier.Mode == policy.ModeCachedDeny:
 				tiers[name] = newCachedDeny(d.Door, p, d.opts.MaxKeys, d.opts.Clock)
 			case p.TwoTier.Local():
-				tiers[name] = newLeased(d.Door, p, d.opts.MaxKeys, d.opts.Clock)
+				tiers[name] = newLeased(d.Door, p, d.opts.MaxKeys, d.opts.Clock, &d.local)
 			}
 		}
 	}
 	if old := d.tiers.Swap(&tiers); old != nil {
 		for _, t := range *old {
 			t.close()
+		}
+		if st := d.local.get(); st != nil {
+			st.Forget() // the old tiers' chunks, forfeited with their credits
 		}
 	}
 }

@@ -19,6 +19,7 @@ type leased struct {
 	limit   int64 // limitS: what a check of the strategy reports
 	keys    *keytable.Table[credit]
 	clock   func() int64 // the door's clock, for calls without an explicit instant
+	local   *localRef    // the door's LocalStore, holding chunks of these credits
 	stopIdl func()
 }
 
@@ -47,8 +48,8 @@ type pending struct {
 // it waited for, so that a starved check ends with an error rather than never.
 const maxRounds = 1024
 
-func newLeased(l2 front.Door, p *policy.Policy, maxKeys int, clock func() int64) *leased {
-	t := &leased{l2: l2, p: p, cfg: *p.TwoTier, limit: p.ReportedLimit(), keys: keytable.New[credit](maxKeys, nil), clock: clock}
+func newLeased(l2 front.Door, p *policy.Policy, maxKeys int, clock func() int64, local *localRef) *leased {
+	t := &leased{l2: l2, p: p, cfg: *p.TwoTier, limit: p.ReportedLimit(), keys: keytable.New[credit](maxKeys, nil), clock: clock, local: local}
 	if idle := t.cfg.ReturnIdleAfterMs; idle > 0 {
 		t.stopIdl = every(time.Duration(idle)*time.Millisecond, func() {
 			now := time.Now().UnixMilli()
@@ -92,7 +93,7 @@ func (t *leased) hit(key string, q, nowMs, now int64) (front.Decision, bool) {
 	if t.cfg.WindowCoupled && c.hasLast && c.credits > 0 && t.read(&now) >= c.last.ResetAt {
 		c.credits = 0 // granted for a window that has ended
 	}
-	d, ok, refill := t.spend(c, q, now)
+	d, ok, refill := t.spend(key, c, q, now)
 	s.Unlock()
 	if refill {
 		t.refill(key, c, nowMs)
@@ -102,8 +103,13 @@ func (t *leased) hit(key string, q, nowMs, now int64) (front.Decision, bool) {
 }
 
 // spend takes q credits when c holds them; refill says the low-water rule asks for one.
-func (t *leased) spend(c *credit, q, now int64) (d front.Decision, ok, refill bool) {
+// Before a miss or a refill it takes back the LocalStore's chunk of the key.
+func (t *leased) spend(key string, c *credit, q, now int64) (d front.Decision, ok, refill bool) {
 	// now: see pending.
+	lw := t.cfg.LowWater
+	if c.credits < q || (lw > 0 && c.credits-q <= lw && !c.refilling) {
+		t.takeBack(key, c)
+	}
 	if c.credits < q {
 		return front.Decision{}, false, false
 	}
@@ -112,7 +118,7 @@ func (t *leased) spend(c *credit, q, now int64) (d front.Decision, ok, refill bo
 	if !c.hasLast { // unreachable: a local hit follows a lease
 		resetAt = t.read(&now)
 	}
-	if lw := t.cfg.LowWater; lw > 0 && c.credits <= lw && !c.refilling {
+	if lw > 0 && c.credits <= lw && !c.refilling {
 		c.refilling, refill = true, true
 	}
 	return front.Decision{Allowed: true, Limit: t.limit, Remaining: c.credits, ResetAt: resetAt, WindowMs: c.last.WindowMs}, true, refill
@@ -124,7 +130,7 @@ func (t *leased) miss(ctx context.Context, key string, p pending) {
 	s.Lock()
 	c := s.Ensure(key)
 	t.touch(c)
-	d, ok, refill := t.spend(c, p.q, p.now) // a lease may have landed meanwhile
+	d, ok, refill := t.spend(key, c, p.q, p.now) // a lease may have landed meanwhile
 	if ok {
 		s.Unlock()
 		if refill {
@@ -184,7 +190,7 @@ func (t *leased) resume(key string, p pending, d front.Decision, err error) {
 	s := t.keys.Shard(key)
 	s.Lock()
 	c := s.Ensure(key) // recreated empty if dropped while waiting
-	mine, ok, refill := t.spend(c, p.q, p.now)
+	mine, ok, refill := t.spend(key, c, p.q, p.now)
 	s.Unlock()
 	switch {
 	case ok:
@@ -242,6 +248,9 @@ func (t *leased) forget(key string) {
 	s := t.keys.Shard(key)
 	s.Lock()
 	s.Remove(key)
+	if st := t.local.get(); st != nil {
+		st.TakeBack(t.p.Name, key) // dropped with L1's
+	}
 	s.Unlock()
 }
 

@@ -1,0 +1,264 @@
+/*
+ * test_local_credits.c - the slots of leased credits (internal/cabi/credits.c), which answer a
+ * hot key's tk_check_async_now without entering Go:
+ *
+ *   - the same decisions, every field, as a handle answered by the core alone (tk_check on a
+ *     twin handle with the same policies), through leases, local hits and denials, for a
+ *     window-coupled fixedWindow and an uncoupled gcra; exactly `limit` admitted per window;
+ *   - the chunks are in use: a tk_check on the same handle sees the core's remaining, below
+ *     what the chunk still hands out;
+ *   - tk_reset forgets the chunks (the next decision is the fresh one), and tk_free does too
+ *     (TK_E_BADHANDLE, never an answer from a chunk);
+ *   - L1 takes a chunk back before it leases (two-tier.md §3: a process leases only when it
+ *     holds no credits): a tk_check that drains L1 while the slot holds units is answered
+ *     from them, locally, with no lease;
+ *   - 8 threads on one key of one handle admit at most the limit, and lose at most a chunk each;
+ *     threads mixing both calls on an uncoupled policy end holding less than a batch.
+ */
+#include "tk_test.h"
+
+#include <pthread.h>
+
+static const char *policies =
+    "limiters:\n"
+    "  fw: { strategy: fixedWindow, limit: 3000, windowMs: 1h, twoTier: { mode: leased, batch: 1000, windowCoupled: true } }\n"
+    "  gcra: { strategy: gcra, limit: 100, period: 1h, burst: 2500, twoTier: { mode: leased, batch: 500 } }\n";
+
+static tk_error_t err;
+
+static tk_handle_t open_memory(void) {
+  tk_options_t o;
+  tk_options_init(&o);
+  tk_handle_t h = 0;
+  if (!EXPECT_OK(tk_open_memory(policies, &o, &h, &err))) return 0;
+  return h;
+}
+
+/* One check through tk_check_async_now on a memory handle: always decided before it returns. */
+static int check_now(tk_handle_t h, const char *policy, const char *key, tk_decision_t *d) {
+  int32_t done = 0;
+  memset(d, 0, sizeof *d);
+  if (!EXPECT_OK(tk_check_async_now(h, policy, key, 1, 1, d, &done, &err))) return 0;
+  return EXPECT_EQ(done, 1);
+}
+
+/* Every field; retry_after_ms within the time between the two calls (denials only). */
+static int same(const char *ctx, const tk_decision_t *a, const tk_decision_t *b) {
+  int ok = EXPECT_EQ_CTX(ctx, a->allowed, b->allowed);
+  ok &= EXPECT_EQ_CTX(ctx, a->flags, b->flags);
+  ok &= EXPECT_EQ_CTX(ctx, a->limit, b->limit);
+  ok &= EXPECT_EQ_CTX(ctx, a->remaining, b->remaining);
+  ok &= EXPECT_EQ_CTX(ctx, a->window_ms, b->window_ms);
+  ok &= EXPECT_EQ_CTX(ctx, a->reset_at_ms / 1000, b->reset_at_ms / 1000);
+  ok &= CHECKF(llabs(a->retry_after_ms - b->retry_after_ms) <= 1000, "%s: retry_after_ms %lld vs %lld",
+               ctx, (long long)a->retry_after_ms, (long long)b->retry_after_ms);
+  return ok;
+}
+
+/* n checks of key on a (tk_check_async_now, chunked) and b (tk_check, the core alone), side by
+   side; returns how many a admitted. */
+static int64_t twins(tk_handle_t a, tk_handle_t b, const char *policy, const char *key, int n) {
+  int64_t admitted = 0;
+  for (int i = 0; i < n; i++) {
+    tk_decision_t da, db;
+    if (!check_now(a, policy, key, &da)) break;
+    if (!EXPECT_OK(tk_check(b, policy, key, 1, &db, &err))) break;
+    char ctx[96];
+    snprintf(ctx, sizeof ctx, "%s/%s check %d", policy, key, i + 1);
+    if (!same(ctx, &da, &db)) break;
+    admitted += da.allowed;
+  }
+  return admitted;
+}
+
+static void test_twins(void) {
+  /* Away from the hour's end, so that one window holds the whole run. */
+  int64_t left = 3600000 - tk_t_wall_ms() % 3600000;
+  if (left < 30000) tk_t_sleep_ms(left + 100);
+  tk_handle_t a = open_memory(), b = open_memory();
+  if (!a || !b) return;
+  EXPECT_EQ_CTX("fixedWindow, coupled: the limit exactly", twins(a, b, "fw", "hot", 4000), 3000);
+  EXPECT_EQ_CTX("gcra, uncoupled: the burst", twins(a, b, "gcra", "hot", 3000), 2500);
+
+  /* Reset forgets the chunk: both handles start again alike. */
+  EXPECT_OK(tk_reset(a, "fw", "hot", &err));
+  EXPECT_OK(tk_reset(b, "fw", "hot", &err));
+  EXPECT_EQ_CTX("after reset", twins(a, b, "fw", "hot", 500), 500);
+
+  /* The chunk is in use: the core has counted it, the shim still hands it out. */
+  tk_decision_t d1, d2, sync;
+  for (int i = 0; i < 50; i++) check_now(a, "fw", "seen", &d1);
+  check_now(a, "fw", "seen", &d1);
+  EXPECT_OK(tk_check(a, "fw", "seen", 1, &sync, &err));
+  check_now(a, "fw", "seen", &d2);
+  CHECKF(sync.remaining < d2.remaining, "the core's remaining %lld, the chunk's next %lld: no chunk held",
+         (long long)sync.remaining, (long long)d2.remaining);
+  EXPECT_EQ(d2.remaining, d1.remaining - 1);
+
+  /* Freed: the handle is gone, its chunks with it. */
+  EXPECT_OK(tk_free(a));
+  int32_t done = 7;
+  EXPECT_STATUS(tk_check_async_now(a, "fw", "seen", 1, 1, &d1, &done, &err), TK_E_BADHANDLE);
+  EXPECT_EQ(done, 0);
+  EXPECT_OK(tk_free(b));
+}
+
+/* The slot's units go back to L1 before it leases: a tk_check that finds L1 empty is answered
+   from them. */
+static void test_take_back(void) {
+  tk_handle_t h = open_memory();
+  if (!h) return;
+  tk_decision_t d1, d2, sync, d;
+  /* Hot until the slot holds a chunk: the core's count falls below what the slot hands out. */
+  int held = 0;
+  for (int i = 0; i < 200 && !held; i++) {
+    check_now(h, "fw", "back", &d1);
+    if (!EXPECT_OK(tk_check(h, "fw", "back", 1, &sync, &err))) break;
+    check_now(h, "fw", "back", &d2);
+    held = d2.remaining > sync.remaining && d2.remaining == d1.remaining - 1;
+  }
+  if (!CHECKF(held, "no chunk held after 200 rounds")) return;
+  /* The slot answered d2 and holds left more; L1 held sync.remaining + 1 before the sync check. */
+  int64_t left = d2.remaining - (sync.remaining + 1);
+  CHECKF(left >= 0 && left < 64, "units left in the slot: %lld", (long long)left);
+  for (int64_t i = 0; i < sync.remaining; i++) {
+    if (!EXPECT_OK(tk_check(h, "fw", "back", 1, &d, &err))) return;
+  }
+  EXPECT_EQ_CTX("L1 drained", d.remaining, 0);
+  if (!EXPECT_OK(tk_check(h, "fw", "back", 1, &d, &err))) return;
+  if (left > 0) {
+    EXPECT_EQ_CTX("answered from the slot's units: local, no lease", d.flags & TK_DECISION_LOCAL, TK_DECISION_LOCAL);
+    EXPECT_EQ_CTX("what the slot held, less this check", d.remaining, left - 1);
+  }
+  EXPECT_OK(tk_free(h));
+}
+
+enum { THREADS = 8, PER_THREAD = 600 };
+
+static tk_handle_t shared;
+static int64_t admitted[THREADS], pending[THREADS];
+
+static void *hammer(void *arg) {
+  int64_t t = (int64_t)(intptr_t)arg;
+  for (int i = 0; i < PER_THREAD; i++) {
+    tk_decision_t d;
+    int32_t done = 0;
+    tk_error_t e;
+    if (tk_check_async_now(shared, "fw", "threads", 1, 1, &d, &done, &e) != TK_OK) continue;
+    if (done)
+      admitted[t] += d.allowed;
+    else
+      pending[t]++; /* joined a lease in flight: its completion comes through tk_poll */
+  }
+  return NULL;
+}
+
+static void test_threads(void) {
+  shared = open_memory();
+  if (!shared) return;
+  pthread_t th[THREADS];
+  for (int t = 0; t < THREADS; t++) pthread_create(&th[t], NULL, hammer, (void *)(intptr_t)t);
+  int64_t total = 0, waiting = 0;
+  for (int t = 0; t < THREADS; t++) {
+    pthread_join(th[t], NULL);
+    total += admitted[t];
+    waiting += pending[t];
+  }
+  int64_t deadline = tk_t_mono_ms() + 10000;
+  while (waiting > 0 && tk_t_mono_ms() < deadline) {
+    tk_completion_t c[64];
+    size_t n = 0;
+    if (!EXPECT_OK(tk_poll(shared, c, 64, &n))) break;
+    for (size_t i = 0; i < n; i++) total += c[i].status == TK_OK && c[i].decision.allowed;
+    waiting -= (int64_t)n;
+    if (n == 0) tk_t_sleep_ms(5);
+  }
+  EXPECT_EQ_CTX("every check that waited for a lease completed", waiting, 0);
+  printf("8 threads x %d checks on a limit of 3000: %lld admitted\n", PER_THREAD, (long long)total);
+  EXPECT_LE(total, 3000);
+  EXPECT_GE(total, 3000 - THREADS * 64);
+  EXPECT_OK(tk_free(shared));
+}
+
+/* Threads mixing tk_check_async_now and tk_check on an uncoupled policy (batch 100): what the
+   handle leased minus what it admitted is what it holds at the end, below a batch if it leased
+   only when it held nothing. */
+enum { MIXED = 6, PER_MIXED = 3000 };
+static int64_t mixed_admitted[MIXED], mixed_pending[MIXED];
+
+static void *mix(void *arg) {
+  int64_t t = (int64_t)(intptr_t)arg;
+  for (int i = 0; i < PER_MIXED; i++) {
+    tk_decision_t d;
+    int32_t done = 1;
+    tk_error_t e;
+    int rc = t % 2 ? tk_check(shared, "fwu", "mixed", 1, &d, &e)
+                   : tk_check_async_now(shared, "fwu", "mixed", 1, 1, &d, &done, &e);
+    if (rc != TK_OK) continue;
+    if (done)
+      mixed_admitted[t] += d.allowed;
+    else
+      mixed_pending[t]++;
+  }
+  return NULL;
+}
+
+/* One fixed window in Redis, leased through one handle and peeked through another. */
+static const char *mixed_policies =
+    "limiters:\n"
+    "  fwu: { strategy: fixedWindow, limit: 1000000, windowMs: 1h, prefix: tk-mixed-%d%s }\n";
+
+static tk_handle_t open_redis(const char *url, const char *tier) {
+  char yaml[512];
+  snprintf(yaml, sizeof yaml, mixed_policies, (int)getpid(), tier);
+  tk_options_t o;
+  tk_options_init(&o);
+  tk_handle_t h = 0;
+  if (!EXPECT_OK(tk_open_redis(url, yaml, &o, &h, &err))) return 0;
+  return h;
+}
+
+static void test_mixed(void) {
+  const char *url = tk_t_redis_url("threads mixing calls on a Redis handle");
+  if (!url) return;
+  tk_handle_t plain = open_redis(url, "");
+  shared = open_redis(url, ", twoTier: { mode: leased, batch: 100 }");
+  if (!plain || !shared) return;
+  pthread_t th[MIXED];
+  for (int t = 0; t < MIXED; t++) pthread_create(&th[t], NULL, mix, (void *)(intptr_t)t);
+  int64_t admitted_all = 0, waiting = 0;
+  for (int t = 0; t < MIXED; t++) {
+    pthread_join(th[t], NULL);
+    admitted_all += mixed_admitted[t];
+    waiting += mixed_pending[t];
+  }
+  int64_t deadline = tk_t_mono_ms() + 10000;
+  while (waiting > 0 && tk_t_mono_ms() < deadline) {
+    tk_completion_t c[64];
+    size_t n = 0;
+    if (!EXPECT_OK(tk_poll(shared, c, 64, &n))) break;
+    for (size_t i = 0; i < n; i++) admitted_all += c[i].status == TK_OK && c[i].decision.allowed;
+    waiting -= (int64_t)n;
+    if (n == 0) tk_t_sleep_ms(5);
+  }
+  EXPECT_EQ_CTX("every check that waited for a lease completed", waiting, 0);
+  EXPECT_EQ_CTX("all admitted (the limit is far)", admitted_all, MIXED * PER_MIXED);
+  tk_decision_t peek;
+  if (EXPECT_OK(tk_peek(plain, "fwu", "mixed", &peek, &err))) {
+    int64_t leased = 1000000 - peek.remaining;
+    printf("%d threads x %d mixed checks: %lld leased, %lld admitted\n", MIXED, PER_MIXED,
+           (long long)leased, (long long)admitted_all);
+    EXPECT_GE(leased, admitted_all);
+    EXPECT_LE(leased - admitted_all, 99);
+  }
+  EXPECT_OK(tk_free(shared));
+  EXPECT_OK(tk_free(plain));
+}
+
+int main(void) {
+  test_twins();
+  test_take_back();
+  test_threads();
+  test_mixed();
+  return tk_t_finish();
+}
