@@ -13,7 +13,10 @@
  *     holds no credits): a tk_check that drains L1 while the slot holds units is answered
  *     from them, locally, with no lease;
  *   - 8 threads on one key of one handle admit at most the limit, and lose at most a chunk each;
- *     threads mixing both calls on an uncoupled policy end holding less than a batch.
+ *     threads mixing both calls on an uncoupled policy end holding less than a batch;
+ *   - window-coupled chunks end with their window: over many short windows, no local allow
+ *     from a check that started at or after its window's end (a limit never reached, so chunks
+ *     are held at every end), and at most the limit per window.
  */
 #include "tk_test.h"
 
@@ -255,10 +258,72 @@ static void test_mixed(void) {
   EXPECT_OK(tk_free(plain));
 }
 
+/* Threads on a window-coupled policy with windows of 200 ms, for a second and a half. */
+enum { COUPLED = 4, WINDOWS = 64 };
+static int64_t coupled_late[COUPLED], coupled_checks[COUPLED];
+static int64_t window_end[WINDOWS], window_admitted[WINDOWS];
+static pthread_mutex_t window_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void count_window(int64_t reset_at) {
+  pthread_mutex_lock(&window_mu);
+  for (int i = 0; i < WINDOWS; i++) {
+    if (window_end[i] == reset_at || window_end[i] == 0) {
+      window_end[i] = reset_at;
+      window_admitted[i]++;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&window_mu);
+}
+
+static void *couple(void *arg) {
+  int64_t t = (int64_t)(intptr_t)arg, stop = tk_t_mono_ms() + 1500;
+  while (tk_t_mono_ms() < stop) {
+    tk_decision_t d;
+    int32_t done = 0;
+    tk_error_t e;
+    int64_t started = tk_t_wall_ms();
+    if (tk_check_async_now(shared, "short", "coupled", 1, 1, &d, &done, &e) != TK_OK || !done) continue;
+    coupled_checks[t]++;
+    if (!d.allowed) continue;
+    if ((d.flags & TK_DECISION_LOCAL) && started >= d.reset_at_ms) coupled_late[t]++;
+    count_window(d.reset_at_ms);
+  }
+  return NULL;
+}
+
+static void test_coupled_windows(void) {
+  static const char *yaml =
+      "limiters:\n"
+      "  short: { strategy: fixedWindow, limit: 100000, windowMs: 200, twoTier: { mode: leased, batch: 500, windowCoupled: true } }\n";
+  tk_options_t o;
+  tk_options_init(&o);
+  if (!EXPECT_OK(tk_open_memory(yaml, &o, &shared, &err))) return;
+  pthread_t th[COUPLED];
+  for (int t = 0; t < COUPLED; t++) pthread_create(&th[t], NULL, couple, (void *)(intptr_t)t);
+  int64_t late = 0, checks = 0;
+  for (int t = 0; t < COUPLED; t++) {
+    pthread_join(th[t], NULL);
+    late += coupled_late[t];
+    checks += coupled_checks[t];
+  }
+  int windows = 0;
+  for (int i = 0; i < WINDOWS && window_end[i]; i++, windows++) {
+    CHECKF(window_admitted[i] <= 100000, "window ending at %lld: %lld admitted", (long long)window_end[i],
+           (long long)window_admitted[i]);
+  }
+  printf("%d threads, windows of 200 ms: %lld checks answered at once over %d windows\n", COUPLED,
+         (long long)checks, windows);
+  EXPECT_EQ_CTX("local allows that started after their window ended", late, 0);
+  EXPECT_GE(windows, 5);
+  EXPECT_OK(tk_free(shared));
+}
+
 int main(void) {
   test_twins();
   test_take_back();
   test_threads();
   test_mixed();
+  test_coupled_windows();
   return tk_t_finish();
 }
