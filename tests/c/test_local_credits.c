@@ -156,6 +156,22 @@ static void *hammer(void *arg) {
   return NULL;
 }
 
+/* Polls shared until the waiting checks (those that joined a lease in flight) completed;
+   returns how many of them were admitted. */
+static int64_t drain(int64_t waiting) {
+  int64_t admitted = 0, deadline = tk_t_mono_ms() + 10000;
+  while (waiting > 0 && tk_t_mono_ms() < deadline) {
+    tk_completion_t c[64];
+    size_t n = 0;
+    if (!EXPECT_OK(tk_poll(shared, c, 64, &n))) break;
+    for (size_t i = 0; i < n; i++) admitted += c[i].status == TK_OK && c[i].decision.allowed;
+    waiting -= (int64_t)n;
+    if (n == 0) tk_t_sleep_ms(5);
+  }
+  EXPECT_EQ_CTX("every check that waited for a lease completed", waiting, 0);
+  return admitted;
+}
+
 static void test_threads(void) {
   shared = open_memory();
   if (!shared) return;
@@ -167,16 +183,7 @@ static void test_threads(void) {
     total += admitted[t];
     waiting += pending[t];
   }
-  int64_t deadline = tk_t_mono_ms() + 10000;
-  while (waiting > 0 && tk_t_mono_ms() < deadline) {
-    tk_completion_t c[64];
-    size_t n = 0;
-    if (!EXPECT_OK(tk_poll(shared, c, 64, &n))) break;
-    for (size_t i = 0; i < n; i++) total += c[i].status == TK_OK && c[i].decision.allowed;
-    waiting -= (int64_t)n;
-    if (n == 0) tk_t_sleep_ms(5);
-  }
-  EXPECT_EQ_CTX("every check that waited for a lease completed", waiting, 0);
+  total += drain(waiting);
   printf("8 threads x %d checks on a limit of 3000: %lld admitted\n", PER_THREAD, (long long)total);
   EXPECT_LE(total, 3000);
   EXPECT_GE(total, 3000 - THREADS * 64);
@@ -235,16 +242,7 @@ static void test_mixed(void) {
     admitted_all += mixed_admitted[t];
     waiting += mixed_pending[t];
   }
-  int64_t deadline = tk_t_mono_ms() + 10000;
-  while (waiting > 0 && tk_t_mono_ms() < deadline) {
-    tk_completion_t c[64];
-    size_t n = 0;
-    if (!EXPECT_OK(tk_poll(shared, c, 64, &n))) break;
-    for (size_t i = 0; i < n; i++) admitted_all += c[i].status == TK_OK && c[i].decision.allowed;
-    waiting -= (int64_t)n;
-    if (n == 0) tk_t_sleep_ms(5);
-  }
-  EXPECT_EQ_CTX("every check that waited for a lease completed", waiting, 0);
+  admitted_all += drain(waiting);
   EXPECT_EQ_CTX("all admitted (the limit is far)", admitted_all, MIXED * PER_MIXED);
   tk_decision_t peek;
   if (EXPECT_OK(tk_peek(plain, "fwu", "mixed", &peek, &err))) {
