@@ -86,6 +86,7 @@ int tkcore_local_spend(tk_handle_t h, const char *policy, const char *key, int64
   size_t plen = strlen(policy), klen = strlen(key);
   *want = 0;
   if (plen + klen > NAME_BYTES) return 0;
+  if (cost == 0) cost = 1; /* the contract's "0 means 1" */
   size_t i = slot_of(h, policy, plen, key, klen);
   slot_t *s = &slots[i];
   int64_t now = now_ms();

@@ -123,6 +123,12 @@ static void test_take_back(void) {
     held = d2.remaining > sync.remaining && d2.remaining == d1.remaining - 1;
   }
   if (!CHECKF(held, "no chunk held after 200 rounds")) return;
+  /* Cost 0 means 1 in the slot too. */
+  int32_t done = 0;
+  tk_decision_t zero;
+  if (EXPECT_OK(tk_check_async_now(h, "fw", "back", 0, 1, &zero, &done, &err)) && EXPECT_EQ(done, 1))
+    EXPECT_EQ_CTX("cost 0 from the slot", zero.remaining, d2.remaining - 1);
+  d2 = zero;
   /* The slot answered d2 and holds left more; L1 held sync.remaining + 1 before the sync check. */
   int64_t left = d2.remaining - (sync.remaining + 1);
   CHECKF(left >= 0 && left < 64, "units left in the slot: %lld", (long long)left);
