@@ -108,7 +108,7 @@ func (t *leased) spend(key string, c *credit, q, now int64) (d front.Decision, o
 	// now: see pending.
 	lw := t.cfg.LowWater
 	if c.credits < q || (lw > 0 && c.credits-q <= lw && !c.refilling) {
-		t.takeBack(key, c)
+		t.takeBack(key, c, now)
 	}
 	if c.credits < q {
 		return front.Decision{}, false, false

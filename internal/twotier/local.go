@@ -81,12 +81,16 @@ func (t *leased) take(key string, want, now int64) int64 {
 }
 
 // takeBack returns to c what the LocalStore holds of the key; called with the key's lock
-// held, before a lease or a refill. A key L1 dropped meanwhile (no lease on record) lets them
-// lapse.
-func (t *leased) takeBack(key string, c *credit) {
-	if st := t.local.get(); st != nil {
-		if n := st.TakeBack(t.p.Name, key); c.hasLast {
-			c.credits += n
-		}
+// held, before a lease or a refill. They lapse for a key L1 dropped meanwhile (no lease on
+// record), and for a window-coupled key whose window ended by the call's instant (the store
+// ends them by the wall clock; an explicit instant can be later).
+func (t *leased) takeBack(key string, c *credit, now int64) {
+	st := t.local.get()
+	if st == nil {
+		return
+	}
+	n := st.TakeBack(t.p.Name, key)
+	if c.hasLast && (!t.cfg.WindowCoupled || t.read(&now) < c.last.ResetAt) {
+		c.credits += n
 	}
 }

@@ -156,3 +156,21 @@ func TestTakeBackLowWaterResetSwap(t *testing.T) {
 		t.Errorf("L1 rebuilt: %d forgets; want 1", st.forgets)
 	}
 }
+
+// A window-coupled chunk taken back after its window ended by the call's instant lapses: the
+// check leases for the new window instead of spending the old one's units.
+func TestTakeBackAfterWindowEnd(t *testing.T) {
+	d, l2 := overEngine(t, "limiters:\n  fw: { strategy: fixedWindow, limit: 1000, windowMs: 1000, twoTier: { batch: 160, windowCoupled: true } }\n", Options{})
+	st := newHolding()
+	d.SetLocalStore(st)
+	base := int64(t0)
+	check(t, d, "fw", "k", 1, base+100) // the lease of the window ending at base+1000
+	if g := d.TakeLocal("fw", "k", 64, base+100); g != 10 {
+		t.Fatalf("granted %d; want 10", g)
+	}
+	got := check(t, d, "fw", "k", 1, base+1000)
+	if got.Local || got.ResetAt != base+2000 || got.Remaining != 159 || l2.checks.Load() != 2 || st.held("fw/k") != 0 {
+		t.Errorf("first check of the next window: %+v, L2 checks %d, held %d; want a new lease (159 left, reset %d), nothing held",
+			got, l2.checks.Load(), st.held("fw/k"), base+2000)
+	}
+}
